@@ -1,0 +1,67 @@
+# Rally: `make run` starts rallyd on the in-memory store with demo data; `make test` runs
+# every test. Both install what they need on a fresh machine.
+
+SHELL := /bin/bash
+GO ?= go
+BUF := tools/node_modules/.bin/buf
+GOTEST_FLAGS ?= -race -count=1 -timeout 20m
+
+.PHONY: run build test test-deps generate check-generated lint tools vendor-protos clean
+
+## run: build rallyd and start it on the in-memory store, seeded with demo data
+run: build
+	./bin/rallyd --demo
+
+## build: compile rallyd into bin/
+build:
+	$(GO) build -o bin/rallyd ./cmd/rallyd
+
+## test: run every test (starts private redis-server instances; installs redis-server if missing)
+test: test-deps
+	$(GO) vet ./...
+	$(GO) test $(GOTEST_FLAGS) ./...
+
+# redis-server is a real dependency of the tests, never skipped: install it when we can,
+# otherwise stop with a message that names the package.
+test-deps:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing redis-server (Debian package redis-server) for the tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	  else \
+	    echo "the tests need redis-server: install the Debian package redis-server (apt-get install redis-server)" >&2; exit 1; \
+	  fi; }
+
+## tools: install the pinned buf CLI (npm); the protoc plugins are Go tools in go.mod
+tools: $(BUF)
+$(BUF): tools/package.json tools/package-lock.json
+	cd tools && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(BUF)
+
+## generate: regenerate gen/ from proto/ with the pinned generators
+generate: $(BUF)
+	rm -rf gen/go
+	find gen/openapiv2 -name '*.json' -delete 2>/dev/null || true
+	$(BUF) generate
+
+## check-generated: fail when gen/ differs from what `make generate` produces
+check-generated: generate
+	@if [ -n "$$(git status --porcelain -- gen/)" ]; then \
+	  echo "gen/ is stale: run 'make generate' and commit the result" >&2; \
+	  git status --porcelain -- gen/ >&2; git diff --stat -- gen/ >&2; exit 1; fi
+
+## lint: buf lint, gofmt and go vet
+lint: $(BUF)
+	$(BUF) lint
+	$(BUF) format --diff --exit-code --path proto/rally
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/'))" || { gofmt -l $$(git ls-files '*.go' | grep -v '^gen/'); exit 1; }
+	$(GO) vet ./...
+
+## vendor-protos: refresh the third-party protos under proto/ from the Go module cache
+vendor-protos:
+	cp $$($(GO) mod download -json github.com/grpc-ecosystem/grpc-gateway@v1.16.0 | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')/third_party/googleapis/google/api/{annotations,http,httpbody}.proto proto/google/api/
+	cp $$($(GO) mod download -json github.com/bufbuild/protovalidate@v1.2.2 | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')/proto/protovalidate/buf/validate/validate.proto proto/buf/validate/
+	chmod 644 proto/google/api/*.proto proto/buf/validate/*.proto
+
+clean:
+	rm -rf bin

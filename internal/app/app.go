@@ -1,0 +1,210 @@
+// Package app wires rallyd together: the store chosen by the configuration, the gRPC
+// server, the HTTP gateway, and their start-up and graceful shutdown.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/rallyhq/rally/internal/auth"
+	"github.com/rallyhq/rally/internal/config"
+	"github.com/rallyhq/rally/internal/demo"
+	"github.com/rallyhq/rally/internal/gateway"
+	"github.com/rallyhq/rally/internal/server"
+	"github.com/rallyhq/rally/internal/store"
+	"github.com/rallyhq/rally/internal/store/memory"
+	redisstore "github.com/rallyhq/rally/internal/store/redis"
+)
+
+// App is a running rallyd.
+type App struct {
+	cfg      config.Config
+	log      *slog.Logger
+	store    store.Store
+	grpc     *server.Server
+	http     *http.Server
+	gw       *gateway.Gateway
+	grpcLis  net.Listener
+	httpLis  net.Listener
+	served   chan error
+}
+
+// Start opens the store, listens on both ports and serves in the background. The
+// returned App must be shut down with Shutdown.
+func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	a := &App{cfg: cfg, log: log, served: make(chan error, 2)}
+	var err error
+	if a.store, err = openStore(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if a.grpc, err = server.New(server.Options{Store: a.store, AdminToken: cfg.AdminToken, Logger: log}); err != nil {
+		a.store.Close()
+		return nil, err
+	}
+	if a.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+		a.store.Close()
+		return nil, fmt.Errorf("grpc-addr: %w", err)
+	}
+	if a.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		a.grpcLis.Close()
+		a.store.Close()
+		return nil, fmt.Errorf("http-addr: %w", err)
+	}
+	a.gw, err = gateway.New(ctx, gateway.Options{
+		GRPCTarget: loopback(a.grpcLis.Addr()),
+		Ready:      a.store.Ping,
+	})
+	if err != nil {
+		a.grpcLis.Close()
+		a.httpLis.Close()
+		a.store.Close()
+		return nil, err
+	}
+	a.http = &http.Server{Handler: a.gw, ReadHeaderTimeout: 10 * time.Second}
+
+	go func() { a.served <- a.grpc.GRPC.Serve(a.grpcLis) }()
+	go func() {
+		if err := a.http.Serve(a.httpLis); !errors.Is(err, http.ErrServerClosed) {
+			a.served <- err
+			return
+		}
+		a.served <- nil
+	}()
+	a.grpc.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	log.Info("rallyd started", "grpc", a.grpcLis.Addr().String(), "http", a.httpLis.Addr().String(), "store", storeKind(cfg))
+	return a, nil
+}
+
+func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
+	if cfg.RedisURL == "" {
+		return memory.New(), nil
+	}
+	opts, err := goredis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		// The URL may hold a password: do not echo it.
+		return nil, errors.New("redis-url: not a valid redis:// or unix:// URL")
+	}
+	client := goredis.NewClient(opts)
+	s := redisstore.New(client, cfg.RedisPrefix)
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := client.Ping(pingCtx).Err(); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("redis: cannot reach the server: %w", err)
+	}
+	return &ownedRedis{Store: s, client: client}, nil
+}
+
+// ownedRedis closes the client that openStore created along with the store.
+type ownedRedis struct {
+	*redisstore.Store
+	client *goredis.Client
+}
+
+func (o *ownedRedis) Close() error { return errors.Join(o.Store.Close(), o.client.Close()) }
+
+func storeKind(cfg config.Config) string {
+	if cfg.RedisURL == "" {
+		return "memory"
+	}
+	return "redis"
+}
+
+// loopback returns the address to dial a listener on this host: the gateway reaches the
+// gRPC port over loopback even when it listens on all interfaces.
+func loopback(addr net.Addr) string {
+	tcp := addr.(*net.TCPAddr)
+	if tcp.IP.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
+	}
+	return tcp.String()
+}
+
+// GRPCAddr is the address the gRPC server listens on.
+func (a *App) GRPCAddr() string { return a.grpcLis.Addr().String() }
+
+// HTTPAddr is the address the HTTP server listens on.
+func (a *App) HTTPAddr() string { return a.httpLis.Addr().String() }
+
+// Shutdown stops taking new requests, lets in-flight ones finish until ctx expires, then
+// closes everything.
+func (a *App) Shutdown(ctx context.Context) error {
+	a.grpc.Health.Shutdown() // load balancers stop sending new calls
+	httpErr := a.http.Shutdown(ctx)
+	stopped := make(chan struct{})
+	go func() { a.grpc.GRPC.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		a.grpc.GRPC.Stop()
+		<-stopped
+	}
+	return errors.Join(httpErr, a.gw.Close(), a.store.Close())
+}
+
+// Run starts rallyd, prints where it listens, seeds the demo data if asked, and serves
+// until ctx is cancelled (SIGINT or SIGTERM) or a server fails.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer) error {
+	generated := cfg.AdminToken == ""
+	if generated {
+		cfg.AdminToken = auth.NewToken(auth.AdminPrefix)
+	}
+	a, err := Start(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	if cfg.Demo {
+		if err := demo.Seed(ctx, a.GRPCAddr(), cfg.AdminToken, time.Now()); err != nil {
+			log.Error("seeding demo data failed", "err", err)
+		}
+	}
+	printBanner(out, a, cfg, generated)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case serveErr = <-a.served:
+		log.Error("server stopped", "err", serveErr)
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	return errors.Join(serveErr, a.Shutdown(sctx))
+}
+
+// printBanner tells a person at the terminal how to reach the service. It writes to out
+// directly, not to the log: the generated admin token must never reach a log line.
+func printBanner(out io.Writer, a *App, cfg config.Config, generated bool) {
+	httpURL := "http://" + displayAddr(a.httpLis.Addr())
+	fmt.Fprintf(out, "\nRally is running.\n")
+	if cfg.RedisURL == "" {
+		fmt.Fprintf(out, "  Store:    in memory: all data is lost when rallyd exits\n")
+	} else {
+		fmt.Fprintf(out, "  Store:    Redis\n")
+	}
+	fmt.Fprintf(out, "  REST:     %s/v1/campaigns\n", httpURL)
+	fmt.Fprintf(out, "  OpenAPI:  %s/openapi.json\n", httpURL)
+	fmt.Fprintf(out, "  Health:   %s/healthz\n", httpURL)
+	fmt.Fprintf(out, "  gRPC:     %s (reflection on: grpcurl -plaintext %s list)\n", displayAddr(a.grpcLis.Addr()), displayAddr(a.grpcLis.Addr()))
+	if generated {
+		fmt.Fprintf(out, "\nAdmin token, generated for this run and shown only once. Use it for writes:\n\n")
+		fmt.Fprintf(out, "  export RALLY_TOKEN=%s\n\n", cfg.AdminToken)
+	}
+}
+
+func displayAddr(addr net.Addr) string {
+	tcp := addr.(*net.TCPAddr)
+	if tcp.IP.IsUnspecified() || tcp.IP.IsLoopback() {
+		return net.JoinHostPort("localhost", fmt.Sprint(tcp.Port))
+	}
+	return tcp.String()
+}

@@ -1,0 +1,216 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rallyhq/rally/internal/app"
+	"github.com/rallyhq/rally/internal/config"
+	"github.com/rallyhq/rally/internal/redistest"
+)
+
+const token = "rly_admin_rest-test-token-0123456789abcdefghijklmnop"
+
+// startApp runs the real rallyd (gRPC server, gateway dialling it, store) on free
+// loopback ports. redisURL empty means the memory store.
+func startApp(t *testing.T, redisURL string) *app.App {
+	t.Helper()
+	cfg, err := config.Parse([]string{"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--admin-token=" + token, "--redis-url=" + redisURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.Start(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := a.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return a
+}
+
+type client struct {
+	t    *testing.T
+	base string
+}
+
+// do sends a request and decodes the JSON response.
+func (c client) do(method, path, body string, auth bool) (int, map[string]any) {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if auth {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	raw, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(raw, &out); err != nil {
+		c.t.Fatalf("%s %s: response is not JSON: %q", method, path, raw)
+	}
+	return resp.StatusCode, out
+}
+
+const eventJSON = `{
+  "campaign": "campaigns/kz-solidarity",
+  "title": "Vigil at the Embassy of Kazakhstan",
+  "venue": {"kind": "VENUE_KIND_EMBASSY", "representedCountry": "KZ", "locality": "Berlin", "country": "DE"},
+  "startTime": "2030-05-17T12:00:00Z",
+  "endTime": "2030-05-17T14:00:00Z",
+  "timeZone": "Europe/Berlin",
+  "capacity": 100,
+  "meetingPoint": "Corner opposite the entrance"
+}`
+
+func backends(t *testing.T) map[string]func(t *testing.T) string {
+	return map[string]func(t *testing.T) string{
+		"memory": func(t *testing.T) string { return "" },
+		"redis":  func(t *testing.T) string { return redistest.Start(t).URL() },
+	}
+}
+
+func TestREST(t *testing.T) {
+	for name, redisURL := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			a := startApp(t, redisURL(t))
+			c := client{t: t, base: "http://" + a.HTTPAddr()}
+			testRESTLifecycle(t, c)
+			testRESTErrors(t, c)
+		})
+	}
+}
+
+func testRESTLifecycle(t *testing.T, c client) {
+	code, body := c.do("POST", "/v1/campaigns?campaignId=kz-solidarity", `{"title":"Solidarity with LGBTI people in Kazakhstan","hashtags":["#LoveIsNotPropaganda"]}`, true)
+	if code != 200 || body["name"] != "campaigns/kz-solidarity" {
+		t.Fatalf("create campaign: %d %v", code, body)
+	}
+	code, body = c.do("POST", "/v1/events?eventId=vigil-berlin", eventJSON, true)
+	if code != 200 || body["name"] != "events/vigil-berlin" || body["state"] != "EVENT_STATE_SCHEDULED" {
+		t.Fatalf("create event: %d %v", code, body)
+	}
+	etag := body["etag"].(string)
+
+	// Anonymous reads: the event, without its meeting point.
+	code, body = c.do("GET", "/v1/events/vigil-berlin", "", false)
+	if code != 200 || body["title"] == nil || body["meetingPoint"] != "" {
+		t.Fatalf("public get event: %d %v", code, body)
+	}
+	code, body = c.do("GET", "/v1/events?country=DE&representedCountry=KZ&locality=berlin&campaign=campaigns/kz-solidarity&startAfter=2030-01-01T00:00:00Z", "", false)
+	if events, _ := body["events"].([]any); code != 200 || len(events) != 1 {
+		t.Fatalf("list events: %d %v", code, body)
+	}
+	code, body = c.do("GET", "/v1/events?country=FR", "", false)
+	if events, _ := body["events"].([]any); code != 200 || len(events) != 0 {
+		t.Fatalf("list events in FR: %d %v", code, body)
+	}
+
+	// PATCH with the body's fields as the implied mask (grpc-gateway fills update_mask).
+	code, body = c.do("PATCH", "/v1/events/vigil-berlin", `{"title":"Candlelight vigil","etag":"`+etag+`"}`, true)
+	if code != 200 || body["title"] != "Candlelight vigil" || body["capacity"] != float64(100) {
+		t.Fatalf("patch: %d %v", code, body)
+	}
+	// The old etag is stale: 412.
+	code, body = c.do("PATCH", "/v1/events/vigil-berlin?updateMask=title", `{"title":"x","etag":"`+etag+`"}`, true)
+	if code != http.StatusPreconditionFailed {
+		t.Fatalf("stale etag: %d %v, want 412", code, body)
+	}
+	// An explicit mask in camelCase, as REST clients write it.
+	code, body = c.do("PATCH", "/v1/events/vigil-berlin?updateMask=venue.locality,timeZone", `{"venue":{"locality":"Hamburg"},"timeZone":"Europe/Berlin"}`, true)
+	if venue, _ := body["venue"].(map[string]any); code != 200 || venue["locality"] != "Hamburg" || venue["country"] != "DE" {
+		t.Fatalf("patch with mask: %d %v", code, body)
+	}
+
+	code, body = c.do("POST", "/v1/events/vigil-berlin:cancel", `{"reason":"Storm warning"}`, true)
+	if code != 200 || body["state"] != "EVENT_STATE_CANCELLED" {
+		t.Fatalf("cancel: %d %v", code, body)
+	}
+	code, body = c.do("PATCH", "/v1/events/vigil-berlin?updateMask=title", `{"title":"x"}`, true)
+	if code != 400 || body["code"] != float64(9) {
+		t.Fatalf("update of a cancelled event: %d %v, want 400 FAILED_PRECONDITION", code, body)
+	}
+	code, body = c.do("GET", "/v1/events?showCancelled=true", "", false)
+	if events, _ := body["events"].([]any); code != 200 || len(events) != 1 {
+		t.Fatalf("list with showCancelled: %d %v", code, body)
+	}
+
+	code, body = c.do("GET", "/v1/campaigns", "", false)
+	if campaigns, _ := body["campaigns"].([]any); code != 200 || len(campaigns) != 1 {
+		t.Fatalf("list campaigns: %d %v", code, body)
+	}
+	code, body = c.do("GET", "/healthz", "", false)
+	if code != 200 || body["status"] != "SERVING" {
+		t.Fatalf("healthz: %d %v", code, body)
+	}
+	code, body = c.do("GET", "/openapi.json", "", false)
+	if paths, _ := body["paths"].(map[string]any); code != 200 || paths["/v1/events"] == nil {
+		t.Fatalf("openapi.json: %d, paths %v", code, body["paths"])
+	}
+}
+
+// testRESTErrors checks that bad requests get the right status and a body that names the
+// problem, and change nothing.
+func testRESTErrors(t *testing.T, c client) {
+	for _, tc := range []struct {
+		name, method, path, body string
+		auth                     bool
+		code                     int
+		mention                  string // the error body must contain this
+	}{
+		{"no token", "POST", "/v1/events", eventJSON, false, 401, "bearer token"},
+		{"wrong token", "POST", "/v1/campaigns", `{"title":"x"}`, false, 401, "bearer token"},
+		{"empty body", "POST", "/v1/events", ``, true, 400, "event.title"},
+		{"empty object", "POST", "/v1/events", `{}`, true, 400, "event.venue"},
+		{"too long title", "POST", "/v1/events", strings.Replace(eventJSON, `"Vigil at the Embassy of Kazakhstan"`, `"`+strings.Repeat("a", 201)+`"`, 1), true, 400, "event.title"},
+		{"wrong type", "POST", "/v1/events", strings.Replace(eventJSON, `"capacity": 100`, `"capacity": "many"`, 1), true, 400, "capacity"},
+		{"unknown enum", "POST", "/v1/events", strings.Replace(eventJSON, "VENUE_KIND_EMBASSY", "VENUE_KIND_CASTLE", 1), true, 400, "kind"},
+		{"unknown field", "POST", "/v1/events", `{"colour":"pink"}`, true, 400, "colour"},
+		{"malformed JSON", "POST", "/v1/events", `{"title": `, true, 400, ""},
+		{"bad country", "POST", "/v1/events", strings.Replace(eventJSON, `"country": "DE"`, `"country": "Germany"`, 1), true, 400, "event.venue.country"},
+		{"bad time zone", "POST", "/v1/events", strings.Replace(eventJSON, "Europe/Berlin", "Europe/Atlantis", 1), true, 400, "event.time_zone"},
+		{"end before start", "POST", "/v1/events", strings.Replace(eventJSON, "2030-05-17T14:00:00Z", "2030-05-17T10:00:00Z", 1), true, 400, "end_time must be after start_time"},
+		{"bad timestamp", "POST", "/v1/events", strings.Replace(eventJSON, "2030-05-17T14:00:00Z", "tomorrow", 1), true, 400, "Timestamp value \\\"tomorrow"}, // protojson names the position, not the field
+		{"http website", "POST", "/v1/campaigns", `{"title":"x","websiteUri":"http://example.org"}`, true, 400, "campaign.website_uri"},
+		{"taken event id", "POST", "/v1/events?eventId=vigil-berlin", eventJSON, true, 409, "already exists"},
+		{"bad event id", "POST", "/v1/events?eventId=No_Caps", eventJSON, true, 400, "event_id"},
+		{"invalid page token", "GET", "/v1/events?pageToken=bm90LWEtdG9rZW4", "", false, 400, "page_token"},
+		{"page size too big", "GET", "/v1/events?pageSize=5000", "", false, 400, "page_size"},
+		{"page size not a number", "GET", "/v1/events?pageSize=ten", "", false, 400, "page_size"},
+		{"unknown event", "GET", "/v1/events/does-not-exist", "", false, 404, "events/does-not-exist"},
+		{"unknown mask path", "PATCH", "/v1/events/vigil-berlin?updateMask=colour", `{}`, true, 400, "update_mask"},
+		{"unknown route", "GET", "/v1/nothing-here", "", false, 404, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := c.do(tc.method, tc.path, tc.body, tc.auth)
+			if code != tc.code {
+				t.Fatalf("status %d, want %d; body %v", code, tc.code, body)
+			}
+			raw, _ := json.Marshal(body)
+			if !strings.Contains(string(raw), tc.mention) {
+				t.Errorf("body %s does not mention %q", raw, tc.mention)
+			}
+		})
+	}
+	// None of the bad requests created anything: still the one event and one campaign.
+	_, body := c.do("GET", "/v1/events?showCancelled=true", "", false)
+	if events, _ := body["events"].([]any); len(events) != 1 {
+		t.Errorf("bad requests changed the events: %v", body)
+	}
+}

@@ -1,0 +1,86 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"regexp"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
+	"github.com/rallyhq/rally/internal/auth"
+	"github.com/rallyhq/rally/internal/store"
+)
+
+type campaignServer struct {
+	rallyv1.UnimplementedCampaignServiceServer
+	*service
+}
+
+var campaignName = regexp.MustCompile(`^campaigns/[a-z0-9][a-z0-9-]{0,62}$`)
+
+var campaignMask = maskSpec{
+	updatable: []string{"title", "description", "hashtags", "start_time", "end_time", "website_uri"},
+	ignored:   []string{"name", "organisers", "create_time", "update_time", "etag"},
+}
+
+func (s *campaignServer) CreateCampaign(ctx context.Context, req *rallyv1.CreateCampaignRequest) (*rallyv1.Campaign, error) {
+	caller := auth.FromContext(ctx)
+	c := proto.CloneOf(req.GetCampaign())
+	c.Organisers, c.Etag = nil, ""
+	id := req.GetCampaignId()
+	switch {
+	case id != "":
+	case req.GetRequestId() != "":
+		id = idFromRequestID("campaigns", caller.ID(), req.GetRequestId())
+	default:
+		id = newID()
+	}
+	now := timestamppb.New(s.now())
+	c.Name, c.CreateTime, c.UpdateTime = "campaigns/"+id, now, now
+	c.Etag = etagOf(c)
+	err := s.store.CreateCampaign(ctx, c)
+	if errors.Is(err, store.ErrAlreadyExists) && req.GetRequestId() != "" && req.GetCampaignId() == "" {
+		return s.store.GetCampaign(ctx, c.Name) // a retry: return the first attempt's result
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (s *campaignServer) GetCampaign(ctx context.Context, req *rallyv1.GetCampaignRequest) (*rallyv1.Campaign, error) {
+	return s.store.GetCampaign(ctx, req.GetName())
+}
+
+func (s *campaignServer) ListCampaigns(ctx context.Context, req *rallyv1.ListCampaignsRequest) (*rallyv1.ListCampaignsResponse, error) {
+	page, err := s.store.ListCampaigns(ctx, store.CampaignQuery{PageSize: pageSize(req.GetPageSize()), PageToken: req.GetPageToken()})
+	if err != nil {
+		return nil, err
+	}
+	return &rallyv1.ListCampaignsResponse{Campaigns: page.Items, NextPageToken: page.NextPageToken}, nil
+}
+
+func (s *campaignServer) UpdateCampaign(ctx context.Context, req *rallyv1.UpdateCampaignRequest) (*rallyv1.Campaign, error) {
+	in := req.GetCampaign()
+	if !campaignName.MatchString(in.GetName()) {
+		return nil, errInvalid("campaign.name", "must be a campaign name such as campaigns/abc")
+	}
+	paths, err := campaignMask.paths("update_mask", req.GetUpdateMask(), in)
+	if err != nil {
+		return nil, err
+	}
+	return s.store.UpdateCampaign(ctx, in.GetName(), func(cur *rallyv1.Campaign) error {
+		if in.GetEtag() != "" && in.GetEtag() != cur.GetEtag() {
+			return errEtagMismatch("campaign.etag")
+		}
+		apply(in, cur, paths)
+		if err := s.validator.Validate(cur); err != nil {
+			return validationError(err, "campaign")
+		}
+		cur.UpdateTime = timestamppb.New(s.now())
+		cur.Etag = etagOf(cur)
+		return nil
+	})
+}

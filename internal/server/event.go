@@ -1,0 +1,216 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"time"
+	_ "time/tzdata" // time zones must not depend on the host's tzdata package
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
+	"github.com/rallyhq/rally/internal/auth"
+	"github.com/rallyhq/rally/internal/store"
+)
+
+type eventServer struct {
+	rallyv1.UnimplementedEventServiceServer
+	*service
+}
+
+var eventName = regexp.MustCompile(`^events/[a-z0-9][a-z0-9-]{0,62}$`)
+
+var eventMask = maskSpec{
+	updatable: []string{
+		"title", "description", "venue", "venue.kind", "venue.represented_country",
+		"venue.address_lines", "venue.locality", "venue.country", "venue.latitude",
+		"venue.longitude", "start_time", "end_time", "time_zone", "capacity",
+		"attendance_visibility", "meeting_point", "meeting_point_reveal_time",
+	},
+	ignored: []string{
+		"name", "state", "cancel_reason", "attendance", "create_time", "update_time", "etag",
+	},
+	// Moving an event to another campaign would change who manages it.
+	immutable: []string{"campaign"},
+}
+
+// errNoChange tells a mutate function's caller that the stored resource is already in
+// the requested state, so nothing is written.
+var errNoChange = errors.New("no change")
+
+// checkTimeZone rejects names that protovalidate's pattern lets through but Go's copy
+// of the IANA database does not know. "Local" would mean the server's own zone.
+func checkTimeZone(field, tz string) error {
+	if _, err := time.LoadLocation(tz); err != nil || tz == "Local" {
+		return errInvalid(field, "unknown IANA time zone; use a name such as Europe/Berlin")
+	}
+	return nil
+}
+
+func (s *eventServer) CreateEvent(ctx context.Context, req *rallyv1.CreateEventRequest) (*rallyv1.Event, error) {
+	caller := auth.FromContext(ctx)
+	e := proto.CloneOf(req.GetEvent())
+	if err := checkTimeZone("event.time_zone", e.GetTimeZone()); err != nil {
+		return nil, err
+	}
+	if e.GetCampaign() != "" {
+		if _, err := s.store.GetCampaign(ctx, e.GetCampaign()); errors.Is(err, store.ErrNotFound) {
+			return nil, errInvalid("event.campaign", "no such campaign")
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	id := req.GetEventId()
+	switch {
+	case id != "":
+	case req.GetRequestId() != "":
+		id = idFromRequestID("events", caller.ID(), req.GetRequestId())
+	default:
+		id = newID()
+	}
+	now := timestamppb.New(s.now())
+	e.Name, e.CreateTime, e.UpdateTime = "events/"+id, now, now
+	e.State, e.CancelReason, e.Attendance = rallyv1.EventState_EVENT_STATE_SCHEDULED, "", nil
+	if e.GetAttendanceVisibility() == rallyv1.AttendanceVisibility_ATTENDANCE_VISIBILITY_UNSPECIFIED {
+		e.AttendanceVisibility = rallyv1.AttendanceVisibility_ATTENDANCE_VISIBILITY_APPROXIMATE
+	}
+	e.Etag = ""
+	e.Etag = etagOf(e)
+	err := s.store.CreateEvent(ctx, e)
+	if errors.Is(err, store.ErrAlreadyExists) && req.GetRequestId() != "" && req.GetEventId() == "" {
+		e, err = s.store.GetEvent(ctx, e.GetName()) // a retry: return the first attempt's result
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.present(ctx, e), nil
+}
+
+func (s *eventServer) GetEvent(ctx context.Context, req *rallyv1.GetEventRequest) (*rallyv1.Event, error) {
+	e, err := s.store.GetEvent(ctx, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	return s.present(ctx, e), nil
+}
+
+func (s *eventServer) ListEvents(ctx context.Context, req *rallyv1.ListEventsRequest) (*rallyv1.ListEventsResponse, error) {
+	q := store.EventQuery{
+		Campaign:           req.GetCampaign(),
+		Country:            req.GetCountry(),
+		Locality:           req.GetLocality(),
+		RepresentedCountry: req.GetRepresentedCountry(),
+		ShowCancelled:      req.GetShowCancelled(),
+		PageSize:           pageSize(req.GetPageSize()),
+		PageToken:          req.GetPageToken(),
+	}
+	if req.GetStartAfter() != nil {
+		q.StartAfter = req.GetStartAfter().AsTime()
+	}
+	if req.GetStartBefore() != nil {
+		q.StartBefore = req.GetStartBefore().AsTime()
+	}
+	page, err := s.store.ListEvents(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	for i, e := range page.Items {
+		page.Items[i] = s.present(ctx, e)
+	}
+	return &rallyv1.ListEventsResponse{Events: page.Items, NextPageToken: page.NextPageToken}, nil
+}
+
+func (s *eventServer) UpdateEvent(ctx context.Context, req *rallyv1.UpdateEventRequest) (*rallyv1.Event, error) {
+	in := req.GetEvent()
+	if !eventName.MatchString(in.GetName()) {
+		return nil, errInvalid("event.name", "must be an event name such as events/abc")
+	}
+	paths, err := eventMask.paths("update_mask", req.GetUpdateMask(), in)
+	if err != nil {
+		return nil, err
+	}
+	e, err := s.store.UpdateEvent(ctx, in.GetName(), func(cur *rallyv1.Event) error {
+		if in.GetEtag() != "" && in.GetEtag() != cur.GetEtag() {
+			return errEtagMismatch("event.etag")
+		}
+		if cur.GetState() == rallyv1.EventState_EVENT_STATE_CANCELLED {
+			return errPrecondition(cur.GetName(), "the event is cancelled and can no longer be changed")
+		}
+		apply(in, cur, paths)
+		if err := s.validator.Validate(cur); err != nil {
+			return validationError(err, "event")
+		}
+		if err := checkTimeZone("event.time_zone", cur.GetTimeZone()); err != nil {
+			return err
+		}
+		cur.UpdateTime = timestamppb.New(s.now())
+		cur.Etag = etagOf(cur)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.present(ctx, e), nil
+}
+
+func (s *eventServer) CancelEvent(ctx context.Context, req *rallyv1.CancelEventRequest) (*rallyv1.Event, error) {
+	e, err := s.store.UpdateEvent(ctx, req.GetName(), func(cur *rallyv1.Event) error {
+		if req.GetEtag() != "" && req.GetEtag() != cur.GetEtag() {
+			return errEtagMismatch("etag")
+		}
+		if cur.GetState() == rallyv1.EventState_EVENT_STATE_CANCELLED {
+			return errNoChange
+		}
+		cur.State = rallyv1.EventState_EVENT_STATE_CANCELLED
+		cur.CancelReason = req.GetReason()
+		cur.UpdateTime = timestamppb.New(s.now())
+		cur.Etag = etagOf(cur)
+		return nil
+	})
+	if errors.Is(err, errNoChange) {
+		e, err = s.store.GetEvent(ctx, req.GetName())
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.present(ctx, e), nil
+}
+
+// present shapes an event for the caller: what an anonymous reader may not see is
+// removed here, in one place, for every RPC that returns events.
+func (s *service) present(ctx context.Context, e *rallyv1.Event) *rallyv1.Event {
+	caller := auth.FromContext(ctx)
+	a := e.GetAttendance()
+	if a == nil {
+		a = &rallyv1.Attendance{}
+	}
+	if caller.IsAdmin() {
+		e.Attendance = a
+		return e
+	}
+	// The meeting point is for organisers and GOING RSVP holders once revealed; RSVPs
+	// do not exist yet, so the public never sees it.
+	e.MeetingPoint, e.MeetingPointRevealTime = "", nil
+	switch e.GetAttendanceVisibility() {
+	case rallyv1.AttendanceVisibility_ATTENDANCE_VISIBILITY_EXACT:
+		e.Attendance = a
+	case rallyv1.AttendanceVisibility_ATTENDANCE_VISIBILITY_HIDDEN:
+		e.Attendance = nil
+	default:
+		e.Attendance = &rallyv1.Attendance{Going: bucket(a.GetGoing()), Waitlisted: bucket(a.GetWaitlisted())}
+	}
+	return e
+}
+
+// bucket rounds a count down to the lower bound of its public bucket, so that an observer
+// polling the count cannot tell when one more person joined.
+func bucket(n int32) int32 {
+	for _, lower := range []int32{500, 100, 50, 10, 1} {
+		if n >= lower {
+			return lower
+		}
+	}
+	return 0
+}

@@ -1,0 +1,93 @@
+// Package store defines how Rally persists its resources: the Store interface that every
+// backend implements, the errors they return, and the index and page-token encoding that
+// the backends share so that they order and paginate identically.
+//
+// Backends live in subpackages: memory (embedded, the default) and redis (production).
+// storetest holds the conformance suite that both must pass.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
+)
+
+// Errors returned by every backend. They are wrapped with the resource name, so test
+// them with errors.Is. The server maps them to gRPC codes in one place.
+var (
+	// ErrNotFound: the named resource does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrAlreadyExists: a resource with that name exists already.
+	ErrAlreadyExists = errors.New("already exists")
+	// ErrInvalidPageToken: the page token is malformed or belongs to another query.
+	ErrInvalidPageToken = errors.New("invalid page token")
+	// ErrContention: an update lost the race against concurrent writers of the same
+	// resource too many times in a row and gave up. Retrying later may succeed.
+	ErrContention = errors.New("too much contention")
+)
+
+// Store persists campaigns and events.
+//
+// Resources are passed and returned as their API messages: the protobuf schema is the
+// storage schema, which keeps one definition of every field. Backends never return a
+// message that the caller could mutate in their own state: they hand out copies.
+//
+// Update methods read the current resource, pass a copy to mutate, and store the result
+// only if nobody changed the resource in between (compared by its etag); on such a race
+// they read again and call mutate again, so mutate must depend only on its argument. An
+// error from mutate aborts the update and is returned unchanged. mutate is responsible
+// for setting the new etag and update_time.
+type Store interface {
+	// CreateCampaign stores a new campaign whose name is set. ErrAlreadyExists if taken.
+	CreateCampaign(ctx context.Context, c *rallyv1.Campaign) error
+	// GetCampaign returns the campaign with the given name (`campaigns/{id}`).
+	GetCampaign(ctx context.Context, name string) (*rallyv1.Campaign, error)
+	// ListCampaigns returns a page of campaigns ordered by create_time, then name.
+	ListCampaigns(ctx context.Context, q CampaignQuery) (Page[*rallyv1.Campaign], error)
+	// UpdateCampaign changes a campaign through mutate (see the type comment).
+	UpdateCampaign(ctx context.Context, name string, mutate func(*rallyv1.Campaign) error) (*rallyv1.Campaign, error)
+
+	// CreateEvent stores a new event whose name is set. ErrAlreadyExists if taken.
+	CreateEvent(ctx context.Context, e *rallyv1.Event) error
+	// GetEvent returns the event with the given name (`events/{id}`).
+	GetEvent(ctx context.Context, name string) (*rallyv1.Event, error)
+	// ListEvents returns a page of the events matching q, ordered by start_time, then
+	// name. Its cost depends on the page size, not on how many events are stored.
+	ListEvents(ctx context.Context, q EventQuery) (Page[*rallyv1.Event], error)
+	// UpdateEvent changes an event through mutate (see the type comment).
+	UpdateEvent(ctx context.Context, name string, mutate func(*rallyv1.Event) error) (*rallyv1.Event, error)
+
+	// Ping reports whether the backend can serve requests, for health checks.
+	Ping(ctx context.Context) error
+	// Close releases the backend's resources.
+	Close() error
+}
+
+// Page is one page of a list.
+type Page[T any] struct {
+	// Items of this page, in order.
+	Items []T
+	// NextPageToken continues the list; empty on the last page.
+	NextPageToken string
+}
+
+// CampaignQuery selects a page of campaigns.
+type CampaignQuery struct {
+	PageSize  int    // 1 or more; the server applies defaults and bounds
+	PageToken string // from the previous page, or empty
+}
+
+// EventQuery selects a page of events. Empty fields do not filter.
+type EventQuery struct {
+	Campaign           string    // campaigns/{id}
+	Country            string    // ISO 3166-1 alpha-2
+	Locality           string    // compared after NormalizeLocality
+	RepresentedCountry string    // ISO 3166-1 alpha-2
+	StartAfter         time.Time // inclusive; zero means unbounded
+	StartBefore        time.Time // exclusive; zero means unbounded
+	ShowCancelled      bool
+	PageSize           int    // 1 or more; the server applies defaults and bounds
+	PageToken          string // from the previous page, or empty
+}
