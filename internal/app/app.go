@@ -27,15 +27,15 @@ import (
 
 // App is a running rallyd.
 type App struct {
-	cfg      config.Config
-	log      *slog.Logger
-	store    store.Store
-	grpc     *server.Server
-	http     *http.Server
-	gw       *gateway.Gateway
-	grpcLis  net.Listener
-	httpLis  net.Listener
-	served   chan error
+	cfg     config.Config
+	log     *slog.Logger
+	store   store.Store
+	grpc    *server.Server
+	http    *http.Server
+	gw      *gateway.Gateway
+	grpcLis net.Listener
+	httpLis net.Listener
+	served  chan error
 }
 
 // Start opens the store, listens on both ports and serves in the background. The

@@ -16,8 +16,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	openapi "github.com/rallyhq/rally/gen/openapiv2"
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
+	openapi "github.com/rallyhq/rally/gen/openapiv2"
 )
 
 // Options configures the HTTP handler.
