@@ -1,0 +1,398 @@
+// Package redis is the production store: any number of stateless Rally replicas share one
+// Redis (standalone, Sentinel or Cluster).
+//
+// # Keys
+//
+// Every key starts with a configurable prefix, so that several deployments can share one
+// Redis. In Redis Cluster a key's slot is chosen by the first {…} in it (its hash tag), so
+// the prefix should not contain braces.
+//
+//	<prefix>{ev:<id>}            HASH  one event: pb, rev, state, capacity, start_ms, end_ms
+//	<prefix>{cp:<id>}            HASH  one campaign: pb, rev
+//	<prefix>{idx}:<index name>   ZSET  one index (store.EventIndexes, store.CampaignIndex)
+//	<prefix>{idx}:m:ev:<id>      HASH  the index entries of one event: rev, key, idx
+//	<prefix>{idx}:m:cp:<id>      HASH  the same for one campaign
+//
+// All keys of one event share the hash tag {ev:<id>}, so that the Lua scripts that enforce
+// an event's invariants (capacity, waitlist) touch one Cluster slot. pb is the resource
+// itself (deterministic protobuf); the plain fields copy what those scripts need, so that
+// they never have to decode protobuf. rev counts the writes of the record.
+//
+// # Indexes
+//
+// An index is a sorted set with every score 0, whose members are index keys (start or
+// create time, then ID), read with ZRANGE BYLEX … LIMIT: a page costs one range read and
+// one pipeline of record reads, whatever the number of stored resources. Nothing ever
+// SCANs, intersects or sorts.
+//
+// All indexes share the hash tag {idx}, so one script can move all the entries of a
+// record atomically. The price is that in Cluster they live on one shard (the records
+// spread over all of them).
+//
+// # Writes and consistency
+//
+// A record and its indexes are in different slots, so no single script can write both.
+// A write first changes the record (create.lua, or cas.lua which only writes if the
+// revision is the one that was read), then moves the index entries (index.lua), which
+// applies a revision only if it is newer than the last one applied: concurrent or
+// reordered index updates of one record converge on its newest revision.
+//
+// If the process dies or loses Redis between the two steps, the indexes stay at the older
+// revision (or, after a create, without the record) until the record's next write. Reads
+// stay correct anyway: a list verifies every record against the query and drops index
+// entries that no longer hold, so a stale entry can hide a resource from a list but never
+// show a wrong one.
+package redis
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
+
+	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
+	"github.com/rallyhq/rally/internal/store"
+)
+
+var (
+	//go:embed create.lua
+	createSrc string
+	//go:embed cas.lua
+	casSrc string
+	//go:embed index.lua
+	indexSrc string
+
+	// Scripts run with EVALSHA, falling back to EVAL (which caches them) the first time a
+	// server does not know them, so each script's source crosses the network once per
+	// server.
+	createScript = goredis.NewScript(createSrc)
+	casScript    = goredis.NewScript(casSrc)
+	indexScript  = goredis.NewScript(indexSrc)
+)
+
+// maxAttempts bounds how many times an update reads, mutates and tries to write before it
+// gives up with store.ErrContention. Between attempts it waits a random, growing delay
+// (see backoff), so dozens of concurrent writers of one record all get through.
+const maxAttempts = 16
+
+// marshal encodes deterministically, so that one message always gives the same bytes.
+var marshal = proto.MarshalOptions{Deterministic: true}
+
+// Store is a store.Store on Redis.
+type Store struct {
+	rdb    goredis.UniversalClient
+	prefix string
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New returns a store that keeps its data in rdb under keys that start with prefix
+// (e.g. "rally:"). The caller owns rdb: Close does not close it.
+func New(rdb goredis.UniversalClient, prefix string) *Store {
+	return &Store{rdb: rdb, prefix: prefix}
+}
+
+// kind describes how one resource type is stored, so that campaigns and events share
+// the code below.
+type kind[T resource] struct {
+	tag     string           // hash tag prefix of the record key: "ev" or "cp"
+	new     func() T         // an empty message to unmarshal into
+	fields  func(T) []any    // plain fields stored next to pb, as field, value pairs
+	key     func(T) string   // the record's index key
+	indexes func(T) []string // the indexes that hold the key
+}
+
+// resource is what the generic code needs of a stored message: its encoding and its name.
+type resource interface {
+	proto.Message
+	GetName() string
+}
+
+var eventKind = kind[*rallyv1.Event]{
+	tag: "ev",
+	new: func() *rallyv1.Event { return new(rallyv1.Event) },
+	fields: func(e *rallyv1.Event) []any {
+		// Plain copies for the RSVP scripts. Unset times read as 0 (1970), like in
+		// store.EventKey; validation requires both times anyway.
+		return []any{
+			"state", int32(e.GetState()),
+			"capacity", e.GetCapacity(),
+			"start_ms", e.GetStartTime().AsTime().UnixMilli(),
+			"end_ms", e.GetEndTime().AsTime().UnixMilli(),
+		}
+	},
+	key:     store.EventKey,
+	indexes: store.EventIndexes,
+}
+
+var campaignKind = kind[*rallyv1.Campaign]{
+	tag:     "cp",
+	new:     func() *rallyv1.Campaign { return new(rallyv1.Campaign) },
+	fields:  func(*rallyv1.Campaign) []any { return nil },
+	key:     store.CampaignKey,
+	indexes: func(*rallyv1.Campaign) []string { return []string{store.CampaignIndex} },
+}
+
+// recordKey is the key of a record: <prefix>{ev:<id>} or <prefix>{cp:<id>}.
+func (s *Store) recordKey(tag, id string) string { return s.prefix + "{" + tag + ":" + id + "}" }
+
+// indexPrefix starts the key of every index and membership: <prefix>{idx}:.
+func (s *Store) indexPrefix() string { return s.prefix + "{idx}:" }
+
+// indexKey is the key of the sorted set of the named index.
+func (s *Store) indexKey(name string) string { return s.indexPrefix() + name }
+
+// membershipKey is the key of the hash that lists a record's index entries.
+func (s *Store) membershipKey(tag, id string) string { return s.indexPrefix() + "m:" + tag + ":" + id }
+
+func notFound(name string) error { return fmt.Errorf("%w: %s", store.ErrNotFound, name) }
+
+// CreateCampaign implements store.Store.
+func (s *Store) CreateCampaign(ctx context.Context, c *rallyv1.Campaign) error {
+	return create(ctx, s, campaignKind, c)
+}
+
+// GetCampaign implements store.Store.
+func (s *Store) GetCampaign(ctx context.Context, name string) (*rallyv1.Campaign, error) {
+	return get(ctx, s, campaignKind, name)
+}
+
+// ListCampaigns implements store.Store.
+func (s *Store) ListCampaigns(ctx context.Context, q store.CampaignQuery) (store.Page[*rallyv1.Campaign], error) {
+	r, err := q.Range()
+	if err != nil {
+		return store.Page[*rallyv1.Campaign]{}, err
+	}
+	return list(ctx, s, campaignKind, r, q.PageSize, nil)
+}
+
+// UpdateCampaign implements store.Store.
+func (s *Store) UpdateCampaign(ctx context.Context, name string, mutate func(*rallyv1.Campaign) error) (*rallyv1.Campaign, error) {
+	return update(ctx, s, campaignKind, name, mutate)
+}
+
+// CreateEvent implements store.Store.
+func (s *Store) CreateEvent(ctx context.Context, e *rallyv1.Event) error {
+	return create(ctx, s, eventKind, e)
+}
+
+// GetEvent implements store.Store.
+func (s *Store) GetEvent(ctx context.Context, name string) (*rallyv1.Event, error) {
+	return get(ctx, s, eventKind, name)
+}
+
+// ListEvents implements store.Store.
+func (s *Store) ListEvents(ctx context.Context, q store.EventQuery) (store.Page[*rallyv1.Event], error) {
+	r, err := q.Range()
+	if err != nil {
+		return store.Page[*rallyv1.Event]{}, err
+	}
+	return list(ctx, s, eventKind, r, q.PageSize, q.Matches)
+}
+
+// UpdateEvent implements store.Store.
+func (s *Store) UpdateEvent(ctx context.Context, name string, mutate func(*rallyv1.Event) error) (*rallyv1.Event, error) {
+	return update(ctx, s, eventKind, name, mutate)
+}
+
+// Ping implements store.Store with a PING.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.rdb.Ping(ctx).Err()
+}
+
+// Close implements store.Store. It does nothing: the client belongs to the caller, who
+// may share it with other users (rate limiting, pub/sub) and closes it last.
+func (s *Store) Close() error { return nil }
+
+// record returns the arguments of create.lua and cas.lua that store msg: pb and the
+// kind's plain fields.
+func record[T resource](k kind[T], msg T) ([]any, error) {
+	pb, err := marshal.Marshal(msg)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %s: %w", msg.GetName(), err)
+	}
+	return append([]any{"pb", pb}, k.fields(msg)...), nil
+}
+
+func create[T resource](ctx context.Context, s *Store, k kind[T], msg T) error {
+	name := msg.GetName()
+	id := store.ID(name)
+	args, err := record(k, msg)
+	if err != nil {
+		return err
+	}
+	created, err := createScript.Run(ctx, s.rdb, []string{s.recordKey(k.tag, id)}, args...).Int64()
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", name, err)
+	}
+	if created == 0 {
+		return fmt.Errorf("%w: %s", store.ErrAlreadyExists, name)
+	}
+	// If this fails the record exists but no list shows it until its next update (see
+	// the package comment). The error tells the caller that the create did not finish.
+	return s.applyIndex(ctx, k.tag, id, 1, k.key(msg), k.indexes(msg))
+}
+
+func get[T resource](ctx context.Context, s *Store, k kind[T], name string) (T, error) {
+	var zero T
+	pb, err := s.rdb.HGet(ctx, s.recordKey(k.tag, store.ID(name)), "pb").Bytes()
+	if errors.Is(err, goredis.Nil) {
+		return zero, notFound(name)
+	}
+	if err != nil {
+		return zero, fmt.Errorf("reading %s: %w", name, err)
+	}
+	msg := k.new()
+	if err := proto.Unmarshal(pb, msg); err != nil {
+		return zero, fmt.Errorf("decoding %s: %w", name, err)
+	}
+	return msg, nil
+}
+
+// update is an optimistic read-modify-write: mutate runs in Go, between two round trips,
+// and cas.lua writes its result only if nobody wrote the record in between. Holding a lock
+// across mutate instead would let one slow or dead replica block a record.
+func update[T resource](ctx context.Context, s *Store, k kind[T], name string, mutate func(T) error) (T, error) {
+	var zero T
+	id := store.ID(name)
+	key := s.recordKey(k.tag, id)
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		if attempt > 0 {
+			if err := backoff(ctx, attempt); err != nil {
+				return zero, err
+			}
+		}
+		vals, err := s.rdb.HMGet(ctx, key, "pb", "rev").Result()
+		if err != nil {
+			return zero, fmt.Errorf("reading %s: %w", name, err)
+		}
+		pb, ok1 := vals[0].(string)
+		rev, ok2 := vals[1].(string)
+		if !ok1 || !ok2 {
+			return zero, notFound(name)
+		}
+		msg := k.new()
+		if err := proto.Unmarshal([]byte(pb), msg); err != nil {
+			return zero, fmt.Errorf("decoding %s: %w", name, err)
+		}
+		before := msg.GetName()
+		if err := mutate(msg); err != nil {
+			return zero, err
+		}
+		if err := store.CheckRename(before, msg.GetName()); err != nil {
+			return zero, err
+		}
+		args, err := record(k, msg)
+		if err != nil {
+			return zero, err
+		}
+		newRev, err := casScript.Run(ctx, s.rdb, []string{key}, append([]any{rev}, args...)...).Int64()
+		if err != nil {
+			return zero, fmt.Errorf("writing %s: %w", name, err)
+		}
+		switch {
+		case newRev < 0:
+			return zero, notFound(name)
+		case newRev == 0:
+			continue // written by someone else since we read it: read it again
+		}
+		// As after a create, a failure here leaves the indexes one revision behind.
+		if err := s.applyIndex(ctx, k.tag, id, newRev, k.key(msg), k.indexes(msg)); err != nil {
+			return zero, err
+		}
+		return msg, nil
+	}
+	return zero, fmt.Errorf("%w: updating %s", store.ErrContention, name)
+}
+
+// backoff waits before attempt number attempt (1 or more) of an update: a random delay
+// up to a bound that doubles from 1ms to 64ms. Randomness spreads the writers that lost
+// the same race, so they do not collide again; the cap keeps the total under a second.
+func backoff(ctx context.Context, attempt int) error {
+	limit := time.Millisecond << min(attempt-1, 6)
+	t := time.NewTimer(rand.N(limit) + 1)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// applyIndex makes the entries of record id at revision rev, key in each of the named
+// indexes, the record's only index entries, unless a revision at least as new was
+// applied already. One index.lua on the {idx} slot, so the move is atomic.
+func (s *Store) applyIndex(ctx context.Context, tag, id string, rev int64, key string, names []string) error {
+	keys := make([]string, 0, 1+len(names))
+	keys = append(keys, s.membershipKey(tag, id))
+	args := make([]any, 0, 3+len(names))
+	args = append(args, rev, key, s.indexPrefix())
+	for _, n := range names {
+		keys = append(keys, s.indexKey(n))
+		args = append(args, n)
+	}
+	if err := indexScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
+		return fmt.Errorf("indexing %s:%s at revision %d: %w", tag, id, rev, err)
+	}
+	return nil
+}
+
+// list reads one page of r. Index entries are verified against the records they name:
+// an entry whose record is gone, has another index key, or fails keep (the query's
+// filters) is stale, left by an unfinished or reordered write, and dropped.
+func list[T resource](ctx context.Context, s *Store, k kind[T], r store.Range, pageSize int, keep func(T) bool) (store.Page[T], error) {
+	return store.ReadPage(ctx, r, pageSize, s.scan, func(ctx context.Context, keys []string) ([]T, error) {
+		// One pipeline of HGETs, one per record. Not MGET, and not a script: in Cluster
+		// the records are in different slots, and a pipeline works on any topology (the
+		// cluster client splits it by node).
+		pipe := s.rdb.Pipeline()
+		cmds := make([]*goredis.StringCmd, len(keys))
+		for i, key := range keys {
+			cmds[i] = pipe.HGet(ctx, s.recordKey(k.tag, store.KeyID(key)), "pb")
+		}
+		// Exec reports the first failed command, which may be a harmless redis.Nil (a
+		// stale entry): look at each command instead.
+		_, _ = pipe.Exec(ctx)
+		items := make([]T, 0, len(keys))
+		for i, cmd := range cmds {
+			pb, err := cmd.Bytes()
+			if errors.Is(err, goredis.Nil) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("reading %s:%s: %w", k.tag, store.KeyID(keys[i]), err)
+			}
+			msg := k.new()
+			if err := proto.Unmarshal(pb, msg); err != nil {
+				return nil, fmt.Errorf("decoding %s:%s: %w", k.tag, store.KeyID(keys[i]), err)
+			}
+			if k.key(msg) != keys[i] || (keep != nil && !keep(msg)) {
+				continue
+			}
+			items = append(items, msg)
+		}
+		return items, nil
+	})
+}
+
+// scan reads up to limit keys of r with ZRANGE … BYLEX LIMIT 0 limit: the lexicographic
+// range notation of store.Range is Redis's own.
+func (s *Store) scan(ctx context.Context, r store.Range, limit int) ([]string, error) {
+	keys, err := s.rdb.ZRangeArgs(ctx, goredis.ZRangeArgs{
+		Key:   s.indexKey(r.Index),
+		Start: r.Min,
+		Stop:  r.Max,
+		ByLex: true,
+		Count: int64(limit),
+	}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading index %s: %w", r.Index, err)
+	}
+	return keys, nil
+}
