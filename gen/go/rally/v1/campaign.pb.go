@@ -42,8 +42,10 @@ type Campaign struct {
 	EndTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	// Public web page of the campaign or of the call to action. Must be an https URL.
 	WebsiteUri string `protobuf:"bytes,7,opt,name=website_uri,json=websiteUri,proto3" json:"website_uri,omitempty"`
-	// Resource names of the organisers who manage the campaign (`organisers/{organiser}`).
-	// Output only.
+	// Resource names of the organisers who manage the campaign (`organisers/{organiser}`),
+	// the owner included. Output only; shown to the campaign's organisers only, so that the
+	// public cannot map who organises what. Changed with AddCampaignOrganiser and
+	// RemoveCampaignOrganiser.
 	Organisers []string `protobuf:"bytes,8,rep,name=organisers,proto3" json:"organisers,omitempty"`
 	// When the campaign was created. Output only.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
@@ -51,7 +53,11 @@ type Campaign struct {
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Opaque version tag. Send it back on update to fail with ABORTED (HTTP 412) instead of
 	// overwriting a change made since it was read. Output only, except on update.
-	Etag          string `protobuf:"bytes,11,opt,name=etag,proto3" json:"etag,omitempty"`
+	Etag string `protobuf:"bytes,11,opt,name=etag,proto3" json:"etag,omitempty"`
+	// The organiser who created the campaign, `organisers/{organiser}`: the only one who can
+	// add and remove co-organisers. Empty for campaigns created by the admin. Output only;
+	// like organisers, shown to the campaign's organisers only.
+	Owner         string `protobuf:"bytes,12,opt,name=owner,proto3" json:"owner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -159,6 +165,13 @@ func (x *Campaign) GetUpdateTime() *timestamppb.Timestamp {
 func (x *Campaign) GetEtag() string {
 	if x != nil {
 		return x.Etag
+	}
+	return ""
+}
+
+func (x *Campaign) GetOwner() string {
+	if x != nil {
+		return x.Owner
 	}
 	return ""
 }
@@ -448,7 +461,7 @@ var File_rally_v1_campaign_proto protoreflect.FileDescriptor
 
 const file_rally_v1_campaign_proto_rawDesc = "" +
 	"\n" +
-	"\x17rally/v1/campaign.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa5\x05\n" +
+	"\x17rally/v1/campaign.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbb\x05\n" +
 	"\bCampaign\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\x05title\x18\x02 \x01(\tB\n" +
@@ -468,7 +481,8 @@ const file_rally_v1_campaign_proto_rawDesc = "" +
 	"\vupdate_time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\v \x01(\tR\x04etag:\x95\x01\xbaH\x91\x01\x1a\x8e\x01\n" +
+	"\x04etag\x18\v \x01(\tR\x04etag\x12\x14\n" +
+	"\x05owner\x18\f \x01(\tR\x05owner:\x95\x01\xbaH\x91\x01\x1a\x8e\x01\n" +
 	"\x18campaign.end_after_start\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_time\"\xda\x01\n" +
 	"\x15CreateCampaignRequest\x126\n" +
 	"\bcampaign\x18\x01 \x01(\v2\x12.rally.v1.CampaignB\x06\xbaH\x03\xc8\x01\x01R\bcampaign\x12I\n" +

@@ -237,7 +237,11 @@ type Event struct {
 	// Opaque version tag. Send it back on update or cancel to fail with ABORTED (HTTP 412)
 	// instead of overwriting a change made since it was read. Output only, except on
 	// update and cancel.
-	Etag          string `protobuf:"bytes,18,opt,name=etag,proto3" json:"etag,omitempty"`
+	Etag string `protobuf:"bytes,18,opt,name=etag,proto3" json:"etag,omitempty"`
+	// The organiser who created the event, `organisers/{organiser}`. It manages the event
+	// when the event belongs to no campaign; otherwise the campaign's organisers do. Output
+	// only; shown to the event's organisers only.
+	Owner         string `protobuf:"bytes,19,opt,name=owner,proto3" json:"owner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -394,6 +398,13 @@ func (x *Event) GetUpdateTime() *timestamppb.Timestamp {
 func (x *Event) GetEtag() string {
 	if x != nil {
 		return x.Etag
+	}
+	return ""
+}
+
+func (x *Event) GetOwner() string {
+	if x != nil {
+		return x.Owner
 	}
 	return ""
 }
@@ -967,7 +978,7 @@ var File_rally_v1_event_proto protoreflect.FileDescriptor
 
 const file_rally_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x14rally/v1/event.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14rally/v1/rules.proto\"\xc0\f\n" +
+	"\x14rally/v1/event.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14rally/v1/rules.proto\"\xd6\f\n" +
 	"\x05Event\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12I\n" +
 	"\bcampaign\x18\x02 \x01(\tB-\xbaH*\xd8\x01\x01r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\bcampaign\x12 \n" +
@@ -994,7 +1005,8 @@ const file_rally_v1_event_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\x12 \x01(\tR\x04etag:\xef\x03\xbaH\xeb\x03\x1a\x8b\x01\n" +
+	"\x04etag\x18\x12 \x01(\tR\x04etag\x12\x14\n" +
+	"\x05owner\x18\x13 \x01(\tR\x05owner:\xef\x03\xbaH\xeb\x03\x1a\x8b\x01\n" +
 	"\x15event.end_after_start\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_time\x1a\x9c\x01\n" +
 	"\x12event.max_duration\x12!an event may last at most 31 days\x1ac!has(this.start_time) || !has(this.end_time) || this.end_time - this.start_time <= duration('744h')\x1a\xbb\x01\n" +
 	"\x17event.reveal_before_end\x121meeting_point_reveal_time must be before end_time\x1am!has(this.meeting_point_reveal_time) || !has(this.end_time) || this.meeting_point_reveal_time < this.end_time\"\xa3\x05\n" +
