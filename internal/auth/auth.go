@@ -20,8 +20,13 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// AdminPrefix marks the operator's admin token.
-const AdminPrefix = "rly_admin_"
+// Token kind prefixes.
+const (
+	// AdminPrefix marks the operator's admin token.
+	AdminPrefix = "rly_admin_"
+	// OrganiserPrefix marks an organiser's API token.
+	OrganiserPrefix = "rly_org_"
+)
 
 // Kind says who a principal is.
 type Kind int
@@ -31,24 +36,45 @@ const (
 	Anonymous Kind = iota
 	// Admin is the operator, holding RALLY_ADMIN_TOKEN.
 	Admin
+	// Organiser holds one of an organiser's API tokens.
+	Organiser
 )
 
 // Principal is the authenticated caller of one request.
 type Principal struct {
 	Kind Kind
+	// Organiser is the caller's resource name, organisers/{id}, for Kind Organiser.
+	Organiser string
+	// Token is the resource name of the API token used, for Kind Organiser.
+	Token string
 }
 
 // IsAdmin reports whether the caller holds the admin token.
 func (p Principal) IsAdmin() bool { return p.Kind == Admin }
 
-// ID identifies the principal for scoping idempotency keys and rate limits; it is never
-// the token and never personal data.
+// ID identifies the principal for scoping idempotency keys; it is never the token and
+// never personal data.
 func (p Principal) ID() string {
 	switch p.Kind {
 	case Admin:
 		return "admin"
+	case Organiser:
+		return p.Organiser
 	default:
 		return "anonymous"
+	}
+}
+
+// RateKey identifies the caller for rate limiting: the token used (by its resource name,
+// never its secret), or empty for anonymous callers, who are limited by address.
+func (p Principal) RateKey() string {
+	switch p.Kind {
+	case Admin:
+		return "admin"
+	case Organiser:
+		return "token:" + p.Token
+	default:
+		return ""
 	}
 }
 
@@ -77,16 +103,22 @@ func NewToken(prefix string) string {
 // Hash returns the SHA-256 of a token: what is stored and compared instead of the token.
 func Hash(token string) [32]byte { return sha256.Sum256([]byte(token)) }
 
+// OrganiserResolver returns the principal holding an organiser API token, or an
+// UNAUTHENTICATED status when the token is unknown, revoked or expired.
+type OrganiserResolver func(ctx context.Context, token string) (Principal, error)
+
 // Authenticator resolves the bearer token of each request.
 type Authenticator struct {
-	adminHash [32]byte
-	public    func(fullMethod string) bool // methods callable without a token
+	adminHash  [32]byte
+	public     func(fullMethod string) bool // methods callable without a token
+	organisers OrganiserResolver
 }
 
 // NewAuthenticator returns an Authenticator for the given admin token. public reports
-// whether a full gRPC method name (/pkg.Service/Method) may be called anonymously.
-func NewAuthenticator(adminToken string, public func(fullMethod string) bool) *Authenticator {
-	return &Authenticator{adminHash: Hash(adminToken), public: public}
+// whether a full gRPC method name (/pkg.Service/Method) may be called anonymously;
+// organisers resolves rly_org_ tokens (nil: none are accepted).
+func NewAuthenticator(adminToken string, public func(fullMethod string) bool, organisers OrganiserResolver) *Authenticator {
+	return &Authenticator{adminHash: Hash(adminToken), public: public, organisers: organisers}
 }
 
 // Authenticate returns the principal for the request's metadata. A token that is present
@@ -106,6 +138,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, method string) (Princi
 	h := Hash(token)
 	if subtle.ConstantTimeCompare(h[:], a.adminHash[:]) == 1 {
 		return Principal{Kind: Admin}, nil
+	}
+	if strings.HasPrefix(token, OrganiserPrefix) && a.organisers != nil {
+		return a.organisers(ctx, token)
 	}
 	// Never echo the token: error messages may end up in client logs.
 	return Principal{}, status.Error(codes.Unauthenticated, "the bearer token is not valid")

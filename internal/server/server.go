@@ -32,6 +32,10 @@ type Options struct {
 	Now func() time.Time
 	// ServerOptions are appended to the server's own (limits, credentials).
 	ServerOptions []grpc.ServerOption
+	// UnaryInterceptors and StreamInterceptors run after authentication and before
+	// validation: they see the caller (auth.FromContext), as rate limits need to.
+	UnaryInterceptors  []grpc.UnaryServerInterceptor
+	StreamInterceptors []grpc.StreamServerInterceptor
 }
 
 // Server is the gRPC server with its health service, which the caller flips to
@@ -68,7 +72,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	authn := auth.NewAuthenticator(opts.AdminToken, isPublic)
+	authn := auth.NewAuthenticator(opts.AdminToken, isPublic, nil)
 	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall)}
 	logger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
 		opts.Logger.Log(ctx, slog.Level(lvl), msg, withoutPeer(fields)...)
@@ -78,21 +82,23 @@ func New(opts Options) (*Server, error) {
 		return status.Error(codes.Internal, "internal error")
 	})
 
+	unary := []grpc.UnaryServerInterceptor{
+		logging.UnaryServerInterceptor(logger, logOpts...),
+		recovery.UnaryServerInterceptor(recoverOpt),
+		authn.UnaryInterceptor(),
+	}
+	unary = append(unary, opts.UnaryInterceptors...)
+	unary = append(unary, validateUnaryInterceptor(validator), errorUnaryInterceptor(opts.Logger))
+	stream := []grpc.StreamServerInterceptor{
+		logging.StreamServerInterceptor(logger, logOpts...),
+		recovery.StreamServerInterceptor(recoverOpt),
+		authn.StreamInterceptor(),
+	}
+	stream = append(stream, opts.StreamInterceptors...)
+	stream = append(stream, validateStreamInterceptor(validator), errorStreamInterceptor(opts.Logger))
 	grpcOpts := append([]grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(
-			logging.UnaryServerInterceptor(logger, logOpts...),
-			recovery.UnaryServerInterceptor(recoverOpt),
-			authn.UnaryInterceptor(),
-			validateUnaryInterceptor(validator),
-			errorUnaryInterceptor(opts.Logger),
-		),
-		grpc.ChainStreamInterceptor(
-			logging.StreamServerInterceptor(logger, logOpts...),
-			recovery.StreamServerInterceptor(recoverOpt),
-			authn.StreamInterceptor(),
-			validateStreamInterceptor(validator),
-			errorStreamInterceptor(opts.Logger),
-		),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
 	}, opts.ServerOptions...)
 
 	gs := grpc.NewServer(grpcOpts...)
