@@ -129,6 +129,28 @@ func KeyID(key string) string {
 	return id
 }
 
+// MaxAPITokens bounds how many tokens ListAPITokens returns.
+const MaxAPITokens = 1000
+
+// APITokenKey is a token's key in its organiser's token index: create time, then ID.
+func APITokenKey(t *rallyv1.ApiToken) string {
+	return timeKey(t.GetCreateTime().AsTime()) + ID(t.GetName())
+}
+
+// APITokenIndexes returns the one index of a token: its organiser's tokens.
+func APITokenIndexes(t *rallyv1.ApiToken) []string {
+	org, _, _ := strings.Cut(t.GetName(), "/apiTokens/")
+	return []string{apiTokenIndex(org)}
+}
+
+func apiTokenIndex(organiser string) string { return "tok|o=" + url.QueryEscape(ID(organiser)) }
+
+// APITokenRange is the whole token index of an organiser (`organisers/{id}`).
+func APITokenRange(organiser string) Range {
+	r, _ := Range{Index: apiTokenIndex(organiser), Min: "-", Max: "+"}.after("")
+	return r
+}
+
 // ID returns the last segment of a resource name: "abc" for "events/abc".
 func ID(name string) string {
 	return name[strings.LastIndexByte(name, '/')+1:]

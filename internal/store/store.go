@@ -28,7 +28,7 @@ var (
 	ErrContention = errors.New("too much contention")
 )
 
-// Store persists campaigns and events.
+// Store persists campaigns, events, organisers and their API tokens.
 //
 // Resources are passed and returned as their API messages: the protobuf schema is the
 // storage schema, which keeps one definition of every field. Backends never return a
@@ -58,6 +58,23 @@ type Store interface {
 	ListEvents(ctx context.Context, q EventQuery) (Page[*rallyv1.Event], error)
 	// UpdateEvent changes an event through mutate (see the type comment).
 	UpdateEvent(ctx context.Context, name string, mutate func(*rallyv1.Event) error) (*rallyv1.Event, error)
+
+	// CreateOrganiser stores a new organiser whose name is set. ErrAlreadyExists if taken.
+	CreateOrganiser(ctx context.Context, o *rallyv1.Organiser) error
+	// GetOrganiser returns the organiser with the given name (`organisers/{id}`).
+	GetOrganiser(ctx context.Context, name string) (*rallyv1.Organiser, error)
+
+	// CreateAPIToken stores a new API token whose name is set. Token IDs are derived from
+	// the token's hash and unique across organisers.
+	CreateAPIToken(ctx context.Context, t *rallyv1.ApiToken) error
+	// GetAPIToken returns a token by name (`organisers/{o}/apiTokens/{id}`) or bare ID:
+	// tokens are stored by ID, so that a bearer token is found from its hash alone. The
+	// caller checks that the returned name is the one it expects.
+	GetAPIToken(ctx context.Context, name string) (*rallyv1.ApiToken, error)
+	// ListAPITokens returns up to MaxAPITokens tokens of an organiser, oldest first.
+	ListAPITokens(ctx context.Context, organiser string) ([]*rallyv1.ApiToken, error)
+	// UpdateAPIToken changes a token through mutate (see the type comment).
+	UpdateAPIToken(ctx context.Context, name string, mutate func(*rallyv1.ApiToken) error) (*rallyv1.ApiToken, error)
 
 	// Ping reports whether the backend can serve requests, for health checks.
 	Ping(ctx context.Context) error

@@ -21,11 +21,13 @@ import (
 // and a few dozen index moves), and a single lock makes every write atomic with its index
 // updates, so unlike Redis this backend never sees a stale index entry.
 type Store struct {
-	mu        sync.RWMutex
-	campaigns map[string]*rallyv1.Campaign // by ID, the last segment of the name
-	events    map[string]*rallyv1.Event    // by ID
-	// indexes holds one ordered set of keys per index name (store.EventIndexes and
-	// store.CampaignIndex). An index that becomes empty is removed.
+	mu         sync.RWMutex
+	campaigns  *table[*rallyv1.Campaign]
+	events     *table[*rallyv1.Event]
+	organisers *table[*rallyv1.Organiser]
+	tokens     *table[*rallyv1.ApiToken]
+	// indexes holds one ordered set of keys per index name (store.EventIndexes,
+	// store.CampaignIndex, ...). An index that becomes empty is removed.
 	indexes map[string]*btree.BTreeG[string]
 }
 
@@ -34,41 +36,128 @@ var _ store.Store = (*Store)(nil)
 // New returns an empty store.
 func New() *Store {
 	return &Store{
-		campaigns: make(map[string]*rallyv1.Campaign),
-		events:    make(map[string]*rallyv1.Event),
-		indexes:   make(map[string]*btree.BTreeG[string]),
+		campaigns:  newTable(store.CampaignKey, func(*rallyv1.Campaign) []string { return []string{store.CampaignIndex} }),
+		events:     newTable(store.EventKey, store.EventIndexes),
+		organisers: newTable[*rallyv1.Organiser](nil, nil),
+		tokens:     newTable(store.APITokenKey, store.APITokenIndexes),
+		indexes:    make(map[string]*btree.BTreeG[string]),
 	}
 }
 
-// Records are keyed by ID, like in Redis, so that both backends agree on which names
-// collide.
+// resource is what the generic table needs of a stored message.
+type resource interface {
+	proto.Message
+	GetName() string
+}
+
+// table holds the records of one resource type, by ID (the last segment of the name,
+// like in Redis, so that both backends agree on which names collide), and says how they
+// are indexed: key is the record's index key, indexes the names of the indexes holding it
+// (both nil for a type that is never listed).
+type table[T resource] struct {
+	records map[string]T
+	key     func(T) string
+	indexes func(T) []string
+}
+
+func newTable[T resource](key func(T) string, indexes func(T) []string) *table[T] {
+	return &table[T]{records: make(map[string]T), key: key, indexes: indexes}
+}
 
 func notFound(name string) error      { return fmt.Errorf("%w: %s", store.ErrNotFound, name) }
 func alreadyExists(name string) error { return fmt.Errorf("%w: %s", store.ErrAlreadyExists, name) }
 
-// CreateCampaign implements store.Store.
-func (s *Store) CreateCampaign(ctx context.Context, c *rallyv1.Campaign) error {
-	c = proto.Clone(c).(*rallyv1.Campaign)
-	id := store.ID(c.GetName())
+func clone[T proto.Message](m T) T { return proto.Clone(m).(T) }
+
+// index adds (or, with remove, deletes) the record's entries. The caller holds the write lock.
+func (s *Store) index(key string, names []string, remove bool) {
+	for _, name := range names {
+		if remove {
+			s.remove(name, key)
+		} else {
+			s.add(name, key)
+		}
+	}
+}
+
+func create[T resource](s *Store, t *table[T], msg T) error {
+	msg = clone(msg)
+	id := store.ID(msg.GetName())
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.campaigns[id]; ok {
-		return alreadyExists(c.GetName())
+	if _, ok := t.records[id]; ok {
+		return alreadyExists(msg.GetName())
 	}
-	s.campaigns[id] = c
-	s.add(store.CampaignIndex, store.CampaignKey(c))
+	t.records[id] = msg
+	if t.indexes != nil {
+		s.index(t.key(msg), t.indexes(msg), false)
+	}
 	return nil
 }
 
-// GetCampaign implements store.Store.
-func (s *Store) GetCampaign(ctx context.Context, name string) (*rallyv1.Campaign, error) {
+func get[T resource](s *Store, t *table[T], name string) (T, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	c, ok := s.campaigns[store.ID(name)]
+	msg, ok := t.records[store.ID(name)]
 	if !ok {
-		return nil, notFound(name)
+		var zero T
+		return zero, notFound(name)
 	}
-	return proto.Clone(c).(*rallyv1.Campaign), nil
+	return clone(msg), nil
+}
+
+// update runs mutate under the write lock, on a copy, so it never races with another
+// writer and needs no retry.
+func update[T resource](s *Store, t *table[T], name string, mutate func(T) error) (T, error) {
+	var zero T
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := store.ID(name)
+	old, ok := t.records[id]
+	if !ok {
+		return zero, notFound(name)
+	}
+	msg := clone(old)
+	if err := mutate(msg); err != nil {
+		return zero, err
+	}
+	if err := store.CheckRename(old.GetName(), msg.GetName()); err != nil {
+		return zero, err
+	}
+	// Keep a copy: mutate may have kept a reference to its argument.
+	t.records[id] = clone(msg)
+	if t.indexes != nil {
+		s.index(t.key(old), t.indexes(old), true)
+		s.index(t.key(msg), t.indexes(msg), false)
+	}
+	return msg, nil
+}
+
+// list reads one page of r. keep, when not nil, settles the records at the boundary
+// milliseconds of a time filter: keys hold milliseconds and the filters are exact, as in
+// the Redis store.
+func list[T resource](ctx context.Context, s *Store, t *table[T], r store.Range, pageSize int, keep func(T) bool) (store.Page[T], error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return store.ReadPage(ctx, r, pageSize, s.scan, func(_ context.Context, keys []string) ([]T, error) {
+		items := make([]T, 0, len(keys))
+		for _, k := range keys {
+			if msg, ok := t.records[store.KeyID(k)]; ok && (keep == nil || keep(msg)) {
+				items = append(items, clone(msg))
+			}
+		}
+		return items, nil
+	})
+}
+
+// CreateCampaign implements store.Store.
+func (s *Store) CreateCampaign(_ context.Context, c *rallyv1.Campaign) error {
+	return create(s, s.campaigns, c)
+}
+
+// GetCampaign implements store.Store.
+func (s *Store) GetCampaign(_ context.Context, name string) (*rallyv1.Campaign, error) {
+	return get(s, s.campaigns, name)
 }
 
 // ListCampaigns implements store.Store.
@@ -77,72 +166,22 @@ func (s *Store) ListCampaigns(ctx context.Context, q store.CampaignQuery) (store
 	if err != nil {
 		return store.Page[*rallyv1.Campaign]{}, err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return store.ReadPage(ctx, r, q.PageSize, s.scan,
-		func(_ context.Context, keys []string) ([]*rallyv1.Campaign, error) {
-			items := make([]*rallyv1.Campaign, 0, len(keys))
-			for _, k := range keys {
-				if c, ok := s.campaigns[store.KeyID(k)]; ok {
-					items = append(items, proto.Clone(c).(*rallyv1.Campaign))
-				}
-			}
-			return items, nil
-		})
+	return list(ctx, s, s.campaigns, r, q.PageSize, nil)
 }
 
-// UpdateCampaign implements store.Store. mutate runs under the write lock, on a copy, so
-// it never races with another writer and needs no retry.
-func (s *Store) UpdateCampaign(ctx context.Context, name string, mutate func(*rallyv1.Campaign) error) (*rallyv1.Campaign, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	id := store.ID(name)
-	old, ok := s.campaigns[id]
-	if !ok {
-		return nil, notFound(name)
-	}
-	c := proto.Clone(old).(*rallyv1.Campaign)
-	if err := mutate(c); err != nil {
-		return nil, err
-	}
-	if err := store.CheckRename(old.GetName(), c.GetName()); err != nil {
-		return nil, err
-	}
-	// Keep a copy: mutate may have kept a reference to its argument.
-	s.campaigns[id] = proto.Clone(c).(*rallyv1.Campaign)
-	if oldKey, newKey := store.CampaignKey(old), store.CampaignKey(c); oldKey != newKey {
-		s.remove(store.CampaignIndex, oldKey)
-		s.add(store.CampaignIndex, newKey)
-	}
-	return c, nil
+// UpdateCampaign implements store.Store.
+func (s *Store) UpdateCampaign(_ context.Context, name string, mutate func(*rallyv1.Campaign) error) (*rallyv1.Campaign, error) {
+	return update(s, s.campaigns, name, mutate)
 }
 
 // CreateEvent implements store.Store.
-func (s *Store) CreateEvent(ctx context.Context, e *rallyv1.Event) error {
-	e = proto.Clone(e).(*rallyv1.Event)
-	id := store.ID(e.GetName())
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.events[id]; ok {
-		return alreadyExists(e.GetName())
-	}
-	s.events[id] = e
-	key := store.EventKey(e)
-	for _, idx := range store.EventIndexes(e) {
-		s.add(idx, key)
-	}
-	return nil
+func (s *Store) CreateEvent(_ context.Context, e *rallyv1.Event) error {
+	return create(s, s.events, e)
 }
 
 // GetEvent implements store.Store.
-func (s *Store) GetEvent(ctx context.Context, name string) (*rallyv1.Event, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	e, ok := s.events[store.ID(name)]
-	if !ok {
-		return nil, notFound(name)
-	}
-	return proto.Clone(e).(*rallyv1.Event), nil
+func (s *Store) GetEvent(_ context.Context, name string) (*rallyv1.Event, error) {
+	return get(s, s.events, name)
 }
 
 // ListEvents implements store.Store.
@@ -151,48 +190,43 @@ func (s *Store) ListEvents(ctx context.Context, q store.EventQuery) (store.Page[
 	if err != nil {
 		return store.Page[*rallyv1.Event]{}, err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return store.ReadPage(ctx, r, q.PageSize, s.scan,
-		func(_ context.Context, keys []string) ([]*rallyv1.Event, error) {
-			items := make([]*rallyv1.Event, 0, len(keys))
-			for _, k := range keys {
-				// The index is always in step with the records here, but keys hold
-				// milliseconds and the time filters are exact: Matches settles the
-				// events of the boundary milliseconds, as in the Redis store.
-				if e, ok := s.events[store.KeyID(k)]; ok && q.Matches(e) {
-					items = append(items, proto.Clone(e).(*rallyv1.Event))
-				}
-			}
-			return items, nil
-		})
+	return list(ctx, s, s.events, r, q.PageSize, q.Matches)
 }
 
-// UpdateEvent implements store.Store. See UpdateCampaign.
-func (s *Store) UpdateEvent(ctx context.Context, name string, mutate func(*rallyv1.Event) error) (*rallyv1.Event, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	id := store.ID(name)
-	old, ok := s.events[id]
-	if !ok {
-		return nil, notFound(name)
-	}
-	e := proto.Clone(old).(*rallyv1.Event)
-	if err := mutate(e); err != nil {
-		return nil, err
-	}
-	if err := store.CheckRename(old.GetName(), e.GetName()); err != nil {
-		return nil, err
-	}
-	s.events[id] = proto.Clone(e).(*rallyv1.Event) // see UpdateCampaign
-	oldKey, newKey := store.EventKey(old), store.EventKey(e)
-	for _, idx := range store.EventIndexes(old) {
-		s.remove(idx, oldKey)
-	}
-	for _, idx := range store.EventIndexes(e) {
-		s.add(idx, newKey)
-	}
-	return e, nil
+// UpdateEvent implements store.Store.
+func (s *Store) UpdateEvent(_ context.Context, name string, mutate func(*rallyv1.Event) error) (*rallyv1.Event, error) {
+	return update(s, s.events, name, mutate)
+}
+
+// CreateOrganiser implements store.Store.
+func (s *Store) CreateOrganiser(_ context.Context, o *rallyv1.Organiser) error {
+	return create(s, s.organisers, o)
+}
+
+// GetOrganiser implements store.Store.
+func (s *Store) GetOrganiser(_ context.Context, name string) (*rallyv1.Organiser, error) {
+	return get(s, s.organisers, name)
+}
+
+// CreateAPIToken implements store.Store.
+func (s *Store) CreateAPIToken(_ context.Context, t *rallyv1.ApiToken) error {
+	return create(s, s.tokens, t)
+}
+
+// GetAPIToken implements store.Store.
+func (s *Store) GetAPIToken(_ context.Context, name string) (*rallyv1.ApiToken, error) {
+	return get(s, s.tokens, name)
+}
+
+// ListAPITokens implements store.Store.
+func (s *Store) ListAPITokens(ctx context.Context, organiser string) ([]*rallyv1.ApiToken, error) {
+	page, err := list(ctx, s, s.tokens, store.APITokenRange(organiser), store.MaxAPITokens, nil)
+	return page.Items, err
+}
+
+// UpdateAPIToken implements store.Store.
+func (s *Store) UpdateAPIToken(_ context.Context, name string, mutate func(*rallyv1.ApiToken) error) (*rallyv1.ApiToken, error) {
+	return update(s, s.tokens, name, mutate)
 }
 
 // Ping implements store.Store: the memory store is always ready.

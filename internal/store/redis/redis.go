@@ -9,9 +9,12 @@
 //
 //	<prefix>{ev:<id>}            HASH  one event: pb, rev, state, capacity, start_ms, end_ms
 //	<prefix>{cp:<id>}            HASH  one campaign: pb, rev
+//	<prefix>{org:<id>}           HASH  one organiser: pb, rev
+//	<prefix>{tok:<id>}           HASH  one API token: pb, rev (the ID is derived from the
+//	                                   token's SHA-256, so a bearer token is found in one read)
 //	<prefix>{idx}:<index name>   ZSET  one index (store.EventIndexes, store.CampaignIndex)
 //	<prefix>{idx}:m:ev:<id>      HASH  the index entries of one event: rev, key, idx
-//	<prefix>{idx}:m:cp:<id>      HASH  the same for one campaign
+//	<prefix>{idx}:m:cp:<id>      HASH  the same for one campaign (and m:tok:<id> for tokens)
 //
 // All keys of one event share the hash tag {ev:<id>}, so that the Lua scripts that enforce
 // an event's invariants (capacity, waitlist) touch one Cluster slot. pb is the resource
@@ -104,7 +107,7 @@ type kind[T resource] struct {
 	new     func() T         // an empty message to unmarshal into
 	fields  func(T) []any    // plain fields stored next to pb, as field, value pairs
 	key     func(T) string   // the record's index key
-	indexes func(T) []string // the indexes that hold the key
+	indexes func(T) []string // the indexes that hold the key; nil for types never listed
 }
 
 // resource is what the generic code needs of a stored message: its encoding and its name.
@@ -128,6 +131,21 @@ var eventKind = kind[*rallyv1.Event]{
 	},
 	key:     store.EventKey,
 	indexes: store.EventIndexes,
+}
+
+var organiserKind = kind[*rallyv1.Organiser]{
+	tag:    "org",
+	new:    func() *rallyv1.Organiser { return new(rallyv1.Organiser) },
+	fields: func(*rallyv1.Organiser) []any { return nil },
+	// Organisers are never listed: no index.
+}
+
+var tokenKind = kind[*rallyv1.ApiToken]{
+	tag:     "tok",
+	new:     func() *rallyv1.ApiToken { return new(rallyv1.ApiToken) },
+	fields:  func(*rallyv1.ApiToken) []any { return nil },
+	key:     store.APITokenKey,
+	indexes: store.APITokenIndexes,
 }
 
 var campaignKind = kind[*rallyv1.Campaign]{
@@ -200,6 +218,37 @@ func (s *Store) UpdateEvent(ctx context.Context, name string, mutate func(*rally
 	return update(ctx, s, eventKind, name, mutate)
 }
 
+// CreateOrganiser implements store.Store.
+func (s *Store) CreateOrganiser(ctx context.Context, o *rallyv1.Organiser) error {
+	return create(ctx, s, organiserKind, o)
+}
+
+// GetOrganiser implements store.Store.
+func (s *Store) GetOrganiser(ctx context.Context, name string) (*rallyv1.Organiser, error) {
+	return get(ctx, s, organiserKind, name)
+}
+
+// CreateAPIToken implements store.Store.
+func (s *Store) CreateAPIToken(ctx context.Context, t *rallyv1.ApiToken) error {
+	return create(ctx, s, tokenKind, t)
+}
+
+// GetAPIToken implements store.Store.
+func (s *Store) GetAPIToken(ctx context.Context, name string) (*rallyv1.ApiToken, error) {
+	return get(ctx, s, tokenKind, name)
+}
+
+// ListAPITokens implements store.Store.
+func (s *Store) ListAPITokens(ctx context.Context, organiser string) ([]*rallyv1.ApiToken, error) {
+	page, err := list(ctx, s, tokenKind, store.APITokenRange(organiser), store.MaxAPITokens, nil)
+	return page.Items, err
+}
+
+// UpdateAPIToken implements store.Store.
+func (s *Store) UpdateAPIToken(ctx context.Context, name string, mutate func(*rallyv1.ApiToken) error) (*rallyv1.ApiToken, error) {
+	return update(ctx, s, tokenKind, name, mutate)
+}
+
 // Ping implements store.Store with a PING.
 func (s *Store) Ping(ctx context.Context) error {
 	return s.rdb.Ping(ctx).Err()
@@ -232,6 +281,9 @@ func create[T resource](ctx context.Context, s *Store, k kind[T], msg T) error {
 	}
 	if created == 0 {
 		return fmt.Errorf("%w: %s", store.ErrAlreadyExists, name)
+	}
+	if k.indexes == nil {
+		return nil
 	}
 	// If this fails the record exists but no list shows it until its next update (see
 	// the package comment). The error tells the caller that the create did not finish.
@@ -302,8 +354,10 @@ func update[T resource](ctx context.Context, s *Store, k kind[T], name string, m
 			continue // written by someone else since we read it: read it again
 		}
 		// As after a create, a failure here leaves the indexes one revision behind.
-		if err := s.applyIndex(ctx, k.tag, id, newRev, k.key(msg), k.indexes(msg)); err != nil {
-			return zero, err
+		if k.indexes != nil {
+			if err := s.applyIndex(ctx, k.tag, id, newRev, k.key(msg), k.indexes(msg)); err != nil {
+				return zero, err
+			}
 		}
 		return msg, nil
 	}

@@ -51,6 +51,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ListCampaigns", testListCampaigns},
 		{"EmptyLists", testEmptyLists},
 		{"Ping", testPing},
+		{"Organisers", testOrganisers},
+		{"APITokens", testAPITokens},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1072,5 +1074,78 @@ func testEmptyLists(t *testing.T, s store.Store) {
 func testPing(t *testing.T, s store.Store) {
 	if err := s.Ping(t.Context()); err != nil {
 		t.Errorf("Ping: %v", err)
+	}
+}
+
+func testOrganisers(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	o := &rallyv1.Organiser{Name: "organisers/alma", DisplayName: "Alma", CreateTime: timestamppb.New(base)}
+	if err := s.CreateOrganiser(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateOrganiser(ctx, o); !errors.Is(err, store.ErrAlreadyExists) {
+		t.Fatalf("second create: %v, want ErrAlreadyExists", err)
+	}
+	got, err := s.GetOrganiser(ctx, "organisers/alma")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := diffProto(o, got); d != "" {
+		t.Errorf("organiser round trip (-want +got):\n%s", d)
+	}
+	if _, err := s.GetOrganiser(ctx, "organisers/nobody"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown organiser: %v, want ErrNotFound", err)
+	}
+}
+
+func testAPITokens(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	tok := func(org, id string, created time.Time) *rallyv1.ApiToken {
+		return &rallyv1.ApiToken{Name: "organisers/" + org + "/apiTokens/" + id, DisplayName: id, CreateTime: timestamppb.New(created)}
+	}
+	for _, tk := range []*rallyv1.ApiToken{
+		tok("alma", "t2", base.Add(time.Minute)),
+		tok("alma", "t1", base),
+		tok("bota", "t3", base),
+	} {
+		if err := s.CreateAPIToken(ctx, tk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateAPIToken(ctx, tok("bota", "t1", base)); !errors.Is(err, store.ErrAlreadyExists) {
+		t.Fatalf("token IDs are unique across organisers: %v, want ErrAlreadyExists", err)
+	}
+	// By bare ID, as authentication looks tokens up.
+	got, err := s.GetAPIToken(ctx, "t3")
+	if err != nil || got.GetName() != "organisers/bota/apiTokens/t3" {
+		t.Fatalf("get by ID: %v, %v", got, err)
+	}
+	list, err := s.ListAPITokens(ctx, "organisers/alma")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tk := range list {
+		names = append(names, store.ID(tk.GetName()))
+	}
+	if strings.Join(names, ",") != "t1,t2" {
+		t.Errorf("alma's tokens: %v, want t1,t2 (oldest first, no other organiser's)", names)
+	}
+	revoked, err := s.UpdateAPIToken(ctx, "organisers/alma/apiTokens/t1", func(tk *rallyv1.ApiToken) error {
+		tk.RevokeTime = timestamppb.New(base.Add(time.Hour))
+		return nil
+	})
+	if err != nil || revoked.GetRevokeTime() == nil {
+		t.Fatalf("revoke: %v, %v", revoked, err)
+	}
+	got, err = s.GetAPIToken(ctx, "t1")
+	if err != nil || got.GetRevokeTime() == nil {
+		t.Fatalf("revocation not stored: %v, %v", got, err)
+	}
+	if _, err := s.GetAPIToken(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown token: %v, want ErrNotFound", err)
+	}
+	if list, _ := s.ListAPITokens(ctx, "organisers/nobody"); len(list) != 0 {
+		t.Errorf("tokens of an organiser without any: %v", list)
 	}
 }
