@@ -63,6 +63,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
 		rallyv1.RegisterCampaignServiceHandler,
 		rallyv1.RegisterEventServiceHandler,
+		rallyv1.RegisterOrganiserServiceHandler,
 	} {
 		if err := register(ctx, gw, conn); err != nil {
 			conn.Close()

@@ -22,13 +22,16 @@ var campaignName = regexp.MustCompile(`^campaigns/[a-z0-9][a-z0-9-]{0,62}$`)
 
 var campaignMask = maskSpec{
 	updatable: []string{"title", "description", "hashtags", "start_time", "end_time", "website_uri"},
-	ignored:   []string{"name", "organisers", "create_time", "update_time", "etag"},
+	ignored:   []string{"name", "organisers", "owner", "create_time", "update_time", "etag"},
 }
 
 func (s *campaignServer) CreateCampaign(ctx context.Context, req *rallyv1.CreateCampaignRequest) (*rallyv1.Campaign, error) {
 	caller := auth.FromContext(ctx)
 	c := proto.CloneOf(req.GetCampaign())
-	c.Organisers, c.Etag = nil, ""
+	c.Organisers, c.Owner, c.Etag = nil, "", ""
+	if caller.Kind == auth.Organiser {
+		c.Owner, c.Organisers = caller.Organiser, []string{caller.Organiser}
+	}
 	id := req.GetCampaignId()
 	switch {
 	case id != "":
@@ -42,22 +45,29 @@ func (s *campaignServer) CreateCampaign(ctx context.Context, req *rallyv1.Create
 	c.Etag = etagOf(c)
 	err := s.store.CreateCampaign(ctx, c)
 	if errors.Is(err, store.ErrAlreadyExists) && req.GetRequestId() != "" && req.GetCampaignId() == "" {
-		return s.store.GetCampaign(ctx, c.Name) // a retry: return the first attempt's result
+		c, err = s.store.GetCampaign(ctx, c.Name) // a retry: return the first attempt's result
 	}
 	if err != nil {
 		return nil, err
 	}
-	return c, nil
+	return s.presentCampaign(ctx, c), nil
 }
 
 func (s *campaignServer) GetCampaign(ctx context.Context, req *rallyv1.GetCampaignRequest) (*rallyv1.Campaign, error) {
-	return s.store.GetCampaign(ctx, req.GetName())
+	c, err := s.store.GetCampaign(ctx, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	return s.presentCampaign(ctx, c), nil
 }
 
 func (s *campaignServer) ListCampaigns(ctx context.Context, req *rallyv1.ListCampaignsRequest) (*rallyv1.ListCampaignsResponse, error) {
 	page, err := s.store.ListCampaigns(ctx, store.CampaignQuery{PageSize: pageSize(req.GetPageSize()), PageToken: req.GetPageToken()})
 	if err != nil {
 		return nil, err
+	}
+	for i, c := range page.Items {
+		page.Items[i] = s.presentCampaign(ctx, c)
 	}
 	return &rallyv1.ListCampaignsResponse{Campaigns: page.Items, NextPageToken: page.NextPageToken}, nil
 }
@@ -71,7 +81,11 @@ func (s *campaignServer) UpdateCampaign(ctx context.Context, req *rallyv1.Update
 	if err != nil {
 		return nil, err
 	}
-	return s.store.UpdateCampaign(ctx, in.GetName(), func(cur *rallyv1.Campaign) error {
+	caller := auth.FromContext(ctx)
+	c, err := s.store.UpdateCampaign(ctx, in.GetName(), func(cur *rallyv1.Campaign) error {
+		if !organisesCampaign(caller, cur) {
+			return errDenied("change " + cur.GetName() + ": only its organisers may")
+		}
 		if in.GetEtag() != "" && in.GetEtag() != cur.GetEtag() {
 			return errEtagMismatch("campaign.etag")
 		}
@@ -83,4 +97,17 @@ func (s *campaignServer) UpdateCampaign(ctx context.Context, req *rallyv1.Update
 		cur.Etag = etagOf(cur)
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return s.presentCampaign(ctx, c), nil
+}
+
+// presentCampaign removes who organises a campaign for callers who are not among them:
+// the public should not be able to map organisers to causes.
+func (s *service) presentCampaign(ctx context.Context, c *rallyv1.Campaign) *rallyv1.Campaign {
+	if !organisesCampaign(auth.FromContext(ctx), c) {
+		c.Owner, c.Organisers = "", nil
+	}
+	return c
 }

@@ -30,7 +30,7 @@ var eventMask = maskSpec{
 		"attendance_visibility", "meeting_point", "meeting_point_reveal_time",
 	},
 	ignored: []string{
-		"name", "state", "cancel_reason", "attendance", "create_time", "update_time", "etag",
+		"name", "state", "cancel_reason", "attendance", "create_time", "update_time", "etag", "owner",
 	},
 	// Moving an event to another campaign would change who manages it.
 	immutable: []string{"campaign"},
@@ -56,10 +56,14 @@ func (s *eventServer) CreateEvent(ctx context.Context, req *rallyv1.CreateEventR
 		return nil, err
 	}
 	if e.GetCampaign() != "" {
-		if _, err := s.store.GetCampaign(ctx, e.GetCampaign()); errors.Is(err, store.ErrNotFound) {
+		c, err := s.store.GetCampaign(ctx, e.GetCampaign())
+		if errors.Is(err, store.ErrNotFound) {
 			return nil, errInvalid("event.campaign", "no such campaign")
 		} else if err != nil {
 			return nil, err
+		}
+		if !organisesCampaign(caller, c) {
+			return nil, errDenied("create events in " + c.GetName() + ": only its organisers may")
 		}
 	}
 	id := req.GetEventId()
@@ -73,6 +77,7 @@ func (s *eventServer) CreateEvent(ctx context.Context, req *rallyv1.CreateEventR
 	now := timestamppb.New(s.now())
 	e.Name, e.CreateTime, e.UpdateTime = "events/"+id, now, now
 	e.State, e.CancelReason, e.Attendance = rallyv1.EventState_EVENT_STATE_SCHEDULED, "", nil
+	e.Owner = caller.Organiser // empty for the admin
 	if e.GetAttendanceVisibility() == rallyv1.AttendanceVisibility_ATTENDANCE_VISIBILITY_UNSPECIFIED {
 		e.AttendanceVisibility = rallyv1.AttendanceVisibility_ATTENDANCE_VISIBILITY_APPROXIMATE
 	}
@@ -85,7 +90,7 @@ func (s *eventServer) CreateEvent(ctx context.Context, req *rallyv1.CreateEventR
 	if err != nil {
 		return nil, err
 	}
-	return s.present(ctx, e), nil
+	return present(e, true), nil
 }
 
 func (s *eventServer) GetEvent(ctx context.Context, req *rallyv1.GetEventRequest) (*rallyv1.Event, error) {
@@ -93,7 +98,11 @@ func (s *eventServer) GetEvent(ctx context.Context, req *rallyv1.GetEventRequest
 	if err != nil {
 		return nil, err
 	}
-	return s.present(ctx, e), nil
+	manages, err := s.organisesEvent(ctx, auth.FromContext(ctx), e, nil)
+	if err != nil {
+		return nil, err
+	}
+	return present(e, manages), nil
 }
 
 func (s *eventServer) ListEvents(ctx context.Context, req *rallyv1.ListEventsRequest) (*rallyv1.ListEventsResponse, error) {
@@ -116,8 +125,13 @@ func (s *eventServer) ListEvents(ctx context.Context, req *rallyv1.ListEventsReq
 	if err != nil {
 		return nil, err
 	}
+	caller, campaigns := auth.FromContext(ctx), map[string]*rallyv1.Campaign{}
 	for i, e := range page.Items {
-		page.Items[i] = s.present(ctx, e)
+		manages, err := s.organisesEvent(ctx, caller, e, campaigns)
+		if err != nil {
+			return nil, err
+		}
+		page.Items[i] = present(e, manages)
 	}
 	return &rallyv1.ListEventsResponse{Events: page.Items, NextPageToken: page.NextPageToken}, nil
 }
@@ -129,6 +143,11 @@ func (s *eventServer) UpdateEvent(ctx context.Context, req *rallyv1.UpdateEventR
 	}
 	paths, err := eventMask.paths("update_mask", req.GetUpdateMask(), in)
 	if err != nil {
+		return nil, err
+	}
+	// The event's campaign and owner never change, so a check before the update holds
+	// for the update too.
+	if _, err := s.checkEvent(ctx, in.GetName()); err != nil {
 		return nil, err
 	}
 	e, err := s.store.UpdateEvent(ctx, in.GetName(), func(cur *rallyv1.Event) error {
@@ -152,10 +171,13 @@ func (s *eventServer) UpdateEvent(ctx context.Context, req *rallyv1.UpdateEventR
 	if err != nil {
 		return nil, err
 	}
-	return s.present(ctx, e), nil
+	return present(e, true), nil
 }
 
 func (s *eventServer) CancelEvent(ctx context.Context, req *rallyv1.CancelEventRequest) (*rallyv1.Event, error) {
+	if _, err := s.checkEvent(ctx, req.GetName()); err != nil {
+		return nil, err
+	}
 	e, err := s.store.UpdateEvent(ctx, req.GetName(), func(cur *rallyv1.Event) error {
 		if req.GetEtag() != "" && req.GetEtag() != cur.GetEtag() {
 			return errEtagMismatch("etag")
@@ -175,24 +197,23 @@ func (s *eventServer) CancelEvent(ctx context.Context, req *rallyv1.CancelEventR
 	if err != nil {
 		return nil, err
 	}
-	return s.present(ctx, e), nil
+	return present(e, true), nil
 }
 
-// present shapes an event for the caller: what an anonymous reader may not see is
-// removed here, in one place, for every RPC that returns events.
-func (s *service) present(ctx context.Context, e *rallyv1.Event) *rallyv1.Event {
-	caller := auth.FromContext(ctx)
+// present shapes an event for its reader: what someone who does not manage the event
+// may not see is removed here, in one place, for every RPC that returns events.
+func present(e *rallyv1.Event, manages bool) *rallyv1.Event {
 	a := e.GetAttendance()
 	if a == nil {
 		a = &rallyv1.Attendance{}
 	}
-	if caller.IsAdmin() {
+	if manages {
 		e.Attendance = a
 		return e
 	}
 	// The meeting point is for organisers and GOING RSVP holders once revealed; RSVPs
-	// do not exist yet, so the public never sees it.
-	e.MeetingPoint, e.MeetingPointRevealTime = "", nil
+	// do not exist yet, so nobody else sees it. Who organises is not public either.
+	e.MeetingPoint, e.MeetingPointRevealTime, e.Owner = "", nil, ""
 	switch e.GetAttendanceVisibility() {
 	case rallyv1.AttendanceVisibility_ATTENDANCE_VISIBILITY_EXACT:
 		e.Attendance = a

@@ -72,7 +72,8 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	authn := auth.NewAuthenticator(opts.AdminToken, isPublic, nil)
+	svc := &service{store: opts.Store, now: opts.Now, validator: validator, log: opts.Logger}
+	authn := auth.NewAuthenticator(opts.AdminToken, isPublic, svc.resolveToken)
 	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall)}
 	logger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
 		opts.Logger.Log(ctx, slog.Level(lvl), msg, withoutPeer(fields)...)
@@ -102,8 +103,8 @@ func New(opts Options) (*Server, error) {
 	}, opts.ServerOptions...)
 
 	gs := grpc.NewServer(grpcOpts...)
-	svc := &service{store: opts.Store, now: opts.Now, validator: validator}
 	rallyv1.RegisterCampaignServiceServer(gs, &campaignServer{service: svc})
+	rallyv1.RegisterOrganiserServiceServer(gs, &organiserServer{service: svc})
 	rallyv1.RegisterEventServiceServer(gs, &eventServer{service: svc})
 
 	hs := health.NewServer()
@@ -130,4 +131,5 @@ type service struct {
 	store     store.Store
 	now       func() time.Time
 	validator protovalidate.Validator
+	log       *slog.Logger
 }

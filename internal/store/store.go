@@ -9,6 +9,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
@@ -27,6 +28,12 @@ var (
 	// resource too many times in a row and gave up. Retrying later may succeed.
 	ErrContention = errors.New("too much contention")
 )
+
+// NotFoundError returns ErrNotFound for the named resource.
+func NotFoundError(name string) error { return fmt.Errorf("%w: %s", ErrNotFound, name) }
+
+// AlreadyExistsError returns ErrAlreadyExists for the named resource.
+func AlreadyExistsError(name string) error { return fmt.Errorf("%w: %s", ErrAlreadyExists, name) }
 
 // Store persists campaigns, events, organisers and their API tokens.
 //

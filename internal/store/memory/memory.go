@@ -64,8 +64,6 @@ func newTable[T resource](key func(T) string, indexes func(T) []string) *table[T
 	return &table[T]{records: make(map[string]T), key: key, indexes: indexes}
 }
 
-func notFound(name string) error      { return fmt.Errorf("%w: %s", store.ErrNotFound, name) }
-func alreadyExists(name string) error { return fmt.Errorf("%w: %s", store.ErrAlreadyExists, name) }
 
 func clone[T proto.Message](m T) T { return proto.Clone(m).(T) }
 
@@ -86,7 +84,7 @@ func create[T resource](s *Store, t *table[T], msg T) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := t.records[id]; ok {
-		return alreadyExists(msg.GetName())
+		return store.AlreadyExistsError(msg.GetName())
 	}
 	t.records[id] = msg
 	if t.indexes != nil {
@@ -101,7 +99,7 @@ func get[T resource](s *Store, t *table[T], name string) (T, error) {
 	msg, ok := t.records[store.ID(name)]
 	if !ok {
 		var zero T
-		return zero, notFound(name)
+		return zero, store.NotFoundError(name)
 	}
 	return clone(msg), nil
 }
@@ -115,7 +113,7 @@ func update[T resource](s *Store, t *table[T], name string, mutate func(T) error
 	id := store.ID(name)
 	old, ok := t.records[id]
 	if !ok {
-		return zero, notFound(name)
+		return zero, store.NotFoundError(name)
 	}
 	msg := clone(old)
 	if err := mutate(msg); err != nil {

@@ -168,7 +168,6 @@ func (s *Store) indexKey(name string) string { return s.indexPrefix() + name }
 // membershipKey is the key of the hash that lists a record's index entries.
 func (s *Store) membershipKey(tag, id string) string { return s.indexPrefix() + "m:" + tag + ":" + id }
 
-func notFound(name string) error { return fmt.Errorf("%w: %s", store.ErrNotFound, name) }
 
 // CreateCampaign implements store.Store.
 func (s *Store) CreateCampaign(ctx context.Context, c *rallyv1.Campaign) error {
@@ -280,7 +279,7 @@ func create[T resource](ctx context.Context, s *Store, k kind[T], msg T) error {
 		return fmt.Errorf("creating %s: %w", name, err)
 	}
 	if created == 0 {
-		return fmt.Errorf("%w: %s", store.ErrAlreadyExists, name)
+		return store.AlreadyExistsError(name)
 	}
 	if k.indexes == nil {
 		return nil
@@ -294,7 +293,7 @@ func get[T resource](ctx context.Context, s *Store, k kind[T], name string) (T, 
 	var zero T
 	pb, err := s.rdb.HGet(ctx, s.recordKey(k.tag, store.ID(name)), "pb").Bytes()
 	if errors.Is(err, goredis.Nil) {
-		return zero, notFound(name)
+		return zero, store.NotFoundError(name)
 	}
 	if err != nil {
 		return zero, fmt.Errorf("reading %s: %w", name, err)
@@ -326,7 +325,7 @@ func update[T resource](ctx context.Context, s *Store, k kind[T], name string, m
 		pb, ok1 := vals[0].(string)
 		rev, ok2 := vals[1].(string)
 		if !ok1 || !ok2 {
-			return zero, notFound(name)
+			return zero, store.NotFoundError(name)
 		}
 		msg := k.new()
 		if err := proto.Unmarshal([]byte(pb), msg); err != nil {
@@ -349,7 +348,7 @@ func update[T resource](ctx context.Context, s *Store, k kind[T], name string, m
 		}
 		switch {
 		case newRev < 0:
-			return zero, notFound(name)
+			return zero, store.NotFoundError(name)
 		case newRev == 0:
 			continue // written by someone else since we read it: read it again
 		}

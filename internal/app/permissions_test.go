@@ -1,0 +1,327 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
+)
+
+// The permission matrix: every RPC, called by every kind of caller, over gRPC and REST,
+// on both backends. Each later RPC adds its rows to matrixRows.
+
+type caller string
+
+const (
+	anonymous caller = "anonymous"
+	other     caller = "other organiser"
+	right     caller = "right organiser"
+	admin     caller = "admin"
+	revoked   caller = "revoked token"
+	expired   caller = "expired token"
+	garbage   caller = "garbage token"
+)
+
+var callers = []caller{anonymous, other, right, admin, revoked, expired, garbage}
+
+// access says who may call an RPC on the row's resource.
+type access int
+
+const (
+	public         access = iota // anyone, even without a token
+	anyOrganiser                 // any organiser (and the admin)
+	rightOrganiser               // the resource's organisers (and the admin)
+	adminOnly                    // the admin
+)
+
+// want is the code a caller gets from an RPC with the given access.
+func (a access) want(c caller) codes.Code {
+	switch {
+	case c == revoked || c == expired || c == garbage:
+		return codes.Unauthenticated // a bad token is refused even on public reads
+	case c == admin || a == public:
+		return codes.OK
+	case c == anonymous:
+		return codes.Unauthenticated
+	case a == adminOnly, a == rightOrganiser && c == other:
+		return codes.PermissionDenied
+	}
+	return codes.OK
+}
+
+// world is what every matrix cell starts from: made fresh for each cell, so that one
+// cell's change (a cancel, a revoke) cannot decide another's outcome.
+type world struct {
+	alice, bob string // organiser names; alice is the "right" organiser
+	campaign   string // owned by alice
+	event      string // in campaign
+	standalone string // alice's event without a campaign
+	aliceToken string // a spare token of alice, to revoke
+}
+
+type rest struct{ method, path, body string }
+
+type matrixRow struct {
+	rpc    string
+	access access
+	grpc   func(ctx context.Context, c clients, w world) error
+	rest   func(w world) rest
+}
+
+type clients struct {
+	campaigns  rallyv1.CampaignServiceClient
+	events     rallyv1.EventServiceClient
+	organisers rallyv1.OrganiserServiceClient
+}
+
+func eventIn(campaign string) *rallyv1.Event {
+	return &rallyv1.Event{
+		Campaign:  campaign,
+		Title:     "Vigil",
+		Venue:     &rallyv1.Venue{Kind: rallyv1.VenueKind_VENUE_KIND_EMBASSY, RepresentedCountry: "KZ", Locality: "Berlin", Country: "DE"},
+		StartTime: timestamppb.New(time.Date(2030, 5, 17, 12, 0, 0, 0, time.UTC)),
+		EndTime:   timestamppb.New(time.Date(2030, 5, 17, 14, 0, 0, 0, time.UTC)),
+		TimeZone:  "Europe/Berlin",
+	}
+}
+
+func eventBody(campaign string) string {
+	return fmt.Sprintf(`{"campaign":%q,"title":"Vigil","venue":{"kind":"VENUE_KIND_EMBASSY","representedCountry":"KZ","locality":"Berlin","country":"DE"},"startTime":"2030-05-17T12:00:00Z","endTime":"2030-05-17T14:00:00Z","timeZone":"Europe/Berlin"}`, campaign)
+}
+
+var matrixRows = []matrixRow{
+	{"CreateCampaign", anyOrganiser,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.campaigns.CreateCampaign(ctx, &rallyv1.CreateCampaignRequest{Campaign: &rallyv1.Campaign{Title: "New"}})
+			return err
+		},
+		func(w world) rest { return rest{"POST", "/v1/campaigns", `{"title":"New"}`} }},
+	{"GetCampaign", public,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.campaigns.GetCampaign(ctx, &rallyv1.GetCampaignRequest{Name: w.campaign})
+			return err
+		},
+		func(w world) rest { return rest{"GET", "/v1/" + w.campaign, ""} }},
+	{"ListCampaigns", public,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.campaigns.ListCampaigns(ctx, &rallyv1.ListCampaignsRequest{})
+			return err
+		},
+		func(w world) rest { return rest{"GET", "/v1/campaigns", ""} }},
+	{"UpdateCampaign", rightOrganiser,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.campaigns.UpdateCampaign(ctx, &rallyv1.UpdateCampaignRequest{
+				Campaign: &rallyv1.Campaign{Name: w.campaign, Title: "Renamed"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"title"}}})
+			return err
+		},
+		func(w world) rest { return rest{"PATCH", "/v1/" + w.campaign, `{"title":"Renamed"}`} }},
+	{"CreateEvent in a campaign", rightOrganiser,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.events.CreateEvent(ctx, &rallyv1.CreateEventRequest{Event: eventIn(w.campaign)})
+			return err
+		},
+		func(w world) rest { return rest{"POST", "/v1/events", eventBody(w.campaign)} }},
+	{"CreateEvent standalone", anyOrganiser,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.events.CreateEvent(ctx, &rallyv1.CreateEventRequest{Event: eventIn("")})
+			return err
+		},
+		func(w world) rest { return rest{"POST", "/v1/events", eventBody("")} }},
+	{"GetEvent", public,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.events.GetEvent(ctx, &rallyv1.GetEventRequest{Name: w.event})
+			return err
+		},
+		func(w world) rest { return rest{"GET", "/v1/" + w.event, ""} }},
+	{"ListEvents", public,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.events.ListEvents(ctx, &rallyv1.ListEventsRequest{Campaign: w.campaign})
+			return err
+		},
+		func(w world) rest { return rest{"GET", "/v1/events?campaign=" + w.campaign, ""} }},
+	{"UpdateEvent", rightOrganiser,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.events.UpdateEvent(ctx, &rallyv1.UpdateEventRequest{
+				Event: &rallyv1.Event{Name: w.event, Title: "Renamed"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"title"}}})
+			return err
+		},
+		func(w world) rest { return rest{"PATCH", "/v1/" + w.event, `{"title":"Renamed"}`} }},
+	{"UpdateEvent standalone", rightOrganiser,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.events.UpdateEvent(ctx, &rallyv1.UpdateEventRequest{
+				Event: &rallyv1.Event{Name: w.standalone, Title: "Renamed"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"title"}}})
+			return err
+		},
+		func(w world) rest { return rest{"PATCH", "/v1/" + w.standalone, `{"title":"Renamed"}`} }},
+	{"CancelEvent", rightOrganiser,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.events.CancelEvent(ctx, &rallyv1.CancelEventRequest{Name: w.event, Reason: "rain"})
+			return err
+		},
+		func(w world) rest { return rest{"POST", "/v1/" + w.event + ":cancel", `{"reason":"rain"}`} }},
+	{"CreateOrganiser", adminOnly,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.organisers.CreateOrganiser(ctx, &rallyv1.CreateOrganiserRequest{Organiser: &rallyv1.Organiser{DisplayName: "Carol"}})
+			return err
+		},
+		func(w world) rest { return rest{"POST", "/v1/organisers", `{"displayName":"Carol"}`} }},
+	{"GetOrganiser", rightOrganiser,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.organisers.GetOrganiser(ctx, &rallyv1.GetOrganiserRequest{Name: w.alice})
+			return err
+		},
+		func(w world) rest { return rest{"GET", "/v1/" + w.alice, ""} }},
+	{"CreateApiToken", rightOrganiser,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.organisers.CreateApiToken(ctx, &rallyv1.CreateApiTokenRequest{Parent: w.alice, ApiToken: &rallyv1.ApiToken{DisplayName: "laptop"}})
+			return err
+		},
+		func(w world) rest { return rest{"POST", "/v1/" + w.alice + "/apiTokens", `{"displayName":"laptop"}`} }},
+	{"ListApiTokens", rightOrganiser,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.organisers.ListApiTokens(ctx, &rallyv1.ListApiTokensRequest{Parent: w.alice})
+			return err
+		},
+		func(w world) rest { return rest{"GET", "/v1/" + w.alice + "/apiTokens", ""} }},
+	{"RevokeApiToken", rightOrganiser,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.organisers.RevokeApiToken(ctx, &rallyv1.RevokeApiTokenRequest{Name: w.aliceToken})
+			return err
+		},
+		func(w world) rest { return rest{"POST", "/v1/" + w.aliceToken + ":revoke", `{}`} }},
+	{"AddCampaignOrganiser", rightOrganiser,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.organisers.AddCampaignOrganiser(ctx, &rallyv1.AddCampaignOrganiserRequest{Campaign: w.campaign, Organiser: w.bob})
+			return err
+		},
+		func(w world) rest {
+			return rest{"POST", "/v1/" + w.campaign + ":addOrganiser", `{"organiser":"` + w.bob + `"}`}
+		}},
+	{"RemoveCampaignOrganiser", rightOrganiser,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.organisers.RemoveCampaignOrganiser(ctx, &rallyv1.RemoveCampaignOrganiserRequest{Campaign: w.campaign, Organiser: w.bob})
+			return err
+		},
+		func(w world) rest {
+			return rest{"POST", "/v1/" + w.campaign + ":removeOrganiser", `{"organiser":"` + w.bob + `"}`}
+		}},
+}
+
+func withToken(ctx context.Context, tok string) context.Context {
+	if tok == "" {
+		return ctx
+	}
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok)
+}
+
+func TestPermissionMatrix(t *testing.T) {
+	for name, redisURL := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			a := startApp(t, redisURL(t))
+			conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { conn.Close() })
+			c := clients{rallyv1.NewCampaignServiceClient(conn), rallyv1.NewEventServiceClient(conn), rallyv1.NewOrganiserServiceClient(conn)}
+			ctx := t.Context()
+			adminCtx := withToken(ctx, token)
+
+			mustOrg := func(display string) string {
+				o, err := c.organisers.CreateOrganiser(adminCtx, &rallyv1.CreateOrganiserRequest{Organiser: &rallyv1.Organiser{DisplayName: display}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return o.GetName()
+			}
+			mustToken := func(org string, expire time.Time) (name, secret string) {
+				req := &rallyv1.CreateApiTokenRequest{Parent: org, ApiToken: &rallyv1.ApiToken{DisplayName: "t"}}
+				if !expire.IsZero() {
+					req.ApiToken.ExpireTime = timestamppb.New(expire)
+				}
+				resp, err := c.organisers.CreateApiToken(adminCtx, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.HasPrefix(resp.GetSecret(), "rly_org_") || len(resp.GetSecret()) != len("rly_org_")+43 {
+					t.Fatalf("token secret %d chars, want rly_org_ and 43", len(resp.GetSecret()))
+				}
+				return resp.GetApiToken().GetName(), resp.GetSecret()
+			}
+			alice, bob := mustOrg("Alice"), mustOrg("Bob")
+			expiresAt := time.Now().Add(1500 * time.Millisecond)
+			_, expiredSecret := mustToken(alice, expiresAt)
+			_, aliceSecret := mustToken(alice, time.Time{})
+			_, bobSecret := mustToken(bob, time.Time{})
+			revokedName, revokedSecret := mustToken(alice, time.Time{})
+			if _, err := c.organisers.RevokeApiToken(withToken(ctx, aliceSecret), &rallyv1.RevokeApiTokenRequest{Name: revokedName}); err != nil {
+				t.Fatal(err)
+			}
+			secrets := map[caller]string{
+				anonymous: "", other: bobSecret, right: aliceSecret, admin: token,
+				revoked: revokedSecret, expired: expiredSecret, garbage: "rly_org_" + strings.Repeat("A", 43),
+			}
+			time.Sleep(time.Until(expiresAt) + 50*time.Millisecond)
+
+			aliceCtx := withToken(ctx, aliceSecret)
+			newWorld := func(t *testing.T) world {
+				t.Helper()
+				cp, err := c.campaigns.CreateCampaign(aliceCtx, &rallyv1.CreateCampaignRequest{Campaign: &rallyv1.Campaign{Title: "Solidarity"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ev, err := c.events.CreateEvent(aliceCtx, &rallyv1.CreateEventRequest{Event: eventIn(cp.GetName())})
+				if err != nil {
+					t.Fatal(err)
+				}
+				sa, err := c.events.CreateEvent(aliceCtx, &rallyv1.CreateEventRequest{Event: eventIn("")})
+				if err != nil {
+					t.Fatal(err)
+				}
+				spare, _ := mustToken(alice, time.Time{})
+				return world{alice: alice, bob: bob, campaign: cp.GetName(), event: ev.GetName(), standalone: sa.GetName(), aliceToken: spare}
+			}
+
+			for _, row := range matrixRows {
+				for _, who := range callers {
+					want := row.access.want(who)
+					t.Run(row.rpc+"/gRPC/"+string(who), func(t *testing.T) {
+						err := row.grpc(withToken(ctx, secrets[who]), c, newWorld(t))
+						if got := status.Code(err); got != want {
+							t.Errorf("got %v (%v), want %v", got, err, want)
+						}
+					})
+					t.Run(row.rpc+"/REST/"+string(who), func(t *testing.T) {
+						r := row.rest(newWorld(t))
+						req, _ := http.NewRequest(r.method, "http://"+a.HTTPAddr()+r.path, strings.NewReader(r.body))
+						if s := secrets[who]; s != "" {
+							req.Header.Set("Authorization", "Bearer "+s)
+						}
+						resp, err := http.DefaultClient.Do(req)
+						if err != nil {
+							t.Fatal(err)
+						}
+						resp.Body.Close()
+						if wantHTTP := runtime.HTTPStatusFromCode(want); resp.StatusCode != wantHTTP {
+							t.Errorf("got HTTP %d, want %d (%v)", resp.StatusCode, wantHTTP, want)
+						}
+					})
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,144 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"slices"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
+	"github.com/rallyhq/rally/internal/auth"
+	"github.com/rallyhq/rally/internal/store"
+)
+
+// Object-level permissions, in one file so that the rules can be read together:
+//
+//   - the admin may do everything;
+//   - a campaign's organisers (its owner included) manage the campaign and its events;
+//     only the owner (or the admin) changes who the organisers are;
+//   - an event without a campaign is managed by the organiser who created it;
+//   - an organiser manages its own account and API tokens.
+//
+// A caller without a token never reaches a write (the authenticator refuses it with
+// UNAUTHENTICATED); a caller with a valid token but no right gets PERMISSION_DENIED.
+
+func errDenied(what string) error {
+	return status.Error(codes.PermissionDenied, "you are not allowed to "+what)
+}
+
+// tokenID derives an API token's ID from its secret: the first 128 bits of its SHA-256.
+// Authentication then finds the token in one read, and the store keeps nothing from which
+// the secret could be recovered.
+func tokenID(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return idEncoding.EncodeToString(sum[:16])
+}
+
+// organiserOf returns `organisers/{o}` of a token name `organisers/{o}/apiTokens/{t}`.
+func organiserOf(tokenName string) string {
+	org, _, _ := strings.Cut(tokenName, "/apiTokens/")
+	return org
+}
+
+// resolveToken authenticates an organiser's API token.
+func (s *service) resolveToken(ctx context.Context, secret string) (auth.Principal, error) {
+	t, err := s.store.GetAPIToken(ctx, tokenID(secret))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return auth.Principal{}, status.Error(codes.Unauthenticated, "the bearer token is not valid")
+	case err != nil:
+		// The store is down: the client should retry, not log in again.
+		s.log.ErrorContext(ctx, "checking an API token failed", "err", err)
+		return auth.Principal{}, status.Error(codes.Unavailable, "cannot check the bearer token now; retry")
+	case t.GetRevokeTime() != nil:
+		return auth.Principal{}, status.Error(codes.Unauthenticated, "the bearer token has been revoked")
+	case t.GetExpireTime() != nil && !s.now().Before(t.GetExpireTime().AsTime()):
+		return auth.Principal{}, status.Error(codes.Unauthenticated, "the bearer token has expired")
+	}
+	return auth.Principal{Kind: auth.Organiser, Organiser: organiserOf(t.GetName()), Token: t.GetName()}, nil
+}
+
+// organisesCampaign reports whether the caller manages the campaign.
+func organisesCampaign(p auth.Principal, c *rallyv1.Campaign) bool {
+	return p.IsAdmin() || (p.Kind == auth.Organiser && slices.Contains(c.GetOrganisers(), p.Organiser))
+}
+
+// ownsCampaign reports whether the caller may change the campaign's organisers.
+func ownsCampaign(p auth.Principal, c *rallyv1.Campaign) bool {
+	return p.IsAdmin() || (p.Kind == auth.Organiser && c.GetOwner() == p.Organiser)
+}
+
+// organisesEvent reports whether the caller manages the event. campaigns caches the
+// campaigns read for one request, so that a list of events reads each campaign once;
+// it may be nil.
+func (s *service) organisesEvent(ctx context.Context, p auth.Principal, e *rallyv1.Event, campaigns map[string]*rallyv1.Campaign) (bool, error) {
+	switch {
+	case p.IsAdmin():
+		return true, nil
+	case p.Kind != auth.Organiser:
+		return false, nil
+	case e.GetCampaign() == "":
+		return e.GetOwner() == p.Organiser, nil
+	}
+	c, ok := campaigns[e.GetCampaign()]
+	if !ok {
+		var err error
+		if c, err = s.store.GetCampaign(ctx, e.GetCampaign()); err != nil {
+			return false, err
+		}
+		if campaigns != nil {
+			campaigns[e.GetCampaign()] = c
+		}
+	}
+	return organisesCampaign(p, c), nil
+}
+
+// checkEvent returns the event if the caller manages it.
+func (s *service) checkEvent(ctx context.Context, name string) (*rallyv1.Event, error) {
+	e, err := s.store.GetEvent(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	ok, err := s.organisesEvent(ctx, auth.FromContext(ctx), e, nil)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errDenied("manage " + name + ": only its organisers may")
+	}
+	return e, nil
+}
+
+// resolveMe replaces `organisers/me` at the start of a name with the caller's name.
+func resolveMe(p auth.Principal, name string) (string, error) {
+	rest, ok := strings.CutPrefix(name, "organisers/me")
+	if !ok || (rest != "" && rest[0] != '/') {
+		return name, nil
+	}
+	if p.Kind != auth.Organiser {
+		return "", status.Error(codes.InvalidArgument, "organisers/me names the calling organiser, and the caller is not one: name the organiser")
+	}
+	return p.Organiser + rest, nil
+}
+
+// checkSelf resolves `organisers/me` in name and checks that the caller is the organiser
+// it names (the admin may name anyone).
+func checkSelf(ctx context.Context, name, what string) (string, error) {
+	p := auth.FromContext(ctx)
+	name, err := resolveMe(p, name)
+	if err != nil {
+		return "", err
+	}
+	org := name
+	if i := strings.Index(name, "/apiTokens/"); i >= 0 {
+		org = name[:i]
+	}
+	if !p.IsAdmin() && org != p.Organiser {
+		return "", errDenied(what + " of another organiser")
+	}
+	return name, nil
+}
