@@ -64,7 +64,6 @@ func newTable[T resource](key func(T) string, indexes func(T) []string) *table[T
 	return &table[T]{records: make(map[string]T), key: key, indexes: indexes}
 }
 
-
 func clone[T proto.Message](m T) T { return proto.Clone(m).(T) }
 
 // index adds (or, with remove, deletes) the record's entries. The caller holds the write lock.

@@ -168,7 +168,6 @@ func (s *Store) indexKey(name string) string { return s.indexPrefix() + name }
 // membershipKey is the key of the hash that lists a record's index entries.
 func (s *Store) membershipKey(tag, id string) string { return s.indexPrefix() + "m:" + tag + ":" + id }
 
-
 // CreateCampaign implements store.Store.
 func (s *Store) CreateCampaign(ctx context.Context, c *rallyv1.Campaign) error {
 	return create(ctx, s, campaignKind, c)
