@@ -1,0 +1,111 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
+	"github.com/rallyhq/rally/internal/app"
+	"github.com/rallyhq/rally/internal/config"
+)
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestLogsHoldNoSecrets runs a full scenario with debug logging and checks that no token,
+// personal data or client address reaches the logs.
+func TestLogsHoldNoSecrets(t *testing.T) {
+	for name, redisURL := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			var logs syncBuffer
+			cfg, err := config.Parse([]string{"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--admin-token=" + token, "--redis-url=" + redisURL(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := app.Start(t.Context(), cfg, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			ctx := t.Context()
+			orgs := rallyv1.NewOrganiserServiceClient(conn)
+			campaigns := rallyv1.NewCampaignServiceClient(conn)
+			events := rallyv1.NewEventServiceClient(conn)
+
+			const (
+				pseudonym    = "Aigerim-Pseudonym-7731"
+				meetingPoint = "Behind-the-kiosk-4410"
+				clientIP     = "203.0.113.77"
+			)
+			o, err := orgs.CreateOrganiser(withToken(ctx, token), &rallyv1.CreateOrganiserRequest{Organiser: &rallyv1.Organiser{DisplayName: pseudonym}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, err := orgs.CreateApiToken(withToken(ctx, token), &rallyv1.CreateApiTokenRequest{Parent: o.GetName()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			asOrg := withToken(ctx, tok.GetSecret())
+			c, err := campaigns.CreateCampaign(asOrg, &rallyv1.CreateCampaignRequest{Campaign: &rallyv1.Campaign{Title: "Solidarity"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev := eventIn(c.GetName())
+			ev.MeetingPoint = meetingPoint
+			if _, err := events.CreateEvent(asOrg, &rallyv1.CreateEventRequest{Event: ev}); err != nil {
+				t.Fatal(err)
+			}
+			// Failures log too: bad tokens, bad input carrying personal data, denied calls.
+			_, _ = orgs.GetOrganiser(withToken(ctx, "rly_org_"+strings.Repeat("x", 43)), &rallyv1.GetOrganiserRequest{Name: "organisers/me"})
+			_, _ = orgs.CreateOrganiser(asOrg, &rallyv1.CreateOrganiserRequest{Organiser: &rallyv1.Organiser{DisplayName: pseudonym}})
+			_, _ = events.CreateEvent(asOrg, &rallyv1.CreateEventRequest{Event: &rallyv1.Event{Title: pseudonym, MeetingPoint: meetingPoint}})
+			for _, path := range []string{"/v1/events", "/v1/" + c.GetName(), "/v1/organisers/me"} {
+				req, _ := http.NewRequest("GET", "http://"+a.HTTPAddr()+path, nil)
+				req.Header.Set("X-Forwarded-For", clientIP)
+				req.Header.Set("Authorization", "Bearer "+tok.GetSecret())
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+			}
+			sctx, cancel := context.WithTimeout(context.Background(), 5e9)
+			defer cancel()
+			if err := a.Shutdown(sctx); err != nil {
+				t.Fatal(err)
+			}
+
+			out := logs.String()
+			if strings.Count(out, "finished call") < 8 {
+				t.Fatalf("the scenario was not logged; logs:\n%s", out)
+			}
+			for what, secret := range map[string]string{
+				"admin token": token, "organiser token": tok.GetSecret(), "token body": tok.GetSecret()[len("rly_org_"):],
+				"pseudonym": pseudonym, "meeting point": meetingPoint, "forwarded client address": clientIP,
+				"peer address field": "peer.address", "authorization header": "authorization",
+			} {
+				if strings.Contains(out, secret) {
+					t.Errorf("the logs contain the %s", what)
+				}
+			}
+		})
+	}
+}
