@@ -104,6 +104,7 @@ func TestAPITokens(t *testing.T) {
 		ApiToken: &rallyv1.ApiToken{ExpireTime: timestamppb.New(h.clock.Now().Add(-time.Minute))}})
 	wantCode(t, err, codes.InvalidArgument, "api_token.expire_time")
 
+	h.clock.Add(time.Second) // tokens of the same instant are listed by ID
 	second, err := orgs.CreateApiToken(asAlice, &rallyv1.CreateApiTokenRequest{Parent: "organisers/me",
 		ApiToken: &rallyv1.ApiToken{DisplayName: "laptop", ExpireTime: timestamppb.New(h.clock.Now().Add(time.Hour))}})
 	if err != nil {
