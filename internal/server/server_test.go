@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -54,7 +56,8 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	clk := newClock()
-	srv, err := server.New(server.Options{Store: memory.New(), AdminToken: adminToken, Now: clk.Now})
+	srv, err := server.New(server.Options{Store: memory.New(), AdminToken: adminToken, Now: clk.Now,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
