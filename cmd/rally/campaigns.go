@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"strings"
+	"time"
+
+	"github.com/peterbourgon/ff/v3/ffcli"
+
+	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
+)
+
+func (c *cli) campaignsCommand() *ffcli.Command {
+	return c.group("campaigns", "create, list, show and change campaigns, and who organises them", "",
+		c.createCampaignCommand(), c.listCampaignsCommand(), c.getCampaignCommand(),
+		c.updateCampaignCommand(), c.campaignOrganiserCommand("add-organiser"),
+		c.campaignOrganiserCommand("remove-organiser"))
+}
+
+// campaignMask ties each campaign flag to the field it sets.
+var campaignMask = []maskField{
+	{"title", "title"}, {"description", "description"}, {"hashtag", "hashtags"},
+	{"website", "website_uri"}, {"start", "start_time"}, {"end", "end_time"},
+}
+
+// campaignFlags are the flags that describe a campaign, for create and update alike.
+type campaignFlags struct {
+	title, description, website, start, end string
+	hashtags                                listFlag
+}
+
+func (f *campaignFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.title, "title", "", "public `title`")
+	fs.StringVar(&f.description, "description", "", "public description `text`: the call to action and why it matters")
+	fs.Var(&f.hashtags, "hashtag", "`hashtag` supporters should use, with or without #; repeat for more (on update: replaces them all; '' removes them)")
+	fs.StringVar(&f.website, "website", "", "public web page, an https:// `URL`")
+	fs.StringVar(&f.start, "start", "", "`time` the campaign starts: RFC 3339, or \"2030-05-17\" or \"2030-05-17 18:00\" in this computer's time zone")
+	fs.StringVar(&f.end, "end", "", "`time` the campaign ends, like --start")
+}
+
+// campaign builds the campaign the flags describe. A campaign has no time zone of its
+// own, so wall-clock times are in this computer's.
+func (f *campaignFlags) campaign() (*rallyv1.Campaign, error) {
+	start, err := parseTime("start", f.start, time.Local)
+	if err != nil {
+		return nil, err
+	}
+	end, err := parseTime("end", f.end, time.Local)
+	if err != nil {
+		return nil, err
+	}
+	var hashtags []string
+	for _, h := range f.hashtags {
+		if h != "" {
+			hashtags = append(hashtags, h)
+		}
+	}
+	return &rallyv1.Campaign{
+		Title: f.title, Description: f.description, Hashtags: hashtags, WebsiteUri: f.website,
+		StartTime: start, EndTime: end,
+	}, nil
+}
+
+func (c *cli) createCampaignCommand() *ffcli.Command {
+	var f campaignFlags
+	var id string
+	return c.leaf(leaf{
+		name: "create", usage: "campaigns create --title TITLE [flags]",
+		short: "create a campaign; you become its owner",
+		flags: func(fs *flag.FlagSet) {
+			f.register(fs)
+			fs.StringVar(&id, "id", "", "`ID` giving campaigns/ID; random (and unguessable) when empty")
+		},
+		run: func(ctx context.Context, _ []string) error {
+			campaign, err := f.campaign()
+			if err != nil {
+				return err
+			}
+			cp, err := c.campaignsClient().CreateCampaign(ctx, &rallyv1.CreateCampaignRequest{Campaign: campaign, CampaignId: id})
+			if err != nil {
+				return err
+			}
+			return c.printFields(cp, campaignFields(cp))
+		},
+	})
+}
+
+func (c *cli) listCampaignsCommand() *ffcli.Command {
+	var list listFlags
+	return c.leaf(leaf{
+		name: "list", usage: "campaigns list [--limit N]", short: "list campaigns, oldest first",
+		flags: list.register,
+		run: func(ctx context.Context, _ []string) error {
+			campaigns, err := collect(list, func(size int32, token string) ([]*rallyv1.Campaign, string, error) {
+				resp, err := c.campaignsClient().ListCampaigns(ctx, &rallyv1.ListCampaignsRequest{PageSize: size, PageToken: token})
+				return resp.GetCampaigns(), resp.GetNextPageToken(), err
+			})
+			if err != nil {
+				return err
+			}
+			var rows [][]string
+			for _, cp := range campaigns {
+				rows = append(rows, []string{cp.GetName(), cp.GetTitle(), strings.Join(cp.GetHashtags(), " "), formatTime(cp.GetStartTime(), nil)})
+			}
+			return c.printTable(&rallyv1.ListCampaignsResponse{Campaigns: campaigns}, []string{"NAME", "TITLE", "HASHTAGS", "STARTS"}, rows)
+		},
+	})
+}
+
+func (c *cli) getCampaignCommand() *ffcli.Command {
+	return c.leaf(leaf{
+		name: "get", usage: "campaigns get CAMPAIGN", minArgs: 1, maxArgs: 1, short: "show a campaign",
+		run: func(ctx context.Context, args []string) error {
+			name, err := resourceName("campaigns", args[0])
+			if err != nil {
+				return err
+			}
+			cp, err := c.campaignsClient().GetCampaign(ctx, &rallyv1.GetCampaignRequest{Name: name})
+			if err != nil {
+				return err
+			}
+			return c.printFields(cp, campaignFields(cp))
+		},
+	})
+}
+
+func (c *cli) updateCampaignCommand() *ffcli.Command {
+	var f campaignFlags
+	var etag string
+	return c.leaf(leaf{
+		name: "update", usage: "campaigns update CAMPAIGN [flags]", minArgs: 1, maxArgs: 1,
+		short: "change a campaign: only the fields whose flags are given",
+		flags: func(fs *flag.FlagSet) {
+			f.register(fs)
+			etagFlag(fs, &etag)
+		},
+		run: func(ctx context.Context, args []string) error {
+			name, err := resourceName("campaigns", args[0])
+			if err != nil {
+				return err
+			}
+			mask, err := updateMask(campaignMask, given(c.flags))
+			if err != nil {
+				return err
+			}
+			campaign, err := f.campaign()
+			if err != nil {
+				return err
+			}
+			campaign.Name, campaign.Etag = name, etag
+			cp, err := c.campaignsClient().UpdateCampaign(ctx, &rallyv1.UpdateCampaignRequest{
+				Campaign: campaign, UpdateMask: mask,
+			})
+			if err != nil {
+				return err
+			}
+			return c.printFields(cp, campaignFields(cp))
+		},
+	})
+}
+
+// campaignOrganiserCommand is add-organiser or remove-organiser.
+func (c *cli) campaignOrganiserCommand(name string) *ffcli.Command {
+	short := "make an organiser a co-organiser of a campaign (its owner or the admin only)"
+	if name == "remove-organiser" {
+		short = "stop an organiser co-organising a campaign (its owner or the admin only)"
+	}
+	return c.leaf(leaf{
+		name: name, usage: "campaigns " + name + " CAMPAIGN ORGANISER", minArgs: 2, maxArgs: 2, short: short,
+		run: func(ctx context.Context, args []string) error {
+			campaign, err := resourceName("campaigns", args[0])
+			if err != nil {
+				return err
+			}
+			organiser, err := resourceName("organisers", args[1])
+			if err != nil {
+				return err
+			}
+			organisers := c.organisersClient()
+			var cp *rallyv1.Campaign
+			if name == "add-organiser" {
+				cp, err = organisers.AddCampaignOrganiser(ctx, &rallyv1.AddCampaignOrganiserRequest{Campaign: campaign, Organiser: organiser})
+			} else {
+				cp, err = organisers.RemoveCampaignOrganiser(ctx, &rallyv1.RemoveCampaignOrganiserRequest{Campaign: campaign, Organiser: organiser})
+			}
+			if err != nil {
+				return err
+			}
+			return c.printFields(cp, campaignFields(cp))
+		},
+	})
+}
+
+func campaignFields(cp *rallyv1.Campaign) []field {
+	return []field{
+		{"Name", cp.GetName()},
+		{"Title", cp.GetTitle()},
+		{"Hashtags", strings.Join(cp.GetHashtags(), " ")},
+		{"Website", cp.GetWebsiteUri()},
+		{"Starts", formatTime(cp.GetStartTime(), nil)},
+		{"Ends", formatTime(cp.GetEndTime(), nil)},
+		{"Owner", cp.GetOwner()},
+		{"Organisers", strings.Join(cp.GetOrganisers(), ", ")},
+		{"Description", cp.GetDescription()},
+		{"Created", formatTime(cp.GetCreateTime(), nil)},
+		{"Updated", formatTime(cp.GetUpdateTime(), nil)},
+		{"Etag", cp.GetEtag()},
+	}
+}

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Exit codes, documented in rally --help and the README. A script can tell "fix the
+// command" from "log in again" from "it is not there" from "try again later".
+const (
+	exitOK          = 0
+	exitError       = 1
+	exitUsage       = 2
+	exitDenied      = 3
+	exitNotFound    = 4
+	exitConflict    = 5
+	exitUnavailable = 69 // EX_UNAVAILABLE of sysexits.h
+)
+
+// usageError is a mistake in the command line itself.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return usageError{msg: fmt.Sprintf(format, a...)} }
+
+func exitCode(code codes.Code) int {
+	switch code {
+	case codes.InvalidArgument, codes.OutOfRange:
+		return exitUsage
+	case codes.Unauthenticated, codes.PermissionDenied:
+		return exitDenied
+	case codes.NotFound:
+		return exitNotFound
+	case codes.AlreadyExists, codes.Aborted, codes.FailedPrecondition:
+		return exitConflict
+	case codes.Unavailable, codes.DeadlineExceeded:
+		return exitUnavailable
+	}
+	return exitError
+}
+
+// fail prints err for a person at a shell (what went wrong, and what to do about it) and
+// returns the exit code. Nothing printed here ever holds a token: the server never
+// echoes one, and rally's own messages never include one.
+func (c *cli) fail(err error) int {
+	var usage usageError
+	if errors.As(err, &usage) {
+		fmt.Fprintf(c.stderr, "rally: %s\n", usage.msg)
+		if c.usageOf != nil {
+			fmt.Fprintf(c.stderr, "usage: %s\n(%s --help tells more)\n", c.usageOf.ShortUsage, commandPath(c.usageOf.ShortUsage))
+		}
+		return exitUsage
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		fmt.Fprintf(c.stderr, "rally: %v\n", err)
+		return exitError
+	}
+	if v := c.violations(st); len(v) > 0 {
+		fmt.Fprintln(c.stderr, "rally: invalid request:")
+		for _, line := range v {
+			fmt.Fprintf(c.stderr, "  %s\n", line)
+		}
+	} else {
+		fmt.Fprintf(c.stderr, "rally: %s\n", st.Message())
+	}
+	if h := c.hint(st.Code()); h != "" {
+		fmt.Fprintf(c.stderr, "hint: %s\n", h)
+	}
+	return exitCode(st.Code())
+}
+
+// violations returns the bad fields of an INVALID_ARGUMENT, one line each, naming the
+// flag that sets the field where the running command has one.
+func (c *cli) violations(st *status.Status) []string {
+	var out []string
+	for _, d := range st.Details() {
+		br, ok := d.(*errdetails.BadRequest)
+		if !ok {
+			continue
+		}
+		for _, v := range br.GetFieldViolations() {
+			field := v.GetField()
+			if f := c.flagFor(field); f != "" {
+				field += " (" + f + ")"
+			}
+			out = append(out, field+": "+v.GetDescription())
+		}
+	}
+	return out
+}
+
+// fieldFlags names the flags whose names are not their proto field's in kebab case.
+var fieldFlags = map[string]string{
+	"represented_country": "represents", "address_lines": "address", "start_time": "start",
+	"end_time": "end", "time_zone": "tz", "attendance_visibility": "visibility",
+	"meeting_point_reveal_time": "reveal-at", "website_uri": "website", "hashtags": "hashtag",
+	"expire_time": "expires", "event_id": "id", "campaign_id": "id", "organiser_id": "id",
+	"start_after": "after", "start_before": "before", "show_cancelled": "cancelled",
+	"parent": "organiser",
+}
+
+// flagFor returns the running command's flag that sets a field path such as
+// event.venue.address_lines[1], or "" when it has none.
+func (c *cli) flagFor(field string) string {
+	last := field[strings.LastIndex(field, ".")+1:]
+	last, _, _ = strings.Cut(last, "[")
+	name, ok := fieldFlags[last]
+	if !ok {
+		name = strings.ReplaceAll(last, "_", "-")
+	}
+	if c.flags == nil || c.flags.Lookup(name) == nil || globalFlags[name] {
+		return ""
+	}
+	return "--" + name
+}
+
+// commandPath returns "rally events get" of the usage line "rally events get EVENT [flags]".
+func commandPath(usage string) string {
+	words := strings.Fields(usage)
+	n := 0
+	for n < len(words) && words[n] != "" && words[n][0] >= 'a' && words[n][0] <= 'z' {
+		n++
+	}
+	return strings.Join(words[:n], " ")
+}
+
+func (c *cli) hint(code codes.Code) string {
+	t := c.target
+	switch code {
+	case codes.Unauthenticated:
+		switch {
+		case t.tokenFrom == fromLogin:
+			return "the saved token is no longer valid (revoked or expired?): run `rally login` with a new one"
+		case t.tokenFrom == fromInput:
+			return "check that you pasted the whole token; a revoked or expired one needs replacing (rally tokens create)"
+		case t.tokenFrom == fromFlag:
+			return "check --token or RALLY_TOKEN, which override the saved login, or unset them and run `rally login`"
+		case t.savedServer != "":
+			return fmt.Sprintf("you are logged in to %s, not to %s: run `rally login --server %s`", t.savedServer, t.server, t.server)
+		}
+		return "this needs a token: run `rally login`, or set RALLY_TOKEN"
+	case codes.PermissionDenied:
+		return "you are logged in as someone who may not do this (rally organisers get says who): organisers manage their own campaigns, events and tokens; the admin manages organisers"
+	case codes.Unavailable:
+		h := fmt.Sprintf("is rallyd running at %s? Choose the server with --server or RALLY_SERVER", t.server)
+		if !t.secure() {
+			h += "; if it uses TLS, add --tls or --tls-ca"
+		}
+		return h
+	case codes.DeadlineExceeded:
+		return fmt.Sprintf("rallyd at %s did not answer within %s; is it overloaded? Raise --timeout to wait longer", t.server, c.timeout)
+	case codes.ResourceExhausted:
+		return "too many requests: wait a moment and try again"
+	case codes.AlreadyExists:
+		if c.flags != nil && c.flags.Lookup("id") != nil {
+			return "choose another --id, or leave it out for a random one"
+		}
+	case codes.Aborted:
+		return "it changed meanwhile: read it again with get, then retry"
+	}
+	return ""
+}
