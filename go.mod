@@ -18,6 +18,8 @@ require (
 	google.golang.org/protobuf v1.36.12
 )
 
+require github.com/go-redis/redis_rate/v10 v10.0.1
+
 require (
 	buf.build/go/protovalidate v1.4.0
 	cel.dev/cel-go v0.32.0 // indirect

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/rallyhq/rally/internal/tlsutil/tlstest"
 )
 
 // TestOrganiserWorkflow is the life of an organiser: the admin creates the account and a
@@ -245,4 +247,20 @@ func TestSavedTokenStaysWithItsServer(t *testing.T) {
 	admin.ok("campaigns", "create", "--title", "On the first server")
 	admin.fails(exitDenied, []string{"logged in to " + first + ", not to " + second, "rally login --server " + second},
 		"--server", second, "campaigns", "create", "--title", "On the second")
+}
+
+// TestTLS logs in to a rallyd serving TLS with a self-signed certificate: trusted with
+// --tls-ca, refused without it.
+func TestTLS(t *testing.T) {
+	cert, key := tlstest.SelfSigned(t)
+	server := startRallyd(t, "--tls-cert="+cert, "--tls-key="+key)
+	u := newUser(t, server)
+	u.fails(69, []string{server}, "--token", adminToken, "organisers", "get", "organisers/zz0")
+	if r := u.run(adminToken+"\n", "login", "--tls-ca", cert); r.code != 0 {
+		t.Fatalf("login over TLS: exit %d: %s", r.code, r.stderr)
+	}
+	u.ok("organisers", "create", "--display-name", "Alma", "--id", "alma")
+	if got := u.json("organisers", "get", "alma"); got["displayName"] != "Alma" {
+		t.Fatalf("organiser over TLS: %v", got)
+	}
 }

@@ -42,10 +42,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// startRallyd runs rallyd on a free loopback port and returns its gRPC address.
-func startRallyd(t *testing.T) string {
+// startRallyd runs rallyd on a free loopback port and returns its gRPC address. flags
+// are added to its configuration (TLS, say).
+func startRallyd(t *testing.T, flags ...string) string {
 	t.Helper()
-	cfg, err := config.Parse([]string{"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--admin-token=" + adminToken})
+	cfg, err := config.Parse(append([]string{"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--admin-token=" + adminToken}, flags...))
 	if err != nil {
 		t.Fatal(err)
 	}

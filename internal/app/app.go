@@ -13,12 +13,15 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/rallyhq/rally/internal/auth"
+	"github.com/rallyhq/rally/internal/clientip"
 	"github.com/rallyhq/rally/internal/config"
 	"github.com/rallyhq/rally/internal/demo"
 	"github.com/rallyhq/rally/internal/gateway"
+	"github.com/rallyhq/rally/internal/ratelimit"
 	"github.com/rallyhq/rally/internal/server"
 	"github.com/rallyhq/rally/internal/store"
 	"github.com/rallyhq/rally/internal/store/memory"
@@ -35,6 +38,7 @@ type App struct {
 	gw      *gateway.Gateway
 	grpcLis net.Listener
 	httpLis net.Listener
+	dial    []grpc.DialOption // how to dial the gRPC port (plaintext or TLS)
 	served  chan error
 }
 
@@ -42,56 +46,109 @@ type App struct {
 // returned App must be shut down with Shutdown.
 func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
 	a := &App{cfg: cfg, log: log, served: make(chan error, 2)}
-	var err error
-	if a.store, err = openStore(ctx, cfg); err != nil {
+	if err := a.open(ctx); err != nil {
+		a.closeOpened()
 		return nil, err
 	}
-	if a.grpc, err = server.New(server.Options{Store: a.store, AdminToken: cfg.AdminToken, Logger: log}); err != nil {
-		a.store.Close()
-		return nil, err
-	}
-	if a.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
-		a.store.Close()
-		return nil, fmt.Errorf("grpc-addr: %w", err)
-	}
-	if a.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-		a.grpcLis.Close()
-		a.store.Close()
-		return nil, fmt.Errorf("http-addr: %w", err)
-	}
-	a.gw, err = gateway.New(ctx, gateway.Options{
-		GRPCTarget: loopback(a.grpcLis.Addr()),
-		Ready:      a.store.Ping,
-	})
-	if err != nil {
-		a.grpcLis.Close()
-		a.httpLis.Close()
-		a.store.Close()
-		return nil, err
-	}
-	a.http = &http.Server{Handler: a.gw, ReadHeaderTimeout: 10 * time.Second}
-
 	go func() { a.served <- a.grpc.GRPC.Serve(a.grpcLis) }()
 	go func() {
-		if err := a.http.Serve(a.httpLis); !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if cfg.TLS() {
+			err = a.http.ServeTLS(a.httpLis, "", "") // the certificate is in a.http.TLSConfig
+		} else {
+			err = a.http.Serve(a.httpLis)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
 			a.served <- err
 			return
 		}
 		a.served <- nil
 	}()
 	a.grpc.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	log.Info("rallyd started", "grpc", a.grpcLis.Addr().String(), "http", a.httpLis.Addr().String(), "store", storeKind(cfg))
+	log.Info("rallyd started", "grpc", a.grpcLis.Addr().String(), "http", a.httpLis.Addr().String(), "store", storeKind(cfg), "tls", cfg.TLS())
 	return a, nil
 }
 
-func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
+// open builds everything Start serves; on error, closeOpened closes what it opened.
+func (a *App) open(ctx context.Context) error {
+	cfg := a.cfg
+	transport, err := newTransport(cfg)
+	if err != nil {
+		return err
+	}
+	a.dial = transport.dial
+	var redisClient goredis.UniversalClient
+	if a.store, redisClient, err = openStore(ctx, cfg); err != nil {
+		return err
+	}
+	gatewayKey := clientip.NewGatewayKey()
+	limits := ratelimit.NewInterceptor(ratelimit.Options{
+		Limiter:    newLimiter(cfg, redisClient, a.log),
+		Rules:      cfg.RateLimits,
+		Resolver:   clientip.NewResolver(cfg.TrustedProxies),
+		GatewayKey: gatewayKey,
+	})
+	if a.grpc, err = server.New(server.Options{
+		Store: a.store, AdminToken: cfg.AdminToken, Logger: a.log,
+		ServerOptions:      append(grpcLimits(cfg), transport.server...),
+		UnaryInterceptors:  []grpc.UnaryServerInterceptor{limits.Unary()},
+		StreamInterceptors: []grpc.StreamServerInterceptor{limits.Stream()},
+	}); err != nil {
+		return err
+	}
+	if err := cfg.RateLimits.Check(a.grpc.GRPC.GetServiceInfo()); err != nil {
+		return fmt.Errorf("rate-limits: %w", err)
+	}
+	if a.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+		return fmt.Errorf("grpc-addr: %w", err)
+	}
+	if a.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return fmt.Errorf("http-addr: %w", err)
+	}
+	a.gw, err = gateway.New(ctx, gateway.Options{
+		GRPCTarget:   loopback(a.grpcLis.Addr()),
+		DialOptions:  transport.dial,
+		Ready:        a.store.Ping,
+		Resolver:     clientip.NewResolver(cfg.TrustedProxies),
+		GatewayKey:   gatewayKey,
+		MaxBodyBytes: int64(cfg.MaxRequestBytes),
+		BodyTimeout:  bodyTimeout,
+		CORSOrigins:  cfg.CORSOrigins,
+		TLS:          cfg.TLS(),
+	})
+	if err != nil {
+		return err
+	}
+	a.http = newHTTPServer(a.gw, transport.http, a.log)
+	return nil
+}
+
+// closeOpened closes what a failed open left open.
+func (a *App) closeOpened() {
+	if a.gw != nil {
+		a.gw.Close()
+	}
+	if a.httpLis != nil {
+		a.httpLis.Close()
+	}
+	if a.grpcLis != nil {
+		a.grpcLis.Close()
+	}
+	if a.store != nil {
+		a.store.Close()
+	}
+}
+
+// openStore opens the configured store, and returns the Redis client it uses (nil for the
+// memory store), which the rate limiter shares.
+func openStore(ctx context.Context, cfg config.Config) (store.Store, goredis.UniversalClient, error) {
 	if cfg.RedisURL == "" {
-		return memory.New(), nil
+		return memory.New(), nil, nil
 	}
 	opts, err := goredis.ParseURL(cfg.RedisURL)
 	if err != nil {
 		// The URL may hold a password: do not echo it.
-		return nil, errors.New("redis-url: not a valid redis:// or unix:// URL")
+		return nil, nil, errors.New("redis-url: not a valid redis:// or unix:// URL")
 	}
 	client := goredis.NewClient(opts)
 	s := redisstore.New(client, cfg.RedisPrefix)
@@ -99,9 +156,9 @@ func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
 	defer cancel()
 	if err := client.Ping(pingCtx).Err(); err != nil {
 		client.Close()
-		return nil, fmt.Errorf("redis: cannot reach the server: %w", err)
+		return nil, nil, fmt.Errorf("redis: cannot reach the server: %w", err)
 	}
-	return &ownedRedis{Store: s, client: client}, nil
+	return &ownedRedis{Store: s, client: client}, client, nil
 }
 
 // ownedRedis closes the client that openStore created along with the store.
@@ -163,7 +220,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		return err
 	}
 	if cfg.Demo {
-		if err := demo.Seed(ctx, a.GRPCAddr(), cfg.AdminToken, time.Now()); err != nil {
+		if err := demo.Seed(ctx, a.GRPCAddr(), cfg.AdminToken, time.Now(), a.dial...); err != nil {
 			log.Error("seeding demo data failed", "err", err)
 		}
 	}
@@ -184,7 +241,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 // printBanner tells a person at the terminal how to reach the service. It writes to out
 // directly, not to the log: the generated admin token must never reach a log line.
 func printBanner(out io.Writer, a *App, cfg config.Config, generated bool) {
-	httpURL := "http://" + displayAddr(a.httpLis.Addr())
+	scheme, grpcurl := "http://", "grpcurl -plaintext"
+	if cfg.TLS() {
+		scheme, grpcurl = "https://", "grpcurl -cacert "+cfg.TLSCert
+	}
+	httpURL := scheme + displayAddr(a.httpLis.Addr())
 	fmt.Fprintf(out, "\nRally is running.\n")
 	if cfg.RedisURL == "" {
 		fmt.Fprintf(out, "  Store:    in memory: all data is lost when rallyd exits\n")
@@ -194,7 +255,7 @@ func printBanner(out io.Writer, a *App, cfg config.Config, generated bool) {
 	fmt.Fprintf(out, "  REST:     %s/v1/campaigns\n", httpURL)
 	fmt.Fprintf(out, "  OpenAPI:  %s/openapi.json\n", httpURL)
 	fmt.Fprintf(out, "  Health:   %s/healthz\n", httpURL)
-	fmt.Fprintf(out, "  gRPC:     %s (reflection on: grpcurl -plaintext %s list)\n", displayAddr(a.grpcLis.Addr()), displayAddr(a.grpcLis.Addr()))
+	fmt.Fprintf(out, "  gRPC:     %s (reflection on: %s %s list)\n", displayAddr(a.grpcLis.Addr()), grpcurl, displayAddr(a.grpcLis.Addr()))
 	if generated {
 		fmt.Fprintf(out, "\nAdmin token, generated for this run and shown only once. Use it for writes:\n\n")
 		fmt.Fprintf(out, "  export RALLY_TOKEN=%s\n\n", cfg.AdminToken)

@@ -18,10 +18,13 @@ import (
 const token = "rly_admin_rest-test-token-0123456789abcdefghijklmnop"
 
 // startApp runs the real rallyd (gRPC server, gateway dialling it, store) on free
-// loopback ports. redisURL empty means the memory store.
-func startApp(t *testing.T, redisURL string) *app.App {
+// loopback ports. redisURL empty means the memory store. Rate limits are off, since every
+// test calls from the same address as fast as it can (limits_test.go turns them on);
+// flags in extra come last and win.
+func startApp(t *testing.T, redisURL string, extra ...string) *app.App {
 	t.Helper()
-	cfg, err := config.Parse([]string{"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--admin-token=" + token, "--redis-url=" + redisURL})
+	args := []string{"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--admin-token=" + token, "--redis-url=" + redisURL, "--rate-limits=read=off;write=off"}
+	cfg, err := config.Parse(append(args, extra...))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,10 +6,16 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
+	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/peterbourgon/ff/v3"
+
+	"github.com/rallyhq/rally/internal/clientip"
+	"github.com/rallyhq/rally/internal/ratelimit"
 )
 
 // Config is everything rallyd needs to start.
@@ -23,7 +29,22 @@ type Config struct {
 	LogLevel        slog.Level    // debug, info, warn or error
 	LogFormat       string        // json or text
 	ShutdownTimeout time.Duration // grace period for in-flight requests on SIGINT/SIGTERM
+
+	// Abuse limits: see the README's "Limits".
+	RateLimits            ratelimit.Rules  // per-method budgets, on top of ratelimit.DefaultRules
+	RateLimitOnRedisError ratelimit.Policy // what a call gets when Redis cannot decide
+	TrustedProxies        []netip.Prefix   // proxies whose X-Forwarded-For is believed
+	CORSOrigins           []string         // exact origins whose pages may call the API
+	MaxRequestBytes       int              // largest gRPC message and HTTP body accepted
+	GRPCMaxStreams        uint32           // concurrent streams per gRPC connection
+
+	// TLS on both ports when both are set: see the README's "TLS".
+	TLSCert string // PEM certificate (chain, leaf first)
+	TLSKey  string // PEM private key of the certificate
 }
+
+// TLS reports whether both ports serve TLS.
+func (c Config) TLS() bool { return c.TLSCert != "" }
 
 // Parse reads the configuration from args (without the program name) and the environment.
 func Parse(args []string) (Config, error) {
@@ -38,6 +59,14 @@ func Parse(args []string) (Config, error) {
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error (RALLY_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json (RALLY_LOG_FORMAT)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "grace period for in-flight requests at shutdown (RALLY_SHUTDOWN_TIMEOUT)")
+	rateLimits := fs.String("rate-limits", "", "per-method rate limits over the defaults ("+ratelimit.DefaultRules+"), such as 'write=1/s,burst=10; rally.v1.EventService/CreateEvent=10/m,burst=3' (RALLY_RATE_LIMITS)")
+	onRedisErr := fs.String("rate-limit-on-redis-error", string(ratelimit.PolicyLocal), "when Redis cannot decide a rate limit: local (count in this process), open (allow) or closed (refuse) (RALLY_RATE_LIMIT_ON_REDIS_ERROR)")
+	trusted := fs.String("trusted-proxies", "", "comma-separated CIDR prefixes of proxies whose X-Forwarded-For is believed (RALLY_TRUSTED_PROXIES)")
+	origins := fs.String("cors-origins", "", "comma-separated exact origins, such as https://app.example.org, whose pages may call the API (RALLY_CORS_ORIGINS)")
+	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", 1<<20, "largest gRPC message and HTTP request body accepted, in bytes (RALLY_MAX_REQUEST_BYTES)")
+	maxStreams := fs.Uint("grpc-max-streams", 1000, "concurrent streams per gRPC connection; the REST gateway's calls share one (RALLY_GRPC_MAX_STREAMS)")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate file: serve TLS on both ports (with --tls-key) (RALLY_TLS_CERT)")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file of --tls-cert (RALLY_TLS_KEY)")
 
 	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix("RALLY")); err != nil {
 		return Config{}, err
@@ -56,5 +85,59 @@ func Parse(args []string) (Config, error) {
 	if c.AdminToken != "" && len(strings.TrimSpace(c.AdminToken)) < 32 {
 		return Config{}, fmt.Errorf("admin-token: must be at least 32 characters")
 	}
+	if err := c.parseLimits(*rateLimits, *onRedisErr, *trusted, *origins, *maxStreams); err != nil {
+		return Config{}, err
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return Config{}, fmt.Errorf("tls-cert, tls-key: set both (a certificate and its key) or neither")
+	}
 	return c, nil
+}
+
+// parseLimits checks and stores the abuse limits.
+func (c *Config) parseLimits(rules, onRedisErr, trusted, origins string, maxStreams uint) error {
+	var err error
+	if c.RateLimits, err = ratelimit.ParseRules(rules); err != nil {
+		return fmt.Errorf("rate-limits: %w", err)
+	}
+	if c.RateLimitOnRedisError, err = ratelimit.ParsePolicy(onRedisErr); err != nil {
+		return fmt.Errorf("rate-limit-on-redis-error: %w", err)
+	}
+	if c.TrustedProxies, err = clientip.ParsePrefixes(trusted); err != nil {
+		return fmt.Errorf("trusted-proxies: %w", err)
+	}
+	if c.CORSOrigins, err = parseOrigins(origins); err != nil {
+		return fmt.Errorf("cors-origins: %w", err)
+	}
+	if c.MaxRequestBytes < 1024 {
+		return fmt.Errorf("max-request-bytes: must be at least 1024, got %d", c.MaxRequestBytes)
+	}
+	if maxStreams < 1 || maxStreams > math.MaxUint32 {
+		return fmt.Errorf("grpc-max-streams: must be between 1 and %d, got %d", uint32(math.MaxUint32), maxStreams)
+	}
+	c.GRPCMaxStreams = uint32(maxStreams)
+	return nil
+}
+
+// parseOrigins reads a comma-separated list of exact origins: scheme, host and port, as a
+// browser sends them in the Origin header.
+func parseOrigins(s string) ([]string, error) {
+	var out []string
+	for _, o := range strings.Split(s, ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		if o == "*" || strings.Contains(o, "*") {
+			return nil, fmt.Errorf("%q: list exact origins; wildcards are not accepted", o)
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil || u.Fragment != "" {
+			return nil, fmt.Errorf("%q is not an origin such as https://app.example.org (scheme and host, optional port, nothing after)", o)
+		}
+		if strings.ToLower(o) != o {
+			return nil, fmt.Errorf("%q: write origins in lower case, as browsers send them", o)
+		}
+		out = append(out, o)
+	}
+	return out, nil
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -45,6 +46,65 @@ func TestInvalid(t *testing.T) {
 	} {
 		if _, err := Parse(args); err == nil {
 			t.Errorf("Parse(%v) accepted invalid configuration", args)
+		}
+	}
+}
+
+func TestLimitsDefaults(t *testing.T) {
+	c, err := Parse(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RateLimits.String() != "read=20/s,burst=50; write=2/s,burst=20" || c.RateLimitOnRedisError != "local" ||
+		c.MaxRequestBytes != 1<<20 || c.GRPCMaxStreams != 1000 || len(c.TrustedProxies) != 0 || len(c.CORSOrigins) != 0 || c.TLS() {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestLimitsFromEnvironment(t *testing.T) {
+	t.Setenv("RALLY_RATE_LIMITS", "write=1/s,burst=10; rally.v1.EventService/CreateEvent=10/m,burst=3")
+	t.Setenv("RALLY_RATE_LIMIT_ON_REDIS_ERROR", "closed")
+	t.Setenv("RALLY_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1")
+	t.Setenv("RALLY_CORS_ORIGINS", "https://app.example.org, http://localhost:3000")
+	t.Setenv("RALLY_MAX_REQUEST_BYTES", "65536")
+	t.Setenv("RALLY_GRPC_MAX_STREAMS", "50")
+	t.Setenv("RALLY_TLS_CERT", "/etc/rally/cert.pem")
+	t.Setenv("RALLY_TLS_KEY", "/etc/rally/key.pem")
+	c, err := Parse(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.RateLimits.String(); got != "rally.v1.EventService/CreateEvent=10/m,burst=3; read=20/s,burst=50; write=1/s,burst=10" {
+		t.Errorf("rate limits: %s", got)
+	}
+	if c.RateLimitOnRedisError != "closed" || fmt.Sprint(c.TrustedProxies) != "[10.0.0.0/8 192.0.2.1/32]" ||
+		strings.Join(c.CORSOrigins, " ") != "https://app.example.org http://localhost:3000" ||
+		c.MaxRequestBytes != 65536 || c.GRPCMaxStreams != 50 || !c.TLS() || c.TLSKey != "/etc/rally/key.pem" {
+		t.Errorf("environment not applied: %+v", c)
+	}
+}
+
+// Each invalid value is refused with an error that names its flag.
+func TestLimitsInvalid(t *testing.T) {
+	for _, tc := range []struct{ arg, field string }{
+		{"--rate-limits=read=fast", "rate-limits"},
+		{"--rate-limits=rally.v1.EventService/CreateEvent", "rate-limits"},
+		{"--rate-limit-on-redis-error=maybe", "rate-limit-on-redis-error"},
+		{"--trusted-proxies=10.0.0.0/33", "trusted-proxies"},
+		{"--trusted-proxies=proxy.example.org", "trusted-proxies"},
+		{"--cors-origins=*", "cors-origins"},
+		{"--cors-origins=https://*.example.org", "cors-origins"},
+		{"--cors-origins=app.example.org", "cors-origins"},
+		{"--cors-origins=https://app.example.org/", "cors-origins"},
+		{"--cors-origins=https://App.example.org", "cors-origins"},
+		{"--max-request-bytes=10", "max-request-bytes"},
+		{"--grpc-max-streams=0", "grpc-max-streams"},
+		{"--tls-cert=/etc/rally/cert.pem", "tls-key"},
+		{"--tls-key=/etc/rally/key.pem", "tls-cert"},
+	} {
+		_, err := Parse([]string{tc.arg})
+		if err == nil || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("Parse(%s) = %v, want an error naming %s", tc.arg, err, tc.field)
 		}
 	}
 }

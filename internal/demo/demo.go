@@ -38,9 +38,13 @@ var embassies = []embassy{
 	{"demo-frankfurt", "Frankfurt am Main", "DE", "Europe/Berlin", rallyv1.VenueKind_VENUE_KIND_CONSULATE, 80, rallyv1.AttendanceVisibility_ATTENDANCE_VISIBILITY_APPROXIMATE, 2},
 }
 
-// Seed creates the demo campaign and its events on the rallyd listening at grpcAddr.
-func Seed(ctx context.Context, grpcAddr, adminToken string, now time.Time) error {
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+// Seed creates the demo campaign and its events on the rallyd listening at grpcAddr,
+// dialled with dial (default: plaintext).
+func Seed(ctx context.Context, grpcAddr, adminToken string, now time.Time, dial ...grpc.DialOption) error {
+	if len(dial) == 0 {
+		dial = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	conn, err := grpc.NewClient(grpcAddr, dial...)
 	if err != nil {
 		return err
 	}

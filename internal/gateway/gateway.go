@@ -7,9 +7,11 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -18,6 +20,8 @@ import (
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 	openapi "github.com/rallyhq/rally/gen/openapiv2"
+	"github.com/rallyhq/rally/internal/clientip"
+	"github.com/rallyhq/rally/internal/ratelimit"
 )
 
 // Options configures the HTTP handler.
@@ -28,7 +32,27 @@ type Options struct {
 	DialOptions []grpc.DialOption
 	// Ready reports whether the service can take requests, for /healthz.
 	Ready func(ctx context.Context) error
+
+	// Resolver finds the HTTP client's address (trusting X-Forwarded-For only from the
+	// configured proxies), which the gRPC port rate-limits anonymous callers by.
+	Resolver clientip.Resolver
+	// GatewayKey proves to the gRPC port that a call comes from this gateway, so that it
+	// believes the forwarded address; see clientip.FromGRPC.
+	GatewayKey string
+	// MaxBodyBytes caps request bodies (413 above it); 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// BodyTimeout is how long a request body may take to arrive; 0 means no limit.
+	BodyTimeout time.Duration
+	// CORSOrigins are the exact origins (https://app.example.org) whose pages may call
+	// the API.
+	CORSOrigins []string
+	// TLS says the gateway is served over HTTPS, which turns on Strict-Transport-Security.
+	TLS bool
 }
+
+// DefaultMaxBodyBytes is the default cap of a request body: 1 MiB, as the gRPC port's
+// default message size.
+const DefaultMaxBodyBytes = 1 << 20
 
 // Gateway is the HTTP handler and the gRPC connection it forwards on.
 type Gateway struct {
@@ -59,6 +83,8 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 			},
 		}),
 		runtime.WithErrorHandler(errorHandler),
+		runtime.WithIncomingHeaderMatcher(headerMatcher),
+		runtime.WithMetadata(gatewayKey(opts.GatewayKey)),
 	)
 	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
 		rallyv1.RegisterCampaignServiceHandler,
@@ -91,14 +117,40 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openapi.JSON)
 	})
-	return &Gateway{Handler: mux, conn: conn}, nil
+	maxBody := opts.MaxBodyBytes
+	if maxBody <= 0 {
+		maxBody = DefaultMaxBodyBytes
+	}
+	var h http.Handler = mux
+	h = limitBody(maxBody, opts.BodyTimeout, h)
+	h = resolveClient(opts.Resolver, h)
+	h = cors(opts.CORSOrigins, h)
+	h = securityHeaders(opts.TLS, h)
+	return &Gateway{Handler: h, conn: conn}, nil
 }
 
-// errorHandler is grpc-gateway's default, except that ABORTED (a stale etag) becomes 412
-// Precondition Failed, the HTTP status for a failed If-Match, instead of 409.
+// errorHandler is grpc-gateway's default, except that:
+//   - ABORTED (a stale etag) becomes 412 Precondition Failed, the HTTP status for a failed
+//     If-Match, instead of 409;
+//   - a body over the size limit, which grpc-gateway reports as a JSON decoding error, is
+//     413 Content Too Large with code RESOURCE_EXHAUSTED (what the gRPC port answers to
+//     an oversized message);
+//   - a refusal by the rate limiter (RESOURCE_EXHAUSTED, 429) carries Retry-After, in
+//     whole seconds, from its RetryInfo.
 func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
-	if status.Code(err) == codes.Aborted {
+	if tooLarge, msg := bodyTooLarge(r); tooLarge {
+		err = status.Error(codes.ResourceExhausted, msg)
+		w = &statusOverride{ResponseWriter: w, code: http.StatusRequestEntityTooLarge}
+	}
+	switch st := status.Convert(err); st.Code() {
+	case codes.Aborted:
 		w = &statusOverride{ResponseWriter: w, code: http.StatusPreconditionFailed}
+	case codes.ResourceExhausted:
+		for _, d := range st.Details() {
+			if retry, ok := d.(*errdetails.RetryInfo); ok {
+				w.Header().Set("Retry-After", strconv.FormatInt(ratelimit.RetrySeconds(retry.GetRetryDelay().AsDuration()), 10))
+			}
+		}
 	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
 }

@@ -1,0 +1,82 @@
+package app
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"net/http"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/rallyhq/rally/internal/config"
+	"github.com/rallyhq/rally/internal/ratelimit"
+)
+
+// Limits on connections and requests, so that a client cannot hold the server's memory,
+// connections or goroutines. The README's "Limits" documents them.
+const (
+	// connectionTimeout bounds the handshakes (TCP accept to HTTP/2 settings, TLS
+	// included) of a new gRPC connection.
+	connectionTimeout = 10 * time.Second
+	// keepaliveMinTime is the shortest ping interval a gRPC client may use; faster pingers
+	// are disconnected. Mobile clients commonly ping every 30s or more.
+	keepaliveMinTime = 20 * time.Second
+	// keepaliveTime and keepaliveTimeout: the server pings a connection idle that long and
+	// drops it when the ping is not answered in time, freeing the streams of vanished
+	// clients (a phone that lost its network never closes its watch).
+	keepaliveTime    = 5 * time.Minute
+	keepaliveTimeout = 20 * time.Second
+	// maxConnectionIdle closes gRPC connections without calls for that long.
+	maxConnectionIdle = 15 * time.Minute
+
+	// readHeaderTimeout bounds how long an HTTP client may take to send its headers
+	// (slowloris); bodyTimeout how long its body may take (see gateway.Options).
+	readHeaderTimeout = 10 * time.Second
+	bodyTimeout       = 30 * time.Second
+	// idleTimeout closes keep-alive HTTP connections left idle that long.
+	idleTimeout = 2 * time.Minute
+	// maxHeaderBytes caps request headers; an API request needs a few hundred bytes.
+	maxHeaderBytes = 64 << 10
+)
+
+// grpcLimits are the gRPC server's limits.
+func grpcLimits(cfg config.Config) []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(cfg.MaxRequestBytes),
+		grpc.MaxConcurrentStreams(cfg.GRPCMaxStreams),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveMinTime, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionIdle: maxConnectionIdle,
+			Time:              keepaliveTime,
+			Timeout:           keepaliveTimeout,
+		}),
+		grpc.ConnectionTimeout(connectionTimeout),
+	}
+}
+
+// newHTTPServer is the HTTP port's server. It sets no ReadTimeout and no WriteTimeout:
+// net/http cancels a request when either expires, which would cut off server-streaming
+// responses (watch endpoints) that legitimately last hours. Slow clients are bounded by
+// readHeaderTimeout, the gateway's per-request body timeout and idleTimeout instead.
+func newHTTPServer(h http.Handler, tlsConfig *tls.Config, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		TLSConfig:         tlsConfig,
+		ErrorLog:          httpErrorLog(log),
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+	}
+}
+
+// newLimiter returns the rate limiter for the store: in process for the memory store;
+// in Redis, shared by all replicas, for the Redis store, with the configured policy for
+// when Redis cannot answer.
+func newLimiter(cfg config.Config, client goredis.UniversalClient, log *slog.Logger) ratelimit.Limiter {
+	if client == nil {
+		return ratelimit.NewMemory(nil)
+	}
+	return ratelimit.NewFallback(ratelimit.NewRedis(client, cfg.RedisPrefix), ratelimit.NewMemory(nil), cfg.RateLimitOnRedisError, log)
+}

@@ -1,0 +1,22 @@
+package gateway
+
+import "testing"
+
+// Clients cannot smuggle, as Grpc-Metadata-* headers, the metadata by which the gRPC port
+// recognises the gateway and the address it forwards; other metadata still passes.
+func TestHeaderMatcher(t *testing.T) {
+	for header, want := range map[string]string{
+		"Grpc-Metadata-X-Forwarded-For":     "",
+		"grpc-metadata-x-forwarded-for":     "",
+		"Grpc-Metadata-X-Rally-Gateway-Key": "",
+		"Grpc-Metadata-X-Rally-Anything":    "",
+		"Grpc-Metadata-Request-Id":          "Request-Id",
+		"Accept":                            "grpcgateway-Accept",
+		"X-Forwarded-For":                   "",
+	} {
+		got, ok := headerMatcher(header)
+		if got != want || ok != (want != "") {
+			t.Errorf("headerMatcher(%s) = %q, %v; want %q", header, got, ok, want)
+		}
+	}
+}

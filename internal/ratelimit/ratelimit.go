@@ -1,0 +1,59 @@
+// Package ratelimit keeps flooders from exhausting Rally: every call to a Rally method is
+// counted against a budget of its caller (the token it used, else its client address)
+// and refused with RESOURCE_EXHAUSTED, and a RetryInfo saying when to come back, once
+// the budget is spent.
+//
+// Budgets follow GCRA, the generic cell rate algorithm: a limit of Rate calls per Period
+// with a Burst lets Burst calls through at once, then one every Period/Rate. GCRA stores a
+// single timestamp per budget (the theoretical arrival time of the next call), so it costs
+// one small key in Redis and one map entry in memory, and it needs no background refill.
+//
+// Two Limiters implement it: Memory, in process, for the in-memory store and as a
+// fallback; Redis (redis_rate), shared by every replica, for the Redis store. One
+// conformance suite runs against both.
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Limit is a GCRA budget: Rate calls per Period on average, and up to Burst at once. The
+// zero Limit means no limit.
+type Limit struct {
+	Rate   int
+	Period time.Duration
+	Burst  int
+}
+
+// Unlimited reports whether the limit lets every call through.
+func (l Limit) Unlimited() bool { return l.Rate == 0 }
+
+// interval is GCRA's emission interval: the time one call uses up.
+func (l Limit) interval() time.Duration { return l.Period / time.Duration(l.Rate) }
+
+func (l Limit) String() string {
+	if l.Unlimited() {
+		return "off"
+	}
+	return fmt.Sprintf("%d/%s,burst=%d", l.Rate, periodString(l.Period), l.Burst)
+}
+
+// Result is the outcome of one call's check.
+type Result struct {
+	Allowed bool
+	// RetryAfter is how long the caller must wait before the next call can pass, when
+	// Allowed is false.
+	RetryAfter time.Duration
+}
+
+// Limiter decides whether one more call fits in the budget stored under key.
+type Limiter interface {
+	Allow(ctx context.Context, key string, limit Limit) (Result, error)
+}
+
+// ErrUnavailable means the limiter could not decide (Redis is unreachable) and is
+// configured to refuse calls rather than let them through unchecked.
+var ErrUnavailable = errors.New("ratelimit: the rate limiter is unavailable")

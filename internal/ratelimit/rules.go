@@ -1,0 +1,199 @@
+package ratelimit
+
+import (
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+)
+
+// DefaultRules are the limits that apply unless RALLY_RATE_LIMITS overrides them: reads
+// generous (a page view is a few calls, and many people can share one address behind a
+// carrier's NAT), writes tighter (a flood of writes is what fills events with fake RSVPs).
+const DefaultRules = "read=20/s,burst=50; write=2/s,burst=20"
+
+// Classes of methods, for rules that do not name a service or method.
+const (
+	ClassRead  = "read"  // Get*, List*, Watch*, Search*, BatchGet*
+	ClassWrite = "write" // every other Rally method
+)
+
+// limitedPackage is the API the classes apply to. Other services on the port (health
+// checks, reflection) are not limited unless a rule names them.
+const limitedPackage = "rally."
+
+// Rules give each method its budget. A rule names a target: a full method
+// (rally.v1.EventService/CreateEvent), a service (rally.v1.EventService) or a class
+// (read, write). Each rule is one budget per caller, shared by the methods it covers: a
+// method uses its own rule if there is one, else its service's, else its class's.
+type Rules struct {
+	limits map[string]Limit
+}
+
+// target is a read/write class, a service or a service/method.
+var targetRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+(/[A-Za-z_][A-Za-z0-9_]*)?$`)
+
+// ParseRules reads RALLY_RATE_LIMITS: rules separated by ";", each TARGET=RATE[,burst=N],
+// where RATE is N/s, N/m, N/h, N/<Go duration> (such as 5/10s) or off, and burst defaults
+// to N. The rules apply on top of DefaultRules, replacing those with the same target.
+//
+//	read=50/s,burst=100; rally.v1.EventService/CreateEvent=10/m,burst=3; rally.v1.CampaignService=off
+func ParseRules(s string) (Rules, error) {
+	r, err := parseRules(DefaultRules, Rules{limits: map[string]Limit{}})
+	if err != nil {
+		panic("ratelimit: DefaultRules: " + err.Error())
+	}
+	return parseRules(s, r)
+}
+
+func parseRules(s string, base Rules) (Rules, error) {
+	seen := map[string]bool{}
+	for _, entry := range strings.Split(s, ";") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		target, spec, ok := strings.Cut(entry, "=")
+		target = strings.TrimPrefix(strings.TrimSpace(target), "/")
+		if !ok {
+			return Rules{}, fmt.Errorf("%q: want TARGET=RATE[,burst=N], such as write=2/s,burst=20", entry)
+		}
+		if target != ClassRead && target != ClassWrite && !targetRE.MatchString(target) {
+			return Rules{}, fmt.Errorf("%q: the target must be read, write, a service such as rally.v1.EventService or a method such as rally.v1.EventService/CreateEvent", entry)
+		}
+		if seen[target] {
+			return Rules{}, fmt.Errorf("%q: %s has a rule already", entry, target)
+		}
+		seen[target] = true
+		limit, err := parseLimit(strings.TrimSpace(spec))
+		if err != nil {
+			return Rules{}, fmt.Errorf("%q: %w", entry, err)
+		}
+		base.limits[target] = limit
+	}
+	return base, nil
+}
+
+// parseLimit reads RATE[,burst=N] or off.
+func parseLimit(spec string) (Limit, error) {
+	if spec == "off" {
+		return Limit{}, nil
+	}
+	rate, opts, _ := strings.Cut(spec, ",")
+	n, per, ok := strings.Cut(strings.TrimSpace(rate), "/")
+	count, err := strconv.Atoi(n)
+	if !ok || err != nil || count < 1 {
+		return Limit{}, fmt.Errorf("the rate must be off or N/PERIOD with N at least 1, such as 20/s, 100/m or 5/10s")
+	}
+	period, err := parsePeriod(per)
+	if err != nil {
+		return Limit{}, err
+	}
+	if period/time.Duration(count) < time.Microsecond {
+		return Limit{}, fmt.Errorf("%d per %v is more than one call per microsecond; use off for no limit", count, period)
+	}
+	l := Limit{Rate: count, Period: period, Burst: count}
+	if opts = strings.TrimSpace(opts); opts != "" {
+		b, ok := strings.CutPrefix(opts, "burst=")
+		burst, err := strconv.Atoi(b)
+		if !ok || err != nil || burst < 1 {
+			return Limit{}, fmt.Errorf("after the rate, want burst=N with N at least 1, got %q", opts)
+		}
+		l.Burst = burst
+	}
+	return l, nil
+}
+
+func parsePeriod(s string) (time.Duration, error) {
+	switch s {
+	case "s":
+		return time.Second, nil
+	case "m":
+		return time.Minute, nil
+	case "h":
+		return time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("the period %q must be s, m, h or a duration such as 10s", s)
+	}
+	return d, nil
+}
+
+func periodString(d time.Duration) string {
+	switch d {
+	case time.Second:
+		return "s"
+	case time.Minute:
+		return "m"
+	case time.Hour:
+		return "h"
+	}
+	return d.String()
+}
+
+// For returns the budget of a method, by its full gRPC name (/rally.v1.EventService/GetEvent):
+// the target of the rule that applies, which names the budget, and its limit. An
+// unlimited Limit means the call is not counted.
+func (r Rules) For(fullMethod string) (target string, limit Limit) {
+	m := strings.TrimPrefix(fullMethod, "/")
+	service, method, _ := strings.Cut(m, "/")
+	for _, t := range []string{m, service} {
+		if l, ok := r.limits[t]; ok {
+			return t, l
+		}
+	}
+	if !strings.HasPrefix(service, limitedPackage) {
+		return "", Limit{}
+	}
+	class := ClassWrite
+	if isRead(method) {
+		class = ClassRead
+	}
+	return class, r.limits[class]
+}
+
+// isRead tells reads from writes by the AIP verbs that begin method names.
+func isRead(method string) bool {
+	for _, verb := range []string{"Get", "List", "Watch", "Search", "BatchGet"} {
+		if strings.HasPrefix(method, verb) {
+			return true
+		}
+	}
+	return false
+}
+
+// Check reports rules that name a service or method the server does not have: most
+// likely a typo, which would otherwise silently leave the intended method at its class's
+// limit.
+func (r Rules) Check(services map[string]grpc.ServiceInfo) error {
+	for _, t := range slices.Sorted(maps.Keys(r.limits)) {
+		if t == ClassRead || t == ClassWrite {
+			continue
+		}
+		service, method, isMethod := strings.Cut(t, "/")
+		info, ok := services[service]
+		if !ok {
+			return fmt.Errorf("%s: the server has no service %s", t, service)
+		}
+		if isMethod && !slices.ContainsFunc(info.Methods, func(m grpc.MethodInfo) bool { return m.Name == method }) {
+			return fmt.Errorf("%s: %s has no method %s", t, service, method)
+		}
+	}
+	return nil
+}
+
+// String lists the rules in the syntax ParseRules reads, sorted by target.
+func (r Rules) String() string {
+	var parts []string
+	for t, l := range r.limits {
+		parts = append(parts, t+"="+l.String())
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, "; ")
+}

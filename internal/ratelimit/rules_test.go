@@ -1,0 +1,94 @@
+package ratelimit
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+)
+
+func TestParseRules(t *testing.T) {
+	r, err := ParseRules(" read=50/s,burst=100 ; /rally.v1.EventService/CreateEvent=10/m,burst=3;rally.v1.CampaignService=off; rally.v1.EventService/CancelEvent=5/10s ;")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "rally.v1.CampaignService=off; rally.v1.EventService/CancelEvent=5/10s,burst=5; rally.v1.EventService/CreateEvent=10/m,burst=3; read=50/s,burst=100; write=2/s,burst=20"
+	if got := r.String(); got != want {
+		t.Errorf("rules:\n got %s\nwant %s", got, want)
+	}
+	for method, want := range map[string]struct {
+		target string
+		limit  Limit
+	}{
+		"/rally.v1.EventService/CreateEvent":                        {"rally.v1.EventService/CreateEvent", Limit{10, time.Minute, 3}},
+		"/rally.v1.EventService/GetEvent":                           {"read", Limit{50, time.Second, 100}},
+		"/rally.v1.EventService/WatchEvent":                         {"read", Limit{50, time.Second, 100}},
+		"/rally.v1.EventService/UpdateEvent":                        {"write", Limit{2, time.Second, 20}},
+		"/rally.v1.CampaignService/GetCampaign":                     {"rally.v1.CampaignService", Limit{}},
+		"/grpc.health.v1.Health/Check":                              {"", Limit{}},
+		"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo": {"", Limit{}},
+	} {
+		target, limit := r.For(method)
+		if target != want.target || limit != want.limit {
+			t.Errorf("For(%s) = %s %v, want %s %v", method, target, limit, want.target, want.limit)
+		}
+	}
+}
+
+func TestParseRulesDefaults(t *testing.T) {
+	r, err := ParseRules("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.String() != "read=20/s,burst=50; write=2/s,burst=20" {
+		t.Errorf("defaults: %s", r)
+	}
+}
+
+func TestParseRulesErrors(t *testing.T) {
+	for in, mention := range map[string]string{
+		"read":                       "TARGET=RATE",
+		"reads=1/s":                  "the target must be",
+		"rally.v1.EventService/=1/s": "the target must be",
+		"read=1/s;read=2/s":          "has a rule already",
+		"read=0/s":                   "N at least 1",
+		"read=ten/s":                 "N at least 1",
+		"read=5":                     "N/PERIOD",
+		"read=5/fortnight":           "the period",
+		"read=5/-1s":                 "the period",
+		"read=5/s,burst=0":           "burst=N",
+		"read=5/s,bust=3":            "burst=N",
+		"read=2000000/s":             "microsecond",
+	} {
+		_, err := ParseRules(in)
+		if err == nil {
+			t.Errorf("ParseRules(%q) accepted it", in)
+			continue
+		}
+		if !strings.Contains(err.Error(), mention) {
+			t.Errorf("ParseRules(%q): %v; want a mention of %q", in, err, mention)
+		}
+	}
+}
+
+func TestRulesCheck(t *testing.T) {
+	services := map[string]grpc.ServiceInfo{
+		"rally.v1.EventService": {Methods: []grpc.MethodInfo{{Name: "CreateEvent"}, {Name: "GetEvent"}}},
+	}
+	for in, wantErr := range map[string]string{
+		"rally.v1.EventService/CreateEvent=1/s": "",
+		"rally.v1.EventService=1/s":             "",
+		"rally.v1.EventService/CreatEvent=1/s":  "has no method CreatEvent",
+		"rally.v1.EvntService=1/s":              "no service rally.v1.EvntService",
+	} {
+		r, err := ParseRules(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = r.Check(services)
+		if (err == nil) != (wantErr == "") || err != nil && !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("Check(%s) = %v, want %q", in, err, wantErr)
+		}
+	}
+}
