@@ -20,6 +20,8 @@ require (
 
 require github.com/go-redis/redis_rate/v10 v10.0.1
 
+require golang.org/x/term v0.46.0
+
 require (
 	buf.build/go/protovalidate v1.4.0
 	cel.dev/cel-go v0.32.0 // indirect

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
+	"golang.org/x/term"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -62,14 +63,20 @@ func (c *cli) login(ctx context.Context, _ []string) error {
 	return nil
 }
 
-// readToken reads one line from standard input, after a prompt when it is a terminal.
+// readToken reads one line from standard input. On a terminal it prompts and reads
+// without echo, so that the token does not stay on the screen or in a screen recording.
 func (c *cli) readToken() (string, error) {
-	if f, ok := c.stdin.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			// Reading without echo needs golang.org/x/term, which rally does not depend on
-			// yet; say so rather than let the token surprise anyone on screen.
-			fmt.Fprint(c.stderr, "Paste your Rally token and press Enter (it is shown as you paste it): ")
+	if f, ok := c.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(c.stderr, "Paste your Rally token and press Enter (it is not shown): ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(c.stderr)
+		if err != nil {
+			return "", err
 		}
+		if token := strings.TrimSpace(string(b)); token != "" {
+			return token, nil
+		}
+		return "", usagef("no token: give it with --token or RALLY_TOKEN, or on standard input")
 	}
 	line, err := bufio.NewReader(c.stdin).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
