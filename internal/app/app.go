@@ -89,7 +89,7 @@ func (a *App) open(ctx context.Context) error {
 		GatewayKey: gatewayKey,
 	})
 	if a.grpc, err = server.New(server.Options{
-		Store: a.store, AdminToken: cfg.AdminToken, Logger: a.log,
+		Store: a.store, AdminToken: cfg.AdminToken, Logger: a.log, MaxGuests: cfg.MaxGuests,
 		ServerOptions:      append(grpcLimits(cfg), transport.server...),
 		UnaryInterceptors:  []grpc.UnaryServerInterceptor{limits.Unary()},
 		StreamInterceptors: []grpc.StreamServerInterceptor{limits.Stream()},
@@ -143,7 +143,7 @@ func (a *App) closeOpened() {
 // memory store), which the rate limiter shares.
 func openStore(ctx context.Context, cfg config.Config) (store.Store, goredis.UniversalClient, error) {
 	if cfg.RedisURL == "" {
-		return memory.New(), nil, nil
+		return memory.New(memory.WithRSVPRetention(cfg.RSVPRetention)), nil, nil
 	}
 	opts, err := goredis.ParseURL(cfg.RedisURL)
 	if err != nil {
@@ -151,7 +151,7 @@ func openStore(ctx context.Context, cfg config.Config) (store.Store, goredis.Uni
 		return nil, nil, errors.New("redis-url: not a valid redis:// or unix:// URL")
 	}
 	client := goredis.NewClient(opts)
-	s := redisstore.New(client, cfg.RedisPrefix)
+	s := redisstore.New(client, cfg.RedisPrefix, redisstore.WithRSVPRetention(cfg.RSVPRetention))
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := client.Ping(pingCtx).Err(); err != nil {

@@ -45,6 +45,7 @@ const (
 	anyOrganiser                 // any organiser (and the admin)
 	rightOrganiser               // the resource's organisers (and the admin)
 	adminOnly                    // the admin
+	private                      // an RSVP: its holder and its event's organisers; to anyone else it does not exist
 )
 
 // want is the code a caller gets from an RPC with the given access.
@@ -56,6 +57,8 @@ func (a access) want(c caller) codes.Code {
 		return codes.OK
 	case c == anonymous:
 		return codes.Unauthenticated
+	case a == private && c == other:
+		return codes.NotFound
 	case a == adminOnly, a == rightOrganiser && c == other:
 		return codes.PermissionDenied
 	}
@@ -70,6 +73,7 @@ type world struct {
 	event      string // in campaign
 	standalone string // alice's event without a campaign
 	aliceToken string // a spare token of alice, to revoke
+	rsvp       string // an anonymous RSVP to event
 }
 
 type rest struct{ method, path, body string }
@@ -85,6 +89,7 @@ type clients struct {
 	campaigns  rallyv1.CampaignServiceClient
 	events     rallyv1.EventServiceClient
 	organisers rallyv1.OrganiserServiceClient
+	rsvps      rallyv1.RsvpServiceClient
 }
 
 func eventIn(campaign string) *rallyv1.Event {
@@ -218,6 +223,48 @@ var matrixRows = []matrixRow{
 		func(w world) rest {
 			return rest{"POST", "/v1/" + w.campaign + ":removeOrganiser", `{"organiser":"` + w.bob + `"}`}
 		}},
+	{"CreateRsvp", public,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.rsvps.CreateRsvp(ctx, &rallyv1.CreateRsvpRequest{Parent: w.event, Rsvp: &rallyv1.Rsvp{Guests: 1}})
+			return err
+		},
+		func(w world) rest { return rest{"POST", "/v1/" + w.event + "/rsvps", `{"guests":1}`} }},
+	{"GetRsvp", private,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.rsvps.GetRsvp(ctx, &rallyv1.GetRsvpRequest{Name: w.rsvp})
+			return err
+		},
+		func(w world) rest { return rest{"GET", "/v1/" + w.rsvp, ""} }},
+	{"UpdateRsvp", private,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.rsvps.UpdateRsvp(ctx, &rallyv1.UpdateRsvpRequest{Rsvp: &rallyv1.Rsvp{Name: w.rsvp, Guests: 1}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"guests"}}})
+			return err
+		},
+		func(w world) rest { return rest{"PATCH", "/v1/" + w.rsvp, `{"guests":1}`} }},
+	{"CancelRsvp", private,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.rsvps.CancelRsvp(ctx, &rallyv1.CancelRsvpRequest{Name: w.rsvp})
+			return err
+		},
+		func(w world) rest { return rest{"POST", "/v1/" + w.rsvp + ":cancel", `{}`} }},
+	{"ListRsvps", rightOrganiser,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.rsvps.ListRsvps(ctx, &rallyv1.ListRsvpsRequest{Parent: w.event})
+			return err
+		},
+		func(w world) rest { return rest{"GET", "/v1/" + w.event + "/rsvps", ""} }},
+	{"CheckInRsvp", rightOrganiser,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.rsvps.CheckInRsvp(ctx, &rallyv1.CheckInRsvpRequest{Name: w.rsvp})
+			return err
+		},
+		func(w world) rest { return rest{"POST", "/v1/" + w.rsvp + ":checkIn", `{}`} }},
+	{"ListAuditEntries", rightOrganiser,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.rsvps.ListAuditEntries(ctx, &rallyv1.ListAuditEntriesRequest{Parent: w.event})
+			return err
+		},
+		func(w world) rest { return rest{"GET", "/v1/" + w.event + "/auditEntries", ""} }},
 }
 
 func withToken(ctx context.Context, tok string) context.Context {
@@ -237,7 +284,7 @@ func TestPermissionMatrix(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { conn.Close() })
-			c := clients{rallyv1.NewCampaignServiceClient(conn), rallyv1.NewEventServiceClient(conn), rallyv1.NewOrganiserServiceClient(conn)}
+			c := clients{rallyv1.NewCampaignServiceClient(conn), rallyv1.NewEventServiceClient(conn), rallyv1.NewOrganiserServiceClient(conn), rallyv1.NewRsvpServiceClient(conn)}
 			ctx := t.Context()
 			adminCtx := withToken(ctx, token)
 
@@ -293,7 +340,11 @@ func TestPermissionMatrix(t *testing.T) {
 					t.Fatal(err)
 				}
 				spare, _ := mustToken(alice, time.Time{})
-				return world{alice: alice, bob: bob, campaign: cp.GetName(), event: ev.GetName(), standalone: sa.GetName(), aliceToken: spare}
+				r, err := c.rsvps.CreateRsvp(ctx, &rallyv1.CreateRsvpRequest{Parent: ev.GetName(), Rsvp: &rallyv1.Rsvp{DisplayName: "Dana"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return world{alice: alice, bob: bob, campaign: cp.GetName(), event: ev.GetName(), standalone: sa.GetName(), aliceToken: spare, rsvp: r.GetRsvp().GetName()}
 			}
 
 			for _, row := range matrixRows {

@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -26,6 +27,8 @@ const (
 	AdminPrefix = "rly_admin_"
 	// OrganiserPrefix marks an organiser's API token.
 	OrganiserPrefix = "rly_org_"
+	// RSVPPrefix marks the token that manages one RSVP.
+	RSVPPrefix = "rly_rsvp_"
 )
 
 // Kind says who a principal is.
@@ -38,6 +41,9 @@ const (
 	Admin
 	// Organiser holds one of an organiser's API tokens.
 	Organiser
+	// RSVPHolder holds the manage token of one RSVP. Which RSVP is only known when a
+	// handler compares TokenHash with the RSVP it is asked about.
+	RSVPHolder
 )
 
 // Principal is the authenticated caller of one request.
@@ -47,6 +53,8 @@ type Principal struct {
 	Organiser string
 	// Token is the resource name of the API token used, for Kind Organiser.
 	Token string
+	// TokenHash is the SHA-256 of the manage token, for Kind RSVPHolder.
+	TokenHash []byte
 }
 
 // IsAdmin reports whether the caller holds the admin token.
@@ -73,6 +81,8 @@ func (p Principal) RateKey() string {
 		return "admin"
 	case Organiser:
 		return "token:" + p.Token
+	case RSVPHolder:
+		return "rsvp:" + hex.EncodeToString(p.TokenHash[:8])
 	default:
 		return ""
 	}
@@ -103,22 +113,22 @@ func NewToken(prefix string) string {
 // Hash returns the SHA-256 of a token: what is stored and compared instead of the token.
 func Hash(token string) [32]byte { return sha256.Sum256([]byte(token)) }
 
-// OrganiserResolver returns the principal holding an organiser API token, or an
-// UNAUTHENTICATED status when the token is unknown, revoked or expired.
-type OrganiserResolver func(ctx context.Context, token string) (Principal, error)
+// Resolver returns the principal holding a token of one kind, for a call of the given
+// method, or an UNAUTHENTICATED status when the token is not valid there.
+type Resolver func(ctx context.Context, method, token string) (Principal, error)
 
 // Authenticator resolves the bearer token of each request.
 type Authenticator struct {
-	adminHash  [32]byte
-	public     func(fullMethod string) bool // methods callable without a token
-	organisers OrganiserResolver
+	adminHash [32]byte
+	public    func(fullMethod string) bool // methods callable without a token
+	resolvers map[string]Resolver          // by token prefix
 }
 
 // NewAuthenticator returns an Authenticator for the given admin token. public reports
 // whether a full gRPC method name (/pkg.Service/Method) may be called anonymously;
-// organisers resolves rly_org_ tokens (nil: none are accepted).
-func NewAuthenticator(adminToken string, public func(fullMethod string) bool, organisers OrganiserResolver) *Authenticator {
-	return &Authenticator{adminHash: Hash(adminToken), public: public, organisers: organisers}
+// resolvers resolve the other kinds of token, by prefix (rly_org_, rly_rsvp_).
+func NewAuthenticator(adminToken string, public func(fullMethod string) bool, resolvers map[string]Resolver) *Authenticator {
+	return &Authenticator{adminHash: Hash(adminToken), public: public, resolvers: resolvers}
 }
 
 // Authenticate returns the principal for the request's metadata. A token that is present
@@ -139,8 +149,10 @@ func (a *Authenticator) Authenticate(ctx context.Context, method string) (Princi
 	if subtle.ConstantTimeCompare(h[:], a.adminHash[:]) == 1 {
 		return Principal{Kind: Admin}, nil
 	}
-	if strings.HasPrefix(token, OrganiserPrefix) && a.organisers != nil {
-		return a.organisers(ctx, token)
+	for prefix, resolve := range a.resolvers {
+		if strings.HasPrefix(token, prefix) {
+			return resolve(ctx, method, token)
+		}
 	}
 	// Never echo the token: error messages may end up in client logs.
 	return Principal{}, status.Error(codes.Unauthenticated, "the bearer token is not valid")

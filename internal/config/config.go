@@ -38,6 +38,10 @@ type Config struct {
 	MaxRequestBytes       int              // largest gRPC message and HTTP body accepted
 	GRPCMaxStreams        uint32           // concurrent streams per gRPC connection
 
+	// RSVPs: see the README's "Privacy".
+	RSVPRetention time.Duration // RSVPs are deleted this long after their event ends
+	MaxGuests     int32         // most guests one RSVP may bring
+
 	// TLS on both ports when both are set: see the README's "TLS".
 	TLSCert string // PEM certificate (chain, leaf first)
 	TLSKey  string // PEM private key of the certificate
@@ -65,6 +69,8 @@ func Parse(args []string) (Config, error) {
 	origins := fs.String("cors-origins", "", "comma-separated exact origins, such as https://app.example.org, whose pages may call the API (RALLY_CORS_ORIGINS)")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", 1<<20, "largest gRPC message and HTTP request body accepted, in bytes (RALLY_MAX_REQUEST_BYTES)")
 	maxStreams := fs.Uint("grpc-max-streams", 1000, "concurrent streams per gRPC connection; the REST gateway's calls share one (RALLY_GRPC_MAX_STREAMS)")
+	fs.DurationVar(&c.RSVPRetention, "rsvp-retention", 72*time.Hour, "how long after an event ends its RSVPs (and their personal fields) are deleted (RALLY_RSVP_RETENTION)")
+	maxGuests := fs.Uint("max-guests", 5, "most guests one RSVP may bring (RALLY_MAX_GUESTS)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate file: serve TLS on both ports (with --tls-key) (RALLY_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file of --tls-cert (RALLY_TLS_KEY)")
 
@@ -84,6 +90,13 @@ func Parse(args []string) (Config, error) {
 	}
 	if c.AdminToken != "" && len(strings.TrimSpace(c.AdminToken)) < 32 {
 		return Config{}, fmt.Errorf("admin-token: must be at least 32 characters")
+	}
+	if *maxGuests > 100 {
+		return Config{}, fmt.Errorf("max-guests: at most 100 (the API's own bound), got %d", *maxGuests)
+	}
+	c.MaxGuests = int32(*maxGuests)
+	if c.RSVPRetention < 0 {
+		return Config{}, fmt.Errorf("rsvp-retention: must not be negative, got %v", c.RSVPRetention)
 	}
 	if err := c.parseLimits(*rateLimits, *onRedisErr, *trusted, *origins, *maxStreams); err != nil {
 		return Config{}, err

@@ -90,6 +90,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		rallyv1.RegisterCampaignServiceHandler,
 		rallyv1.RegisterEventServiceHandler,
 		rallyv1.RegisterOrganiserServiceHandler,
+		rallyv1.RegisterRsvpServiceHandler,
 	} {
 		if err := register(ctx, gw, conn); err != nil {
 			conn.Close()

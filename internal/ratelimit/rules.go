@@ -15,7 +15,11 @@ import (
 // DefaultRules are the limits that apply unless RALLY_RATE_LIMITS overrides them: reads
 // generous (a page view is a few calls, and many people can share one address behind a
 // carrier's NAT), writes tighter (a flood of writes is what fills events with fake RSVPs).
-const DefaultRules = "read=20/s,burst=50; write=2/s,burst=20"
+//
+// CreateRsvp is a write anyone may make without an account, and the flooder of the threat
+// model fills an event with fake RSVPs: per address it gets a few at once and then one a
+// minute, enough for a household sharing a connection, too little for a flood.
+const DefaultRules = "read=20/s,burst=50; write=2/s,burst=20; rally.v1.RsvpService/CreateRsvp=1/m,burst=5"
 
 // Classes of methods, for rules that do not name a service or method.
 const (

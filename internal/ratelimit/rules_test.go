@@ -13,7 +13,7 @@ func TestParseRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "rally.v1.CampaignService=off; rally.v1.EventService/CancelEvent=5/10s,burst=5; rally.v1.EventService/CreateEvent=10/m,burst=3; read=50/s,burst=100; write=2/s,burst=20"
+	want := "rally.v1.CampaignService=off; rally.v1.EventService/CancelEvent=5/10s,burst=5; rally.v1.EventService/CreateEvent=10/m,burst=3; rally.v1.RsvpService/CreateRsvp=1/m,burst=5; read=50/s,burst=100; write=2/s,burst=20"
 	if got := r.String(); got != want {
 		t.Errorf("rules:\n got %s\nwant %s", got, want)
 	}
@@ -41,7 +41,7 @@ func TestParseRulesDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.String() != "read=20/s,burst=50; write=2/s,burst=20" {
+	if r.String() != "rally.v1.RsvpService/CreateRsvp=1/m,burst=5; read=20/s,burst=50; write=2/s,burst=20" {
 		t.Errorf("defaults: %s", r)
 	}
 }
@@ -75,6 +75,7 @@ func TestParseRulesErrors(t *testing.T) {
 func TestRulesCheck(t *testing.T) {
 	services := map[string]grpc.ServiceInfo{
 		"rally.v1.EventService": {Methods: []grpc.MethodInfo{{Name: "CreateEvent"}, {Name: "GetEvent"}}},
+		"rally.v1.RsvpService":  {Methods: []grpc.MethodInfo{{Name: "CreateRsvp"}}}, // named by DefaultRules
 	}
 	for in, wantErr := range map[string]string{
 		"rally.v1.EventService/CreateEvent=1/s": "",

@@ -45,7 +45,7 @@ func organiserOf(tokenName string) string {
 }
 
 // resolveToken authenticates an organiser's API token.
-func (s *service) resolveToken(ctx context.Context, secret string) (auth.Principal, error) {
+func (s *service) resolveToken(ctx context.Context, _, secret string) (auth.Principal, error) {
 	t, err := s.store.GetAPIToken(ctx, tokenID(secret))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -60,6 +60,25 @@ func (s *service) resolveToken(ctx context.Context, secret string) (auth.Princip
 		return auth.Principal{}, status.Error(codes.Unauthenticated, "the bearer token has expired")
 	}
 	return auth.Principal{Kind: auth.Organiser, Organiser: organiserOf(t.GetName()), Token: t.GetName()}, nil
+}
+
+// rsvpMethods accept an RSVP's manage token: the RSVP's own methods, and GetEvent, which
+// shows the meeting point to the holder of a GOING RSVP.
+var rsvpMethods = map[string]bool{
+	rallyv1.RsvpService_GetRsvp_FullMethodName:    true,
+	rallyv1.RsvpService_UpdateRsvp_FullMethodName: true,
+	rallyv1.RsvpService_CancelRsvp_FullMethodName: true,
+	rallyv1.EventService_GetEvent_FullMethodName:  true,
+}
+
+// resolveRSVPToken accepts a manage token on the methods that take one. It cannot tell
+// yet whether the token is valid: that needs the RSVP, which the handler reads.
+func resolveRSVPToken(_ context.Context, method, secret string) (auth.Principal, error) {
+	if !rsvpMethods[method] {
+		return auth.Principal{}, status.Error(codes.Unauthenticated, "an RSVP's manage token only works for that RSVP and its event")
+	}
+	h := auth.Hash(secret)
+	return auth.Principal{Kind: auth.RSVPHolder, TokenHash: h[:]}, nil
 }
 
 // organisesCampaign reports whether the caller manages the campaign.

@@ -7,6 +7,8 @@ import (
 	"time"
 	_ "time/tzdata" // time zones must not depend on the host's tzdata package
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -98,11 +100,39 @@ func (s *eventServer) GetEvent(ctx context.Context, req *rallyv1.GetEventRequest
 	if err != nil {
 		return nil, err
 	}
-	manages, err := s.organisesEvent(ctx, auth.FromContext(ctx), e, nil)
+	caller := auth.FromContext(ctx)
+	if caller.Kind == auth.RSVPHolder {
+		revealed, err := s.meetingPointRevealed(ctx, e, caller)
+		if err != nil {
+			return nil, err
+		}
+		point, reveal := e.GetMeetingPoint(), e.GetMeetingPointRevealTime()
+		e = present(e, false) // present clears them in place
+		if revealed {
+			e.MeetingPoint, e.MeetingPointRevealTime = point, reveal
+		}
+		return e, nil
+	}
+	manages, err := s.organisesEvent(ctx, caller, e, nil)
 	if err != nil {
 		return nil, err
 	}
 	return present(e, manages), nil
+}
+
+// meetingPointRevealed reports whether the holder of an RSVP token may see the event's
+// meeting point: the RSVP is GOING and the reveal time has passed. A token that is not
+// one of this event's RSVPs is refused, as any invalid token is.
+func (s *service) meetingPointRevealed(ctx context.Context, e *rallyv1.Event, holder auth.Principal) (bool, error) {
+	r, err := s.store.FindRSVPByToken(ctx, e.GetName(), holder.TokenHash)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, status.Error(codes.Unauthenticated, "the bearer token is not an RSVP of this event")
+	}
+	if err != nil {
+		return false, err
+	}
+	reveal := e.GetMeetingPointRevealTime()
+	return r.GetState() == rallyv1.RsvpState_RSVP_STATE_GOING && (reveal == nil || !s.now().Before(reveal.AsTime())), nil
 }
 
 func (s *eventServer) ListEvents(ctx context.Context, req *rallyv1.ListEventsRequest) (*rallyv1.ListEventsResponse, error) {
@@ -171,6 +201,12 @@ func (s *eventServer) UpdateEvent(ctx context.Context, req *rallyv1.UpdateEventR
 	if err != nil {
 		return nil, err
 	}
+	// A larger capacity frees places for the waitlist, and a new end time moves the
+	// deletion of the RSVPs. The update itself has succeeded: if this fails, the next
+	// RSVP write promotes anyway (every one does), so the client is not told to retry.
+	if err := s.store.Rebalance(ctx, e.GetName()); err != nil {
+		s.log.ErrorContext(ctx, "rebalancing RSVPs after an event update failed", "event", e.GetName(), "err", err)
+	}
 	return present(e, true), nil
 }
 
@@ -220,18 +256,26 @@ func present(e *rallyv1.Event, manages bool) *rallyv1.Event {
 	case rallyv1.AttendanceVisibility_ATTENDANCE_VISIBILITY_HIDDEN:
 		e.Attendance = nil
 	default:
-		e.Attendance = &rallyv1.Attendance{Going: bucket(a.GetGoing()), Waitlisted: bucket(a.GetWaitlisted())}
+		going, goingRange := bucket(a.GetGoing())
+		waiting, waitingRange := bucket(a.GetWaitlisted())
+		e.Attendance = &rallyv1.Attendance{Going: going, Waitlisted: waiting, GoingRange: goingRange, WaitlistedRange: waitingRange}
 	}
 	return e
 }
 
-// bucket rounds a count down to the lower bound of its public bucket, so that an observer
+// buckets are the public ranges of approximate counts: wide enough that an observer
 // polling the count cannot tell when one more person joined.
-func bucket(n int32) int32 {
-	for _, lower := range []int32{500, 100, 50, 10, 1} {
-		if n >= lower {
-			return lower
+var buckets = []struct {
+	lower int32
+	label string
+}{{500, "500+"}, {100, "100-499"}, {50, "50-99"}, {10, "10-49"}, {1, "1-9"}, {0, "0"}}
+
+// bucket returns the lower bound and the label of a count's bucket.
+func bucket(n int32) (int32, string) {
+	for _, b := range buckets {
+		if n >= b.lower {
+			return b.lower, b.label
 		}
 	}
-	return 0
+	return 0, "0"
 }

@@ -32,6 +32,8 @@ type Options struct {
 	Now func() time.Time
 	// ServerOptions are appended to the server's own (limits, credentials).
 	ServerOptions []grpc.ServerOption
+	// MaxGuests caps the guests of one RSVP (default 5).
+	MaxGuests int32
 	// UnaryInterceptors and StreamInterceptors run after authentication and before
 	// validation: they see the caller (auth.FromContext), as rate limits need to.
 	UnaryInterceptors  []grpc.UnaryServerInterceptor
@@ -51,6 +53,7 @@ var publicMethods = map[string]bool{
 	rallyv1.CampaignService_ListCampaigns_FullMethodName: true,
 	rallyv1.EventService_GetEvent_FullMethodName:         true,
 	rallyv1.EventService_ListEvents_FullMethodName:       true,
+	rallyv1.RsvpService_CreateRsvp_FullMethodName:        true,
 }
 
 // isPublic reports whether a method may be called anonymously: Rally's public reads and
@@ -72,8 +75,14 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc := &service{store: opts.Store, now: opts.Now, validator: validator, log: opts.Logger}
-	authn := auth.NewAuthenticator(opts.AdminToken, isPublic, svc.resolveToken)
+	if opts.MaxGuests == 0 {
+		opts.MaxGuests = 5
+	}
+	svc := &service{store: opts.Store, now: opts.Now, validator: validator, log: opts.Logger, maxGuests: opts.MaxGuests}
+	authn := auth.NewAuthenticator(opts.AdminToken, isPublic, map[string]auth.Resolver{
+		auth.OrganiserPrefix: svc.resolveToken,
+		auth.RSVPPrefix:      resolveRSVPToken,
+	})
 	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall)}
 	logger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
 		opts.Logger.Log(ctx, slog.Level(lvl), msg, withoutPeer(fields)...)
@@ -105,6 +114,7 @@ func New(opts Options) (*Server, error) {
 	gs := grpc.NewServer(grpcOpts...)
 	rallyv1.RegisterCampaignServiceServer(gs, &campaignServer{service: svc})
 	rallyv1.RegisterOrganiserServiceServer(gs, &organiserServer{service: svc})
+	rallyv1.RegisterRsvpServiceServer(gs, &rsvpServer{service: svc})
 	rallyv1.RegisterEventServiceServer(gs, &eventServer{service: svc})
 
 	hs := health.NewServer()
@@ -132,4 +142,5 @@ type service struct {
 	now       func() time.Time
 	validator protovalidate.Validator
 	log       *slog.Logger
+	maxGuests int32
 }

@@ -83,6 +83,8 @@ type Store interface {
 	// UpdateAPIToken changes a token through mutate (see the type comment).
 	UpdateAPIToken(ctx context.Context, name string, mutate func(*rallyv1.ApiToken) error) (*rallyv1.ApiToken, error)
 
+	RSVPStore
+
 	// Ping reports whether the backend can serve requests, for health checks.
 	Ping(ctx context.Context) error
 	// Close releases the backend's resources.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/google/btree"
 	"google.golang.org/protobuf/proto"
@@ -29,18 +30,67 @@ type Store struct {
 	// indexes holds one ordered set of keys per index name (store.EventIndexes,
 	// store.CampaignIndex, ...). An index that becomes empty is removed.
 	indexes map[string]*btree.BTreeG[string]
+	books   map[string]*book                 // RSVPs by event ID
+	audit   map[string][]*rallyv1.AuditEntry // by event ID, newest first
+
+	retention  time.Duration    // how long RSVPs outlive their event
+	sweepEvery time.Duration    // how often the sweeper runs; 0: never
+	now        func() time.Time // the clock of promotions made by Rebalance
+	stop       chan struct{}    // closed by Close to end the sweeper
+	closeOnce  sync.Once
 }
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithRSVPRetention sets how long after an event's end its RSVPs are deleted (72h by
+// default).
+func WithRSVPRetention(d time.Duration) Option { return func(s *Store) { s.retention = d } }
+
+// WithClock sets the store's clock, for tests.
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
+// WithSweepInterval sets how often expired RSVPs are deleted (every minute by default);
+// 0 disables the sweeper, for tests that call Sweep themselves.
+func WithSweepInterval(d time.Duration) Option { return func(s *Store) { s.sweepEvery = d } }
 
 var _ store.Store = (*Store)(nil)
 
-// New returns an empty store.
-func New() *Store {
-	return &Store{
+// New returns an empty store. Close it to stop its sweeper.
+func New(opts ...Option) *Store {
+	s := &Store{
 		campaigns:  newTable(store.CampaignKey, func(*rallyv1.Campaign) []string { return []string{store.CampaignIndex} }),
 		events:     newTable(store.EventKey, store.EventIndexes),
 		organisers: newTable[*rallyv1.Organiser](nil, nil),
 		tokens:     newTable(store.APITokenKey, store.APITokenIndexes),
 		indexes:    make(map[string]*btree.BTreeG[string]),
+		books:      make(map[string]*book),
+		audit:      make(map[string][]*rallyv1.AuditEntry),
+		retention:  72 * time.Hour,
+		now:        time.Now,
+		sweepEvery: time.Minute,
+		stop:       make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.sweepEvery > 0 {
+		go s.sweeper()
+	}
+	return s
+}
+
+// sweeper deletes expired RSVPs periodically until Close.
+func (s *Store) sweeper() {
+	t := time.NewTicker(s.sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.Sweep(s.now())
+		}
 	}
 }
 
@@ -229,8 +279,12 @@ func (s *Store) UpdateAPIToken(_ context.Context, name string, mutate func(*rall
 // Ping implements store.Store: the memory store is always ready.
 func (s *Store) Ping(ctx context.Context) error { return nil }
 
-// Close implements store.Store. It keeps the data: the store stays usable.
-func (s *Store) Close() error { return nil }
+// Close implements store.Store. It stops the sweeper and keeps the data: the store stays
+// usable.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.stop) })
+	return nil
+}
 
 // add inserts key into the named index. The caller holds the write lock.
 func (s *Store) add(index, key string) {

@@ -53,6 +53,16 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Ping", testPing},
 		{"Organisers", testOrganisers},
 		{"APITokens", testAPITokens},
+		{"RSVPCreateAndGet", testRSVPCreateAndGet},
+		{"RSVPWaitlistIsFirstComeFirstServed", testRSVPWaitlistFIFO},
+		{"RSVPCapacityIncreasePromotes", testRSVPCapacityIncrease},
+		{"RSVPGuests", testRSVPGuests},
+		{"RSVPIdempotentCreate", testRSVPIdempotentCreate},
+		{"RSVPClosedEvents", testRSVPClosedEvents},
+		{"RSVPCheckIn", testRSVPCheckIn},
+		{"RSVPList", testRSVPList},
+		{"RSVPConcurrentCreates", testRSVPConcurrentCreates},
+		{"RSVPAudit", testRSVPAudit},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

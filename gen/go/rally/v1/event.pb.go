@@ -513,12 +513,17 @@ func (x *Venue) GetLongitude() float64 {
 // Attendance counts the people attending an event, guests included.
 type Attendance struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// People with a GOING place (exact, or the lower bound of the bucket when approximate).
+	// People with a GOING place: exact, or the lower bound of the bucket when approximate.
 	Going int32 `protobuf:"varint,1,opt,name=going,proto3" json:"going,omitempty"`
-	// People on the waitlist (exact, or the lower bound of the bucket when approximate).
-	Waitlisted    int32 `protobuf:"varint,2,opt,name=waitlisted,proto3" json:"waitlisted,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// People on the waitlist: exact, or the lower bound of the bucket when approximate.
+	Waitlisted int32 `protobuf:"varint,2,opt,name=waitlisted,proto3" json:"waitlisted,omitempty"`
+	// For APPROXIMATE visibility, the bucket of going to show: "0", "1-9", "10-49",
+	// "50-99", "100-499" or "500+". Empty when the counts are exact.
+	GoingRange string `protobuf:"bytes,3,opt,name=going_range,json=goingRange,proto3" json:"going_range,omitempty"`
+	// For APPROXIMATE visibility, the bucket of waitlisted, like going_range.
+	WaitlistedRange string `protobuf:"bytes,4,opt,name=waitlisted_range,json=waitlistedRange,proto3" json:"waitlisted_range,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Attendance) Reset() {
@@ -563,6 +568,20 @@ func (x *Attendance) GetWaitlisted() int32 {
 		return x.Waitlisted
 	}
 	return 0
+}
+
+func (x *Attendance) GetGoingRange() string {
+	if x != nil {
+		return x.GoingRange
+	}
+	return ""
+}
+
+func (x *Attendance) GetWaitlistedRange() string {
+	if x != nil {
+		return x.WaitlistedRange
+	}
+	return ""
 }
 
 // Request for EventService.CreateEvent.
@@ -1023,13 +1042,16 @@ const file_rally_v1_event_proto_rawDesc = "" +
 	"\"venue.represented_country_required\x12;represented_country is required for an embassy or consulate\x1a0this.kind == 3 || this.represented_country != ''B\v\n" +
 	"\t_latitudeB\f\n" +
 	"\n" +
-	"_longitude\"B\n" +
+	"_longitude\"\x8e\x01\n" +
 	"\n" +
 	"Attendance\x12\x14\n" +
 	"\x05going\x18\x01 \x01(\x05R\x05going\x12\x1e\n" +
 	"\n" +
 	"waitlisted\x18\x02 \x01(\x05R\n" +
-	"waitlisted\"\xc8\x01\n" +
+	"waitlisted\x12\x1f\n" +
+	"\vgoing_range\x18\x03 \x01(\tR\n" +
+	"goingRange\x12)\n" +
+	"\x10waitlisted_range\x18\x04 \x01(\tR\x0fwaitlistedRange\"\xc8\x01\n" +
 	"\x12CreateEventRequest\x12-\n" +
 	"\x05event\x18\x01 \x01(\v2\x0f.rally.v1.EventB\x06\xbaH\x03\xc8\x01\x01R\x05event\x12C\n" +
 	"\bevent_id\x18\x02 \x01(\tB(\xbaH%\xd8\x01\x01r 2\x1e^[a-z][a-z0-9-]{1,61}[a-z0-9]$R\aeventId\x12>\n" +

@@ -1,0 +1,104 @@
+package app_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
+	"github.com/rallyhq/rally/internal/redistest"
+)
+
+// TestRSVPsAcrossReplicas: two rallyd processes share one Redis, and 1,000 concurrent
+// RSVPs split between them fill an event of capacity 100 exactly as one process would:
+// no overbooking, first come first served, counts equal to the records.
+func TestRSVPsAcrossReplicas(t *testing.T) {
+	const n, capacity = 1000, 100
+	url := redistest.Start(t).URL()
+	replicas := []rallyv1.RsvpServiceClient{}
+	var events rallyv1.EventServiceClient
+	for range 2 {
+		a := startApp(t, url)
+		conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		replicas = append(replicas, rallyv1.NewRsvpServiceClient(conn))
+		events = rallyv1.NewEventServiceClient(conn)
+	}
+	ctx := t.Context()
+	admin := withToken(ctx, token)
+	ev := eventIn("")
+	ev.Capacity = capacity
+	ev.AttendanceVisibility = rallyv1.AttendanceVisibility_ATTENDANCE_VISIBILITY_EXACT
+	e, err := events.CreateEvent(admin, &rallyv1.CreateEventRequest{Event: ev})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := replicas[i%2].CreateRsvp(ctx, &rallyv1.CreateRsvpRequest{Parent: e.GetName(), Rsvp: &rallyv1.Rsvp{Guests: rand.Int32N(4)}})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var all []*rallyv1.Rsvp
+	req := &rallyv1.ListRsvpsRequest{Parent: e.GetName(), PageSize: 1000}
+	for {
+		page, err := replicas[0].ListRsvps(admin, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, page.GetRsvps()...)
+		if req.PageToken = page.GetNextPageToken(); req.PageToken == "" {
+			break
+		}
+	}
+	if len(all) != n {
+		t.Fatalf("%d RSVPs, want %d", len(all), n)
+	}
+	var goingPeople, waitPeople, position int32
+	for _, r := range all {
+		switch r.GetState() {
+		case rallyv1.RsvpState_RSVP_STATE_GOING:
+			if position > 0 {
+				t.Fatalf("%s is GOING after an earlier waitlisted RSVP", r.GetName())
+			}
+			goingPeople += 1 + r.GetGuests()
+		case rallyv1.RsvpState_RSVP_STATE_WAITLISTED:
+			position++
+			if r.GetWaitlistPosition() != position {
+				t.Fatalf("%s at position %d, want %d", r.GetName(), r.GetWaitlistPosition(), position)
+			}
+			waitPeople += 1 + r.GetGuests()
+		}
+	}
+	got, err := events.GetEvent(ctx, &rallyv1.GetEventRequest{Name: e.GetName()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if goingPeople > capacity || goingPeople < capacity-3 {
+		t.Errorf("%d people going for %d places", goingPeople, capacity)
+	}
+	if a := got.GetAttendance(); a.GetGoing() != goingPeople || a.GetWaitlisted() != waitPeople {
+		t.Errorf("attendance %v, records say going %d, waitlisted %d", a, goingPeople, waitPeople)
+	}
+	t.Log(fmt.Sprintf("%d people going, %d waitlisted in %d RSVPs", goingPeople, waitPeople, position))
+}

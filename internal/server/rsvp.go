@@ -1,0 +1,250 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
+	"github.com/rallyhq/rally/internal/auth"
+	"github.com/rallyhq/rally/internal/store"
+)
+
+type rsvpServer struct {
+	rallyv1.UnimplementedRsvpServiceServer
+	*service
+}
+
+var rsvpName = regexp.MustCompile(`^events/[a-z0-9][a-z0-9-]{0,62}/rsvps/[a-z0-9]{1,64}$`)
+
+var rsvpMask = maskSpec{
+	updatable: []string{"display_name", "contact", "guests"},
+	ignored:   []string{"name", "state", "waitlist_position", "checked_in", "create_time", "update_time"},
+}
+
+const defaultRSVPPageSize = 100
+
+// requestKey and seal make retried creates idempotent without keeping the manage token:
+// the store keeps a hash of the request_id (to find the first create) and the token
+// encrypted with a key derived from the request_id (to give the same token back). Both
+// are bound to the event, and neither reveals the token without the request_id, which
+// only the client has.
+func requestKey(event, requestID string) string {
+	sum := sha256.Sum256([]byte("rally rsvp request\x00" + event + "\x00" + requestID))
+	return hex.EncodeToString(sum[:])
+}
+
+// seal encrypts (and, applied again, decrypts) a token with a one-time key derived from
+// the event and request_id. Tokens are shorter than the key, which is used once per
+// request_id.
+func seal(event, requestID string, token []byte) []byte {
+	key := sha512.Sum512([]byte("rally rsvp seal\x00" + event + "\x00" + requestID))
+	out := make([]byte, min(len(token), len(key)))
+	for i := range out {
+		out[i] = token[i] ^ key[i]
+	}
+	return out
+}
+
+func (s *rsvpServer) CreateRsvp(ctx context.Context, req *rallyv1.CreateRsvpRequest) (*rallyv1.CreateRsvpResponse, error) {
+	in := req.GetRsvp()
+	if in.GetGuests() > s.maxGuests {
+		return nil, errInvalid("rsvp.guests", fmt.Sprintf("at most %d guests", s.maxGuests))
+	}
+	event := req.GetParent()
+	token := auth.NewToken(auth.RSVPPrefix)
+	hash := auth.Hash(token)
+	now := s.now()
+	n := store.NewRSVP{
+		Rsvp: &rallyv1.Rsvp{
+			Name:        event + "/rsvps/" + newID(),
+			DisplayName: in.GetDisplayName(),
+			Contact:     in.GetContact(),
+			Guests:      in.GetGuests(),
+			CreateTime:  timestamppb.New(now),
+			UpdateTime:  timestamppb.New(now),
+		},
+		TokenHash: hash[:],
+	}
+	if id := req.GetRequestId(); id != "" {
+		n.RequestKey, n.SealedToken = requestKey(event, id), seal(event, id, []byte(token))
+	}
+	created, err := s.store.CreateRSVP(ctx, event, n, now)
+	if err != nil {
+		return nil, rsvpError(event, err)
+	}
+	if created.Replayed {
+		token = string(seal(event, req.GetRequestId(), created.SealedToken))
+	}
+	return &rallyv1.CreateRsvpResponse{Rsvp: presentRSVP(created.Rsvp, false), ManageToken: token}, nil
+}
+
+// rsvpError turns the store's RSVP refusals into statuses that say what to do.
+func rsvpError(subject string, err error) error {
+	switch {
+	case errors.Is(err, store.ErrEventClosed):
+		return errPrecondition(subject, "the event is cancelled or over, so RSVPs to it cannot change")
+	case errors.Is(err, store.ErrNoRoom):
+		return errPrecondition(subject, "not enough free places for more guests; cancel and RSVP again to join the waitlist")
+	case errors.Is(err, store.ErrNotGoing):
+		return errPrecondition(subject, "only an RSVP that holds a place can be checked in")
+	}
+	return err
+}
+
+// errNoRSVP is what every caller who may not see an RSVP gets, whether it exists or not:
+// an informant probing names learns nothing.
+func errNoRSVP(name string) error { return store.NotFoundError(name) }
+
+// checkRSVP lets the holder of the RSVP's manage token, or an organiser of its event,
+// act on it, and returns whether the caller organises the event. Everyone else gets
+// NOT_FOUND, never PERMISSION_DENIED, so that nobody can learn that an RSVP exists.
+func (s *service) checkRSVP(ctx context.Context, name string) (organiser bool, err error) {
+	p := auth.FromContext(ctx)
+	if p.Kind == auth.RSVPHolder {
+		_, hash, err := s.store.GetRSVP(ctx, name)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && subtle.ConstantTimeCompare(hash, p.TokenHash) != 1) {
+			return false, errNoRSVP(name)
+		}
+		return false, err
+	}
+	e, err := s.store.GetEvent(ctx, store.EventOfRSVP(name))
+	if errors.Is(err, store.ErrNotFound) {
+		return false, errNoRSVP(name)
+	}
+	if err != nil {
+		return false, err
+	}
+	ok, err := s.organisesEvent(ctx, p, e, nil)
+	if err == nil && !ok {
+		return false, errNoRSVP(name)
+	}
+	return ok, err
+}
+
+// presentRSVP removes what only organisers see: the contact.
+func presentRSVP(r *rallyv1.Rsvp, organiser bool) *rallyv1.Rsvp {
+	if !organiser {
+		r.Contact = ""
+	}
+	return r
+}
+
+func (s *rsvpServer) GetRsvp(ctx context.Context, req *rallyv1.GetRsvpRequest) (*rallyv1.Rsvp, error) {
+	organiser, err := s.checkRSVP(ctx, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	r, _, err := s.store.GetRSVP(ctx, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	return presentRSVP(r, organiser), nil
+}
+
+func (s *rsvpServer) UpdateRsvp(ctx context.Context, req *rallyv1.UpdateRsvpRequest) (*rallyv1.Rsvp, error) {
+	in := req.GetRsvp()
+	if !rsvpName.MatchString(in.GetName()) {
+		return nil, errInvalid("rsvp.name", "must be an RSVP name such as events/abc/rsvps/xyz")
+	}
+	paths, err := rsvpMask.paths("update_mask", req.GetUpdateMask(), in)
+	if err != nil {
+		return nil, err
+	}
+	organiser, err := s.checkRSVP(ctx, in.GetName())
+	if err != nil {
+		return nil, err
+	}
+	var c store.RSVPChange
+	for _, p := range paths {
+		switch p {
+		case "display_name":
+			c.DisplayName = &in.DisplayName
+		case "contact":
+			c.Contact = &in.Contact
+		case "guests":
+			if in.GetGuests() > s.maxGuests {
+				return nil, errInvalid("rsvp.guests", fmt.Sprintf("at most %d guests", s.maxGuests))
+			}
+			c.Guests = &in.Guests
+		}
+	}
+	r, err := s.store.UpdateRSVP(ctx, in.GetName(), c, s.now())
+	if err != nil {
+		return nil, rsvpError(in.GetName(), err)
+	}
+	return presentRSVP(r, organiser), nil
+}
+
+func (s *rsvpServer) CancelRsvp(ctx context.Context, req *rallyv1.CancelRsvpRequest) (*rallyv1.Rsvp, error) {
+	organiser, err := s.checkRSVP(ctx, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.store.CancelRSVP(ctx, req.GetName(), s.now())
+	if err != nil {
+		return nil, rsvpError(req.GetName(), err)
+	}
+	return presentRSVP(r, organiser), nil
+}
+
+// checkOrganiser lets only the event's organisers through.
+func (s *rsvpServer) checkOrganiser(ctx context.Context, event, what string) error {
+	_, err := s.checkEvent(ctx, event)
+	if status.Code(err) == codes.PermissionDenied {
+		return errDenied(what + " of " + event + ": only its organisers may")
+	}
+	return err
+}
+
+func (s *rsvpServer) ListRsvps(ctx context.Context, req *rallyv1.ListRsvpsRequest) (*rallyv1.ListRsvpsResponse, error) {
+	if err := s.checkOrganiser(ctx, req.GetParent(), "list the RSVPs"); err != nil {
+		return nil, err
+	}
+	// Recorded before the read, so that no read of the attendee list goes unrecorded.
+	if err := s.store.AppendAudit(ctx, req.GetParent(), &rallyv1.AuditEntry{
+		Actor: auth.FromContext(ctx).ID(), Action: "ListRsvps", Event: req.GetParent(), CreateTime: timestamppb.New(s.now()),
+	}); err != nil {
+		return nil, err
+	}
+	size := int(req.GetPageSize())
+	if size == 0 {
+		size = defaultRSVPPageSize
+	}
+	page, err := s.store.ListRSVPs(ctx, store.RSVPQuery{Event: req.GetParent(), State: req.GetState(), PageSize: size, PageToken: req.GetPageToken()})
+	if err != nil {
+		return nil, err
+	}
+	return &rallyv1.ListRsvpsResponse{Rsvps: page.Items, NextPageToken: page.NextPageToken}, nil
+}
+
+func (s *rsvpServer) CheckInRsvp(ctx context.Context, req *rallyv1.CheckInRsvpRequest) (*rallyv1.Rsvp, error) {
+	if err := s.checkOrganiser(ctx, store.EventOfRSVP(req.GetName()), "check in RSVPs"); err != nil {
+		return nil, err
+	}
+	r, err := s.store.CheckInRSVP(ctx, req.GetName(), s.now())
+	if err != nil {
+		return nil, rsvpError(req.GetName(), err)
+	}
+	return r, nil
+}
+
+func (s *rsvpServer) ListAuditEntries(ctx context.Context, req *rallyv1.ListAuditEntriesRequest) (*rallyv1.ListAuditEntriesResponse, error) {
+	if err := s.checkOrganiser(ctx, req.GetParent(), "read the audit log"); err != nil {
+		return nil, err
+	}
+	entries, err := s.store.ListAudit(ctx, req.GetParent())
+	if err != nil {
+		return nil, err
+	}
+	return &rallyv1.ListAuditEntriesResponse{AuditEntries: entries}, nil
+}
