@@ -35,6 +35,16 @@ func tokenName(arg, organiser string) (string, error) {
 	return organiser + "/apiTokens/" + arg, nil
 }
 
+// rsvpName accepts an RSVP's full name, events/{event}/rsvps/{rsvp}: its ID alone does
+// not say which event it belongs to.
+func rsvpName(arg string) (string, error) {
+	parts := strings.Split(arg, "/")
+	if len(parts) != 4 || parts[0] != "events" || parts[1] == "" || parts[2] != "rsvps" || parts[3] == "" {
+		return "", usagef("%q is not an RSVP: give its full name, events/EVENT/rsvps/ID, as rally rsvp create printed it (the ID alone does not say which event)", arg)
+	}
+	return arg, nil
+}
+
 // localLayouts are the wall-clock forms a person may type, read in a time zone.
 var localLayouts = []string{"2006-01-02 15:04", "2006-01-02T15:04", "2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02"}
 
@@ -111,6 +121,14 @@ func parseEnum[T any](flagName, value string, choices map[string]T) (T, error) {
 		return v, usagef("--%s %q: want one of %s", flagName, value, strings.Join(keys, ", "))
 	}
 	return v, nil
+}
+
+// int32Flag checks that an int flag's value fits the int32 field it sets.
+func int32Flag(flagName string, value int) (int32, error) {
+	if int(int32(value)) != value {
+		return 0, usagef("--%s %d: too large", flagName, value)
+	}
+	return int32(value), nil
 }
 
 // listFlag is a flag that may be given several times, such as --hashtag.

@@ -24,6 +24,14 @@ func TestResourceName(t *testing.T) {
 	if got, _ := tokenName("abc", "organisers/me"); got != "organisers/me/apiTokens/abc" {
 		t.Errorf("tokenName of an ID: %q", got)
 	}
+	for arg, ok := range map[string]bool{
+		"events/vigil/rsvps/abc": true, "abc": false, "events/vigil": false, "events//rsvps/abc": false,
+		"events/vigil/rsvps/": false, "events/vigil/tokens/abc": false, "events/vigil/rsvps/abc/x": false,
+	} {
+		if _, err := rsvpName(arg); (err == nil) != ok {
+			t.Errorf("rsvpName(%q): %v", arg, err)
+		}
+	}
 }
 
 func TestParseTime(t *testing.T) {

@@ -33,13 +33,18 @@ type cli struct {
 	conn    *grpc.ClientConn
 }
 
-const longHelp = `Rally's command-line client for organisers and the operator. It talks gRPC to rallyd.
+const longHelp = `Rally's command-line client for organisers, the operator and participants. It talks
+gRPC to rallyd.
 
 Start with "rally login": it checks a token (an organiser's rly_org_ token, or the
 operator's admin token) and saves it, with the server, in your config directory, readable
 only by you. Resources may be named by ID or in full: "vigil" and "events/vigil" are the
 same event. Times are RFC 3339 (2030-05-17T18:00:00+02:00) or "2030-05-17 18:00" in the
 time zone given by --tz.
+
+Participants need no login: "rally rsvp create EVENT" saves the RSVP's manage token to
+rally/rsvps.json next to the login, and rally rsvp get, update and cancel use it. An
+RSVP is named in full: events/EVENT/rsvps/ID.
 
 Every global flag may also follow the command (rally events list --json) and has an
 environment variable: RALLY_SERVER, RALLY_TOKEN, RALLY_TLS, RALLY_TLS_CA, RALLY_JSON,
@@ -51,9 +56,9 @@ EXIT CODES
   1   any other error
   2   usage error or invalid argument (the message names the flag or field)
   3   not logged in, token not valid, or permission denied
-  4   not found
+  4   not found (an RSVP also when the token used is not its own)
   5   conflict: the ID is taken, the resource changed since read (etag), or its state
-      does not allow the change (such as a cancelled event)
+      does not allow the change (such as a cancelled event, or no room for more guests)
   69  rallyd unreachable or not answering in time`
 
 // run executes one command line and returns the process's exit code.
@@ -88,7 +93,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func (c *cli) root() *ffcli.Command {
 	root := c.group("", "", longHelp,
 		c.loginCommand(), c.logoutCommand(), c.organisersCommand(), c.tokensCommand(),
-		c.campaignsCommand(), c.eventsCommand())
+		c.campaignsCommand(), c.eventsCommand(), c.rsvpsCommand(), c.rsvpCommand())
 	// Only the root reads the environment: RALLY_* variables are global settings, and a
 	// stray RALLY_TITLE must not fill in a command's flag.
 	root.Options = []ff.Option{ff.WithEnvVarPrefix("RALLY")}

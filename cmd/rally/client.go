@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ const (
 	fromFlag  = "flag"  // --token or RALLY_TOKEN
 	fromLogin = "login" // the saved login
 	fromInput = "input" // typed or piped into rally login
+	fromRSVP  = "rsvp"  // the manage token saved by rally rsvp create
 )
 
 // target is where a command connects and with what.
@@ -35,6 +37,7 @@ type target struct {
 	tlsCA     string
 
 	savedServer string // the server of the saved login, which may be another one
+	rsvp        string // the RSVP a participant's command acts on, for the hints
 }
 
 func (t target) secure() bool { return t.tls || t.tlsCA != "" }
@@ -58,16 +61,35 @@ func (c *cli) resolveTarget() (target, error) {
 		t.savedServer = saved.Server
 	}
 	if saved != nil && saved.Server == t.server {
-		t.token, t.tokenFrom = saved.Token, fromLogin
-		t.tls = t.tls || saved.TLS
-		if t.tlsCA == "" {
-			t.tlsCA = saved.TLSCA
-		}
+		t.use(*saved, fromLogin)
 	}
 	if c.token != "" {
 		t.token, t.tokenFrom = c.token, fromFlag
 	}
 	return t, nil
+}
+
+// use takes the token and TLS settings saved for t's server; flags given win over the
+// saved TLS settings.
+func (t *target) use(saved savedLogin, from string) {
+	t.token, t.tokenFrom = saved.Token, from
+	t.tls = t.tls || saved.TLS
+	if t.tlsCA == "" {
+		t.tlsCA = saved.TLSCA
+	}
+}
+
+// saved returns what to save to reach t again with token: the TLS CA by absolute path, so
+// that it is found from any directory.
+func (t target) saved(token string) (savedLogin, error) {
+	l := savedLogin{Server: t.server, Token: token, TLS: t.tls, TLSCA: t.tlsCA}
+	if l.TLSCA != "" {
+		var err error
+		if l.TLSCA, err = filepath.Abs(l.TLSCA); err != nil {
+			return savedLogin{}, err
+		}
+	}
+	return l, nil
 }
 
 // connect opens the connection for the running command.
@@ -76,6 +98,40 @@ func (c *cli) connect() error {
 	if err != nil {
 		return err
 	}
+	return c.dial(t)
+}
+
+// connectAnonymous opens a connection that sends no token, whatever is saved or given:
+// for calls that need none and should not tell the server who makes them.
+func (c *cli) connectAnonymous() error {
+	t, err := c.resolveTarget()
+	if err != nil {
+		return err
+	}
+	t.token, t.tokenFrom = "", ""
+	return c.dial(t)
+}
+
+// connectRSVP opens the connection for a participant's command on an RSVP. Without
+// --server it goes to the server the RSVP's manage token is saved for, when that is
+// one. The token is --token or RALLY_TOKEN when given, else the RSVP's saved manage
+// token, else the saved login (an organiser of the event may act on its RSVPs).
+func (c *cli) connectRSVP(name string) error {
+	rsvps, _, err := loadRSVPs()
+	if err != nil {
+		return err
+	}
+	if c.server == "" {
+		c.server = rsvps.onlyServer(name)
+	}
+	t, err := c.resolveTarget()
+	if err != nil {
+		return err
+	}
+	if saved := rsvps.find(t.server, name); saved != nil && c.token == "" {
+		t.use(saved.savedLogin, fromRSVP)
+	}
+	t.rsvp = name
 	return c.dial(t)
 }
 
@@ -167,6 +223,8 @@ func (c *cli) campaignsClient() rallyv1.CampaignServiceClient {
 }
 
 func (c *cli) eventsClient() rallyv1.EventServiceClient { return rallyv1.NewEventServiceClient(c.conn) }
+
+func (c *cli) rsvpsClient() rallyv1.RsvpServiceClient { return rallyv1.NewRsvpServiceClient(c.conn) }
 
 func (c *cli) organisersClient() rallyv1.OrganiserServiceClient {
 	return rallyv1.NewOrganiserServiceClient(c.conn)

@@ -96,14 +96,16 @@ func (c *cli) violations(st *status.Status) []string {
 	return out
 }
 
-// fieldFlags names the flags whose names are not their proto field's in kebab case.
-var fieldFlags = map[string]string{
-	"represented_country": "represents", "address_lines": "address", "start_time": "start",
-	"end_time": "end", "time_zone": "tz", "attendance_visibility": "visibility",
-	"meeting_point_reveal_time": "reveal-at", "website_uri": "website", "hashtags": "hashtag",
-	"expire_time": "expires", "event_id": "id", "campaign_id": "id", "organiser_id": "id",
-	"start_after": "after", "start_before": "before", "show_cancelled": "cancelled",
-	"parent": "organiser",
+// fieldFlags names the flags that may set a field whose flag is not its name in kebab
+// case, in the order to try; none for a field no flag sets.
+var fieldFlags = map[string][]string{
+	"represented_country": {"represents"}, "address_lines": {"address"}, "start_time": {"start"},
+	"end_time": {"end"}, "time_zone": {"tz"}, "attendance_visibility": {"visibility"},
+	"meeting_point_reveal_time": {"reveal-at"}, "website_uri": {"website"}, "hashtags": {"hashtag"},
+	"expire_time": {"expires"}, "event_id": {"id"}, "campaign_id": {"id"}, "organiser_id": {"id"},
+	"start_after": {"after"}, "start_before": {"before"}, "show_cancelled": {"cancelled"},
+	"parent": {"organiser"}, "display_name": {"display-name", "name"},
+	"name": nil, // an argument: rsvp update's --name sets display_name
 }
 
 // flagFor returns the running command's flag that sets a field path such as
@@ -111,14 +113,16 @@ var fieldFlags = map[string]string{
 func (c *cli) flagFor(field string) string {
 	last := field[strings.LastIndex(field, ".")+1:]
 	last, _, _ = strings.Cut(last, "[")
-	name, ok := fieldFlags[last]
+	names, ok := fieldFlags[last]
 	if !ok {
-		name = strings.ReplaceAll(last, "_", "-")
+		names = []string{strings.ReplaceAll(last, "_", "-")}
 	}
-	if c.flags == nil || c.flags.Lookup(name) == nil || globalFlags[name] {
-		return ""
+	for _, name := range names {
+		if c.flags != nil && c.flags.Lookup(name) != nil && !globalFlags[name] {
+			return "--" + name
+		}
 	}
-	return "--" + name
+	return ""
 }
 
 // commandPath returns "rally events get" of the usage line "rally events get EVENT [flags]".
@@ -136,6 +140,8 @@ func (c *cli) hint(code codes.Code) string {
 	switch code {
 	case codes.Unauthenticated:
 		switch {
+		case t.rsvp != "" && t.tokenFrom == "":
+			return fmt.Sprintf("no manage token is saved for %s on %s: give it with --token or RALLY_TOKEN", t.rsvp, t.server)
 		case t.tokenFrom == fromLogin:
 			return "the saved token is no longer valid (revoked or expired?): run `rally login` with a new one"
 		case t.tokenFrom == fromInput:
@@ -146,6 +152,10 @@ func (c *cli) hint(code codes.Code) string {
 			return fmt.Sprintf("you are logged in to %s, not to %s: run `rally login --server %s`", t.savedServer, t.server, t.server)
 		}
 		return "this needs a token: run `rally login`, or set RALLY_TOKEN"
+	case codes.NotFound:
+		if t.rsvp != "" {
+			return "an RSVP is found only with its own manage token, or by an organiser of its event: " + rsvpTokenHint(t)
+		}
 	case codes.PermissionDenied:
 		return "you are logged in as someone who may not do this (rally organisers get says who): organisers manage their own campaigns, events and tokens; the admin manages organisers"
 	case codes.Unavailable:
@@ -166,4 +176,15 @@ func (c *cli) hint(code codes.Code) string {
 		return "it changed meanwhile: read it again with get, then retry"
 	}
 	return ""
+}
+
+// rsvpTokenHint says why the token used may not be the RSVP's.
+func rsvpTokenHint(t target) string {
+	switch t.tokenFrom {
+	case fromRSVP:
+		return "the token saved for it does not match it (was the RSVP deleted after its event? rally rsvp forget removes the token)"
+	case fromFlag:
+		return "check that --token or RALLY_TOKEN, which override the saved one, is this RSVP's"
+	}
+	return fmt.Sprintf("no manage token is saved for it on %s, and your login does not organise its event: give its token with --token or RALLY_TOKEN", t.server)
 }

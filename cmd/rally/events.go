@@ -75,8 +75,9 @@ func (f *eventFlags) event(set map[string]bool, stored *rallyv1.Event) (*rallyv1
 	if set["end"] && set["duration"] {
 		return nil, usagef("give --end or --duration, not both")
 	}
-	if int(int32(f.capacity)) != f.capacity {
-		return nil, usagef("--capacity %d: too large", f.capacity)
+	capacity, err := int32Flag("capacity", f.capacity)
+	if err != nil {
+		return nil, err
 	}
 	zoneName := f.tz
 	if zoneName == "" {
@@ -87,7 +88,7 @@ func (f *eventFlags) event(set map[string]bool, stored *rallyv1.Event) (*rallyv1
 		return nil, err
 	}
 	e := &rallyv1.Event{
-		Title: f.title, Description: f.description, TimeZone: f.tz, Capacity: int32(f.capacity),
+		Title: f.title, Description: f.description, TimeZone: f.tz, Capacity: capacity,
 		MeetingPoint: f.meetingPoint,
 		Venue: &rallyv1.Venue{
 			// Country codes are upper case in the API; accept "kz" as well.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
@@ -43,10 +42,9 @@ func (c *cli) login(ctx context.Context, _ []string) error {
 		}
 		t.tokenFrom = fromInput
 	}
-	if t.tlsCA != "" {
-		if t.tlsCA, err = filepath.Abs(t.tlsCA); err != nil {
-			return err
-		}
+	login, err := t.saved(t.token)
+	if err != nil {
+		return err
 	}
 	if err := c.dial(t); err != nil {
 		return err
@@ -55,7 +53,7 @@ func (c *cli) login(ctx context.Context, _ []string) error {
 	if err != nil {
 		return err
 	}
-	path, err := saveLogin(savedLogin{Server: t.server, Token: t.token, TLS: t.tls, TLSCA: t.tlsCA})
+	path, err := saveLogin(login)
 	if err != nil {
 		return fmt.Errorf("saving the login: %w", err)
 	}

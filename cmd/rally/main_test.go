@@ -145,3 +145,6 @@ func (u *user) json(args ...string) map[string]any {
 
 // loginPath is where rally saves this user's login.
 func (u *user) loginPath() string { return filepath.Join(u.home, "config", "rally", "config.json") }
+
+// rsvpsPath is where rally saves this user's RSVPs' manage tokens.
+func (u *user) rsvpsPath() string { return filepath.Join(u.home, "config", "rally", "rsvps.json") }

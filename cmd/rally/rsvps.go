@@ -1,0 +1,361 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/peterbourgon/ff/v3/ffcli"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
+)
+
+// rsvpCommand holds the participants' commands: no account, only each RSVP's manage token.
+func (c *cli) rsvpCommand() *ffcli.Command {
+	return c.group("rsvp", "say you will come to an event, and show, change or cancel your RSVP (no account needed)",
+		`An RSVP is named in full, events/EVENT/rsvps/ID, as rally rsvp create prints it.
+Its manage token, which rally rsvp create saves next to the login, is the only way
+to see, change or cancel it. --token or RALLY_TOKEN give another (an organiser's works
+too); without either, or a saved manage token, rally uses the saved login.`,
+		c.createRsvpCommand(), c.getRsvpCommand(), c.updateRsvpCommand(), c.cancelRsvpCommand(),
+		c.forgetRsvpCommand())
+}
+
+// rsvpsCommand holds the organisers' commands on their events' RSVPs.
+func (c *cli) rsvpsCommand() *ffcli.Command {
+	return c.group("rsvps", "list an event's RSVPs, check people in, and see who read the list (organisers)", "",
+		c.listRsvpsCommand(), c.checkInRsvpCommand(), c.auditRsvpsCommand())
+}
+
+// rsvpMask ties each RSVP flag to the field it sets.
+var rsvpMask = []maskField{{"name", "display_name"}, {"contact", "contact"}, {"guests", "guests"}}
+
+var rsvpStates = map[string]rallyv1.RsvpState{
+	"going":      rallyv1.RsvpState_RSVP_STATE_GOING,
+	"waitlisted": rallyv1.RsvpState_RSVP_STATE_WAITLISTED,
+	"cancelled":  rallyv1.RsvpState_RSVP_STATE_CANCELLED,
+}
+
+// rsvpFlags are the flags that describe an RSVP, for create and update alike.
+type rsvpFlags struct {
+	name, contact string
+	guests        int
+}
+
+func (f *rsvpFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.name, "name", "", "`pseudonym` shown to the organisers: any name will do, and none is needed")
+	fs.StringVar(&f.contact, "contact", "", "`contact` for the organisers, such as a Signal handle: only they see it, and it is deleted after the event")
+	fs.IntVar(&f.guests, "guests", 0, "`N` people coming with you, counted against the capacity")
+}
+
+func (f *rsvpFlags) rsvp() (*rallyv1.Rsvp, error) {
+	guests, err := int32Flag("guests", f.guests)
+	if err != nil {
+		return nil, err
+	}
+	return &rallyv1.Rsvp{DisplayName: f.name, Contact: f.contact, Guests: guests}, nil
+}
+
+// retryDelay is how long create waits before trying again after a network error.
+const retryDelay = time.Second
+
+func (c *cli) createRsvpCommand() *ffcli.Command {
+	var f rsvpFlags
+	var requestID string
+	return c.leaf(leaf{
+		name: "create", usage: "rsvp create EVENT [--name PSEUDONYM] [--contact C] [--guests N] [--request-id ID]",
+		minArgs: 1, maxArgs: 1, offline: true,
+		short: "say you will come to an event: a place, or one on the waitlist when it is full",
+		long: `Sends no token, whatever is saved: the RSVP belongs to no account, and everything
+about you in it is optional. Prints the RSVP, and its manage token on standard error
+(with --json, in the API's response on standard output). The token is the only way to
+see, change or cancel the RSVP: rally saves it to rally/rsvps.json in your config
+directory, readable only by you, for rally rsvp get, update and cancel. On a computer
+others may search, keep the token elsewhere and run rally rsvp forget.
+
+A network error is retried once with the same request ID, so that it never makes two
+RSVPs. Example: rally rsvp create vigil-berlin --name Robin --guests 1`,
+		flags: func(fs *flag.FlagSet) {
+			f.register(fs)
+			fs.StringVar(&requestID, "request-id", "", "idempotency `key`, 16 to 64 letters, digits, - or _: running the command again with it returns the first RSVP instead of a second; random when empty")
+		},
+		run: func(ctx context.Context, args []string) error {
+			event, err := resourceName("events", args[0])
+			if err != nil {
+				return err
+			}
+			rsvp, err := f.rsvp()
+			if err != nil {
+				return err
+			}
+			if requestID == "" {
+				requestID = newRequestID()
+			}
+			if err := c.connectAnonymous(); err != nil {
+				return err
+			}
+			resp, err := c.createRsvp(ctx, &rallyv1.CreateRsvpRequest{Parent: event, Rsvp: rsvp, RequestId: requestID})
+			if err != nil {
+				return err
+			}
+			return c.keepRsvp(resp)
+		},
+	})
+}
+
+// newRequestID returns 128 random bits in hex. It must be unguessable: with the event,
+// it gives back the RSVP's manage token.
+func newRequestID() string {
+	b := make([]byte, 16)
+	rand.Read(b) // never fails: it crashes the program instead
+	return hex.EncodeToString(b)
+}
+
+// createRsvp makes the call, and once more after an error that leaves unknown whether
+// the server made the RSVP: with the same request ID, it returns the first one.
+func (c *cli) createRsvp(ctx context.Context, req *rallyv1.CreateRsvpRequest) (*rallyv1.CreateRsvpResponse, error) {
+	resp, err := c.rsvpsClient().CreateRsvp(ctx, req)
+	if !unanswered(err) {
+		return resp, err
+	}
+	c.note("rally: %s; trying once more", status.Convert(err).Message())
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(retryDelay):
+	}
+	resp, err = c.rsvpsClient().CreateRsvp(ctx, req)
+	if unanswered(err) {
+		// Even with --json: this is the only way to retry safely.
+		fmt.Fprintf(c.stderr, "rally: the RSVP may have been made: run the command again with --request-id %s to get it, or make it, but never twice\n", req.GetRequestId())
+	}
+	return resp, err
+}
+
+// unanswered reports whether err leaves unknown whether the server acted on the call.
+func unanswered(err error) bool {
+	code := status.Code(err)
+	return code == codes.Unavailable || code == codes.DeadlineExceeded
+}
+
+// keepRsvp prints a new RSVP and its manage token, then saves the token for the next
+// commands. The token is printed first, so that it is not lost when saving fails.
+func (c *cli) keepRsvp(resp *rallyv1.CreateRsvpResponse) error {
+	r := resp.GetRsvp()
+	if c.json {
+		if err := c.printJSON(resp); err != nil {
+			return err
+		}
+		// Even with --json: whoever runs this must learn what the token is for.
+		fmt.Fprintln(c.stderr, "Keep the manageToken: it is the only way to manage this RSVP.")
+	} else {
+		if err := c.printFields(r, rsvpFields(r)); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stderr, "\nManage token: %s\nKeep it: it is the only way to manage this RSVP (to see, change or cancel it).\n", resp.GetManageToken())
+	}
+	login, err := c.target.saved(resp.GetManageToken())
+	path := ""
+	if err == nil {
+		path, err = saveRSVP(savedRSVP{Name: r.GetName(), savedLogin: login})
+	}
+	if err != nil {
+		return fmt.Errorf("saving the manage token: %w; store it yourself", err)
+	}
+	fmt.Fprintf(c.stderr, "Saved to %s, readable only by you: rally rsvp get %s uses it.\n", path, r.GetName())
+	return nil
+}
+
+// rsvpLeaf is a command on one RSVP, named in full. A participant's command connects
+// with the RSVP's saved manage token (see connectRSVP), an organiser's with the login.
+func (c *cli) rsvpLeaf(l leaf, participant bool, call func(ctx context.Context, name string) (*rallyv1.Rsvp, error)) *ffcli.Command {
+	l.minArgs, l.maxArgs, l.offline = 1, 1, participant
+	l.run = func(ctx context.Context, args []string) error {
+		name, err := rsvpName(args[0])
+		if err != nil {
+			return err
+		}
+		if participant {
+			if err := c.connectRSVP(name); err != nil {
+				return err
+			}
+		}
+		r, err := call(ctx, name)
+		if err != nil {
+			return err
+		}
+		return c.printFields(r, rsvpFields(r))
+	}
+	return c.leaf(l)
+}
+
+func (c *cli) getRsvpCommand() *ffcli.Command {
+	return c.rsvpLeaf(leaf{
+		name: "get", usage: "rsvp get RSVP", short: "show an RSVP: whether it holds a place, or where it is on the waitlist",
+	}, true, func(ctx context.Context, name string) (*rallyv1.Rsvp, error) {
+		return c.rsvpsClient().GetRsvp(ctx, &rallyv1.GetRsvpRequest{Name: name})
+	})
+}
+
+func (c *cli) updateRsvpCommand() *ffcli.Command {
+	var f rsvpFlags
+	return c.rsvpLeaf(leaf{
+		name: "update", usage: "rsvp update RSVP [--name PSEUDONYM] [--contact C] [--guests N]",
+		short: "change an RSVP: only the fields whose flags are given",
+		long:  "More guests than there are free places fails (exit 5); fewer free places for the waitlist.",
+		flags: f.register,
+	}, true, func(ctx context.Context, name string) (*rallyv1.Rsvp, error) {
+		mask, err := updateMask(rsvpMask, given(c.flags))
+		if err != nil {
+			return nil, err
+		}
+		r, err := f.rsvp()
+		if err != nil {
+			return nil, err
+		}
+		r.Name = name
+		return c.rsvpsClient().UpdateRsvp(ctx, &rallyv1.UpdateRsvpRequest{Rsvp: r, UpdateMask: mask})
+	})
+}
+
+func (c *cli) cancelRsvpCommand() *ffcli.Command {
+	return c.rsvpLeaf(leaf{
+		name: "cancel", usage: "rsvp cancel RSVP", short: "give your place up; the waitlist moves up (safe to repeat)",
+		long: "The manage token stays saved, to show the RSVP; rally rsvp forget deletes it.",
+	}, true, func(ctx context.Context, name string) (*rallyv1.Rsvp, error) {
+		return c.rsvpsClient().CancelRsvp(ctx, &rallyv1.CancelRsvpRequest{Name: name})
+	})
+}
+
+func (c *cli) forgetRsvpCommand() *ffcli.Command {
+	return c.leaf(leaf{
+		name: "forget", usage: "rsvp forget RSVP", minArgs: 1, maxArgs: 1, offline: true,
+		short: "delete an RSVP's saved manage token from this computer",
+		long: `The RSVP itself stays as it is: cancel it first if you will not come. Without
+--server, forgets the token for every server it is saved for.`,
+		run: func(_ context.Context, args []string) error {
+			name, err := rsvpName(args[0])
+			if err != nil {
+				return err
+			}
+			servers, err := forgetRSVP(c.server, name)
+			if err != nil {
+				return err
+			}
+			if len(servers) == 0 {
+				_, err = fmt.Fprintf(c.stdout, "No manage token is saved for %s.\n", name)
+				return err
+			}
+			_, err = fmt.Fprintf(c.stdout, "Forgot the manage token of %s (on %s).\n", name, strings.Join(servers, ", "))
+			return err
+		},
+	})
+}
+
+func (c *cli) listRsvpsCommand() *ffcli.Command {
+	var list listFlags
+	var state string
+	return c.leaf(leaf{
+		name: "list", usage: "rsvps list EVENT [--state going|waitlisted|cancelled] [--limit N] [--page-size N]", minArgs: 1, maxArgs: 1,
+		short: "list an event's RSVPs in arrival order, contacts included (its organisers only)",
+		long:  "Every call is recorded in the event's audit log: see rally rsvps audit.",
+		flags: func(fs *flag.FlagSet) {
+			list.register(fs)
+			fs.StringVar(&state, "state", "", "only RSVPs in this `state`: going, waitlisted or cancelled")
+		},
+		run: func(ctx context.Context, args []string) error {
+			parent, err := resourceName("events", args[0])
+			if err != nil {
+				return err
+			}
+			req := &rallyv1.ListRsvpsRequest{Parent: parent}
+			if state != "" {
+				if req.State, err = parseEnum("state", state, rsvpStates); err != nil {
+					return err
+				}
+			}
+			rsvps, err := collect(list, func(size int32, token string) ([]*rallyv1.Rsvp, string, error) {
+				req.PageSize, req.PageToken = size, token
+				resp, err := c.rsvpsClient().ListRsvps(ctx, req)
+				return resp.GetRsvps(), resp.GetNextPageToken(), err
+			})
+			if err != nil {
+				return err
+			}
+			var rows [][]string
+			for _, r := range rsvps {
+				position := ""
+				if p := r.GetWaitlistPosition(); p > 0 {
+					position = fmt.Sprint(p)
+				}
+				rows = append(rows, []string{r.GetName(), rsvpState(r), position, fmt.Sprint(r.GetGuests()), r.GetDisplayName(), r.GetContact(), checkedIn(r)})
+			}
+			return c.printTable(&rallyv1.ListRsvpsResponse{Rsvps: rsvps}, []string{"NAME", "STATE", "POSITION", "GUESTS", "PSEUDONYM", "CONTACT", "CHECKED IN"}, rows)
+		},
+	})
+}
+
+func (c *cli) checkInRsvpCommand() *ffcli.Command {
+	return c.rsvpLeaf(leaf{
+		name: "check-in", usage: "rsvps check-in RSVP", short: "mark a participant who holds a place as arrived (the event's organisers only)",
+	}, false, func(ctx context.Context, name string) (*rallyv1.Rsvp, error) {
+		return c.rsvpsClient().CheckInRsvp(ctx, &rallyv1.CheckInRsvpRequest{Name: name})
+	})
+}
+
+func (c *cli) auditRsvpsCommand() *ffcli.Command {
+	return c.leaf(leaf{
+		name: "audit", usage: "rsvps audit EVENT", minArgs: 1, maxArgs: 1,
+		short: "show who read an event's list of RSVPs, and when, newest first (its organisers only)",
+		run: func(ctx context.Context, args []string) error {
+			parent, err := resourceName("events", args[0])
+			if err != nil {
+				return err
+			}
+			resp, err := c.rsvpsClient().ListAuditEntries(ctx, &rallyv1.ListAuditEntriesRequest{Parent: parent})
+			if err != nil {
+				return err
+			}
+			var rows [][]string
+			for _, e := range resp.GetAuditEntries() {
+				rows = append(rows, []string{formatTime(e.GetCreateTime(), nil), e.GetActor(), e.GetAction()})
+			}
+			return c.printTable(resp, []string{"WHEN", "WHO", "ACTION"}, rows)
+		},
+	})
+}
+
+// rsvpState shows an RSVP's state as a word, such as going.
+func rsvpState(r *rallyv1.Rsvp) string {
+	return enumName(r.GetState(), "RSVP_STATE_")
+}
+
+func checkedIn(r *rallyv1.Rsvp) string {
+	if r.GetCheckedIn() {
+		return "yes"
+	}
+	return ""
+}
+
+func rsvpFields(r *rallyv1.Rsvp) []field {
+	state := rsvpState(r)
+	if p := r.GetWaitlistPosition(); p > 0 {
+		state += fmt.Sprintf(", position %d", p)
+	}
+	return []field{
+		{"Name", r.GetName()},
+		{"State", state},
+		{"Guests", fmt.Sprint(r.GetGuests())},
+		{"Pseudonym", r.GetDisplayName()},
+		{"Contact", r.GetContact()},
+		{"Checked in", checkedIn(r)},
+		{"Created", formatTime(r.GetCreateTime(), nil)},
+		{"Updated", formatTime(r.GetUpdateTime(), nil)},
+	}
+}
