@@ -114,7 +114,7 @@ func TestRsvpWorkflow(t *testing.T) {
 	if got := b.json("rsvp", "update", nameB, "--name", "Sasha"); got["displayName"] != "Sasha" || got["checkedIn"] != true {
 		t.Errorf("rsvp update --name: %v", got)
 	}
-	b.fails(exitConflict, []string{"not enough free places"}, "rsvp", "update", nameB, "--guests", "1")
+	b.fails(exitConflict, []string{"can never fit"}, "rsvp", "update", nameB, "--guests", "1")
 	b.fails(exitUsage, []string{"nothing to change", "--name, --contact, --guests"}, "rsvp", "update", nameB)
 
 	// An organiser's own RSVP is managed with its manage token, not the login, which

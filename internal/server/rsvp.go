@@ -61,6 +61,9 @@ func (s *rsvpServer) CreateRsvp(ctx context.Context, req *rallyv1.CreateRsvpRequ
 		return nil, errInvalid("rsvp.guests", fmt.Sprintf("at most %d guests", s.maxGuests))
 	}
 	event := req.GetParent()
+	if err := s.checkPartyFits(ctx, event, in.GetGuests()); err != nil {
+		return nil, err
+	}
 	token := auth.NewToken(auth.RSVPPrefix)
 	hash := auth.Hash(token)
 	now := s.now()
@@ -86,6 +89,19 @@ func (s *rsvpServer) CreateRsvp(ctx context.Context, req *rallyv1.CreateRsvpRequ
 		token = string(seal(event, req.GetRequestId(), created.SealedToken))
 	}
 	return &rallyv1.CreateRsvpResponse{Rsvp: presentRSVP(created.Rsvp, false), ManageToken: token}, nil
+}
+
+// checkPartyFits refuses a party larger than the whole capacity: with a first come, first
+// served waitlist it could never be promoted, and would block everyone behind it.
+func (s *service) checkPartyFits(ctx context.Context, event string, guests int32) error {
+	e, err := s.store.GetEvent(ctx, event)
+	if err != nil {
+		return err
+	}
+	if c := e.GetCapacity(); c > 0 && 1+guests > c {
+		return errPrecondition(event, fmt.Sprintf("the event has %d places in all; a party of %d can never fit", c, 1+guests))
+	}
+	return nil
 }
 
 // rsvpError turns the store's RSVP refusals into statuses that say what to do.
@@ -174,6 +190,9 @@ func (s *rsvpServer) UpdateRsvp(ctx context.Context, req *rallyv1.UpdateRsvpRequ
 		case "guests":
 			if in.GetGuests() > s.maxGuests {
 				return nil, errInvalid("rsvp.guests", fmt.Sprintf("at most %d guests", s.maxGuests))
+			}
+			if err := s.checkPartyFits(ctx, store.EventOfRSVP(in.GetName()), in.GetGuests()); err != nil {
+				return nil, err
 			}
 			c.Guests = &in.Guests
 		}

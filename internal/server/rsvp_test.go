@@ -170,6 +170,8 @@ func TestRSVPLifecycle(t *testing.T) {
 	wantCode(t, err, codes.InvalidArgument, "rsvp.guests")
 	_, err = rsvps.CreateRsvp(h.ctx, &rallyv1.CreateRsvpRequest{Parent: "events/nosuchevent", Rsvp: &rallyv1.Rsvp{}})
 	wantCode(t, err, codes.NotFound, "")
+	_, err = rsvps.CreateRsvp(h.ctx, &rallyv1.CreateRsvpRequest{Parent: e.GetName(), Rsvp: &rallyv1.Rsvp{Guests: 3}})
+	wantCode(t, err, codes.FailedPrecondition, "") // 4 people for 3 places: could never be promoted
 
 	// Growing beyond the free places is refused; the capacity growing promotes.
 	_, err = rsvps.UpdateRsvp(bearer(h.ctx, first.GetManageToken()), &rallyv1.UpdateRsvpRequest{

@@ -7,7 +7,13 @@
 // Redis. In Redis Cluster a key's slot is chosen by the first {…} in it (its hash tag), so
 // the prefix should not contain braces.
 //
-//	<prefix>{ev:<id>}            HASH  one event: pb, rev, state, capacity, start_ms, end_ms
+//	<prefix>{ev:<id>}            HASH  one event: pb, rev, state, capacity, start_ms, end_ms;
+//	                                   going, waitlisted (people, guests included) and
+//	                                   rsvp_seq (arrivals), written by the RSVP scripts only
+//	<prefix>{ev:<id>}:rsvp…      the event's RSVPs: records, token and request-key maps,
+//	                                   indexes by state (see rsvp_lib.lua); they expire at
+//	                                   the event's end plus the RSVP retention
+//	<prefix>{ev:<id>}:audit      LIST  reads of the attendee list, newest first, capped
 //	<prefix>{cp:<id>}            HASH  one campaign: pb, rev
 //	<prefix>{org:<id>}           HASH  one organiser: pb, rev
 //	<prefix>{tok:<id>}           HASH  one API token: pb, rev (the ID is derived from the
@@ -19,7 +25,9 @@
 // All keys of one event share the hash tag {ev:<id>}, so that the Lua scripts that enforce
 // an event's invariants (capacity, waitlist) touch one Cluster slot. pb is the resource
 // itself (deterministic protobuf); the plain fields copy what those scripts need, so that
-// they never have to decode protobuf. rev counts the writes of the record.
+// they never have to decode protobuf. rev counts the writes of the record. An event's
+// attendance is not in its pb but in its going and waitlisted fields, which event writes
+// (cas.lua sets only the fields it is given) leave alone and reads return with pb.
 //
 // # Indexes
 //
@@ -50,9 +58,9 @@ package redis
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -90,14 +98,47 @@ var marshal = proto.MarshalOptions{Deterministic: true}
 type Store struct {
 	rdb    goredis.UniversalClient
 	prefix string
+	// rsvpRetention is how long after an event's end its RSVPs are kept.
+	rsvpRetention time.Duration
+	// now is the clock of the promotions that Rebalance makes (their update_time); the
+	// other RSVP writes are given the time by their caller.
+	now func() time.Time
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store     = (*Store)(nil)
+	_ store.RSVPStore = (*Store)(nil)
+)
+
+// DefaultRSVPRetention is how long an event's RSVPs are kept after it ends unless
+// WithRSVPRetention says otherwise: long enough for organisers to follow up (thank,
+// report), short enough that a seized server holds little about past actions.
+const DefaultRSVPRetention = 72 * time.Hour
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithRSVPRetention sets how long after an event's end its RSVPs (with their personal
+// fields, tokens and idempotency keys) are kept before Redis deletes them. Zero or
+// negative deletes them as the event ends.
+func WithRSVPRetention(d time.Duration) Option {
+	return func(s *Store) { s.rsvpRetention = max(d, 0) }
+}
+
+// WithClock sets the clock that stamps the promotions made by Rebalance, for tests.
+// Deletion does not follow it: Redis expires RSVPs by its own clock.
+func WithClock(now func() time.Time) Option {
+	return func(s *Store) { s.now = now }
+}
 
 // New returns a store that keeps its data in rdb under keys that start with prefix
 // (e.g. "rally:"). The caller owns rdb: Close does not close it.
-func New(rdb goredis.UniversalClient, prefix string) *Store {
-	return &Store{rdb: rdb, prefix: prefix}
+func New(rdb goredis.UniversalClient, prefix string, opts ...Option) *Store {
+	s := &Store{rdb: rdb, prefix: prefix, rsvpRetention: DefaultRSVPRetention, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // kind describes how one resource type is stored, so that campaigns and events share
@@ -108,6 +149,18 @@ type kind[T resource] struct {
 	fields  func(T) []any    // plain fields stored next to pb, as field, value pairs
 	key     func(T) string   // the record's index key
 	indexes func(T) []string // the indexes that hold the key; nil for types never listed
+
+	// Output-only fields that other writers keep as plain fields of the record (an
+	// event's attendance counts, kept by the RSVP scripts): derived names them, read in
+	// the same HMGET as pb; fill sets them on a decoded message from their values (nil
+	// for a missing field); strip clears them before pb is encoded, so that pb never
+	// holds a stale copy. All nil for kinds without such fields.
+	derived []string
+	fill    func(T, []any)
+	strip   func(T)
+	// seed returns the derived fields' first values, as field, value pairs, written by
+	// create only: later writes of the record must leave them to their own writers.
+	seed func(T) []any
 }
 
 // resource is what the generic code needs of a stored message: its encoding and its name.
@@ -131,6 +184,33 @@ var eventKind = kind[*rallyv1.Event]{
 	},
 	key:     store.EventKey,
 	indexes: store.EventIndexes,
+	// The RSVP scripts count people (guests included) in these fields of the event
+	// hash; cas.lua only HSETs the fields it is given, so event writes keep them.
+	derived: []string{"going", "waitlisted"},
+	fill: func(e *rallyv1.Event, vals []any) {
+		// Like the memory store: no attendance until something was counted (which
+		// leaves the fields in place, at zero if everyone cancelled).
+		e.Attendance = nil
+		if vals[0] != nil || vals[1] != nil {
+			e.Attendance = &rallyv1.Attendance{Going: count(vals[0]), Waitlisted: count(vals[1])}
+		}
+	},
+	strip: func(e *rallyv1.Event) { e.Attendance = nil },
+	// An event is created with the attendance it is given (none, from the server), as
+	// in the memory store; from then on only the RSVP scripts change it.
+	seed: func(e *rallyv1.Event) []any {
+		if e.GetAttendance() == nil {
+			return nil
+		}
+		return []any{"going", e.GetAttendance().GetGoing(), "waitlisted", e.GetAttendance().GetWaitlisted()}
+	},
+}
+
+// count reads a counter field returned by HMGET: nil (never counted) is 0.
+func count(v any) int32 {
+	s, _ := v.(string)
+	n, _ := strconv.ParseInt(s, 10, 32)
+	return int32(n)
 }
 
 var organiserKind = kind[*rallyv1.Organiser]{
@@ -259,7 +339,13 @@ func (s *Store) Close() error { return nil }
 // record returns the arguments of create.lua and cas.lua that store msg: pb and the
 // kind's plain fields.
 func record[T resource](k kind[T], msg T) ([]any, error) {
-	pb, err := marshal.Marshal(msg)
+	stored := msg
+	if k.strip != nil {
+		// A copy: the caller's message keeps its output-only fields.
+		stored = proto.Clone(msg).(T)
+		k.strip(stored)
+	}
+	pb, err := marshal.Marshal(stored)
 	if err != nil {
 		return nil, fmt.Errorf("encoding %s: %w", msg.GetName(), err)
 	}
@@ -272,6 +358,9 @@ func create[T resource](ctx context.Context, s *Store, k kind[T], msg T) error {
 	args, err := record(k, msg)
 	if err != nil {
 		return err
+	}
+	if k.seed != nil {
+		args = append(args, k.seed(msg)...)
 	}
 	created, err := createScript.Run(ctx, s.rdb, []string{s.recordKey(k.tag, id)}, args...).Int64()
 	if err != nil {
@@ -290,18 +379,35 @@ func create[T resource](ctx context.Context, s *Store, k kind[T], msg T) error {
 
 func get[T resource](ctx context.Context, s *Store, k kind[T], name string) (T, error) {
 	var zero T
-	pb, err := s.rdb.HGet(ctx, s.recordKey(k.tag, store.ID(name)), "pb").Bytes()
-	if errors.Is(err, goredis.Nil) {
-		return zero, store.NotFoundError(name)
-	}
+	vals, err := s.rdb.HMGet(ctx, s.recordKey(k.tag, store.ID(name)), append([]string{"pb"}, k.derived...)...).Result()
 	if err != nil {
 		return zero, fmt.Errorf("reading %s: %w", name, err)
 	}
-	msg := k.new()
-	if err := proto.Unmarshal(pb, msg); err != nil {
+	msg, ok, err := decode(k, vals[0], vals[1:])
+	if err != nil {
 		return zero, fmt.Errorf("decoding %s: %w", name, err)
 	}
+	if !ok {
+		return zero, store.NotFoundError(name)
+	}
 	return msg, nil
+}
+
+// decode decodes pb as returned by HMGET (nil when the record is missing: ok false)
+// and fills in the kind's derived fields from their values.
+func decode[T resource](k kind[T], pb any, derived []any) (msg T, ok bool, err error) {
+	s, ok := pb.(string)
+	if !ok {
+		return msg, false, nil
+	}
+	msg = k.new()
+	if err := proto.Unmarshal([]byte(s), msg); err != nil {
+		return msg, false, err
+	}
+	if k.fill != nil {
+		k.fill(msg, derived)
+	}
+	return msg, true, nil
 }
 
 // update is an optimistic read-modify-write: mutate runs in Go, between two round trips,
@@ -317,18 +423,22 @@ func update[T resource](ctx context.Context, s *Store, k kind[T], name string, m
 				return zero, err
 			}
 		}
-		vals, err := s.rdb.HMGet(ctx, key, "pb", "rev").Result()
+		vals, err := s.rdb.HMGet(ctx, key, append([]string{"rev", "pb"}, k.derived...)...).Result()
 		if err != nil {
 			return zero, fmt.Errorf("reading %s: %w", name, err)
 		}
-		pb, ok1 := vals[0].(string)
-		rev, ok2 := vals[1].(string)
-		if !ok1 || !ok2 {
+		rev, ok := vals[0].(string)
+		if !ok {
 			return zero, store.NotFoundError(name)
 		}
-		msg := k.new()
-		if err := proto.Unmarshal([]byte(pb), msg); err != nil {
+		// The derived fields (attendance) are as of this read: mutate may look at them,
+		// and the caller gets them back, but they are not written (see record).
+		msg, ok, err := decode(k, vals[1], vals[2:])
+		if err != nil {
 			return zero, fmt.Errorf("decoding %s: %w", name, err)
+		}
+		if !ok {
+			return zero, store.NotFoundError(name)
 		}
 		before := msg.GetName()
 		if err := mutate(msg); err != nil {
@@ -404,25 +514,25 @@ func list[T resource](ctx context.Context, s *Store, k kind[T], r store.Range, p
 		// the records are in different slots, and a pipeline works on any topology (the
 		// cluster client splits it by node).
 		pipe := s.rdb.Pipeline()
-		cmds := make([]*goredis.StringCmd, len(keys))
+		cmds := make([]*goredis.SliceCmd, len(keys))
+		fields := append([]string{"pb"}, k.derived...)
 		for i, key := range keys {
-			cmds[i] = pipe.HGet(ctx, s.recordKey(k.tag, store.KeyID(key)), "pb")
+			cmds[i] = pipe.HMGet(ctx, s.recordKey(k.tag, store.KeyID(key)), fields...)
 		}
-		// Exec reports the first failed command, which may be a harmless redis.Nil (a
-		// stale entry): look at each command instead.
+		// Exec reports the first failed command: look at each command instead.
 		_, _ = pipe.Exec(ctx)
 		items := make([]T, 0, len(keys))
 		for i, cmd := range cmds {
-			pb, err := cmd.Bytes()
-			if errors.Is(err, goredis.Nil) {
-				continue
-			}
+			vals, err := cmd.Result()
 			if err != nil {
 				return nil, fmt.Errorf("reading %s:%s: %w", k.tag, store.KeyID(keys[i]), err)
 			}
-			msg := k.new()
-			if err := proto.Unmarshal(pb, msg); err != nil {
+			msg, ok, err := decode(k, vals[0], vals[1:])
+			if err != nil {
 				return nil, fmt.Errorf("decoding %s:%s: %w", k.tag, store.KeyID(keys[i]), err)
+			}
+			if !ok {
+				continue // a stale entry: the record is gone
 			}
 			if k.key(msg) != keys[i] || (keep != nil && !keep(msg)) {
 				continue
@@ -436,8 +546,14 @@ func list[T resource](ctx context.Context, s *Store, k kind[T], r store.Range, p
 // scan reads up to limit keys of r with ZRANGE … BYLEX LIMIT 0 limit: the lexicographic
 // range notation of store.Range is Redis's own.
 func (s *Store) scan(ctx context.Context, r store.Range, limit int) ([]string, error) {
+	return s.scanKey(ctx, s.indexKey(r.Index), r, limit)
+}
+
+// scanKey is scan of the sorted set at key, for indexes that live elsewhere than under
+// {idx} (an event's RSVP indexes, under the event's hash tag).
+func (s *Store) scanKey(ctx context.Context, key string, r store.Range, limit int) ([]string, error) {
 	keys, err := s.rdb.ZRangeArgs(ctx, goredis.ZRangeArgs{
-		Key:   s.indexKey(r.Index),
+		Key:   key,
 		Start: r.Min,
 		Stop:  r.Max,
 		ByLex: true,

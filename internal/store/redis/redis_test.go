@@ -32,9 +32,13 @@ func newStore(t *testing.T) (*Store, *goredis.Client) {
 }
 
 func TestConformance(t *testing.T) {
+	// The suite plays on a fixed calendar (its events are in March 2026), while Redis
+	// deletes an event's RSVPs by its own clock at the event's end plus the retention:
+	// with the default retention they would be gone as soon as written. A retention that
+	// reaches a year past today keeps them for the suite; deletion has its own tests.
+	retention := time.Since(base) + 365*24*time.Hour
 	storetest.Run(t, func(t *testing.T) store.Store {
-		s, _ := newStore(t)
-		return s
+		return New(redistest.Start(t).Client(), testPrefix, WithRSVPRetention(retention))
 	})
 }
 

@@ -1,0 +1,493 @@
+package redis
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
+	"github.com/rallyhq/rally/internal/store"
+)
+
+// RSVPs live under their event's hash tag (see rsvp_lib.lua for the keys and the record
+// format), and every write is one script that decides against the event's capacity,
+// state and waitlist and records the outcome, counts included: two replicas racing for
+// the last place cannot both get it, and a crash cannot leave counts that disagree with
+// the records.
+
+var (
+	//go:embed rsvp_lib.lua
+	rsvpLibSrc string
+	//go:embed rsvp_create.lua
+	rsvpCreateSrc string
+	//go:embed rsvp_update.lua
+	rsvpUpdateSrc string
+	//go:embed rsvp_cancel.lua
+	rsvpCancelSrc string
+	//go:embed rsvp_checkin.lua
+	rsvpCheckInSrc string
+	//go:embed rsvp_rebalance.lua
+	rsvpRebalanceSrc string
+	//go:embed rsvp_read.lua
+	rsvpReadSrc string
+
+	rsvpCreateScript    = rsvpScript(rsvpCreateSrc)
+	rsvpUpdateScript    = rsvpScript(rsvpUpdateSrc)
+	rsvpCancelScript    = rsvpScript(rsvpCancelSrc)
+	rsvpCheckInScript   = rsvpScript(rsvpCheckInSrc)
+	rsvpRebalanceScript = rsvpScript(rsvpRebalanceSrc)
+	rsvpReadScript      = rsvpScript(rsvpReadSrc)
+)
+
+// rsvpScript prepends the shared helpers to a script. Redis scripts cannot import each
+// other (and FUNCTION LOAD libraries would need Redis 7 and a load step on every node),
+// so each script carries its own copy; the waitlist rule is still written once.
+func rsvpScript(src string) *goredis.Script {
+	return goredis.NewScript(rsvpLibSrc + "\n" + src)
+}
+
+// rsvpKeys returns the KEYS of every RSVP script of an event, in the order that
+// rsvp_lib.lua documents. Every key has the event's hash tag.
+func (s *Store) rsvpKeys(eventID string) []string {
+	ev := s.recordKey("ev", eventID)
+	return []string{
+		ev,
+		ev + ":rsvp",
+		ev + ":rsvp:tok",
+		ev + ":rsvp:req",
+		s.rsvpIndexKey(eventID, rallyv1.RsvpState_RSVP_STATE_UNSPECIFIED),
+		s.rsvpIndexKey(eventID, rallyv1.RsvpState_RSVP_STATE_GOING),
+		s.rsvpIndexKey(eventID, rallyv1.RsvpState_RSVP_STATE_WAITLISTED),
+		s.rsvpIndexKey(eventID, rallyv1.RsvpState_RSVP_STATE_CANCELLED),
+	}
+}
+
+// rsvpIndexKey is the key of the sorted set holding the index keys (store.RSVPKey) of an
+// event's RSVPs in one state, or of all of them for RSVP_STATE_UNSPECIFIED. Unlike the
+// event indexes these are not under {idx}: they must be in the event's slot, for the
+// scripts to change them together with the records.
+func (s *Store) rsvpIndexKey(eventID string, state rallyv1.RsvpState) string {
+	suffix := "all"
+	if state != rallyv1.RsvpState_RSVP_STATE_UNSPECIFIED {
+		suffix = strings.ToLower(strings.TrimPrefix(state.String(), "RSVP_STATE_"))
+	}
+	return s.recordKey("ev", eventID) + ":rsvp:" + suffix
+}
+
+// auditKey is the list of an event's audit entries.
+func (s *Store) auditKey(eventID string) string { return s.recordKey("ev", eventID) + ":audit" }
+
+// validID reports whether an ID can be part of a key: not empty, and none of the
+// characters that would end a hash tag early or make a name ambiguous. The server
+// validates names much more strictly; this only protects the key layout.
+func validID(id string) bool {
+	return id != "" && !strings.ContainsAny(id, "/{}:|")
+}
+
+// eventIDOf returns the ID of an event name, `events/{id}`.
+func eventIDOf(name string) (string, bool) {
+	id, ok := strings.CutPrefix(name, "events/")
+	return id, ok && validID(id)
+}
+
+// rsvpID splits an RSVP name, `events/{e}/rsvps/{id}`, into the IDs of the event and the
+// RSVP.
+func rsvpID(name string) (event, id string, ok bool) {
+	rest, ok := strings.CutPrefix(name, "events/")
+	if !ok {
+		return "", "", false
+	}
+	event, id, ok = strings.Cut(rest, "/rsvps/")
+	return event, id, ok && validID(event) && validID(id)
+}
+
+// nowArg is the scripts' argument for the current time, in ms since 1970. It is the
+// caller's clock, as in the memory store, that decides whether an event is over and
+// stamps update_time; only deletion goes by Redis's clock (PEXPIREAT).
+func nowArg(now time.Time) string { return strconv.FormatInt(now.UnixMilli(), 10) }
+
+// rsvpReply is the decoded reply() of a write script (rsvp_lib.lua).
+type rsvpReply struct {
+	status string
+	rsvp   *rallyv1.Rsvp // nil when status is an error
+	sealed []byte
+}
+
+// runRSVP runs an RSVP write script of the event with the arguments that every write
+// script takes first (now and the retention) and then args, and decodes its reply. A
+// status other than ok, replay or retry becomes the matching store error, about name.
+func (s *Store) runRSVP(ctx context.Context, script *goredis.Script, eventID, name string, now time.Time, args ...any) (rsvpReply, error) {
+	args = append([]any{nowArg(now), s.rsvpRetention.Milliseconds()}, args...)
+	res, err := script.Run(ctx, s.rdb, s.rsvpKeys(eventID), args...).Slice()
+	if err != nil {
+		return rsvpReply{}, fmt.Errorf("writing %s: %w", name, err)
+	}
+	status, _ := res[0].(string)
+	switch status {
+	case "ok", "replay":
+	case "retry":
+		return rsvpReply{status: status}, nil
+	default:
+		return rsvpReply{}, rsvpError(status, name)
+	}
+	if len(res) != 6 {
+		return rsvpReply{}, fmt.Errorf("writing %s: the script returned %d values", name, len(res))
+	}
+	r, _, err := decodeView(res[1:5])
+	if err != nil {
+		return rsvpReply{}, fmt.Errorf("decoding %s: %w", name, err)
+	}
+	sealed, _ := res[5].(string)
+	return rsvpReply{status: status, rsvp: r, sealed: []byte(sealed)}, nil
+}
+
+// rsvpError maps a script's error status to the store's errors.
+func rsvpError(status, name string) error {
+	switch status {
+	case "nf":
+		return store.NotFoundError(name)
+	case "closed":
+		return fmt.Errorf("%w: %s", store.ErrEventClosed, name)
+	case "noroom":
+		return fmt.Errorf("%w: %s", store.ErrNoRoom, name)
+	case "notgoing":
+		return fmt.Errorf("%w: %s", store.ErrNotGoing, name)
+	case "exists":
+		return store.AlreadyExistsError(name)
+	}
+	return fmt.Errorf("store: unexpected reply %q of an RSVP script about %s", status, name)
+}
+
+// decodeView builds an RSVP from a script's view() ({pb, plain record, token hash,
+// rank}): the personal fields from pb, the rest from the plain record, which is the
+// truth about them.
+func decodeView(v []any) (*rallyv1.Rsvp, string, error) {
+	pb, _ := v[0].(string)
+	plain, _ := v[1].(string)
+	th, _ := v[2].(string)
+	rank, _ := v[3].(int64)
+	r := new(rallyv1.Rsvp)
+	if err := proto.Unmarshal([]byte(pb), r); err != nil {
+		return nil, "", err
+	}
+	f := strings.Split(plain, ":")
+	if len(f) != 5 {
+		return nil, "", fmt.Errorf("malformed record %q", plain)
+	}
+	state, err1 := strconv.ParseInt(f[0], 10, 32)
+	guests, err2 := strconv.ParseInt(f[1], 10, 32)
+	updated, err3 := strconv.ParseInt(f[4], 10, 64)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return nil, "", fmt.Errorf("malformed record %q: %w", plain, err)
+	}
+	r.State = rallyv1.RsvpState(state)
+	r.Guests = int32(guests)
+	r.CheckedIn = f[3] == "1"
+	r.UpdateTime = timestamppb.New(time.UnixMilli(updated))
+	if r.State == rallyv1.RsvpState_RSVP_STATE_WAITLISTED && rank >= 0 {
+		r.WaitlistPosition = int32(rank) + 1
+	}
+	return r, th, nil
+}
+
+// personal encodes what pb keeps of an RSVP: everything but the fields that the plain
+// record holds (state, guests, checked_in, update_time) or that reads compute
+// (waitlist_position), so that no stale copy of those is ever stored.
+func personal(r *rallyv1.Rsvp) ([]byte, error) {
+	c := proto.Clone(r).(*rallyv1.Rsvp)
+	c.State, c.Guests, c.WaitlistPosition, c.CheckedIn, c.UpdateTime = 0, 0, 0, false, nil
+	return marshal.Marshal(c)
+}
+
+// CreateRSVP implements store.RSVPStore with one rsvp_create.lua.
+func (s *Store) CreateRSVP(ctx context.Context, event string, n store.NewRSVP, now time.Time) (store.CreatedRSVP, error) {
+	evID, ok := eventIDOf(event)
+	if !ok {
+		return store.CreatedRSVP{}, store.NotFoundError(event)
+	}
+	name := n.Rsvp.GetName()
+	if e, id, ok := rsvpID(name); !ok || e != evID || len(id) > 64 {
+		return store.CreatedRSVP{}, fmt.Errorf("store: RSVP name %q is not one of %s", name, event)
+	}
+	if n.Rsvp.GetGuests() < 0 || len(n.TokenHash) == 0 {
+		return store.CreatedRSVP{}, fmt.Errorf("store: RSVP %s needs a token hash and guests >= 0", name)
+	}
+	pb, err := personal(n.Rsvp)
+	if err != nil {
+		return store.CreatedRSVP{}, fmt.Errorf("encoding %s: %w", name, err)
+	}
+	_, id, _ := rsvpID(name)
+	rep, err := s.runRSVP(ctx, rsvpCreateScript, evID, event, now,
+		id, pb, n.Rsvp.GetGuests(), n.TokenHash, n.RequestKey, n.SealedToken)
+	if err != nil {
+		return store.CreatedRSVP{}, err
+	}
+	if rep.status == "replay" {
+		return store.CreatedRSVP{Rsvp: rep.rsvp, Replayed: true, SealedToken: rep.sealed}, nil
+	}
+	return store.CreatedRSVP{Rsvp: rep.rsvp}, nil
+}
+
+// readRSVPs runs rsvp_read.lua: the RSVPs with the given IDs, or the one whose token has
+// the given hash. Missing ones are nil, with a nil hash.
+func (s *Store) readRSVPs(ctx context.Context, eventID string, tokenHash []byte, ids ...string) ([]*rallyv1.Rsvp, [][]byte, error) {
+	args := make([]any, 0, 1+len(ids))
+	args = append(args, tokenHash)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	res, err := rsvpReadScript.Run(ctx, s.rdb, s.rsvpKeys(eventID), args...).Slice()
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading RSVPs of events/%s: %w", eventID, err)
+	}
+	rsvps := make([]*rallyv1.Rsvp, len(res))
+	hashes := make([][]byte, len(res))
+	for i, v := range res {
+		view, ok := v.([]any)
+		if !ok {
+			continue
+		}
+		if len(view) != 4 {
+			return nil, nil, fmt.Errorf("reading RSVPs of events/%s: a view of %d values", eventID, len(view))
+		}
+		r, th, err := decodeView(view)
+		if err != nil {
+			return nil, nil, fmt.Errorf("decoding an RSVP of events/%s: %w", eventID, err)
+		}
+		rsvps[i], hashes[i] = r, []byte(th)
+	}
+	return rsvps, hashes, nil
+}
+
+// GetRSVP implements store.RSVPStore.
+func (s *Store) GetRSVP(ctx context.Context, name string) (*rallyv1.Rsvp, []byte, error) {
+	evID, id, ok := rsvpID(name)
+	if !ok {
+		return nil, nil, store.NotFoundError(name)
+	}
+	rsvps, hashes, err := s.readRSVPs(ctx, evID, nil, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rsvps[0] == nil {
+		return nil, nil, store.NotFoundError(name)
+	}
+	return rsvps[0], hashes[0], nil
+}
+
+// FindRSVPByToken implements store.RSVPStore.
+func (s *Store) FindRSVPByToken(ctx context.Context, event string, tokenHash []byte) (*rallyv1.Rsvp, error) {
+	evID, ok := eventIDOf(event)
+	if !ok || len(tokenHash) == 0 {
+		return nil, store.NotFoundError(event + "/rsvps/(by token)")
+	}
+	rsvps, _, err := s.readRSVPs(ctx, evID, tokenHash)
+	if err != nil {
+		return nil, err
+	}
+	if len(rsvps) == 0 || rsvps[0] == nil {
+		// Not the token hash: error messages end up in logs.
+		return nil, store.NotFoundError(event + "/rsvps/(by token)")
+	}
+	return rsvps[0], nil
+}
+
+// UpdateRSVP implements store.RSVPStore with rsvp_update.lua. Changes of the guests
+// need no read: the script decides on them. Changes of the personal fields are a
+// compare-and-set of pb (which Lua does not decode), retried like update when a
+// concurrent update changed pb in between.
+func (s *Store) UpdateRSVP(ctx context.Context, name string, c store.RSVPChange, now time.Time) (*rallyv1.Rsvp, error) {
+	evID, id, ok := rsvpID(name)
+	if !ok {
+		return nil, store.NotFoundError(name)
+	}
+	guests := ""
+	if c.Guests != nil {
+		if *c.Guests < 0 {
+			return nil, fmt.Errorf("store: update of %s to %d guests", name, *c.Guests)
+		}
+		guests = strconv.Itoa(int(*c.Guests))
+	}
+	recordsKey := s.rsvpKeys(evID)[1]
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		if attempt > 0 {
+			if err := backoff(ctx, attempt); err != nil {
+				return nil, err
+			}
+		}
+		var oldPB, newPB []byte
+		if c.DisplayName != nil || c.Contact != nil {
+			cur, err := s.rdb.HGet(ctx, recordsKey, id).Bytes()
+			if errors.Is(err, goredis.Nil) {
+				return nil, store.NotFoundError(name)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("reading %s: %w", name, err)
+			}
+			r := new(rallyv1.Rsvp)
+			if err := proto.Unmarshal(cur, r); err != nil {
+				return nil, fmt.Errorf("decoding %s: %w", name, err)
+			}
+			if c.DisplayName != nil {
+				r.DisplayName = *c.DisplayName
+			}
+			if c.Contact != nil {
+				r.Contact = *c.Contact
+			}
+			next, err := personal(r)
+			if err != nil {
+				return nil, fmt.Errorf("encoding %s: %w", name, err)
+			}
+			if !bytes.Equal(cur, next) {
+				// An empty old pb tells the script to leave pb alone: only a real
+				// change needs the compare-and-set (and can lose a race).
+				oldPB, newPB = cur, next
+			}
+		}
+		rep, err := s.runRSVP(ctx, rsvpUpdateScript, evID, name, now, id, guests, oldPB, newPB)
+		if err != nil {
+			return nil, err
+		}
+		if rep.status == "retry" {
+			continue
+		}
+		return rep.rsvp, nil
+	}
+	return nil, fmt.Errorf("%w: updating %s", store.ErrContention, name)
+}
+
+// CancelRSVP implements store.RSVPStore with rsvp_cancel.lua.
+func (s *Store) CancelRSVP(ctx context.Context, name string, now time.Time) (*rallyv1.Rsvp, error) {
+	evID, id, ok := rsvpID(name)
+	if !ok {
+		return nil, store.NotFoundError(name)
+	}
+	rep, err := s.runRSVP(ctx, rsvpCancelScript, evID, name, now, id)
+	if err != nil {
+		return nil, err
+	}
+	return rep.rsvp, nil
+}
+
+// CheckInRSVP implements store.RSVPStore with rsvp_checkin.lua.
+func (s *Store) CheckInRSVP(ctx context.Context, name string, now time.Time) (*rallyv1.Rsvp, error) {
+	evID, id, ok := rsvpID(name)
+	if !ok {
+		return nil, store.NotFoundError(name)
+	}
+	rep, err := s.runRSVP(ctx, rsvpCheckInScript, evID, name, now, id)
+	if err != nil {
+		return nil, err
+	}
+	return rep.rsvp, nil
+}
+
+// ListRSVPs implements store.RSVPStore: one ZRANGE BYLEX of the state's index, then one
+// rsvp_read.lua for the page, whatever the number of RSVPs.
+func (s *Store) ListRSVPs(ctx context.Context, q store.RSVPQuery) (store.Page[*rallyv1.Rsvp], error) {
+	evID, ok := eventIDOf(q.Event)
+	if !ok {
+		return store.Page[*rallyv1.Rsvp]{}, store.NotFoundError(q.Event)
+	}
+	r, err := q.Range()
+	if err != nil {
+		return store.Page[*rallyv1.Rsvp]{}, err
+	}
+	index := s.rsvpIndexKey(evID, q.State)
+	scan := func(ctx context.Context, r store.Range, limit int) ([]string, error) {
+		return s.scanKey(ctx, index, r, limit)
+	}
+	load := func(ctx context.Context, keys []string) ([]*rallyv1.Rsvp, error) {
+		ids := make([]string, len(keys))
+		for i, k := range keys {
+			ids[i] = store.KeyID(k)
+		}
+		rsvps, _, err := s.readRSVPs(ctx, evID, nil, ids...)
+		if err != nil {
+			return nil, err
+		}
+		items := make([]*rallyv1.Rsvp, 0, len(rsvps))
+		for _, r := range rsvps {
+			// Gone (deleted after the event) or moved to another state (promoted or
+			// cancelled) between the range read and this one: not part of this page.
+			if r == nil || (q.State != rallyv1.RsvpState_RSVP_STATE_UNSPECIFIED && r.GetState() != q.State) {
+				continue
+			}
+			items = append(items, r)
+		}
+		return items, nil
+	}
+	return store.ReadPage(ctx, r, q.PageSize, scan, load)
+}
+
+// Rebalance implements store.RSVPStore with rsvp_rebalance.lua.
+func (s *Store) Rebalance(ctx context.Context, event string) error {
+	evID, ok := eventIDOf(event)
+	if !ok {
+		return store.NotFoundError(event)
+	}
+	res, err := rsvpRebalanceScript.Run(ctx, s.rdb, s.rsvpKeys(evID), nowArg(s.now()), s.rsvpRetention.Milliseconds()).Slice()
+	if err != nil {
+		return fmt.Errorf("rebalancing %s: %w", event, err)
+	}
+	if status, _ := res[0].(string); status != "ok" {
+		return rsvpError(status, event)
+	}
+	return nil
+}
+
+// AppendAudit implements store.RSVPStore: LPUSH and LTRIM in one MULTI, so the list
+// never holds more than store.MaxAuditEntries.
+//
+// The audit list has no expiry, unlike the RSVPs: it says which organiser read the
+// attendee list and when, not who attended, and it is the organisers' accountability
+// record, which must outlive the data it is about.
+func (s *Store) AppendAudit(ctx context.Context, event string, e *rallyv1.AuditEntry) error {
+	evID, ok := eventIDOf(event)
+	if !ok {
+		return store.NotFoundError(event)
+	}
+	pb, err := marshal.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encoding an audit entry of %s: %w", event, err)
+	}
+	key := s.auditKey(evID)
+	_, err = s.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		p.LPush(ctx, key, pb)
+		p.LTrim(ctx, key, 0, store.MaxAuditEntries-1)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("recording an audit entry of %s: %w", event, err)
+	}
+	return nil
+}
+
+// ListAudit implements store.RSVPStore.
+func (s *Store) ListAudit(ctx context.Context, event string) ([]*rallyv1.AuditEntry, error) {
+	evID, ok := eventIDOf(event)
+	if !ok {
+		return nil, store.NotFoundError(event)
+	}
+	raw, err := s.rdb.LRange(ctx, s.auditKey(evID), 0, store.MaxAuditEntries-1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading the audit entries of %s: %w", event, err)
+	}
+	out := make([]*rallyv1.AuditEntry, len(raw))
+	for i, pb := range raw {
+		out[i] = new(rallyv1.AuditEntry)
+		if err := proto.Unmarshal([]byte(pb), out[i]); err != nil {
+			return nil, fmt.Errorf("decoding an audit entry of %s: %w", event, err)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,199 @@
+-- rsvp_lib.lua: what the RSVP scripts share. rsvp.go prepends it to each of them
+-- (rsvp_create, rsvp_update, rsvp_cancel, rsvp_checkin, rsvp_rebalance, rsvp_read), so
+-- that the waitlist rule, the record format and the deletion time are written once.
+--
+-- Every RSVP script gets the same KEYS, in this order (rsvpKeys in rsvp.go). They all
+-- carry the event's hash tag {ev:<id>}, so a script touches one Cluster slot:
+--
+-- KEYS[1]  <prefix>{ev:<id>}                 the event HASH: state, capacity, end_ms (written
+--                                            by create.lua/cas.lua); rsvp_seq, going,
+--                                            waitlisted (written here)
+-- KEYS[2]  <prefix>{ev:<id>}:rsvp            HASH, per RSVP: <rid> = pb (name, display_name,
+--                                            contact, create_time), <rid>:s = plain record,
+--                                            <rid>:t = SHA-256 of the manage token
+-- KEYS[3]  <prefix>{ev:<id>}:rsvp:tok        HASH token hash -> <rid>
+-- KEYS[4]  <prefix>{ev:<id>}:rsvp:req        HASH request key -> <rid>:<sealed token>
+-- KEYS[5]  <prefix>{ev:<id>}:rsvp:all        ZSET, score 0: every RSVP, by index key
+-- KEYS[6]  <prefix>{ev:<id>}:rsvp:going      ZSET, score 0: the GOING ones
+-- KEYS[7]  <prefix>{ev:<id>}:rsvp:waitlisted ZSET, score 0: the waitlist, in order
+-- KEYS[8]  <prefix>{ev:<id>}:rsvp:cancelled  ZSET, score 0: the CANCELLED ones
+--
+-- An index key is store.RSVPKey: the arrival number in 16 hex digits, '|', the ID, so
+-- that byte order (ZRANGE BYLEX, and rank, as every score is 0) is arrival order.
+--
+-- The plain record <rid>:s is "state:guests:seq:checked_in:update_ms", with state the
+-- RsvpState number and seq the 16 hex digits of the index key: what the scripts decide
+-- on, so that they never decode protobuf. pb holds the personal fields, which no script
+-- reads.
+--
+-- Keys 2 to 8 hold participants' data and expire together at the event's end_ms plus
+-- the retention (PEXPIREAT, reapplied by every write). Sharing one expiry time matters:
+-- a script sees time frozen at its start, so it finds either all of them or none,
+-- never half an event's RSVPs. The counts in KEYS[1] stay: attendance outlives the
+-- RSVPs.
+
+local EVENT, RECORDS, TOKENS, REQUESTS = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local ALL, GOING, WAITLISTED, CANCELLED = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+
+-- RsvpState and EventState numbers (proto/rally/v1).
+local S_GOING, S_WAITLISTED, S_CANCELLED = 1, 2, 3
+local EVENT_CANCELLED = 2
+
+-- index[state] is the index sorted set of the RSVPs in that state.
+local index = {[S_GOING] = GOING, [S_WAITLISTED] = WAITLISTED, [S_CANCELLED] = CANCELLED}
+
+-- event returns the plain fields of the event, or nil when it does not exist. rev is
+-- set by every event write, so a missing rev means no event.
+local function event()
+  local v = redis.call('HMGET', EVENT, 'rev', 'state', 'capacity', 'end_ms', 'going')
+  if not v[1] then
+    return nil
+  end
+  return {
+    state = tonumber(v[2]),
+    capacity = tonumber(v[3] or '0'),
+    end_ms = tonumber(v[4] or '0'),
+    going = tonumber(v[5] or '0'),
+  }
+end
+
+-- closed: the event takes no RSVP changes, being cancelled or over.
+local function closed(ev, now)
+  return ev.state == EVENT_CANCELLED or ev.end_ms <= now
+end
+
+-- parse decodes a plain record.
+local function parse(id, v)
+  local state, guests, seq, checked, updated =
+    string.match(v, '^(%d+):(%d+):(%x+):([01]):(%-?%d+)$')
+  if not state then
+    error('rally: malformed RSVP record ' .. id)
+  end
+  return {
+    id = id,
+    state = tonumber(state),
+    guests = tonumber(guests),
+    seq = seq,
+    checked = checked,
+    updated = updated, -- kept as the string it came as: no arithmetic, no rounding
+  }
+end
+
+-- load returns the plain record of RSVP id, or nil.
+local function load(id)
+  local v = redis.call('HGET', RECORDS, id .. ':s')
+  if not v then
+    return nil
+  end
+  return parse(id, v)
+end
+
+-- save writes the plain record of r.
+local function save(r)
+  redis.call('HSET', RECORDS, r.id .. ':s',
+    string.format('%d:%d:%s:%s:%s', r.state, r.guests, r.seq, r.checked, r.updated))
+end
+
+-- member is r's entry in the indexes.
+local function member(r)
+  return r.seq .. '|' .. r.id
+end
+
+-- party is the number of people an RSVP counts for.
+local function party(r)
+  return 1 + r.guests
+end
+
+-- move changes r's state, its index entry and the event's counts together, so that the
+-- counts always equal the sums over the records.
+local function move(r, state, now)
+  local m, size = member(r), party(r)
+  if r.state == S_GOING then
+    redis.call('HINCRBY', EVENT, 'going', -size)
+  elseif r.state == S_WAITLISTED then
+    redis.call('HINCRBY', EVENT, 'waitlisted', -size)
+  end
+  redis.call('ZREM', index[r.state], m)
+  if state == S_GOING then
+    redis.call('HINCRBY', EVENT, 'going', size)
+  elseif state == S_WAITLISTED then
+    redis.call('HINCRBY', EVENT, 'waitlisted', size)
+  end
+  redis.call('ZADD', index[state], 0, m)
+  r.state, r.updated = state, now
+  save(r)
+end
+
+-- fits: a party of size people fits in the free places of ev (capacity 0: no limit).
+local function fits(ev, size)
+  return ev.capacity == 0 or ev.going + size <= ev.capacity
+end
+
+-- promote gives places to the waitlist, strictly first come, first served: while the
+-- first waitlisted RSVP fits in the free places, it becomes GOING. It stops at the first
+-- that does not fit, so that a smaller party that came later never passes a larger one
+-- that came earlier (store.RSVPStore). Every write runs it last, so after every write
+-- the head of the waitlist does not fit.
+local function promote(ev, now)
+  while true do
+    local head = redis.call('ZRANGE', WAITLISTED, 0, 0)[1]
+    if not head then
+      return
+    end
+    local id = string.sub(head, 18) -- after the 16 hex digits and '|'
+    local r = load(id)
+    if not r or r.state ~= S_WAITLISTED then
+      -- Cannot happen (records and indexes change in the same scripts); if it did,
+      -- dropping the entry beats blocking the waitlist for good.
+      redis.call('ZREM', WAITLISTED, head)
+    else
+      if not fits(ev, party(r)) then
+        return
+      end
+      move(r, S_GOING, now)
+      ev.going = ev.going + party(r)
+    end
+  end
+end
+
+-- expire makes keys 2 to 8 expire at the event's end plus the retention (ms). Keys
+-- that do not exist yet are skipped by PEXPIREAT; whichever script creates one sets
+-- its expiry, as every write script calls this last. A time in the past (the end moved
+-- back more than the retention) deletes them now, as it should.
+local function expire(retention)
+  local end_ms = tonumber(redis.call('HGET', EVENT, 'end_ms'))
+  if not end_ms then
+    return
+  end
+  local at = end_ms + retention
+  for i = 2, 8 do
+    redis.call('PEXPIREAT', KEYS[i], at)
+  end
+end
+
+-- view returns what Go needs to build RSVP id: {pb, plain record, token hash, 0-based
+-- rank in the waitlist or -1}, or nil when it does not exist.
+local function view(id)
+  local v = redis.call('HMGET', RECORDS, id, id .. ':s', id .. ':t')
+  if not v[1] or not v[2] then
+    return nil
+  end
+  local r = parse(id, v[2])
+  local rank = -1
+  if r.state == S_WAITLISTED then
+    rank = redis.call('ZRANK', WAITLISTED, member(r)) or -1
+  end
+  return {v[1], v[2], v[3] or '', rank}
+end
+
+-- reply is the answer of every write script: {status, pb, plain record, token hash,
+-- rank, sealed token}. status is 'ok', or 'replay' (CreateRSVP of a used request key),
+-- or an error code that rsvp.go maps to a store error: 'nf' (no such event or RSVP),
+-- 'closed', 'noroom', 'notgoing', 'exists', 'retry' (pb changed since read).
+local function reply(status, id, sealed)
+  local v = id and view(id)
+  if not v then
+    return {status}
+  end
+  return {status, v[1], v[2], v[3], v[4], sealed or ''}
+end
