@@ -58,6 +58,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 				pseudonym    = "Aigerim-Pseudonym-7731"
 				meetingPoint = "Behind-the-kiosk-4410"
 				clientIP     = "203.0.113.77"
+				contact      = "signal-contact-5512"
 			)
 			o, err := orgs.CreateOrganiser(withToken(ctx, token), &rallyv1.CreateOrganiserRequest{Organiser: &rallyv1.Organiser{DisplayName: pseudonym}})
 			if err != nil {
@@ -74,7 +75,21 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 			}
 			ev := eventIn(c.GetName())
 			ev.MeetingPoint = meetingPoint
-			if _, err := events.CreateEvent(asOrg, &rallyv1.CreateEventRequest{Event: ev}); err != nil {
+			created, err := events.CreateEvent(asOrg, &rallyv1.CreateEventRequest{Event: ev})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A participant's RSVP: pseudonym, contact, manage token.
+			rsvps := rallyv1.NewRsvpServiceClient(conn)
+			r, err := rsvps.CreateRsvp(ctx, &rallyv1.CreateRsvpRequest{Parent: created.GetName(), RequestId: "request-id-secret-0001",
+				Rsvp: &rallyv1.Rsvp{DisplayName: pseudonym, Contact: contact}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := rsvps.GetRsvp(withToken(ctx, r.GetManageToken()), &rallyv1.GetRsvpRequest{Name: r.GetRsvp().GetName()}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := rsvps.ListRsvps(asOrg, &rallyv1.ListRsvpsRequest{Parent: created.GetName()}); err != nil {
 				t.Fatal(err)
 			}
 			// Failures log too: bad tokens, bad input carrying personal data, denied calls.
@@ -105,6 +120,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 				"admin token": token, "organiser token": tok.GetSecret(), "token body": tok.GetSecret()[len("rly_org_"):],
 				"pseudonym": pseudonym, "meeting point": meetingPoint, "forwarded client address": clientIP,
 				"peer address field": "peer.address", "authorization header": "authorization",
+				"RSVP contact": contact, "RSVP request id": "request-id-secret-0001", "RSVP manage token": r.GetManageToken(),
 			} {
 				if strings.Contains(out, secret) {
 					t.Errorf("the logs contain the %s", what)
