@@ -192,6 +192,132 @@ func (AttendanceVisibility) EnumDescriptor() ([]byte, []int) {
 	return file_rally_v1_event_proto_rawDescGZIP(), []int{2}
 }
 
+// AnnouncementAudience says who may read an announcement.
+type AnnouncementAudience int32
+
+const (
+	// Not set; treated as PUBLIC.
+	AnnouncementAudience_ANNOUNCEMENT_AUDIENCE_UNSPECIFIED AnnouncementAudience = 0
+	// Everyone who can see the event.
+	AnnouncementAudience_ANNOUNCEMENT_AUDIENCE_PUBLIC AnnouncementAudience = 1
+	// Holders of the event's RSVPs (GOING or WAITLISTED) and its organisers.
+	AnnouncementAudience_ANNOUNCEMENT_AUDIENCE_RSVP_HOLDERS AnnouncementAudience = 2
+)
+
+// Enum value maps for AnnouncementAudience.
+var (
+	AnnouncementAudience_name = map[int32]string{
+		0: "ANNOUNCEMENT_AUDIENCE_UNSPECIFIED",
+		1: "ANNOUNCEMENT_AUDIENCE_PUBLIC",
+		2: "ANNOUNCEMENT_AUDIENCE_RSVP_HOLDERS",
+	}
+	AnnouncementAudience_value = map[string]int32{
+		"ANNOUNCEMENT_AUDIENCE_UNSPECIFIED":  0,
+		"ANNOUNCEMENT_AUDIENCE_PUBLIC":       1,
+		"ANNOUNCEMENT_AUDIENCE_RSVP_HOLDERS": 2,
+	}
+)
+
+func (x AnnouncementAudience) Enum() *AnnouncementAudience {
+	p := new(AnnouncementAudience)
+	*p = x
+	return p
+}
+
+func (x AnnouncementAudience) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AnnouncementAudience) Descriptor() protoreflect.EnumDescriptor {
+	return file_rally_v1_event_proto_enumTypes[3].Descriptor()
+}
+
+func (AnnouncementAudience) Type() protoreflect.EnumType {
+	return &file_rally_v1_event_proto_enumTypes[3]
+}
+
+func (x AnnouncementAudience) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AnnouncementAudience.Descriptor instead.
+func (AnnouncementAudience) EnumDescriptor() ([]byte, []int) {
+	return file_rally_v1_event_proto_rawDescGZIP(), []int{3}
+}
+
+// ChangeKind says what a Change reports.
+type ChangeKind int32
+
+const (
+	// Not set; never sent.
+	ChangeKind_CHANGE_KIND_UNSPECIFIED ChangeKind = 0
+	// The current state, sent when a stream starts (or restarts, with reset).
+	ChangeKind_CHANGE_KIND_SNAPSHOT ChangeKind = 1
+	// A resource was created (an event in a watched campaign).
+	ChangeKind_CHANGE_KIND_CREATED ChangeKind = 2
+	// A resource was edited.
+	ChangeKind_CHANGE_KIND_UPDATED ChangeKind = 3
+	// An event was called off.
+	ChangeKind_CHANGE_KIND_CANCELLED ChangeKind = 4
+	// An event's attendance changed.
+	ChangeKind_CHANGE_KIND_ATTENDANCE ChangeKind = 5
+	// An announcement was posted.
+	ChangeKind_CHANGE_KIND_ANNOUNCEMENT ChangeKind = 6
+	// A task's progress changed.
+	ChangeKind_CHANGE_KIND_TASK_PROGRESS ChangeKind = 7
+)
+
+// Enum value maps for ChangeKind.
+var (
+	ChangeKind_name = map[int32]string{
+		0: "CHANGE_KIND_UNSPECIFIED",
+		1: "CHANGE_KIND_SNAPSHOT",
+		2: "CHANGE_KIND_CREATED",
+		3: "CHANGE_KIND_UPDATED",
+		4: "CHANGE_KIND_CANCELLED",
+		5: "CHANGE_KIND_ATTENDANCE",
+		6: "CHANGE_KIND_ANNOUNCEMENT",
+		7: "CHANGE_KIND_TASK_PROGRESS",
+	}
+	ChangeKind_value = map[string]int32{
+		"CHANGE_KIND_UNSPECIFIED":   0,
+		"CHANGE_KIND_SNAPSHOT":      1,
+		"CHANGE_KIND_CREATED":       2,
+		"CHANGE_KIND_UPDATED":       3,
+		"CHANGE_KIND_CANCELLED":     4,
+		"CHANGE_KIND_ATTENDANCE":    5,
+		"CHANGE_KIND_ANNOUNCEMENT":  6,
+		"CHANGE_KIND_TASK_PROGRESS": 7,
+	}
+)
+
+func (x ChangeKind) Enum() *ChangeKind {
+	p := new(ChangeKind)
+	*p = x
+	return p
+}
+
+func (x ChangeKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ChangeKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_rally_v1_event_proto_enumTypes[4].Descriptor()
+}
+
+func (ChangeKind) Type() protoreflect.EnumType {
+	return &file_rally_v1_event_proto_enumTypes[4]
+}
+
+func (x ChangeKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ChangeKind.Descriptor instead.
+func (ChangeKind) EnumDescriptor() ([]byte, []int) {
+	return file_rally_v1_event_proto_rawDescGZIP(), []int{4}
+}
+
 // Event is one action at one place and time.
 type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -993,11 +1119,454 @@ func (x *CancelEventRequest) GetEtag() string {
 	return ""
 }
 
+// Announcement is a short message from an event's organisers, such as "We moved to the
+// north side of the square".
+type Announcement struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name, `events/{event}/announcements/{announcement}`. Output only.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The message, plain text.
+	Text string `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
+	// Who may read it.
+	Audience AnnouncementAudience `protobuf:"varint,3,opt,name=audience,proto3,enum=rally.v1.AnnouncementAudience" json:"audience,omitempty"`
+	// When it was posted. Output only.
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Announcement) Reset() {
+	*x = Announcement{}
+	mi := &file_rally_v1_event_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Announcement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Announcement) ProtoMessage() {}
+
+func (x *Announcement) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_v1_event_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Announcement.ProtoReflect.Descriptor instead.
+func (*Announcement) Descriptor() ([]byte, []int) {
+	return file_rally_v1_event_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Announcement) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Announcement) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *Announcement) GetAudience() AnnouncementAudience {
+	if x != nil {
+		return x.Audience
+	}
+	return AnnouncementAudience_ANNOUNCEMENT_AUDIENCE_UNSPECIFIED
+}
+
+func (x *Announcement) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+// Change is one message of a watch stream.
+type Change struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resource that changed: `events/{event}` or `campaigns/{campaign}`.
+	Resource string `protobuf:"bytes,1,opt,name=resource,proto3" json:"resource,omitempty"`
+	// What happened.
+	Kind ChangeKind `protobuf:"varint,2,opt,name=kind,proto3,enum=rally.v1.ChangeKind" json:"kind,omitempty"`
+	// The event's new state, shaped for the watcher as GetEvent would (meeting point and
+	// exact counts only for those who may see them). Set for event changes and snapshots.
+	Event *Event `protobuf:"bytes,3,opt,name=event,proto3" json:"event,omitempty"`
+	// The campaign's new state, for campaign changes and snapshots.
+	Campaign *Campaign `protobuf:"bytes,4,opt,name=campaign,proto3" json:"campaign,omitempty"`
+	// The announcement, for ANNOUNCEMENT.
+	Announcement *Announcement `protobuf:"bytes,5,opt,name=announcement,proto3" json:"announcement,omitempty"`
+	// Position in the stream: pass it to a new watch to resume after this message.
+	Cursor string `protobuf:"bytes,6,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// Set on the snapshot that starts a stream when the given cursor could not be resumed
+	// (too old, or from before a restart of the server's storage): the client should
+	// replace what it knows with this snapshot.
+	Reset_ bool `protobuf:"varint,7,opt,name=reset,proto3" json:"reset,omitempty"`
+	// When the change happened.
+	ChangeTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=change_time,json=changeTime,proto3" json:"change_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Change) Reset() {
+	*x = Change{}
+	mi := &file_rally_v1_event_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Change) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Change) ProtoMessage() {}
+
+func (x *Change) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_v1_event_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Change.ProtoReflect.Descriptor instead.
+func (*Change) Descriptor() ([]byte, []int) {
+	return file_rally_v1_event_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Change) GetResource() string {
+	if x != nil {
+		return x.Resource
+	}
+	return ""
+}
+
+func (x *Change) GetKind() ChangeKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ChangeKind_CHANGE_KIND_UNSPECIFIED
+}
+
+func (x *Change) GetEvent() *Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *Change) GetCampaign() *Campaign {
+	if x != nil {
+		return x.Campaign
+	}
+	return nil
+}
+
+func (x *Change) GetAnnouncement() *Announcement {
+	if x != nil {
+		return x.Announcement
+	}
+	return nil
+}
+
+func (x *Change) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *Change) GetReset_() bool {
+	if x != nil {
+		return x.Reset_
+	}
+	return false
+}
+
+func (x *Change) GetChangeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ChangeTime
+	}
+	return nil
+}
+
+// Request for EventService.WatchEvent.
+type WatchEventRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name of the event, `events/{event}`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Cursor of the last Change received, to resume after it; empty to start afresh.
+	Cursor        string `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchEventRequest) Reset() {
+	*x = WatchEventRequest{}
+	mi := &file_rally_v1_event_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchEventRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchEventRequest) ProtoMessage() {}
+
+func (x *WatchEventRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_v1_event_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchEventRequest.ProtoReflect.Descriptor instead.
+func (*WatchEventRequest) Descriptor() ([]byte, []int) {
+	return file_rally_v1_event_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *WatchEventRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WatchEventRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+// Request for EventService.WatchCampaign.
+type WatchCampaignRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name of the campaign, `campaigns/{campaign}`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Cursor of the last Change received, to resume after it; empty to start afresh.
+	Cursor        string `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchCampaignRequest) Reset() {
+	*x = WatchCampaignRequest{}
+	mi := &file_rally_v1_event_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchCampaignRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchCampaignRequest) ProtoMessage() {}
+
+func (x *WatchCampaignRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_v1_event_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchCampaignRequest.ProtoReflect.Descriptor instead.
+func (*WatchCampaignRequest) Descriptor() ([]byte, []int) {
+	return file_rally_v1_event_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *WatchCampaignRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WatchCampaignRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+// Request for EventService.PostAnnouncement.
+type PostAnnouncementRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The event, `events/{event}`.
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// The announcement: text and audience.
+	Announcement  *Announcement `protobuf:"bytes,2,opt,name=announcement,proto3" json:"announcement,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PostAnnouncementRequest) Reset() {
+	*x = PostAnnouncementRequest{}
+	mi := &file_rally_v1_event_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PostAnnouncementRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PostAnnouncementRequest) ProtoMessage() {}
+
+func (x *PostAnnouncementRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_v1_event_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PostAnnouncementRequest.ProtoReflect.Descriptor instead.
+func (*PostAnnouncementRequest) Descriptor() ([]byte, []int) {
+	return file_rally_v1_event_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *PostAnnouncementRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *PostAnnouncementRequest) GetAnnouncement() *Announcement {
+	if x != nil {
+		return x.Announcement
+	}
+	return nil
+}
+
+// Request for EventService.ListAnnouncements.
+type ListAnnouncementsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The event, `events/{event}`.
+	Parent        string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAnnouncementsRequest) Reset() {
+	*x = ListAnnouncementsRequest{}
+	mi := &file_rally_v1_event_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAnnouncementsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAnnouncementsRequest) ProtoMessage() {}
+
+func (x *ListAnnouncementsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_v1_event_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAnnouncementsRequest.ProtoReflect.Descriptor instead.
+func (*ListAnnouncementsRequest) Descriptor() ([]byte, []int) {
+	return file_rally_v1_event_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ListAnnouncementsRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+// Response of EventService.ListAnnouncements.
+type ListAnnouncementsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The announcements the caller may read, newest first (the last 100).
+	Announcements []*Announcement `protobuf:"bytes,1,rep,name=announcements,proto3" json:"announcements,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAnnouncementsResponse) Reset() {
+	*x = ListAnnouncementsResponse{}
+	mi := &file_rally_v1_event_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAnnouncementsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAnnouncementsResponse) ProtoMessage() {}
+
+func (x *ListAnnouncementsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_v1_event_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAnnouncementsResponse.ProtoReflect.Descriptor instead.
+func (*ListAnnouncementsResponse) Descriptor() ([]byte, []int) {
+	return file_rally_v1_event_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ListAnnouncementsResponse) GetAnnouncements() []*Announcement {
+	if x != nil {
+		return x.Announcements
+	}
+	return nil
+}
+
 var File_rally_v1_event_proto protoreflect.FileDescriptor
 
 const file_rally_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x14rally/v1/event.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14rally/v1/rules.proto\"\xd6\f\n" +
+	"\x14rally/v1/event.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rally/v1/campaign.proto\x1a\x14rally/v1/rules.proto\"\xd6\f\n" +
 	"\x05Event\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12I\n" +
 	"\bcampaign\x18\x02 \x01(\tB-\xbaH*\xd8\x01\x01r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\bcampaign\x12 \n" +
@@ -1084,7 +1653,37 @@ const file_rally_v1_event_proto_rawDesc = "" +
 	"\x12CancelEventRequest\x12;\n" +
 	"\x04name\x18\x01 \x01(\tB'\xbaH$r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x04name\x12 \n" +
 	"\x06reason\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\x06reason\x12\x1c\n" +
-	"\x04etag\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04etag*o\n" +
+	"\x04etag\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04etag\"\xc5\x01\n" +
+	"\fAnnouncement\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1e\n" +
+	"\x04text\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xe8\aR\x04text\x12D\n" +
+	"\baudience\x18\x03 \x01(\x0e2\x1e.rally.v1.AnnouncementAudienceB\b\xbaH\x05\x82\x01\x02\x10\x01R\baudience\x12;\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\"\xcc\x02\n" +
+	"\x06Change\x12\x1a\n" +
+	"\bresource\x18\x01 \x01(\tR\bresource\x12(\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x14.rally.v1.ChangeKindR\x04kind\x12%\n" +
+	"\x05event\x18\x03 \x01(\v2\x0f.rally.v1.EventR\x05event\x12.\n" +
+	"\bcampaign\x18\x04 \x01(\v2\x12.rally.v1.CampaignR\bcampaign\x12:\n" +
+	"\fannouncement\x18\x05 \x01(\v2\x16.rally.v1.AnnouncementR\fannouncement\x12\x16\n" +
+	"\x06cursor\x18\x06 \x01(\tR\x06cursor\x12\x14\n" +
+	"\x05reset\x18\a \x01(\bR\x05reset\x12;\n" +
+	"\vchange_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"changeTime\"r\n" +
+	"\x11WatchEventRequest\x12;\n" +
+	"\x04name\x18\x01 \x01(\tB'\xbaH$r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x04name\x12 \n" +
+	"\x06cursor\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06cursor\"x\n" +
+	"\x14WatchCampaignRequest\x12>\n" +
+	"\x04name\x18\x01 \x01(\tB*\xbaH'r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\x04name\x12 \n" +
+	"\x06cursor\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06cursor\"\x9e\x01\n" +
+	"\x17PostAnnouncementRequest\x12?\n" +
+	"\x06parent\x18\x01 \x01(\tB'\xbaH$r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\x12B\n" +
+	"\fannouncement\x18\x02 \x01(\v2\x16.rally.v1.AnnouncementB\x06\xbaH\x03\xc8\x01\x01R\fannouncement\"[\n" +
+	"\x18ListAnnouncementsRequest\x12?\n" +
+	"\x06parent\x18\x01 \x01(\tB'\xbaH$r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\"Y\n" +
+	"\x19ListAnnouncementsResponse\x12<\n" +
+	"\rannouncements\x18\x01 \x03(\v2\x16.rally.v1.AnnouncementR\rannouncements*o\n" +
 	"\tVenueKind\x12\x1a\n" +
 	"\x16VENUE_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12VENUE_KIND_EMBASSY\x10\x01\x12\x18\n" +
@@ -1099,7 +1698,21 @@ const file_rally_v1_event_proto_rawDesc = "" +
 	"!ATTENDANCE_VISIBILITY_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bATTENDANCE_VISIBILITY_EXACT\x10\x01\x12%\n" +
 	"!ATTENDANCE_VISIBILITY_APPROXIMATE\x10\x02\x12 \n" +
-	"\x1cATTENDANCE_VISIBILITY_HIDDEN\x10\x032\xe6\x03\n" +
+	"\x1cATTENDANCE_VISIBILITY_HIDDEN\x10\x03*\x87\x01\n" +
+	"\x14AnnouncementAudience\x12%\n" +
+	"!ANNOUNCEMENT_AUDIENCE_UNSPECIFIED\x10\x00\x12 \n" +
+	"\x1cANNOUNCEMENT_AUDIENCE_PUBLIC\x10\x01\x12&\n" +
+	"\"ANNOUNCEMENT_AUDIENCE_RSVP_HOLDERS\x10\x02*\xe9\x01\n" +
+	"\n" +
+	"ChangeKind\x12\x1b\n" +
+	"\x17CHANGE_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14CHANGE_KIND_SNAPSHOT\x10\x01\x12\x17\n" +
+	"\x13CHANGE_KIND_CREATED\x10\x02\x12\x17\n" +
+	"\x13CHANGE_KIND_UPDATED\x10\x03\x12\x19\n" +
+	"\x15CHANGE_KIND_CANCELLED\x10\x04\x12\x1a\n" +
+	"\x16CHANGE_KIND_ATTENDANCE\x10\x05\x12\x1c\n" +
+	"\x18CHANGE_KIND_ANNOUNCEMENT\x10\x06\x12\x1d\n" +
+	"\x19CHANGE_KIND_TASK_PROGRESS\x10\a2\xca\a\n" +
 	"\fEventService\x12W\n" +
 	"\vCreateEvent\x12\x1c.rally.v1.CreateEventRequest\x1a\x0f.rally.v1.Event\"\x19\x82\xd3\xe4\x93\x02\x13:\x05event\"\n" +
 	"/v1/events\x12S\n" +
@@ -1107,7 +1720,12 @@ const file_rally_v1_event_proto_rawDesc = "" +
 	"\n" +
 	"ListEvents\x12\x1b.rally.v1.ListEventsRequest\x1a\x1c.rally.v1.ListEventsResponse\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
 	"/v1/events\x12f\n" +
-	"\vUpdateEvent\x12\x1c.rally.v1.UpdateEventRequest\x1a\x0f.rally.v1.Event\"(\x82\xd3\xe4\x93\x02\":\x05event2\x19/v1/{event.name=events/*}\x12c\n" +
+	"\vUpdateEvent\x12\x1c.rally.v1.UpdateEventRequest\x1a\x0f.rally.v1.Event\"(\x82\xd3\xe4\x93\x02\":\x05event2\x19/v1/{event.name=events/*}\x12`\n" +
+	"\n" +
+	"WatchEvent\x12\x1b.rally.v1.WatchEventRequest\x1a\x10.rally.v1.Change\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{name=events/*}:watch0\x01\x12i\n" +
+	"\rWatchCampaign\x12\x1e.rally.v1.WatchCampaignRequest\x1a\x10.rally.v1.Change\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{name=campaigns/*}:watch0\x01\x12\x88\x01\n" +
+	"\x10PostAnnouncement\x12!.rally.v1.PostAnnouncementRequest\x1a\x16.rally.v1.Announcement\"9\x82\xd3\xe4\x93\x023:\fannouncement\"#/v1/{parent=events/*}/announcements\x12\x89\x01\n" +
+	"\x11ListAnnouncements\x12\".rally.v1.ListAnnouncementsRequest\x1a#.rally.v1.ListAnnouncementsResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v1/{parent=events/*}/announcements\x12c\n" +
 	"\vCancelEvent\x12\x1c.rally.v1.CancelEventRequest\x1a\x0f.rally.v1.Event\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/{name=events/*}:cancelB2Z0github.com/rallyhq/rally/gen/go/rally/v1;rallyv1b\x06proto3"
 
 var (
@@ -1122,56 +1740,83 @@ func file_rally_v1_event_proto_rawDescGZIP() []byte {
 	return file_rally_v1_event_proto_rawDescData
 }
 
-var file_rally_v1_event_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_rally_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_rally_v1_event_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_rally_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_rally_v1_event_proto_goTypes = []any{
-	(VenueKind)(0),                // 0: rally.v1.VenueKind
-	(EventState)(0),               // 1: rally.v1.EventState
-	(AttendanceVisibility)(0),     // 2: rally.v1.AttendanceVisibility
-	(*Event)(nil),                 // 3: rally.v1.Event
-	(*Venue)(nil),                 // 4: rally.v1.Venue
-	(*Attendance)(nil),            // 5: rally.v1.Attendance
-	(*CreateEventRequest)(nil),    // 6: rally.v1.CreateEventRequest
-	(*GetEventRequest)(nil),       // 7: rally.v1.GetEventRequest
-	(*ListEventsRequest)(nil),     // 8: rally.v1.ListEventsRequest
-	(*ListEventsResponse)(nil),    // 9: rally.v1.ListEventsResponse
-	(*UpdateEventRequest)(nil),    // 10: rally.v1.UpdateEventRequest
-	(*CancelEventRequest)(nil),    // 11: rally.v1.CancelEventRequest
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil), // 13: google.protobuf.FieldMask
+	(VenueKind)(0),                    // 0: rally.v1.VenueKind
+	(EventState)(0),                   // 1: rally.v1.EventState
+	(AttendanceVisibility)(0),         // 2: rally.v1.AttendanceVisibility
+	(AnnouncementAudience)(0),         // 3: rally.v1.AnnouncementAudience
+	(ChangeKind)(0),                   // 4: rally.v1.ChangeKind
+	(*Event)(nil),                     // 5: rally.v1.Event
+	(*Venue)(nil),                     // 6: rally.v1.Venue
+	(*Attendance)(nil),                // 7: rally.v1.Attendance
+	(*CreateEventRequest)(nil),        // 8: rally.v1.CreateEventRequest
+	(*GetEventRequest)(nil),           // 9: rally.v1.GetEventRequest
+	(*ListEventsRequest)(nil),         // 10: rally.v1.ListEventsRequest
+	(*ListEventsResponse)(nil),        // 11: rally.v1.ListEventsResponse
+	(*UpdateEventRequest)(nil),        // 12: rally.v1.UpdateEventRequest
+	(*CancelEventRequest)(nil),        // 13: rally.v1.CancelEventRequest
+	(*Announcement)(nil),              // 14: rally.v1.Announcement
+	(*Change)(nil),                    // 15: rally.v1.Change
+	(*WatchEventRequest)(nil),         // 16: rally.v1.WatchEventRequest
+	(*WatchCampaignRequest)(nil),      // 17: rally.v1.WatchCampaignRequest
+	(*PostAnnouncementRequest)(nil),   // 18: rally.v1.PostAnnouncementRequest
+	(*ListAnnouncementsRequest)(nil),  // 19: rally.v1.ListAnnouncementsRequest
+	(*ListAnnouncementsResponse)(nil), // 20: rally.v1.ListAnnouncementsResponse
+	(*timestamppb.Timestamp)(nil),     // 21: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),     // 22: google.protobuf.FieldMask
+	(*Campaign)(nil),                  // 23: rally.v1.Campaign
 }
 var file_rally_v1_event_proto_depIdxs = []int32{
-	4,  // 0: rally.v1.Event.venue:type_name -> rally.v1.Venue
-	12, // 1: rally.v1.Event.start_time:type_name -> google.protobuf.Timestamp
-	12, // 2: rally.v1.Event.end_time:type_name -> google.protobuf.Timestamp
+	6,  // 0: rally.v1.Event.venue:type_name -> rally.v1.Venue
+	21, // 1: rally.v1.Event.start_time:type_name -> google.protobuf.Timestamp
+	21, // 2: rally.v1.Event.end_time:type_name -> google.protobuf.Timestamp
 	1,  // 3: rally.v1.Event.state:type_name -> rally.v1.EventState
 	2,  // 4: rally.v1.Event.attendance_visibility:type_name -> rally.v1.AttendanceVisibility
-	5,  // 5: rally.v1.Event.attendance:type_name -> rally.v1.Attendance
-	12, // 6: rally.v1.Event.meeting_point_reveal_time:type_name -> google.protobuf.Timestamp
-	12, // 7: rally.v1.Event.create_time:type_name -> google.protobuf.Timestamp
-	12, // 8: rally.v1.Event.update_time:type_name -> google.protobuf.Timestamp
+	7,  // 5: rally.v1.Event.attendance:type_name -> rally.v1.Attendance
+	21, // 6: rally.v1.Event.meeting_point_reveal_time:type_name -> google.protobuf.Timestamp
+	21, // 7: rally.v1.Event.create_time:type_name -> google.protobuf.Timestamp
+	21, // 8: rally.v1.Event.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 9: rally.v1.Venue.kind:type_name -> rally.v1.VenueKind
-	3,  // 10: rally.v1.CreateEventRequest.event:type_name -> rally.v1.Event
-	12, // 11: rally.v1.ListEventsRequest.start_after:type_name -> google.protobuf.Timestamp
-	12, // 12: rally.v1.ListEventsRequest.start_before:type_name -> google.protobuf.Timestamp
-	3,  // 13: rally.v1.ListEventsResponse.events:type_name -> rally.v1.Event
-	3,  // 14: rally.v1.UpdateEventRequest.event:type_name -> rally.v1.Event
-	13, // 15: rally.v1.UpdateEventRequest.update_mask:type_name -> google.protobuf.FieldMask
-	6,  // 16: rally.v1.EventService.CreateEvent:input_type -> rally.v1.CreateEventRequest
-	7,  // 17: rally.v1.EventService.GetEvent:input_type -> rally.v1.GetEventRequest
-	8,  // 18: rally.v1.EventService.ListEvents:input_type -> rally.v1.ListEventsRequest
-	10, // 19: rally.v1.EventService.UpdateEvent:input_type -> rally.v1.UpdateEventRequest
-	11, // 20: rally.v1.EventService.CancelEvent:input_type -> rally.v1.CancelEventRequest
-	3,  // 21: rally.v1.EventService.CreateEvent:output_type -> rally.v1.Event
-	3,  // 22: rally.v1.EventService.GetEvent:output_type -> rally.v1.Event
-	9,  // 23: rally.v1.EventService.ListEvents:output_type -> rally.v1.ListEventsResponse
-	3,  // 24: rally.v1.EventService.UpdateEvent:output_type -> rally.v1.Event
-	3,  // 25: rally.v1.EventService.CancelEvent:output_type -> rally.v1.Event
-	21, // [21:26] is the sub-list for method output_type
-	16, // [16:21] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	5,  // 10: rally.v1.CreateEventRequest.event:type_name -> rally.v1.Event
+	21, // 11: rally.v1.ListEventsRequest.start_after:type_name -> google.protobuf.Timestamp
+	21, // 12: rally.v1.ListEventsRequest.start_before:type_name -> google.protobuf.Timestamp
+	5,  // 13: rally.v1.ListEventsResponse.events:type_name -> rally.v1.Event
+	5,  // 14: rally.v1.UpdateEventRequest.event:type_name -> rally.v1.Event
+	22, // 15: rally.v1.UpdateEventRequest.update_mask:type_name -> google.protobuf.FieldMask
+	3,  // 16: rally.v1.Announcement.audience:type_name -> rally.v1.AnnouncementAudience
+	21, // 17: rally.v1.Announcement.create_time:type_name -> google.protobuf.Timestamp
+	4,  // 18: rally.v1.Change.kind:type_name -> rally.v1.ChangeKind
+	5,  // 19: rally.v1.Change.event:type_name -> rally.v1.Event
+	23, // 20: rally.v1.Change.campaign:type_name -> rally.v1.Campaign
+	14, // 21: rally.v1.Change.announcement:type_name -> rally.v1.Announcement
+	21, // 22: rally.v1.Change.change_time:type_name -> google.protobuf.Timestamp
+	14, // 23: rally.v1.PostAnnouncementRequest.announcement:type_name -> rally.v1.Announcement
+	14, // 24: rally.v1.ListAnnouncementsResponse.announcements:type_name -> rally.v1.Announcement
+	8,  // 25: rally.v1.EventService.CreateEvent:input_type -> rally.v1.CreateEventRequest
+	9,  // 26: rally.v1.EventService.GetEvent:input_type -> rally.v1.GetEventRequest
+	10, // 27: rally.v1.EventService.ListEvents:input_type -> rally.v1.ListEventsRequest
+	12, // 28: rally.v1.EventService.UpdateEvent:input_type -> rally.v1.UpdateEventRequest
+	16, // 29: rally.v1.EventService.WatchEvent:input_type -> rally.v1.WatchEventRequest
+	17, // 30: rally.v1.EventService.WatchCampaign:input_type -> rally.v1.WatchCampaignRequest
+	18, // 31: rally.v1.EventService.PostAnnouncement:input_type -> rally.v1.PostAnnouncementRequest
+	19, // 32: rally.v1.EventService.ListAnnouncements:input_type -> rally.v1.ListAnnouncementsRequest
+	13, // 33: rally.v1.EventService.CancelEvent:input_type -> rally.v1.CancelEventRequest
+	5,  // 34: rally.v1.EventService.CreateEvent:output_type -> rally.v1.Event
+	5,  // 35: rally.v1.EventService.GetEvent:output_type -> rally.v1.Event
+	11, // 36: rally.v1.EventService.ListEvents:output_type -> rally.v1.ListEventsResponse
+	5,  // 37: rally.v1.EventService.UpdateEvent:output_type -> rally.v1.Event
+	15, // 38: rally.v1.EventService.WatchEvent:output_type -> rally.v1.Change
+	15, // 39: rally.v1.EventService.WatchCampaign:output_type -> rally.v1.Change
+	14, // 40: rally.v1.EventService.PostAnnouncement:output_type -> rally.v1.Announcement
+	20, // 41: rally.v1.EventService.ListAnnouncements:output_type -> rally.v1.ListAnnouncementsResponse
+	5,  // 42: rally.v1.EventService.CancelEvent:output_type -> rally.v1.Event
+	34, // [34:43] is the sub-list for method output_type
+	25, // [25:34] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_rally_v1_event_proto_init() }
@@ -1179,6 +1824,7 @@ func file_rally_v1_event_proto_init() {
 	if File_rally_v1_event_proto != nil {
 		return
 	}
+	file_rally_v1_campaign_proto_init()
 	file_rally_v1_rules_proto_init()
 	file_rally_v1_event_proto_msgTypes[1].OneofWrappers = []any{}
 	type x struct{}
@@ -1186,8 +1832,8 @@ func file_rally_v1_event_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rally_v1_event_proto_rawDesc), len(file_rally_v1_event_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   9,
+			NumEnums:      5,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

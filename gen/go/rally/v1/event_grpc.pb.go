@@ -19,11 +19,15 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	EventService_CreateEvent_FullMethodName = "/rally.v1.EventService/CreateEvent"
-	EventService_GetEvent_FullMethodName    = "/rally.v1.EventService/GetEvent"
-	EventService_ListEvents_FullMethodName  = "/rally.v1.EventService/ListEvents"
-	EventService_UpdateEvent_FullMethodName = "/rally.v1.EventService/UpdateEvent"
-	EventService_CancelEvent_FullMethodName = "/rally.v1.EventService/CancelEvent"
+	EventService_CreateEvent_FullMethodName       = "/rally.v1.EventService/CreateEvent"
+	EventService_GetEvent_FullMethodName          = "/rally.v1.EventService/GetEvent"
+	EventService_ListEvents_FullMethodName        = "/rally.v1.EventService/ListEvents"
+	EventService_UpdateEvent_FullMethodName       = "/rally.v1.EventService/UpdateEvent"
+	EventService_WatchEvent_FullMethodName        = "/rally.v1.EventService/WatchEvent"
+	EventService_WatchCampaign_FullMethodName     = "/rally.v1.EventService/WatchCampaign"
+	EventService_PostAnnouncement_FullMethodName  = "/rally.v1.EventService/PostAnnouncement"
+	EventService_ListAnnouncements_FullMethodName = "/rally.v1.EventService/ListAnnouncements"
+	EventService_CancelEvent_FullMethodName       = "/rally.v1.EventService/CancelEvent"
 )
 
 // EventServiceClient is the client API for EventService service.
@@ -44,6 +48,21 @@ type EventServiceClient interface {
 	// UpdateEvent changes the fields named in update_mask. A cancelled event cannot be
 	// changed (FAILED_PRECONDITION). A non-empty etag must match the stored one (ABORTED).
 	UpdateEvent(ctx context.Context, in *UpdateEventRequest, opts ...grpc.CallOption) (*Event, error)
+	// WatchEvent streams an event's changes: first a SNAPSHOT of the event, then every
+	// change (edits, cancellation, attendance, announcements) as it happens. Each message
+	// carries a cursor; a watch started with a cursor replays what was missed, or starts
+	// with a fresh snapshot marked reset when it cannot. Over REST the stream is
+	// newline-delimited JSON, one {"result": Change} per line.
+	WatchEvent(ctx context.Context, in *WatchEventRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Change], error)
+	// WatchCampaign streams the changes of a campaign and of all its events: first a
+	// SNAPSHOT of the campaign and one of each scheduled event, then the changes.
+	WatchCampaign(ctx context.Context, in *WatchCampaignRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Change], error)
+	// PostAnnouncement posts a short message to an event's participants. Organisers of the
+	// event only.
+	PostAnnouncement(ctx context.Context, in *PostAnnouncementRequest, opts ...grpc.CallOption) (*Announcement, error)
+	// ListAnnouncements lists an event's announcements, newest first: public ones to
+	// everyone, those for RSVP holders to holders of the event's RSVPs and its organisers.
+	ListAnnouncements(ctx context.Context, in *ListAnnouncementsRequest, opts ...grpc.CallOption) (*ListAnnouncementsResponse, error)
 	// CancelEvent calls an event off. Cancelling a cancelled event returns it unchanged, so
 	// that a client on a poor connection can safely retry.
 	CancelEvent(ctx context.Context, in *CancelEventRequest, opts ...grpc.CallOption) (*Event, error)
@@ -97,6 +116,64 @@ func (c *eventServiceClient) UpdateEvent(ctx context.Context, in *UpdateEventReq
 	return out, nil
 }
 
+func (c *eventServiceClient) WatchEvent(ctx context.Context, in *WatchEventRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Change], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &EventService_ServiceDesc.Streams[0], EventService_WatchEvent_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchEventRequest, Change]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type EventService_WatchEventClient = grpc.ServerStreamingClient[Change]
+
+func (c *eventServiceClient) WatchCampaign(ctx context.Context, in *WatchCampaignRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Change], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &EventService_ServiceDesc.Streams[1], EventService_WatchCampaign_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchCampaignRequest, Change]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type EventService_WatchCampaignClient = grpc.ServerStreamingClient[Change]
+
+func (c *eventServiceClient) PostAnnouncement(ctx context.Context, in *PostAnnouncementRequest, opts ...grpc.CallOption) (*Announcement, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Announcement)
+	err := c.cc.Invoke(ctx, EventService_PostAnnouncement_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *eventServiceClient) ListAnnouncements(ctx context.Context, in *ListAnnouncementsRequest, opts ...grpc.CallOption) (*ListAnnouncementsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAnnouncementsResponse)
+	err := c.cc.Invoke(ctx, EventService_ListAnnouncements_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *eventServiceClient) CancelEvent(ctx context.Context, in *CancelEventRequest, opts ...grpc.CallOption) (*Event, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Event)
@@ -125,6 +202,21 @@ type EventServiceServer interface {
 	// UpdateEvent changes the fields named in update_mask. A cancelled event cannot be
 	// changed (FAILED_PRECONDITION). A non-empty etag must match the stored one (ABORTED).
 	UpdateEvent(context.Context, *UpdateEventRequest) (*Event, error)
+	// WatchEvent streams an event's changes: first a SNAPSHOT of the event, then every
+	// change (edits, cancellation, attendance, announcements) as it happens. Each message
+	// carries a cursor; a watch started with a cursor replays what was missed, or starts
+	// with a fresh snapshot marked reset when it cannot. Over REST the stream is
+	// newline-delimited JSON, one {"result": Change} per line.
+	WatchEvent(*WatchEventRequest, grpc.ServerStreamingServer[Change]) error
+	// WatchCampaign streams the changes of a campaign and of all its events: first a
+	// SNAPSHOT of the campaign and one of each scheduled event, then the changes.
+	WatchCampaign(*WatchCampaignRequest, grpc.ServerStreamingServer[Change]) error
+	// PostAnnouncement posts a short message to an event's participants. Organisers of the
+	// event only.
+	PostAnnouncement(context.Context, *PostAnnouncementRequest) (*Announcement, error)
+	// ListAnnouncements lists an event's announcements, newest first: public ones to
+	// everyone, those for RSVP holders to holders of the event's RSVPs and its organisers.
+	ListAnnouncements(context.Context, *ListAnnouncementsRequest) (*ListAnnouncementsResponse, error)
 	// CancelEvent calls an event off. Cancelling a cancelled event returns it unchanged, so
 	// that a client on a poor connection can safely retry.
 	CancelEvent(context.Context, *CancelEventRequest) (*Event, error)
@@ -149,6 +241,18 @@ func (UnimplementedEventServiceServer) ListEvents(context.Context, *ListEventsRe
 }
 func (UnimplementedEventServiceServer) UpdateEvent(context.Context, *UpdateEventRequest) (*Event, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method UpdateEvent not implemented")
+}
+func (UnimplementedEventServiceServer) WatchEvent(*WatchEventRequest, grpc.ServerStreamingServer[Change]) error {
+	return status.Errorf(codes.Unimplemented, "method WatchEvent not implemented")
+}
+func (UnimplementedEventServiceServer) WatchCampaign(*WatchCampaignRequest, grpc.ServerStreamingServer[Change]) error {
+	return status.Errorf(codes.Unimplemented, "method WatchCampaign not implemented")
+}
+func (UnimplementedEventServiceServer) PostAnnouncement(context.Context, *PostAnnouncementRequest) (*Announcement, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method PostAnnouncement not implemented")
+}
+func (UnimplementedEventServiceServer) ListAnnouncements(context.Context, *ListAnnouncementsRequest) (*ListAnnouncementsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListAnnouncements not implemented")
 }
 func (UnimplementedEventServiceServer) CancelEvent(context.Context, *CancelEventRequest) (*Event, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method CancelEvent not implemented")
@@ -246,6 +350,64 @@ func _EventService_UpdateEvent_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _EventService_WatchEvent_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchEventRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(EventServiceServer).WatchEvent(m, &grpc.GenericServerStream[WatchEventRequest, Change]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type EventService_WatchEventServer = grpc.ServerStreamingServer[Change]
+
+func _EventService_WatchCampaign_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchCampaignRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(EventServiceServer).WatchCampaign(m, &grpc.GenericServerStream[WatchCampaignRequest, Change]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type EventService_WatchCampaignServer = grpc.ServerStreamingServer[Change]
+
+func _EventService_PostAnnouncement_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PostAnnouncementRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EventServiceServer).PostAnnouncement(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EventService_PostAnnouncement_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EventServiceServer).PostAnnouncement(ctx, req.(*PostAnnouncementRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EventService_ListAnnouncements_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAnnouncementsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EventServiceServer).ListAnnouncements(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EventService_ListAnnouncements_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EventServiceServer).ListAnnouncements(ctx, req.(*ListAnnouncementsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _EventService_CancelEvent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CancelEventRequest)
 	if err := dec(in); err != nil {
@@ -288,10 +450,29 @@ var EventService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _EventService_UpdateEvent_Handler,
 		},
 		{
+			MethodName: "PostAnnouncement",
+			Handler:    _EventService_PostAnnouncement_Handler,
+		},
+		{
+			MethodName: "ListAnnouncements",
+			Handler:    _EventService_ListAnnouncements_Handler,
+		},
+		{
 			MethodName: "CancelEvent",
 			Handler:    _EventService_CancelEvent_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchEvent",
+			Handler:       _EventService_WatchEvent_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "WatchCampaign",
+			Handler:       _EventService_WatchCampaign_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "rally/v1/event.proto",
 }

@@ -1,0 +1,74 @@
+// Package pubsub carries changes to watchers: a Broker keeps a short history per topic
+// and delivers new messages to subscribers, on this replica and on every other one.
+//
+// Topics are resource names: "events/{id}" and "campaigns/{id}". Payloads are opaque
+// bytes (the server puts encoded rally.v1.Change messages in them).
+//
+// Two implementations, with one conformance suite (brokertest): memory (in process, for
+// the embedded store) and redis (a capped stream per topic for history and resumption,
+// plus one pub/sub subscription per replica to learn of new messages at once).
+package pubsub
+
+import (
+	"context"
+	"errors"
+)
+
+var (
+	// ErrReset: the cursor cannot be resumed (older than the retained history, from
+	// another epoch of the history such as before Redis lost its data, or malformed). The
+	// subscriber should start afresh from a snapshot.
+	ErrReset = errors.New("pubsub: cannot resume from this cursor")
+	// ErrSlow: the subscriber did not keep up with its topic and was dropped, so that it
+	// neither slows the others nor holds memory. It can resubscribe from the cursor of the
+	// last message it handled.
+	ErrSlow = errors.New("pubsub: subscriber fell behind")
+	// ErrClosed: the broker is shutting down.
+	ErrClosed = errors.New("pubsub: broker closed")
+)
+
+// Message is one published payload, as one topic's subscribers receive it.
+type Message struct {
+	Topic string
+	// Cursor is the message's position in its topic: opaque, URL-safe, and valid for
+	// Subscribe on any replica sharing the broker's backend.
+	Cursor  string
+	Payload []byte
+}
+
+// Broker publishes and delivers messages.
+type Broker interface {
+	// Publish appends payload to the history of every topic and delivers it to their
+	// subscribers on every replica. When it returns, the message is in the history: a
+	// later Subscribe from an earlier cursor replays it.
+	Publish(ctx context.Context, topics []string, payload []byte) error
+
+	// Subscribe subscribes to one topic. With an empty cursor it delivers the messages
+	// published after the call; Subscription.Head then names the newest message before
+	// it, so that a snapshot read after Subscribe returns is at least as new as Head and
+	// nothing after it is missed. With a cursor it first replays every retained message
+	// after the cursor, then continues live, with no gap and no duplicate; if the cursor
+	// cannot be resumed it returns ErrReset. The subscription ends when ctx ends, when
+	// it is closed, when the subscriber falls behind (ErrSlow) or when the broker closes
+	// (ErrClosed).
+	Subscribe(ctx context.Context, topic, cursor string) (Subscription, error)
+
+	// Close ends every subscription with ErrClosed and releases the broker.
+	Close() error
+}
+
+// Subscription is one subscriber's view of a topic.
+type Subscription interface {
+	// C delivers the messages in order. It is closed when the subscription ends.
+	C() <-chan Message
+	// Err says why C was closed: ErrSlow, ErrClosed, ErrReset (the history was lost
+	// under the subscriber, e.g. Redis restarted empty) or the context's error.
+	Err() error
+	// Head is the cursor of the newest message in the topic when the subscription
+	// started, or, for a topic without messages, a cursor before its first one. It is
+	// never empty: a stream's first snapshot carries it, and resuming from it replays
+	// everything published after the subscription started.
+	Head() string
+	// Close ends the subscription.
+	Close()
+}
