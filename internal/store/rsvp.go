@@ -100,6 +100,10 @@ type RSVPStore interface {
 	// newest entries first (at most 1000 are kept).
 	AppendAudit(ctx context.Context, event string, e *rallyv1.AuditEntry) error
 	ListAudit(ctx context.Context, event string) ([]*rallyv1.AuditEntry, error)
+	// AppendAnnouncement records an announcement; ListAnnouncements returns the newest
+	// first (at most MaxAnnouncements are kept).
+	AppendAnnouncement(ctx context.Context, event string, a *rallyv1.Announcement) error
+	ListAnnouncements(ctx context.Context, event string) ([]*rallyv1.Announcement, error)
 }
 
 // RSVPKey is an RSVP's key in its event's RSVP indexes: the arrival sequence number in
@@ -123,6 +127,9 @@ func (q RSVPQuery) Range() (Range, error) {
 
 // MaxAuditEntries is how many attendee-list reads an event's audit log keeps.
 const MaxAuditEntries = 1000
+
+// MaxAnnouncements is how many announcements an event keeps.
+const MaxAnnouncements = 100
 
 // EventOfRSVP returns the event `events/{e}` of an RSVP name `events/{e}/rsvps/{r}`.
 func EventOfRSVP(name string) string {

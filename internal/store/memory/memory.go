@@ -30,8 +30,8 @@ type Store struct {
 	// indexes holds one ordered set of keys per index name (store.EventIndexes,
 	// store.CampaignIndex, ...). An index that becomes empty is removed.
 	indexes map[string]*btree.BTreeG[string]
-	books   map[string]*book                 // RSVPs by event ID
-	audit   map[string][]*rallyv1.AuditEntry // by event ID, newest first
+	books   map[string]*book           // RSVPs by event ID
+	logs    map[string][]proto.Message // capped logs (audit, announcements), newest first
 
 	retention  time.Duration    // how long RSVPs outlive their event
 	sweepEvery time.Duration    // how often the sweeper runs; 0: never
@@ -65,7 +65,7 @@ func New(opts ...Option) *Store {
 		tokens:     newTable(store.APITokenKey, store.APITokenIndexes),
 		indexes:    make(map[string]*btree.BTreeG[string]),
 		books:      make(map[string]*book),
-		audit:      make(map[string][]*rallyv1.AuditEntry),
+		logs:       make(map[string][]proto.Message),
 		retention:  72 * time.Hour,
 		now:        time.Now,
 		sweepEvery: time.Minute,

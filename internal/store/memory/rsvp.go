@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
@@ -288,22 +289,43 @@ func (s *Store) Rebalance(_ context.Context, event string) error {
 
 // AppendAudit implements store.RSVPStore.
 func (s *Store) AppendAudit(_ context.Context, event string, a *rallyv1.AuditEntry) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	log := append([]*rallyv1.AuditEntry{clone(a)}, s.audit[store.ID(event)]...)
-	s.audit[store.ID(event)] = log[:min(len(log), store.MaxAuditEntries)]
+	pushLog(s, "audit|"+store.ID(event), a, store.MaxAuditEntries)
 	return nil
 }
 
 // ListAudit implements store.RSVPStore.
 func (s *Store) ListAudit(_ context.Context, event string) ([]*rallyv1.AuditEntry, error) {
+	return readLog[*rallyv1.AuditEntry](s, "audit|"+store.ID(event)), nil
+}
+
+// AppendAnnouncement implements store.RSVPStore.
+func (s *Store) AppendAnnouncement(_ context.Context, event string, a *rallyv1.Announcement) error {
+	pushLog(s, "ann|"+store.ID(event), a, store.MaxAnnouncements)
+	return nil
+}
+
+// ListAnnouncements implements store.RSVPStore.
+func (s *Store) ListAnnouncements(_ context.Context, event string) ([]*rallyv1.Announcement, error) {
+	return readLog[*rallyv1.Announcement](s, "ann|"+store.ID(event)), nil
+}
+
+// pushLog prepends a copy of msg to the named capped log, newest first.
+func pushLog(s *Store, name string, msg proto.Message, max int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	log := append([]proto.Message{proto.Clone(msg)}, s.logs[name]...)
+	s.logs[name] = log[:min(len(log), max)]
+}
+
+// readLog returns copies of the named log's entries, newest first.
+func readLog[T proto.Message](s *Store, name string) []T {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]*rallyv1.AuditEntry, 0, len(s.audit[store.ID(event)]))
-	for _, a := range s.audit[store.ID(event)] {
-		out = append(out, clone(a))
+	out := make([]T, 0, len(s.logs[name]))
+	for _, m := range s.logs[name] {
+		out = append(out, proto.Clone(m).(T))
 	}
-	return out, nil
+	return out
 }
 
 // Sweep deletes the RSVPs of every event that ended more than the retention before now,

@@ -83,9 +83,6 @@ func (s *Store) rsvpIndexKey(eventID string, state rallyv1.RsvpState) string {
 	return s.recordKey("ev", eventID) + ":rsvp:" + suffix
 }
 
-// auditKey is the list of an event's audit entries.
-func (s *Store) auditKey(eventID string) string { return s.recordKey("ev", eventID) + ":audit" }
-
 // validID reports whether an ID can be part of a key: not empty, and none of the
 // characters that would end a hash tag early or make a name ambiguous. The server
 // validates names much more strictly; this only protects the key layout.
@@ -445,48 +442,66 @@ func (s *Store) Rebalance(ctx context.Context, event string) error {
 	return nil
 }
 
-// AppendAudit implements store.RSVPStore: LPUSH and LTRIM in one MULTI, so the list
-// never holds more than store.MaxAuditEntries.
-//
-// The audit list has no expiry, unlike the RSVPs: it says which organiser read the
-// attendee list and when, not who attended, and it is the organisers' accountability
-// record, which must outlive the data it is about.
+// AppendAudit implements store.RSVPStore. The audit list has no expiry, unlike the RSVPs:
+// it says which organiser read the attendee list, which the campaign's organisers need to
+// be able to check after the event too; it holds nothing about participants.
 func (s *Store) AppendAudit(ctx context.Context, event string, e *rallyv1.AuditEntry) error {
-	evID, ok := eventIDOf(event)
-	if !ok {
-		return store.NotFoundError(event)
-	}
-	pb, err := marshal.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("encoding an audit entry of %s: %w", event, err)
-	}
-	key := s.auditKey(evID)
-	_, err = s.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		p.LPush(ctx, key, pb)
-		p.LTrim(ctx, key, 0, store.MaxAuditEntries-1)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("recording an audit entry of %s: %w", event, err)
-	}
-	return nil
+	return pushLog(ctx, s, event, "audit", e, store.MaxAuditEntries)
 }
 
 // ListAudit implements store.RSVPStore.
 func (s *Store) ListAudit(ctx context.Context, event string) ([]*rallyv1.AuditEntry, error) {
+	return readLog(ctx, s, event, "audit", store.MaxAuditEntries, func() *rallyv1.AuditEntry { return new(rallyv1.AuditEntry) })
+}
+
+// AppendAnnouncement implements store.RSVPStore. Announcements are the organisers' public
+// (or RSVP holders') messages and, like the audit log, are kept with the event.
+func (s *Store) AppendAnnouncement(ctx context.Context, event string, a *rallyv1.Announcement) error {
+	return pushLog(ctx, s, event, "ann", a, store.MaxAnnouncements)
+}
+
+// ListAnnouncements implements store.RSVPStore.
+func (s *Store) ListAnnouncements(ctx context.Context, event string) ([]*rallyv1.Announcement, error) {
+	return readLog(ctx, s, event, "ann", store.MaxAnnouncements, func() *rallyv1.Announcement { return new(rallyv1.Announcement) })
+}
+
+// pushLog prepends msg to the event's capped list <record>:<suffix>, newest first.
+func pushLog(ctx context.Context, s *Store, event, suffix string, msg proto.Message, max int) error {
+	evID, ok := eventIDOf(event)
+	if !ok {
+		return store.NotFoundError(event)
+	}
+	pb, err := marshal.Marshal(msg)
+	if err != nil {
+		return fmt.Errorf("encoding a %s entry of %s: %w", suffix, event, err)
+	}
+	key := s.recordKey("ev", evID) + ":" + suffix
+	_, err = s.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		p.LPush(ctx, key, pb)
+		p.LTrim(ctx, key, 0, int64(max)-1)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("recording a %s entry of %s: %w", suffix, event, err)
+	}
+	return nil
+}
+
+// readLog returns the entries of the event's capped list <record>:<suffix>, newest first.
+func readLog[T proto.Message](ctx context.Context, s *Store, event, suffix string, max int, newT func() T) ([]T, error) {
 	evID, ok := eventIDOf(event)
 	if !ok {
 		return nil, store.NotFoundError(event)
 	}
-	raw, err := s.rdb.LRange(ctx, s.auditKey(evID), 0, store.MaxAuditEntries-1).Result()
+	raw, err := s.rdb.LRange(ctx, s.recordKey("ev", evID)+":"+suffix, 0, int64(max)-1).Result()
 	if err != nil {
-		return nil, fmt.Errorf("reading the audit entries of %s: %w", event, err)
+		return nil, fmt.Errorf("reading the %s entries of %s: %w", suffix, event, err)
 	}
-	out := make([]*rallyv1.AuditEntry, len(raw))
+	out := make([]T, len(raw))
 	for i, pb := range raw {
-		out[i] = new(rallyv1.AuditEntry)
+		out[i] = newT()
 		if err := proto.Unmarshal([]byte(pb), out[i]); err != nil {
-			return nil, fmt.Errorf("decoding an audit entry of %s: %w", event, err)
+			return nil, fmt.Errorf("decoding a %s entry of %s: %w", suffix, event, err)
 		}
 	}
 	return out, nil

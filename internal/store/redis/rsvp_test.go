@@ -728,7 +728,7 @@ func TestRSVPExpiry(t *testing.T) {
 				t.Errorf("EXPIRETIME %s = %d, %v; want %d", k, sec, err, at.Unix())
 			}
 		}
-		for _, k := range []string{s.recordKey("ev", "e"), s.auditKey("e")} {
+		for _, k := range []string{s.recordKey("ev", "e"), s.recordKey("ev", "e") + ":audit"} {
 			if ms, err := srv.Client().Do(ctx, "PEXPIRETIME", k).Int64(); err != nil || ms != -1 {
 				t.Errorf("PEXPIRETIME %s = %d, %v; want -1 (kept)", k, ms, err)
 			}

@@ -395,3 +395,22 @@ func testRSVPAudit(t *testing.T, s store.Store) {
 		t.Errorf("audit of another event: %v", other)
 	}
 }
+
+func testAnnouncements(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	createEvents(t, s, Event("e", base))
+	for i := range store.MaxAnnouncements + 5 {
+		if err := s.AppendAnnouncement(ctx, "events/e", &rallyv1.Announcement{
+			Name: fmt.Sprintf("events/e/announcements/a%03d", i), Text: fmt.Sprintf("update %d", i),
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.ListAnnouncements(ctx, "events/e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != store.MaxAnnouncements || got[0].GetText() != fmt.Sprintf("update %d", store.MaxAnnouncements+4) {
+		t.Errorf("%d announcements, newest %q: want the newest %d, newest first", len(got), got[0].GetText(), store.MaxAnnouncements)
+	}
+}

@@ -63,6 +63,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RSVPList", testRSVPList},
 		{"RSVPConcurrentCreates", testRSVPConcurrentCreates},
 		{"RSVPAudit", testRSVPAudit},
+		{"Announcements", testAnnouncements},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
