@@ -63,17 +63,12 @@ func (i *Interceptor) Stream() grpc.StreamServerInterceptor {
 // refuse it with.
 func (i *Interceptor) check(ctx context.Context, method string) error {
 	target, limit := i.opts.Rules.For(method)
-	p := auth.FromContext(ctx)
 	// The operator's admin token is not limited: whoever holds it can change the limits
 	// anyway, and it seeds data in bulk.
-	if limit.Unlimited() || p.IsAdmin() {
+	if limit.Unlimited() || auth.FromContext(ctx).IsAdmin() {
 		return nil
 	}
-	caller := p.RateKey()
-	if caller == "" {
-		caller = "addr:" + clientip.Bucket(i.opts.Resolver.FromGRPC(ctx, i.opts.GatewayKey))
-	}
-	res, err := i.opts.Limiter.Allow(ctx, target+":"+hashCaller(caller), limit)
+	res, err := i.opts.Limiter.Allow(ctx, target+":"+i.Caller(ctx), limit)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return status.FromContextError(ctx.Err()).Err()
@@ -85,6 +80,17 @@ func (i *Interceptor) check(ctx context.Context, method string) error {
 		return exhausted(target, res.RetryAfter)
 	}
 	return nil
+}
+
+// Caller identifies the caller of a request for per-caller limits (rate limits here, and
+// others such as concurrent watches): its token, else its client address, hashed (see
+// hashCaller). Authentication must have run.
+func (i *Interceptor) Caller(ctx context.Context) string {
+	caller := auth.FromContext(ctx).RateKey()
+	if caller == "" {
+		caller = "addr:" + clientip.Bucket(i.opts.Resolver.FromGRPC(ctx, i.opts.GatewayKey))
+	}
+	return hashCaller(caller)
 }
 
 // hashCaller turns the caller's identity into the key of its budget. Hashing keeps client

@@ -62,13 +62,16 @@ func (s *service) resolveToken(ctx context.Context, _, secret string) (auth.Prin
 	return auth.Principal{Kind: auth.Organiser, Organiser: organiserOf(t.GetName()), Token: t.GetName()}, nil
 }
 
-// rsvpMethods accept an RSVP's manage token: the RSVP's own methods, and GetEvent, which
-// shows the meeting point to the holder of a GOING RSVP.
+// rsvpMethods accept an RSVP's manage token: the RSVP's own methods, and the event's
+// reads, which show the holder the meeting point (once GOING and revealed) and the
+// announcements for RSVP holders.
 var rsvpMethods = map[string]bool{
-	rallyv1.RsvpService_GetRsvp_FullMethodName:    true,
-	rallyv1.RsvpService_UpdateRsvp_FullMethodName: true,
-	rallyv1.RsvpService_CancelRsvp_FullMethodName: true,
-	rallyv1.EventService_GetEvent_FullMethodName:  true,
+	rallyv1.RsvpService_GetRsvp_FullMethodName:            true,
+	rallyv1.RsvpService_UpdateRsvp_FullMethodName:         true,
+	rallyv1.RsvpService_CancelRsvp_FullMethodName:         true,
+	rallyv1.EventService_GetEvent_FullMethodName:          true,
+	rallyv1.EventService_WatchEvent_FullMethodName:        true,
+	rallyv1.EventService_ListAnnouncements_FullMethodName: true,
 }
 
 // resolveRSVPToken accepts a manage token on the methods that take one. It cannot tell

@@ -88,6 +88,8 @@ func (s *eventServer) CreateEvent(ctx context.Context, req *rallyv1.CreateEventR
 	err := s.store.CreateEvent(ctx, e)
 	if errors.Is(err, store.ErrAlreadyExists) && req.GetRequestId() != "" && req.GetEventId() == "" {
 		e, err = s.store.GetEvent(ctx, e.GetName()) // a retry: return the first attempt's result
+	} else if err == nil {
+		s.publish(ctx, rallyv1.ChangeKind_CHANGE_KIND_CREATED, e.GetName(), e.GetCampaign(), nil)
 	}
 	if err != nil {
 		return nil, err
@@ -100,7 +102,13 @@ func (s *eventServer) GetEvent(ctx context.Context, req *rallyv1.GetEventRequest
 	if err != nil {
 		return nil, err
 	}
-	caller := auth.FromContext(ctx)
+	return s.viewEvent(ctx, auth.FromContext(ctx), e, nil)
+}
+
+// viewEvent shapes an event for a caller: fully for its organisers, with the meeting point
+// for the holder of a GOING RSVP once revealed, and as public otherwise. campaigns caches
+// the campaigns read for one request or stream; it may be nil.
+func (s *service) viewEvent(ctx context.Context, caller auth.Principal, e *rallyv1.Event, campaigns map[string]*rallyv1.Campaign) (*rallyv1.Event, error) {
 	if caller.Kind == auth.RSVPHolder {
 		revealed, err := s.meetingPointRevealed(ctx, e, caller)
 		if err != nil {
@@ -113,7 +121,7 @@ func (s *eventServer) GetEvent(ctx context.Context, req *rallyv1.GetEventRequest
 		}
 		return e, nil
 	}
-	manages, err := s.organisesEvent(ctx, caller, e, nil)
+	manages, err := s.organisesEvent(ctx, caller, e, campaigns)
 	if err != nil {
 		return nil, err
 	}
@@ -157,11 +165,9 @@ func (s *eventServer) ListEvents(ctx context.Context, req *rallyv1.ListEventsReq
 	}
 	caller, campaigns := auth.FromContext(ctx), map[string]*rallyv1.Campaign{}
 	for i, e := range page.Items {
-		manages, err := s.organisesEvent(ctx, caller, e, campaigns)
-		if err != nil {
+		if page.Items[i], err = s.viewEvent(ctx, caller, e, campaigns); err != nil {
 			return nil, err
 		}
-		page.Items[i] = present(e, manages)
 	}
 	return &rallyv1.ListEventsResponse{Events: page.Items, NextPageToken: page.NextPageToken}, nil
 }
@@ -207,6 +213,7 @@ func (s *eventServer) UpdateEvent(ctx context.Context, req *rallyv1.UpdateEventR
 	if err := s.store.Rebalance(ctx, e.GetName()); err != nil {
 		s.log.ErrorContext(ctx, "rebalancing RSVPs after an event update failed", "event", e.GetName(), "err", err)
 	}
+	s.publish(ctx, rallyv1.ChangeKind_CHANGE_KIND_UPDATED, e.GetName(), e.GetCampaign(), nil)
 	return present(e, true), nil
 }
 
@@ -229,6 +236,8 @@ func (s *eventServer) CancelEvent(ctx context.Context, req *rallyv1.CancelEventR
 	})
 	if errors.Is(err, errNoChange) {
 		e, err = s.store.GetEvent(ctx, req.GetName())
+	} else if err == nil {
+		s.publish(ctx, rallyv1.ChangeKind_CHANGE_KIND_CANCELLED, e.GetName(), e.GetCampaign(), nil)
 	}
 	if err != nil {
 		return nil, err

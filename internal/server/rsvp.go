@@ -87,6 +87,8 @@ func (s *rsvpServer) CreateRsvp(ctx context.Context, req *rallyv1.CreateRsvpRequ
 	}
 	if created.Replayed {
 		token = string(seal(event, req.GetRequestId(), created.SealedToken))
+	} else {
+		s.publishEvent(ctx, rallyv1.ChangeKind_CHANGE_KIND_ATTENDANCE, event)
 	}
 	return &rallyv1.CreateRsvpResponse{Rsvp: presentRSVP(created.Rsvp, false), ManageToken: token}, nil
 }
@@ -201,6 +203,9 @@ func (s *rsvpServer) UpdateRsvp(ctx context.Context, req *rallyv1.UpdateRsvpRequ
 	if err != nil {
 		return nil, rsvpError(in.GetName(), err)
 	}
+	if c.Guests != nil {
+		s.publishEvent(ctx, rallyv1.ChangeKind_CHANGE_KIND_ATTENDANCE, store.EventOfRSVP(in.GetName()))
+	}
 	return presentRSVP(r, organiser), nil
 }
 
@@ -213,6 +218,7 @@ func (s *rsvpServer) CancelRsvp(ctx context.Context, req *rallyv1.CancelRsvpRequ
 	if err != nil {
 		return nil, rsvpError(req.GetName(), err)
 	}
+	s.publishEvent(ctx, rallyv1.ChangeKind_CHANGE_KIND_ATTENDANCE, store.EventOfRSVP(req.GetName()))
 	return presentRSVP(r, organiser), nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"buf.build/go/protovalidate"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"golang.org/x/sync/singleflight"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -20,6 +21,7 @@ import (
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 	"github.com/rallyhq/rally/internal/auth"
+	"github.com/rallyhq/rally/internal/pubsub"
 	"github.com/rallyhq/rally/internal/store"
 )
 
@@ -34,6 +36,13 @@ type Options struct {
 	ServerOptions []grpc.ServerOption
 	// MaxGuests caps the guests of one RSVP (default 5).
 	MaxGuests int32
+	// Broker carries changes to watch streams; nil disables them.
+	Broker pubsub.Broker
+	// MaxWatches caps the concurrent watch streams of one caller (default 20).
+	MaxWatches int
+	// CallerKey identifies the caller of a request for per-caller limits (its token, else
+	// its client address); nil counts everyone as one caller.
+	CallerKey func(context.Context) string
 	// UnaryInterceptors and StreamInterceptors run after authentication and before
 	// validation: they see the caller (auth.FromContext), as rate limits need to.
 	UnaryInterceptors  []grpc.UnaryServerInterceptor
@@ -49,11 +58,14 @@ type Server struct {
 
 // publicMethods may be called without a token: reads of public data.
 var publicMethods = map[string]bool{
-	rallyv1.CampaignService_GetCampaign_FullMethodName:   true,
-	rallyv1.CampaignService_ListCampaigns_FullMethodName: true,
-	rallyv1.EventService_GetEvent_FullMethodName:         true,
-	rallyv1.EventService_ListEvents_FullMethodName:       true,
-	rallyv1.RsvpService_CreateRsvp_FullMethodName:        true,
+	rallyv1.CampaignService_GetCampaign_FullMethodName:    true,
+	rallyv1.CampaignService_ListCampaigns_FullMethodName:  true,
+	rallyv1.EventService_GetEvent_FullMethodName:          true,
+	rallyv1.EventService_ListEvents_FullMethodName:        true,
+	rallyv1.RsvpService_CreateRsvp_FullMethodName:         true,
+	rallyv1.EventService_WatchEvent_FullMethodName:        true,
+	rallyv1.EventService_WatchCampaign_FullMethodName:     true,
+	rallyv1.EventService_ListAnnouncements_FullMethodName: true,
 }
 
 // isPublic reports whether a method may be called anonymously: Rally's public reads and
@@ -78,7 +90,14 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxGuests == 0 {
 		opts.MaxGuests = 5
 	}
-	svc := &service{store: opts.Store, now: opts.Now, validator: validator, log: opts.Logger, maxGuests: opts.MaxGuests}
+	if opts.MaxWatches == 0 {
+		opts.MaxWatches = 20
+	}
+	if opts.CallerKey == nil {
+		opts.CallerKey = func(context.Context) string { return "" }
+	}
+	svc := &service{store: opts.Store, now: opts.Now, validator: validator, log: opts.Logger, maxGuests: opts.MaxGuests,
+		broker: opts.Broker, callerKey: opts.CallerKey, watches: &watchers{max: opts.MaxWatches, n: map[string]int{}}}
 	authn := auth.NewAuthenticator(opts.AdminToken, isPublic, map[string]auth.Resolver{
 		auth.OrganiserPrefix: svc.resolveToken,
 		auth.RSVPPrefix:      resolveRSVPToken,
@@ -143,4 +162,8 @@ type service struct {
 	validator protovalidate.Validator
 	log       *slog.Logger
 	maxGuests int32
+	broker    pubsub.Broker
+	callerKey func(context.Context) string
+	watches   *watchers
+	reads     singleflight.Group // see readEvent
 }

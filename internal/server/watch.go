@@ -1,0 +1,369 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
+	"github.com/rallyhq/rally/internal/auth"
+	"github.com/rallyhq/rally/internal/pubsub"
+	"github.com/rallyhq/rally/internal/store"
+)
+
+// Live updates. Every mutation publishes a small Change (what happened to which
+// resource) on the topics of the resource and of its campaign. A watch stream renders each
+// Change for its watcher when delivering it: it reads the resource's current state (once
+// per replica and message, however many watchers) and shapes it as a read would be
+// shaped. Rendering the current state rather than carrying it in the message means that
+// messages published in a different order than their writes (two replicas racing) can
+// never leave a watcher with a stale state: the last message delivered shows the latest.
+
+// publish records a change for the watchers of resource and of its campaign. The write it
+// reports has succeeded, so a failure here is logged rather than returned: the client
+// must not retry a write that happened. Watchers resynchronise on their next change or
+// reconnect.
+func (s *service) publish(ctx context.Context, kind rallyv1.ChangeKind, resource, campaign string, ann *rallyv1.Announcement) {
+	if s.broker == nil {
+		return
+	}
+	payload, err := proto.Marshal(&rallyv1.Change{Resource: resource, Kind: kind, Announcement: ann, ChangeTime: timestamppb.New(s.now())})
+	if err == nil {
+		topics := []string{resource}
+		if campaign != "" {
+			topics = append(topics, campaign)
+		}
+		err = s.broker.Publish(context.WithoutCancel(ctx), topics, payload)
+	}
+	if err != nil {
+		s.log.ErrorContext(ctx, "publishing a change failed", "resource", resource, "kind", kind.String(), "err", err)
+	}
+}
+
+// publishEvent publishes a change of an event, looking up its campaign.
+func (s *service) publishEvent(ctx context.Context, kind rallyv1.ChangeKind, event string) {
+	e, err := s.store.GetEvent(ctx, event)
+	if err != nil {
+		s.log.ErrorContext(ctx, "publishing a change failed", "resource", event, "err", err)
+		return
+	}
+	s.publish(ctx, kind, event, e.GetCampaign(), nil)
+}
+
+// watchers counts the open watch streams of each caller, to cap them.
+type watchers struct {
+	mu  sync.Mutex
+	max int
+	n   map[string]int
+}
+
+// acquire takes a watch slot for the caller, or fails with RESOURCE_EXHAUSTED.
+func (w *watchers) acquire(caller string) (release func(), err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.n[caller] >= w.max {
+		return nil, status.Errorf(codes.ResourceExhausted, "at most %d watch streams at once per caller; close one first", w.max)
+	}
+	w.n[caller]++
+	return func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.n[caller]--; w.n[caller] == 0 {
+			delete(w.n, caller)
+		}
+	}, nil
+}
+
+// watch runs one watch stream on topic until the client leaves or the server shuts down.
+// snapshot sends the current state with the given cursor; render turns a published Change
+// into what this watcher receives, or reports false to skip it (an announcement the
+// watcher may not read).
+func (s *service) watch(ctx context.Context, topic, cursor string,
+	send func(*rallyv1.Change) error,
+	snapshot func(cursor string, reset bool) error,
+	render func(*rallyv1.Change) (*rallyv1.Change, bool, error),
+) error {
+	if s.broker == nil {
+		return status.Error(codes.Unimplemented, "live updates are not configured")
+	}
+	release, err := s.watches.acquire(s.callerKey(ctx))
+	if err != nil {
+		return err
+	}
+	defer release()
+
+	sub, err := s.subscribe(ctx, topic, cursor, snapshot)
+	if err != nil {
+		return err
+	}
+	last := sub.Head()
+	if cursor != "" {
+		last = cursor
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			sub.Close()
+			return ctx.Err()
+		case m, ok := <-sub.C():
+			if ok {
+				if err := s.deliver(m, send, render); err != nil {
+					sub.Close()
+					return err
+				}
+				last = m.Cursor
+				continue
+			}
+			switch err := sub.Err(); {
+			case errors.Is(err, pubsub.ErrSlow):
+				// The watcher fell behind; pick up from the last message it got. If that is
+				// no longer in the history, it gets a fresh snapshot: the coalesced state.
+				if sub, err = s.subscribe(ctx, topic, last, snapshot); err != nil {
+					return err
+				}
+				last = sub.Head()
+			case errors.Is(err, pubsub.ErrReset):
+				if sub, err = s.subscribe(ctx, topic, "", snapshot); err != nil {
+					return err
+				}
+				last = sub.Head()
+			case errors.Is(err, pubsub.ErrClosed):
+				return errShutdown(last)
+			default:
+				return err
+			}
+		}
+	}
+}
+
+// subscribe subscribes from cursor, or afresh when cursor is empty or cannot be resumed,
+// in which case it sends the snapshot first (marked reset if a cursor was given).
+func (s *service) subscribe(ctx context.Context, topic, cursor string, snapshot func(string, bool) error) (pubsub.Subscription, error) {
+	sub, err := s.broker.Subscribe(ctx, topic, cursor)
+	reset := errors.Is(err, pubsub.ErrReset)
+	if reset {
+		sub, err = s.broker.Subscribe(ctx, topic, "")
+	}
+	if errors.Is(err, pubsub.ErrClosed) {
+		return nil, errShutdown(cursor)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if cursor == "" || reset {
+		if err := snapshot(sub.Head(), reset); err != nil {
+			sub.Close()
+			return nil, err
+		}
+	}
+	return sub, nil
+}
+
+// deliver renders one published message and sends it.
+func (s *service) deliver(m pubsub.Message, send func(*rallyv1.Change) error, render func(*rallyv1.Change) (*rallyv1.Change, bool, error)) error {
+	c := new(rallyv1.Change)
+	if err := proto.Unmarshal(m.Payload, c); err != nil {
+		s.log.Error("dropping an undecodable change", "topic", m.Topic, "err", err)
+		return nil
+	}
+	c.Cursor = m.Cursor
+	out, ok, err := render(c)
+	if err != nil || !ok {
+		return err
+	}
+	return send(out)
+}
+
+// errShutdown ends a stream when the server shuts down, with the cursor to resume from on
+// another replica.
+func errShutdown(cursor string) error {
+	msg := "the server is shutting down; watch again with cursor " + cursor
+	st, err := status.New(codes.Unavailable, msg).WithDetails(&errdetails.ErrorInfo{
+		Reason: "SHUTTING_DOWN", Domain: "rally.v1", Metadata: map[string]string{"cursor": cursor},
+	})
+	if err != nil {
+		return status.Error(codes.Unavailable, msg)
+	}
+	return st.Err()
+}
+
+// readEvent reads a resource's state once per replica for all the watchers delivering the
+// same message at the same time.
+func (s *service) readEvent(ctx context.Context, name, cursor string) (*rallyv1.Event, error) {
+	v, err, _ := s.reads.Do(name+"@"+cursor, func() (any, error) { return s.store.GetEvent(ctx, name) })
+	if err != nil {
+		return nil, err
+	}
+	return proto.CloneOf(v.(*rallyv1.Event)), nil // each watcher shapes its own copy
+}
+
+func (s *service) readCampaign(ctx context.Context, name, cursor string) (*rallyv1.Campaign, error) {
+	v, err, _ := s.reads.Do(name+"@"+cursor, func() (any, error) { return s.store.GetCampaign(ctx, name) })
+	if err != nil {
+		return nil, err
+	}
+	return proto.CloneOf(v.(*rallyv1.Campaign)), nil
+}
+
+// mayRead reports whether a watcher may read an announcement.
+func mayRead(a *rallyv1.Announcement, privileged bool) bool {
+	return privileged || a.GetAudience() != rallyv1.AnnouncementAudience_ANNOUNCEMENT_AUDIENCE_RSVP_HOLDERS
+}
+
+func (s *eventServer) WatchEvent(req *rallyv1.WatchEventRequest, stream rallyv1.EventService_WatchEventServer) error {
+	ctx := stream.Context()
+	e, err := s.store.GetEvent(ctx, req.GetName())
+	if err != nil {
+		return err
+	}
+	caller := auth.FromContext(ctx)
+	// Organisers and RSVP holders read announcements for RSVP holders too.
+	privileged, err := s.organisesEvent(ctx, caller, e, nil)
+	if err != nil {
+		return err
+	}
+	if caller.Kind == auth.RSVPHolder {
+		if _, err := s.meetingPointRevealed(ctx, e, caller); err != nil {
+			return err
+		}
+		privileged = true
+	}
+	view := func(e *rallyv1.Event) (*rallyv1.Event, error) { return s.viewEvent(ctx, caller, e, nil) }
+	return s.watch(ctx, req.GetName(), req.GetCursor(), stream.Send,
+		func(cursor string, reset bool) error {
+			e, err := s.store.GetEvent(ctx, req.GetName())
+			if err == nil {
+				e, err = view(e)
+			}
+			if err != nil {
+				return err
+			}
+			return stream.Send(&rallyv1.Change{Resource: e.GetName(), Kind: rallyv1.ChangeKind_CHANGE_KIND_SNAPSHOT, Event: e, Cursor: cursor, Reset_: reset, ChangeTime: timestamppb.New(s.now())})
+		},
+		func(c *rallyv1.Change) (*rallyv1.Change, bool, error) {
+			if c.GetKind() == rallyv1.ChangeKind_CHANGE_KIND_ANNOUNCEMENT {
+				return c, mayRead(c.GetAnnouncement(), privileged), nil
+			}
+			e, err := s.readEvent(ctx, c.GetResource(), c.GetCursor())
+			if err == nil {
+				c.Event, err = view(e)
+			}
+			return c, err == nil, err
+		})
+}
+
+func (s *eventServer) WatchCampaign(req *rallyv1.WatchCampaignRequest, stream rallyv1.EventService_WatchCampaignServer) error {
+	ctx := stream.Context()
+	c, err := s.store.GetCampaign(ctx, req.GetName())
+	if err != nil {
+		return err
+	}
+	caller := auth.FromContext(ctx)
+	privileged := organisesCampaign(caller, c)
+	campaigns := map[string]*rallyv1.Campaign{}
+	return s.watch(ctx, req.GetName(), req.GetCursor(), stream.Send,
+		func(cursor string, reset bool) error {
+			c, err := s.store.GetCampaign(ctx, req.GetName())
+			if err != nil {
+				return err
+			}
+			now := timestamppb.New(s.now())
+			if err := stream.Send(&rallyv1.Change{Resource: c.GetName(), Kind: rallyv1.ChangeKind_CHANGE_KIND_SNAPSHOT,
+				Campaign: s.presentCampaign(ctx, c), Cursor: cursor, Reset_: reset, ChangeTime: now}); err != nil {
+				return err
+			}
+			q := store.EventQuery{Campaign: c.GetName(), PageSize: maxPageSize}
+			for {
+				page, err := s.store.ListEvents(ctx, q)
+				if err != nil {
+					return err
+				}
+				for _, e := range page.Items {
+					if e, err = s.viewEvent(ctx, caller, e, campaigns); err != nil {
+						return err
+					}
+					if err := stream.Send(&rallyv1.Change{Resource: e.GetName(), Kind: rallyv1.ChangeKind_CHANGE_KIND_SNAPSHOT,
+						Event: e, Cursor: cursor, Reset_: reset, ChangeTime: now}); err != nil {
+						return err
+					}
+				}
+				if q.PageToken = page.NextPageToken; q.PageToken == "" {
+					return nil
+				}
+			}
+		},
+		func(ch *rallyv1.Change) (*rallyv1.Change, bool, error) {
+			switch {
+			case ch.GetKind() == rallyv1.ChangeKind_CHANGE_KIND_ANNOUNCEMENT:
+				return ch, mayRead(ch.GetAnnouncement(), privileged), nil
+			case ch.GetResource() == req.GetName():
+				c, err := s.readCampaign(ctx, ch.GetResource(), ch.GetCursor())
+				if err != nil {
+					return nil, false, err
+				}
+				ch.Campaign = s.presentCampaign(ctx, c)
+				return ch, true, nil
+			}
+			e, err := s.readEvent(ctx, ch.GetResource(), ch.GetCursor())
+			if err == nil {
+				ch.Event, err = s.viewEvent(ctx, caller, e, campaigns)
+			}
+			return ch, err == nil, err
+		})
+}
+
+func (s *eventServer) PostAnnouncement(ctx context.Context, req *rallyv1.PostAnnouncementRequest) (*rallyv1.Announcement, error) {
+	e, err := s.checkEvent(ctx, req.GetParent())
+	if err != nil {
+		return nil, err
+	}
+	a := &rallyv1.Announcement{
+		Name:       req.GetParent() + "/announcements/" + newID(),
+		Text:       req.GetAnnouncement().GetText(),
+		Audience:   req.GetAnnouncement().GetAudience(),
+		CreateTime: timestamppb.New(s.now()),
+	}
+	if a.Audience == rallyv1.AnnouncementAudience_ANNOUNCEMENT_AUDIENCE_UNSPECIFIED {
+		a.Audience = rallyv1.AnnouncementAudience_ANNOUNCEMENT_AUDIENCE_PUBLIC
+	}
+	if err := s.store.AppendAnnouncement(ctx, req.GetParent(), a); err != nil {
+		return nil, err
+	}
+	s.publish(ctx, rallyv1.ChangeKind_CHANGE_KIND_ANNOUNCEMENT, e.GetName(), e.GetCampaign(), a)
+	return a, nil
+}
+
+func (s *eventServer) ListAnnouncements(ctx context.Context, req *rallyv1.ListAnnouncementsRequest) (*rallyv1.ListAnnouncementsResponse, error) {
+	e, err := s.store.GetEvent(ctx, req.GetParent())
+	if err != nil {
+		return nil, err
+	}
+	caller := auth.FromContext(ctx)
+	privileged, err := s.organisesEvent(ctx, caller, e, nil)
+	if err != nil {
+		return nil, err
+	}
+	if caller.Kind == auth.RSVPHolder {
+		if _, err := s.meetingPointRevealed(ctx, e, caller); err != nil {
+			return nil, err
+		}
+		privileged = true
+	}
+	all, err := s.store.ListAnnouncements(ctx, req.GetParent())
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0]
+	for _, a := range all {
+		if mayRead(a, privileged) {
+			out = append(out, a)
+		}
+	}
+	return &rallyv1.ListAnnouncementsResponse{Announcements: out}, nil
+}
