@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -21,6 +22,9 @@ import (
 	"github.com/rallyhq/rally/internal/config"
 	"github.com/rallyhq/rally/internal/demo"
 	"github.com/rallyhq/rally/internal/gateway"
+	"github.com/rallyhq/rally/internal/pubsub"
+	pubsubmemory "github.com/rallyhq/rally/internal/pubsub/memory"
+	pubsubredis "github.com/rallyhq/rally/internal/pubsub/redis"
 	"github.com/rallyhq/rally/internal/ratelimit"
 	"github.com/rallyhq/rally/internal/server"
 	"github.com/rallyhq/rally/internal/store"
@@ -40,6 +44,10 @@ type App struct {
 	httpLis net.Listener
 	dial    []grpc.DialOption // how to dial the gRPC port (plaintext or TLS)
 	served  chan error
+	broker  pubsub.Broker
+
+	shutdownOnce sync.Once
+	shutdownErr  error
 }
 
 // Start opens the store, listens on both ports and serves in the background. The
@@ -88,8 +96,12 @@ func (a *App) open(ctx context.Context) error {
 		Resolver:   clientip.NewResolver(cfg.TrustedProxies),
 		GatewayKey: gatewayKey,
 	})
+	if a.broker, err = openBroker(ctx, redisClient, cfg); err != nil {
+		return err
+	}
 	if a.grpc, err = server.New(server.Options{
 		Store: a.store, AdminToken: cfg.AdminToken, Logger: a.log, MaxGuests: cfg.MaxGuests,
+		Broker: a.broker, MaxWatches: cfg.MaxWatches, CallerKey: limits.Caller,
 		ServerOptions:      append(grpcLimits(cfg), transport.server...),
 		UnaryInterceptors:  []grpc.UnaryServerInterceptor{limits.Unary()},
 		StreamInterceptors: []grpc.StreamServerInterceptor{limits.Stream()},
@@ -134,9 +146,26 @@ func (a *App) closeOpened() {
 	if a.grpcLis != nil {
 		a.grpcLis.Close()
 	}
+	if a.broker != nil {
+		a.broker.Close()
+	}
 	if a.store != nil {
 		a.store.Close()
 	}
+}
+
+// openBroker returns the broker of live changes that goes with the store: in process for
+// the memory store, on the same Redis for the Redis store (so that every replica sees
+// every change).
+func openBroker(ctx context.Context, client goredis.UniversalClient, cfg config.Config) (pubsub.Broker, error) {
+	if client == nil {
+		return pubsubmemory.New(), nil
+	}
+	b, err := pubsubredis.New(ctx, client, cfg.RedisPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("redis: starting the change broker: %w", err)
+	}
+	return b, nil
 }
 
 // openStore opens the configured store, and returns the Redis client it uses (nil for the
@@ -195,7 +224,16 @@ func (a *App) HTTPAddr() string { return a.httpLis.Addr().String() }
 // Shutdown stops taking new requests, lets in-flight ones finish until ctx expires, then
 // closes everything.
 func (a *App) Shutdown(ctx context.Context) error {
+	a.shutdownOnce.Do(func() { a.shutdownErr = a.shutdown(ctx) })
+	return a.shutdownErr
+}
+
+// shutdown does Shutdown's work, once.
+func (a *App) shutdown(ctx context.Context) error {
 	a.grpc.Health.Shutdown() // load balancers stop sending new calls
+	// Watch streams last until closed: closing the broker ends each with UNAVAILABLE and
+	// the cursor to resume from on another replica, so the servers can then stop quickly.
+	brokerErr := a.broker.Close()
 	httpErr := a.http.Shutdown(ctx)
 	stopped := make(chan struct{})
 	go func() { a.grpc.GRPC.GracefulStop(); close(stopped) }()
@@ -205,7 +243,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 		a.grpc.GRPC.Stop()
 		<-stopped
 	}
-	return errors.Join(httpErr, a.gw.Close(), a.store.Close())
+	return errors.Join(brokerErr, httpErr, a.gw.Close(), a.store.Close())
 }
 
 // Run starts rallyd, prints where it listens, seeds the demo data if asked, and serves

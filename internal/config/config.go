@@ -41,6 +41,7 @@ type Config struct {
 	// RSVPs: see the README's "Privacy".
 	RSVPRetention time.Duration // RSVPs are deleted this long after their event ends
 	MaxGuests     int32         // most guests one RSVP may bring
+	MaxWatches    int           // concurrent watch streams per caller
 
 	// TLS on both ports when both are set: see the README's "TLS".
 	TLSCert string // PEM certificate (chain, leaf first)
@@ -71,6 +72,7 @@ func Parse(args []string) (Config, error) {
 	maxStreams := fs.Uint("grpc-max-streams", 1000, "concurrent streams per gRPC connection; the REST gateway's calls share one (RALLY_GRPC_MAX_STREAMS)")
 	fs.DurationVar(&c.RSVPRetention, "rsvp-retention", 72*time.Hour, "how long after an event ends its RSVPs (and their personal fields) are deleted (RALLY_RSVP_RETENTION)")
 	maxGuests := fs.Uint("max-guests", 5, "most guests one RSVP may bring (RALLY_MAX_GUESTS)")
+	fs.IntVar(&c.MaxWatches, "max-watches", 20, "concurrent watch streams per caller (token, else client address) (RALLY_MAX_WATCHES)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate file: serve TLS on both ports (with --tls-key) (RALLY_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file of --tls-cert (RALLY_TLS_KEY)")
 
@@ -95,6 +97,9 @@ func Parse(args []string) (Config, error) {
 		return Config{}, fmt.Errorf("max-guests: at most 100 (the API's own bound), got %d", *maxGuests)
 	}
 	c.MaxGuests = int32(*maxGuests)
+	if c.MaxWatches < 1 {
+		return Config{}, fmt.Errorf("max-watches: must be at least 1, got %d", c.MaxWatches)
+	}
 	if c.RSVPRetention < 0 {
 		return Config{}, fmt.Errorf("rsvp-retention: must not be negative, got %v", c.RSVPRetention)
 	}

@@ -1,0 +1,247 @@
+package app_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
+	"github.com/rallyhq/rally/internal/app"
+	"github.com/rallyhq/rally/internal/redistest"
+)
+
+type replica struct {
+	app    *app.App
+	events rallyv1.EventServiceClient
+	rsvps  rallyv1.RsvpServiceClient
+}
+
+func dialReplica(t *testing.T, a *app.App) replica {
+	t.Helper()
+	conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return replica{a, rallyv1.NewEventServiceClient(conn), rallyv1.NewRsvpServiceClient(conn)}
+}
+
+// recv reads the next Change, failing the test after a deadline.
+func recv(t *testing.T, s rallyv1.EventService_WatchEventClient, within time.Duration) *rallyv1.Change {
+	t.Helper()
+	type result struct {
+		c   *rallyv1.Change
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() { c, err := s.Recv(); ch <- result{c, err} }()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			t.Fatalf("watch ended: %v", r.err)
+		}
+		return r.c
+	case <-time.After(within):
+		t.Fatalf("no change within %v", within)
+		return nil
+	}
+}
+
+func exactEvent(t *testing.T, r replica) *rallyv1.Event {
+	t.Helper()
+	ev := eventIn("")
+	ev.AttendanceVisibility = rallyv1.AttendanceVisibility_ATTENDANCE_VISIBILITY_EXACT
+	e, err := r.events.CreateEvent(withToken(t.Context(), token), &rallyv1.CreateEventRequest{Event: ev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// TestWatchAcrossReplicas: two rallyd processes and one Redis. A watcher on A sees an RSVP
+// made on B within a second; when A shuts down, the stream ends with UNAVAILABLE and a
+// cursor that resumes it on B without missing the changes made in between.
+func TestWatchAcrossReplicas(t *testing.T) {
+	url := redistest.Start(t).URL()
+	a, b := dialReplica(t, startApp(t, url)), dialReplica(t, startApp(t, url))
+	ctx := t.Context()
+	e := exactEvent(t, a)
+
+	stream, err := a.events.WatchEvent(ctx, &rallyv1.WatchEventRequest{Name: e.GetName()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := recv(t, stream, 5*time.Second)
+	if snap.GetKind() != rallyv1.ChangeKind_CHANGE_KIND_SNAPSHOT || snap.GetEvent().GetName() != e.GetName() || snap.GetCursor() == "" || snap.GetReset_() {
+		t.Fatalf("first message: %v", snap)
+	}
+	start := time.Now()
+	if _, err := b.rsvps.CreateRsvp(ctx, &rallyv1.CreateRsvpRequest{Parent: e.GetName(), Rsvp: &rallyv1.Rsvp{Guests: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	c := recv(t, stream, time.Second)
+	if c.GetKind() != rallyv1.ChangeKind_CHANGE_KIND_ATTENDANCE || c.GetEvent().GetAttendance().GetGoing() != 3 {
+		t.Fatalf("after an RSVP on the other replica: %v", c)
+	}
+	t.Logf("RSVP on B seen on A after %v", time.Since(start))
+
+	// A shuts down: the stream ends with UNAVAILABLE and the cursor of the last change.
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.app.Shutdown(sctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err = stream.Recv()
+	st := status.Convert(err)
+	if st.Code() != codes.Unavailable {
+		t.Fatalf("after shutdown: %v, want UNAVAILABLE", err)
+	}
+	var cursor string
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			cursor = info.GetMetadata()["cursor"]
+		}
+	}
+	if cursor != c.GetCursor() {
+		t.Fatalf("shutdown cursor %q, want the last change's %q", cursor, c.GetCursor())
+	}
+
+	// Changes while the watcher was away, then resume on B: no snapshot, no gap.
+	if _, err := b.events.UpdateEvent(withToken(ctx, token), &rallyv1.UpdateEventRequest{
+		Event: &rallyv1.Event{Name: e.GetName(), Title: "Moved"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"title"}}}); err != nil {
+		t.Fatal(err)
+	}
+	resumed, err := b.events.WatchEvent(ctx, &rallyv1.WatchEventRequest{Name: e.GetName(), Cursor: cursor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := recv(t, resumed, 5*time.Second); c.GetKind() != rallyv1.ChangeKind_CHANGE_KIND_UPDATED || c.GetEvent().GetTitle() != "Moved" {
+		t.Fatalf("resumed stream starts with %v, want the missed update", c)
+	}
+	// A cursor that cannot be resumed gives a fresh snapshot marked reset.
+	reset, err := b.events.WatchEvent(ctx, &rallyv1.WatchEventRequest{Name: e.GetName(), Cursor: "bm90LWEtY3Vyc29y"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := recv(t, reset, 5*time.Second); c.GetKind() != rallyv1.ChangeKind_CHANGE_KIND_SNAPSHOT || !c.GetReset_() || c.GetEvent().GetTitle() != "Moved" {
+		t.Fatalf("watch from a bad cursor starts with %v, want a reset snapshot", c)
+	}
+}
+
+// TestWatchOverREST reads a watch stream as a browser would: newline-delimited JSON
+// through the gateway, on both backends.
+func TestWatchOverREST(t *testing.T) {
+	for name, redisURL := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			a := startApp(t, redisURL(t))
+			r := dialReplica(t, a)
+			e := exactEvent(t, r)
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+a.HTTPAddr()+"/v1/"+e.GetName()+":watch", nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			lines := bufio.NewScanner(resp.Body)
+			next := func() map[string]any {
+				t.Helper()
+				if !lines.Scan() {
+					t.Fatalf("stream ended: %v", lines.Err())
+				}
+				var msg struct {
+					Result map[string]any `json:"result"`
+				}
+				if err := json.Unmarshal(lines.Bytes(), &msg); err != nil || msg.Result == nil {
+					t.Fatalf("line %q: %v", lines.Text(), err)
+				}
+				return msg.Result
+			}
+			if c := next(); c["kind"] != "CHANGE_KIND_SNAPSHOT" {
+				t.Fatalf("first line: %v", c)
+			}
+			if _, err := r.events.PostAnnouncement(withToken(ctx, token), &rallyv1.PostAnnouncementRequest{Parent: e.GetName(),
+				Announcement: &rallyv1.Announcement{Text: "We moved to the north side"}}); err != nil {
+				t.Fatal(err)
+			}
+			if c := next(); c["kind"] != "CHANGE_KIND_ANNOUNCEMENT" || c["announcement"].(map[string]any)["text"] != "We moved to the north side" {
+				t.Fatalf("announcement line: %v", c)
+			}
+		})
+	}
+}
+
+// TestWatchSlowConsumer: a watcher that never reads does not hold up another one, which
+// receives every change in order.
+func TestWatchSlowConsumer(t *testing.T) {
+	for name, redisURL := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			r := dialReplica(t, startApp(t, redisURL(t)))
+			e := exactEvent(t, r)
+			ctx := t.Context()
+			if _, err := r.events.WatchEvent(ctx, &rallyv1.WatchEventRequest{Name: e.GetName()}); err != nil {
+				t.Fatal(err) // never read from
+			}
+			fast, err := r.events.WatchEvent(ctx, &rallyv1.WatchEventRequest{Name: e.GetName()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			recv(t, fast, 5*time.Second) // snapshot
+			const n = 600
+			long := strings.Repeat("x", 900) // large messages fill the never-read stream's windows quickly
+			done := make(chan error, 1)
+			go func() {
+				for i := range n {
+					text := fmt.Sprintf("update %04d %s", i, long)
+					if _, err := r.events.PostAnnouncement(withToken(ctx, token), &rallyv1.PostAnnouncementRequest{Parent: e.GetName(),
+						Announcement: &rallyv1.Announcement{Text: text[:min(len(text), 1000)]}}); err != nil {
+						done <- err
+						return
+					}
+				}
+				done <- nil
+			}()
+			for i := range n {
+				c := recv(t, fast, 10*time.Second)
+				if want := fmt.Sprintf("update %04d", i); c.GetAnnouncement().GetText()[:len(want)] != want {
+					t.Fatalf("message %d is %.20q", i, c.GetAnnouncement().GetText())
+				}
+			}
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestWatchLimitPerCaller: a caller may hold only so many watch streams at once.
+func TestWatchLimitPerCaller(t *testing.T) {
+	r := dialReplica(t, startApp(t, "", "--max-watches=2"))
+	e := exactEvent(t, r)
+	for i := range 3 {
+		s, err := r.events.WatchEvent(t.Context(), &rallyv1.WatchEventRequest{Name: e.GetName()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.Recv()
+		if i < 2 && err != nil {
+			t.Fatalf("watch %d: %v", i+1, err)
+		}
+		if i == 2 && status.Code(err) != codes.ResourceExhausted {
+			t.Fatalf("third watch: %v, want RESOURCE_EXHAUSTED", err)
+		}
+	}
+}
