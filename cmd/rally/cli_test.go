@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rallyhq/rally/internal/tlsutil/tlstest"
 )
@@ -262,5 +265,61 @@ func TestTLS(t *testing.T) {
 	u.ok("organisers", "create", "--display-name", "Alma", "--id", "alma")
 	if got := u.json("organisers", "get", "alma"); got["displayName"] != "Alma" {
 		t.Fatalf("organiser over TLS: %v", got)
+	}
+}
+
+// TestEventsWatch runs `rally events watch` and sees a snapshot, then an RSVP counted
+// live.
+func TestEventsWatch(t *testing.T) {
+	server := startRallyd(t, "--rate-limits=rally.v1.RsvpService/CreateRsvp=off")
+	admin := newUser(t, server)
+	admin.ok("--token", adminToken, "events", "create", "--id", "watched", "--title", "Vigil", "--country", "DE",
+		"--locality", "Berlin", "--represents", "KZ", "--start", "2030-05-17 18:00", "--duration", "2h",
+		"--tz", "Europe/Berlin", "--visibility", "exact")
+
+	cmd := exec.Command(rallyBin, "--json", "events", "watch", "watched")
+	cmd.Env = admin.env
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := make(chan map[string]any)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				lines <- m
+			}
+		}
+		close(lines)
+	}()
+	next := func() map[string]any {
+		t.Helper()
+		select {
+		case m, ok := <-lines:
+			if !ok {
+				t.Fatal("rally events watch stopped")
+			}
+			return m
+		case <-time.After(10 * time.Second):
+			t.Fatal("no change printed within 10s")
+			return nil
+		}
+	}
+	if m := next(); m["kind"] != "CHANGE_KIND_SNAPSHOT" || m["cursor"] == "" {
+		t.Fatalf("first line: %v", m)
+	}
+	participant := newUser(t, server)
+	participant.ok("rsvp", "create", "events/watched", "--guests", "1")
+	m := next()
+	event, _ := m["event"].(map[string]any)
+	attendance, _ := event["attendance"].(map[string]any)
+	if m["kind"] != "CHANGE_KIND_ATTENDANCE" || attendance["going"] != float64(2) {
+		t.Fatalf("after an RSVP: %v", m)
 	}
 }

@@ -14,9 +14,9 @@ import (
 )
 
 func (c *cli) eventsCommand() *ffcli.Command {
-	return c.group("events", "create, list, show, change and cancel events", "",
+	return c.group("events", "create, list, show, change, cancel and watch events", "",
 		c.createEventCommand(), c.listEventsCommand(), c.getEventCommand(),
-		c.updateEventCommand(), c.cancelEventCommand())
+		c.updateEventCommand(), c.cancelEventCommand(), c.watchEventCommand())
 }
 
 // eventMask ties each event flag to the field it sets.
