@@ -2,21 +2,16 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/rallyhq/rally/internal/app"
-	"github.com/rallyhq/rally/internal/config"
+	"github.com/rallyhq/rally/internal/app/apptest"
 )
 
 // The tests run the real rally binary, as a person at a shell would, against a real
@@ -46,22 +41,7 @@ func TestMain(m *testing.M) {
 // are added to its configuration (TLS, say).
 func startRallyd(t *testing.T, flags ...string) string {
 	t.Helper()
-	cfg, err := config.Parse(append([]string{"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--admin-token=" + adminToken}, flags...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := app.Start(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := a.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return a.GRPCAddr()
+	return apptest.Start(t, adminToken, flags...).GRPCAddr()
 }
 
 // user is one person at a shell, with a home and config directory of their own.

@@ -1,17 +1,14 @@
 package app_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rallyhq/rally/internal/app"
-	"github.com/rallyhq/rally/internal/config"
+	"github.com/rallyhq/rally/internal/app/apptest"
 	"github.com/rallyhq/rally/internal/redistest"
 )
 
@@ -23,23 +20,7 @@ const token = "rly_admin_rest-test-token-0123456789abcdefghijklmnop"
 // flags in extra come last and win.
 func startApp(t *testing.T, redisURL string, extra ...string) *app.App {
 	t.Helper()
-	args := []string{"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--admin-token=" + token, "--redis-url=" + redisURL, "--rate-limits=read=off;write=off;rally.v1.RsvpService/CreateRsvp=off"}
-	cfg, err := config.Parse(append(args, extra...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := app.Start(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := a.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return a
+	return apptest.Start(t, token, append([]string{"--redis-url=" + redisURL, "--rate-limits=read=off;write=off;rally.v1.RsvpService/CreateRsvp=off"}, extra...)...)
 }
 
 type client struct {

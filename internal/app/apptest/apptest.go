@@ -1,0 +1,36 @@
+// Package apptest runs a real rallyd inside a test: the gRPC server, the gateway dialling
+// it, and the store, on free loopback ports, shut down when the test ends.
+package apptest
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/rallyhq/rally/internal/app"
+	"github.com/rallyhq/rally/internal/config"
+)
+
+// Start runs rallyd with the given admin token and configuration flags (which come last
+// and win over the defaults: loopback ports, memory store), logging nowhere.
+func Start(t testing.TB, adminToken string, flags ...string) *app.App {
+	t.Helper()
+	cfg, err := config.Parse(append([]string{"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--admin-token=" + adminToken}, flags...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.Start(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := a.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return a
+}
