@@ -346,31 +346,7 @@ func testRSVPConcurrentCreates(t *testing.T, s store.Store) {
 	if len(all) != n {
 		t.Fatalf("%d RSVPs stored, want %d", len(all), n)
 	}
-	var goingPeople, waitPeople, position int32
-	for i, r := range all {
-		people := 1 + r.GetGuests()
-		switch r.GetState() {
-		case going:
-			goingPeople += people
-			if position > 0 {
-				t.Fatalf("%s (arrival %d) is GOING after a waitlisted RSVP that came earlier", r.GetName(), i)
-			}
-		case waitlisted:
-			waitPeople += people
-			position++
-			if r.GetWaitlistPosition() != position {
-				t.Fatalf("%s: waitlist position %d, want %d (arrival order)", r.GetName(), r.GetWaitlistPosition(), position)
-			}
-			if position == 1 && goingPeople+people <= capacity {
-				t.Fatalf("the head of the waitlist (%d people) fits in the %d free places", people, capacity-goingPeople)
-			}
-		default:
-			t.Fatalf("%s: state %v", r.GetName(), r.GetState())
-		}
-	}
-	if goingPeople > capacity || position == 0 {
-		t.Fatalf("%d people going for %d places, %d RSVPs waitlisted", goingPeople, capacity, position)
-	}
+	goingPeople, waitPeople := CheckArrivalOrder(t, all, capacity)
 	wantCounts(t, s, "e", goingPeople, waitPeople)
 }
 
@@ -413,4 +389,38 @@ func testAnnouncements(t *testing.T, s store.Store) {
 	if len(got) != store.MaxAnnouncements || got[0].GetText() != fmt.Sprintf("update %d", store.MaxAnnouncements+4) {
 		t.Errorf("%d announcements, newest %q: want the newest %d, newest first", len(got), got[0].GetText(), store.MaxAnnouncements)
 	}
+}
+
+// CheckArrivalOrder checks an event's RSVPs, listed in arrival order, after a burst of
+// creates: none beyond capacity, strictly first come first served (nobody GOING after an
+// earlier waitlisted RSVP, the head of the waitlist does not fit, positions 1, 2, ... in
+// arrival order). It returns the people going and waitlisted.
+func CheckArrivalOrder(t testing.TB, all []*rallyv1.Rsvp, capacity int32) (goingPeople, waitPeople int32) {
+	t.Helper()
+	var position int32
+	for i, r := range all {
+		people := 1 + r.GetGuests()
+		switch r.GetState() {
+		case going:
+			goingPeople += people
+			if position > 0 {
+				t.Fatalf("%s (arrival %d) is GOING after a waitlisted RSVP that came earlier", r.GetName(), i)
+			}
+		case waitlisted:
+			waitPeople += people
+			position++
+			if r.GetWaitlistPosition() != position {
+				t.Fatalf("%s: waitlist position %d, want %d (arrival order)", r.GetName(), r.GetWaitlistPosition(), position)
+			}
+			if position == 1 && goingPeople+people <= capacity {
+				t.Fatalf("the head of the waitlist (%d people) fits in the %d free places", people, capacity-goingPeople)
+			}
+		default:
+			t.Fatalf("%s: state %v", r.GetName(), r.GetState())
+		}
+	}
+	if goingPeople > capacity || position == 0 {
+		t.Fatalf("%d people going for %d places, %d RSVPs waitlisted", goingPeople, capacity, position)
+	}
+	return goingPeople, waitPeople
 }
