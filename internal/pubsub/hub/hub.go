@@ -1,0 +1,303 @@
+// Package hub is what both pubsub brokers share: the in-process fan-out of one replica
+// to its local subscribers, the replay-then-live handover, and the cursor encoding.
+//
+// A broker keeps each topic's history (a ring in memory, a stream in Redis) in which the
+// messages are numbered 1, 2, 3, …: a message's position. It feeds new messages to the
+// hub in order (Deliver) and lends the hub a Reader of the history, from which a
+// subscriber replays and catches up.
+//
+// # Bounded queues
+//
+// Every subscription has a queue of a fixed length (a buffered channel). Delivering to a
+// full queue never waits and never grows the queue: it ends that subscription with
+// pubsub.ErrSlow and drops it from the hub, so that a subscriber that stops reading costs
+// at most one queue and delays no one. It resumes from its last cursor, out of the
+// history.
+//
+// # Replay, then live, with no gap and no duplicate
+//
+// A subscription starts pending: it reads the history after its cursor and pushes it into
+// its own queue, waiting for room (a replay is as long as the history at most, and a
+// subscriber that does not read only holds itself up). Meanwhile the topic's live
+// messages pass it by. When a read comes back short (the history is exhausted), it
+// attaches to the live feed, but only if the feed has not gone past what it has; if it
+// has, the subscription reads again from where it is. Each subscription remembers the
+// position of the last message it was given and skips anything older, so a message that
+// arrives by both ways is given once.
+package hub
+
+import (
+	"context"
+	"sync"
+
+	"github.com/rallyhq/rally/internal/pubsub"
+)
+
+// Defaults of the brokers.
+const (
+	// DefaultQueueLen is how many messages a subscription may have waiting: enough for
+	// bursts (an event edited in quick succession), small enough that thousands of
+	// watchers cost little.
+	DefaultQueueLen = 256
+	// DefaultHistory is how many messages a topic keeps for resumption: hours of an
+	// event's changes, minutes of a busy campaign's.
+	DefaultHistory = 1000
+)
+
+// Entry is a message with its position in its topic's history.
+type Entry struct {
+	Pos uint64
+	Msg pubsub.Message
+}
+
+// Reader reads a topic's history: the position of its newest message (0 if it has
+// none) and, oldest first, up to limit of the retained messages after position after.
+// It returns only the messages it has, so a caller knows that older ones were dropped
+// when the first is not right after after (see Continues).
+type Reader func(ctx context.Context, topic string, after uint64, limit int) (last uint64, entries []Entry, err error)
+
+// Continues reports whether entries, read from a history whose newest position is last,
+// carry on right after position after: nothing after it has been dropped from the
+// history, and after is not beyond its end (a cursor from a history that was lost and
+// started again). A position equal to the last message dropped is still fine: everything
+// after it is there.
+func Continues(after, last uint64, entries []Entry) bool {
+	if after > last {
+		return false
+	}
+	if len(entries) == 0 {
+		return after == last
+	}
+	return entries[0].Pos == after+1
+}
+
+// Hub fans messages out to the local subscriptions of each topic.
+type Hub struct {
+	queueLen int
+	onAttach func(topic string)
+
+	mu     sync.Mutex
+	closed bool
+	topics map[string]*topic
+}
+
+// topic is the hub's state of one topic with subscriptions.
+type topic struct {
+	// last is the position of the newest message given to the live feed, known once set:
+	// every live subscription has been given everything up to it, and the next Deliver
+	// must carry on from it.
+	last uint64
+	set  bool
+	live map[*Sub]struct{}
+	// pending are the subscriptions still replaying.
+	pending map[*Sub]struct{}
+}
+
+// New returns a hub whose subscriptions queue up to queueLen messages (at least 1).
+// onAttach, if not nil, is called, with the hub locked, when a subscription of a topic
+// joins its live feed: a broker that learns of new messages by signals (Redis) uses it to
+// fetch once more, for a signal may have come while the subscription was pending.
+func New(queueLen int, onAttach func(topic string)) *Hub {
+	return &Hub{queueLen: max(queueLen, 1), onAttach: onAttach, topics: map[string]*topic{}}
+}
+
+// QueueLen is the length of every subscription's queue. Brokers read their first batch of
+// a replay with this limit (see Subscribe).
+func (h *Hub) QueueLen() int { return h.queueLen }
+
+// Subscribe starts a subscription of topic after position after. head is its
+// Subscription.Head. first is the history after after, as read with the limit QueueLen
+// (fewer entries mean that the history had no more); more reads the rest, and again
+// whenever live messages went past the subscription before it could join them. A broker
+// that feeds Deliver without being asked (memory) must make the read of first and this
+// call atomic with respect to Deliver; one that fetches (Redis) need not.
+//
+// The subscription ends when ctx ends, with ctx's error.
+func (h *Hub) Subscribe(ctx context.Context, topicName string, after uint64, head string, first []Entry, more Reader) (*Sub, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, pubsub.ErrClosed
+	}
+	s := &Sub{
+		hub:       h,
+		topic:     topicName,
+		head:      head,
+		last:      after,
+		ch:        make(chan pubsub.Message, h.queueLen),
+		done:      make(chan struct{}),
+		replaying: true,
+	}
+	t := h.topics[topicName]
+	if t == nil {
+		t = &topic{live: map[*Sub]struct{}{}, pending: map[*Sub]struct{}{}}
+		h.topics[topicName] = t
+	}
+	t.pending[s] = struct{}{}
+	// The queue is new, so first fits. The AfterFunc runs in a goroutine of its own and
+	// waits for the lock, so setting stop here is safe even if ctx is already done.
+	s.push(first, false)
+	s.stop = context.AfterFunc(ctx, func() { h.end(s, ctx.Err()) })
+	if len(first) < h.queueLen && h.attachLocked(s) {
+		return s, nil
+	}
+	go s.replay(ctx, more)
+	return s, nil
+}
+
+// Deliver gives topic's live subscriptions the messages after position from, which must
+// be the complete history after it, in order. It reports false, and does nothing, if
+// from is beyond what the topic's live feed has had: the messages in between would be
+// missed, so the caller must read again from the topic's position (Positions). Messages
+// the feed already had are skipped, so overlapping reads are harmless.
+func (h *Hub) Deliver(topicName string, from uint64, entries []Entry) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t := h.topics[topicName]
+	if t == nil {
+		return true
+	}
+	if t.set && from > t.last {
+		return false
+	}
+	for _, e := range entries {
+		if t.set && e.Pos <= t.last {
+			continue
+		}
+		t.last, t.set = e.Pos, true
+		for s := range t.live {
+			if e.Pos <= s.last {
+				continue // it read this one itself while replaying
+			}
+			select {
+			case s.ch <- e.Msg:
+				s.last = e.Pos
+			default:
+				h.endLocked(s, pubsub.ErrSlow)
+			}
+		}
+	}
+	return true
+}
+
+// Positions returns, for every topic with live subscriptions, the position its live feed
+// is at: where a broker that fetches reads next.
+func (h *Hub) Positions() map[string]uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]uint64, len(h.topics))
+	for name, t := range h.topics {
+		if t.set && len(t.live) > 0 {
+			out[name] = t.last
+		}
+	}
+	return out
+}
+
+// Live reports whether topic has live subscriptions, for a broker that is told of new
+// messages in every topic to ignore those nobody here follows.
+func (h *Hub) Live(topicName string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t := h.topics[topicName]
+	return t != nil && len(t.live) > 0
+}
+
+// EndTopic ends every subscription of topic with err.
+func (h *Hub) EndTopic(topicName string, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if t := h.topics[topicName]; t != nil {
+		h.endTopicLocked(t, err)
+	}
+}
+
+// EndAll ends every subscription with err: the history they follow is gone.
+func (h *Hub) EndAll(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.endAllLocked(err)
+}
+
+// Close ends every subscription with pubsub.ErrClosed; Subscribe fails from now on.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	h.endAllLocked(pubsub.ErrClosed)
+}
+
+func (h *Hub) endAllLocked(err error) {
+	for _, t := range h.topics {
+		h.endTopicLocked(t, err)
+	}
+}
+
+func (h *Hub) endTopicLocked(t *topic, err error) {
+	for s := range t.live {
+		h.endLocked(s, err)
+	}
+	for s := range t.pending {
+		h.endLocked(s, err)
+	}
+}
+
+// attach moves a pending subscription to the live feed if nothing passed it by; see
+// attachLocked. It reports true, so that the replay stops, if s has ended meanwhile.
+func (h *Hub) attach(s *Sub) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s.err != nil {
+		return true
+	}
+	return h.attachLocked(s)
+}
+
+// attachLocked moves s from pending to live, unless the live feed has gone past the last
+// message s was given: s then reads the history again. A feed that has not started yet
+// starts where s is.
+func (h *Hub) attachLocked(s *Sub) bool {
+	t := h.topics[s.topic]
+	if t.set && t.last > s.last {
+		return false
+	}
+	if !t.set {
+		t.last, t.set = s.last, true
+	}
+	delete(t.pending, s)
+	t.live[s] = struct{}{}
+	s.replaying = false
+	if h.onAttach != nil {
+		h.onAttach(s.topic)
+	}
+	return true
+}
+
+// end ends s with err, unless it has ended already.
+func (h *Hub) end(s *Sub, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.endLocked(s, err)
+}
+
+// endLocked records why s ended, releases it from its topic and closes its channel. A
+// replaying subscription's channel is closed by its replay, the only one sending to it.
+func (h *Hub) endLocked(s *Sub, err error) {
+	if s.err != nil {
+		return
+	}
+	s.err = err
+	close(s.done)
+	if s.stop != nil {
+		s.stop()
+	}
+	t := h.topics[s.topic]
+	delete(t.live, s)
+	delete(t.pending, s)
+	if len(t.live) == 0 && len(t.pending) == 0 {
+		delete(h.topics, s.topic)
+	}
+	if !s.replaying {
+		close(s.ch)
+	}
+}

@@ -1,0 +1,49 @@
+package memory
+
+import "github.com/rallyhq/rally/internal/pubsub/hub"
+
+// ring is one topic's history: its newest messages, numbered from 1.
+type ring struct {
+	last    uint64      // position of the newest message; 0 before the first
+	entries []hub.Entry // the retained messages; the oldest at start once full
+	start   int
+}
+
+// append adds e (at position last+1), dropping the oldest message beyond keep.
+func (r *ring) append(e hub.Entry, keep int) {
+	r.last = e.Pos
+	if len(r.entries) < keep {
+		r.entries = append(r.entries, e)
+		return
+	}
+	r.entries[r.start] = e
+	r.start = (r.start + 1) % len(r.entries)
+}
+
+// newest is the position of the newest message; 0 for a topic without any (r nil).
+func (r *ring) newest() uint64 {
+	if r == nil {
+		return 0
+	}
+	return r.last
+}
+
+// read returns the newest position and up to limit retained messages after after, as a
+// hub.Reader does. r may be nil: a topic without messages.
+func (r *ring) read(after uint64, limit int) (uint64, []hub.Entry) {
+	if r == nil {
+		return 0, nil
+	}
+	n := uint64(len(r.entries))
+	oldest := r.last - n + 1
+	from := max(after+1, oldest)
+	if from > r.last {
+		return r.last, nil
+	}
+	count := min(r.last-from+1, uint64(limit))
+	out := make([]hub.Entry, count)
+	for i := range out {
+		out[i] = r.entries[(uint64(r.start)+from-oldest+uint64(i))%n]
+	}
+	return r.last, out
+}
