@@ -1214,7 +1214,9 @@ type Change struct {
 	// replace what it knows with this snapshot.
 	Reset_ bool `protobuf:"varint,7,opt,name=reset,proto3" json:"reset,omitempty"`
 	// When the change happened.
-	ChangeTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=change_time,json=changeTime,proto3" json:"change_time,omitempty"`
+	ChangeTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=change_time,json=changeTime,proto3" json:"change_time,omitempty"`
+	// The task's new state and progress, for TASK_PROGRESS.
+	Task          *Task `protobuf:"bytes,9,opt,name=task,proto3" json:"task,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1301,6 +1303,13 @@ func (x *Change) GetReset_() bool {
 func (x *Change) GetChangeTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.ChangeTime
+	}
+	return nil
+}
+
+func (x *Change) GetTask() *Task {
+	if x != nil {
+		return x.Task
 	}
 	return nil
 }
@@ -1566,7 +1575,7 @@ var File_rally_v1_event_proto protoreflect.FileDescriptor
 
 const file_rally_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x14rally/v1/event.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rally/v1/campaign.proto\x1a\x14rally/v1/rules.proto\"\xd6\f\n" +
+	"\x14rally/v1/event.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rally/v1/campaign.proto\x1a\x14rally/v1/rules.proto\x1a\x13rally/v1/task.proto\"\xd6\f\n" +
 	"\x05Event\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12I\n" +
 	"\bcampaign\x18\x02 \x01(\tB-\xbaH*\xd8\x01\x01r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\bcampaign\x12 \n" +
@@ -1660,7 +1669,7 @@ const file_rally_v1_event_proto_rawDesc = "" +
 	"\xbaH\ar\x05\x10\x01\x18\xe8\aR\x04text\x12D\n" +
 	"\baudience\x18\x03 \x01(\x0e2\x1e.rally.v1.AnnouncementAudienceB\b\xbaH\x05\x82\x01\x02\x10\x01R\baudience\x12;\n" +
 	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\xcc\x02\n" +
+	"createTime\"\xf0\x02\n" +
 	"\x06Change\x12\x1a\n" +
 	"\bresource\x18\x01 \x01(\tR\bresource\x12(\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x14.rally.v1.ChangeKindR\x04kind\x12%\n" +
@@ -1670,7 +1679,8 @@ const file_rally_v1_event_proto_rawDesc = "" +
 	"\x06cursor\x18\x06 \x01(\tR\x06cursor\x12\x14\n" +
 	"\x05reset\x18\a \x01(\bR\x05reset\x12;\n" +
 	"\vchange_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"changeTime\"r\n" +
+	"changeTime\x12\"\n" +
+	"\x04task\x18\t \x01(\v2\x0e.rally.v1.TaskR\x04task\"r\n" +
 	"\x11WatchEventRequest\x12;\n" +
 	"\x04name\x18\x01 \x01(\tB'\xbaH$r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x04name\x12 \n" +
 	"\x06cursor\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06cursor\"x\n" +
@@ -1767,6 +1777,7 @@ var file_rally_v1_event_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil),     // 21: google.protobuf.Timestamp
 	(*fieldmaskpb.FieldMask)(nil),     // 22: google.protobuf.FieldMask
 	(*Campaign)(nil),                  // 23: rally.v1.Campaign
+	(*Task)(nil),                      // 24: rally.v1.Task
 }
 var file_rally_v1_event_proto_depIdxs = []int32{
 	6,  // 0: rally.v1.Event.venue:type_name -> rally.v1.Venue
@@ -1792,31 +1803,32 @@ var file_rally_v1_event_proto_depIdxs = []int32{
 	23, // 20: rally.v1.Change.campaign:type_name -> rally.v1.Campaign
 	14, // 21: rally.v1.Change.announcement:type_name -> rally.v1.Announcement
 	21, // 22: rally.v1.Change.change_time:type_name -> google.protobuf.Timestamp
-	14, // 23: rally.v1.PostAnnouncementRequest.announcement:type_name -> rally.v1.Announcement
-	14, // 24: rally.v1.ListAnnouncementsResponse.announcements:type_name -> rally.v1.Announcement
-	8,  // 25: rally.v1.EventService.CreateEvent:input_type -> rally.v1.CreateEventRequest
-	9,  // 26: rally.v1.EventService.GetEvent:input_type -> rally.v1.GetEventRequest
-	10, // 27: rally.v1.EventService.ListEvents:input_type -> rally.v1.ListEventsRequest
-	12, // 28: rally.v1.EventService.UpdateEvent:input_type -> rally.v1.UpdateEventRequest
-	16, // 29: rally.v1.EventService.WatchEvent:input_type -> rally.v1.WatchEventRequest
-	17, // 30: rally.v1.EventService.WatchCampaign:input_type -> rally.v1.WatchCampaignRequest
-	18, // 31: rally.v1.EventService.PostAnnouncement:input_type -> rally.v1.PostAnnouncementRequest
-	19, // 32: rally.v1.EventService.ListAnnouncements:input_type -> rally.v1.ListAnnouncementsRequest
-	13, // 33: rally.v1.EventService.CancelEvent:input_type -> rally.v1.CancelEventRequest
-	5,  // 34: rally.v1.EventService.CreateEvent:output_type -> rally.v1.Event
-	5,  // 35: rally.v1.EventService.GetEvent:output_type -> rally.v1.Event
-	11, // 36: rally.v1.EventService.ListEvents:output_type -> rally.v1.ListEventsResponse
-	5,  // 37: rally.v1.EventService.UpdateEvent:output_type -> rally.v1.Event
-	15, // 38: rally.v1.EventService.WatchEvent:output_type -> rally.v1.Change
-	15, // 39: rally.v1.EventService.WatchCampaign:output_type -> rally.v1.Change
-	14, // 40: rally.v1.EventService.PostAnnouncement:output_type -> rally.v1.Announcement
-	20, // 41: rally.v1.EventService.ListAnnouncements:output_type -> rally.v1.ListAnnouncementsResponse
-	5,  // 42: rally.v1.EventService.CancelEvent:output_type -> rally.v1.Event
-	34, // [34:43] is the sub-list for method output_type
-	25, // [25:34] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	24, // 23: rally.v1.Change.task:type_name -> rally.v1.Task
+	14, // 24: rally.v1.PostAnnouncementRequest.announcement:type_name -> rally.v1.Announcement
+	14, // 25: rally.v1.ListAnnouncementsResponse.announcements:type_name -> rally.v1.Announcement
+	8,  // 26: rally.v1.EventService.CreateEvent:input_type -> rally.v1.CreateEventRequest
+	9,  // 27: rally.v1.EventService.GetEvent:input_type -> rally.v1.GetEventRequest
+	10, // 28: rally.v1.EventService.ListEvents:input_type -> rally.v1.ListEventsRequest
+	12, // 29: rally.v1.EventService.UpdateEvent:input_type -> rally.v1.UpdateEventRequest
+	16, // 30: rally.v1.EventService.WatchEvent:input_type -> rally.v1.WatchEventRequest
+	17, // 31: rally.v1.EventService.WatchCampaign:input_type -> rally.v1.WatchCampaignRequest
+	18, // 32: rally.v1.EventService.PostAnnouncement:input_type -> rally.v1.PostAnnouncementRequest
+	19, // 33: rally.v1.EventService.ListAnnouncements:input_type -> rally.v1.ListAnnouncementsRequest
+	13, // 34: rally.v1.EventService.CancelEvent:input_type -> rally.v1.CancelEventRequest
+	5,  // 35: rally.v1.EventService.CreateEvent:output_type -> rally.v1.Event
+	5,  // 36: rally.v1.EventService.GetEvent:output_type -> rally.v1.Event
+	11, // 37: rally.v1.EventService.ListEvents:output_type -> rally.v1.ListEventsResponse
+	5,  // 38: rally.v1.EventService.UpdateEvent:output_type -> rally.v1.Event
+	15, // 39: rally.v1.EventService.WatchEvent:output_type -> rally.v1.Change
+	15, // 40: rally.v1.EventService.WatchCampaign:output_type -> rally.v1.Change
+	14, // 41: rally.v1.EventService.PostAnnouncement:output_type -> rally.v1.Announcement
+	20, // 42: rally.v1.EventService.ListAnnouncements:output_type -> rally.v1.ListAnnouncementsResponse
+	5,  // 43: rally.v1.EventService.CancelEvent:output_type -> rally.v1.Event
+	35, // [35:44] is the sub-list for method output_type
+	26, // [26:35] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_rally_v1_event_proto_init() }
@@ -1826,6 +1838,7 @@ func file_rally_v1_event_proto_init() {
 	}
 	file_rally_v1_campaign_proto_init()
 	file_rally_v1_rules_proto_init()
+	file_rally_v1_task_proto_init()
 	file_rally_v1_event_proto_msgTypes[1].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
