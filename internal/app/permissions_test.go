@@ -74,6 +74,8 @@ type world struct {
 	standalone string // alice's event without a campaign
 	aliceToken string // a spare token of alice, to revoke
 	rsvp       string // an anonymous RSVP to event
+	task       string // a task in campaign
+	claim      string // an anonymous claim of task
 }
 
 type rest struct{ method, path, body string }
@@ -90,6 +92,7 @@ type clients struct {
 	events     rallyv1.EventServiceClient
 	organisers rallyv1.OrganiserServiceClient
 	rsvps      rallyv1.RsvpServiceClient
+	tasks      rallyv1.TaskServiceClient
 }
 
 func eventIn(campaign string) *rallyv1.Event {
@@ -265,6 +268,65 @@ var matrixRows = []matrixRow{
 			return err
 		},
 		func(w world) rest { return rest{"GET", "/v1/" + w.event + "/auditEntries", ""} }},
+	{"CreateTask", rightOrganiser,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.tasks.CreateTask(ctx, &rallyv1.CreateTaskRequest{Task: taskIn(w.campaign)})
+			return err
+		},
+		func(w world) rest { return rest{"POST", "/v1/tasks", taskBody(w.campaign)} }},
+	{"GetTask", public,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.tasks.GetTask(ctx, &rallyv1.GetTaskRequest{Name: w.task})
+			return err
+		},
+		func(w world) rest { return rest{"GET", "/v1/" + w.task, ""} }},
+	{"ListTasks", public,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.tasks.ListTasks(ctx, &rallyv1.ListTasksRequest{Campaign: w.campaign})
+			return err
+		},
+		func(w world) rest { return rest{"GET", "/v1/tasks?campaign=" + w.campaign, ""} }},
+	{"UpdateTask", rightOrganiser,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.tasks.UpdateTask(ctx, &rallyv1.UpdateTaskRequest{Task: &rallyv1.Task{Name: w.task, Title: "Renamed"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"title"}}})
+			return err
+		},
+		func(w world) rest { return rest{"PATCH", "/v1/" + w.task, `{"title":"Renamed"}`} }},
+	{"CloseTask", rightOrganiser,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.tasks.CloseTask(ctx, &rallyv1.CloseTaskRequest{Name: w.task})
+			return err
+		},
+		func(w world) rest { return rest{"POST", "/v1/" + w.task + ":close", `{}`} }},
+	{"ClaimTask", public,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.tasks.ClaimTask(ctx, &rallyv1.ClaimTaskRequest{Name: w.task})
+			return err
+		},
+		func(w world) rest { return rest{"POST", "/v1/" + w.task + "/claims", `{}`} }},
+	{"CompleteClaim", private,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.tasks.CompleteClaim(ctx, &rallyv1.CompleteClaimRequest{Name: w.claim, ProofUrl: "https://example.org/post"})
+			return err
+		},
+		func(w world) rest {
+			return rest{"POST", "/v1/" + w.claim + ":complete", `{"proofUrl":"https://example.org/post"}`}
+		}},
+	{"ReleaseClaim", private,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.tasks.ReleaseClaim(ctx, &rallyv1.ReleaseClaimRequest{Name: w.claim})
+			return err
+		},
+		func(w world) rest { return rest{"POST", "/v1/" + w.claim + ":release", `{}`} }},
+}
+
+func taskIn(campaign string) *rallyv1.Task {
+	return &rallyv1.Task{Campaign: campaign, Kind: rallyv1.TaskKind_TASK_KIND_SHARE_POST, Title: "Share the statement",
+		Deadline: timestamppb.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))}
+}
+
+func taskBody(campaign string) string {
+	return fmt.Sprintf(`{"campaign":%q,"kind":"TASK_KIND_SHARE_POST","title":"Share the statement","deadline":"2030-01-01T00:00:00Z"}`, campaign)
 }
 
 func withToken(ctx context.Context, tok string) context.Context {
@@ -284,7 +346,7 @@ func TestPermissionMatrix(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { conn.Close() })
-			c := clients{rallyv1.NewCampaignServiceClient(conn), rallyv1.NewEventServiceClient(conn), rallyv1.NewOrganiserServiceClient(conn), rallyv1.NewRsvpServiceClient(conn)}
+			c := clients{rallyv1.NewCampaignServiceClient(conn), rallyv1.NewEventServiceClient(conn), rallyv1.NewOrganiserServiceClient(conn), rallyv1.NewRsvpServiceClient(conn), rallyv1.NewTaskServiceClient(conn)}
 			ctx := t.Context()
 			adminCtx := withToken(ctx, token)
 
@@ -344,7 +406,16 @@ func TestPermissionMatrix(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				return world{alice: alice, bob: bob, campaign: cp.GetName(), event: ev.GetName(), standalone: sa.GetName(), aliceToken: spare, rsvp: r.GetRsvp().GetName()}
+				tk, err := c.tasks.CreateTask(aliceCtx, &rallyv1.CreateTaskRequest{Task: taskIn(cp.GetName())})
+				if err != nil {
+					t.Fatal(err)
+				}
+				cl, err := c.tasks.ClaimTask(ctx, &rallyv1.ClaimTaskRequest{Name: tk.GetName()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return world{alice: alice, bob: bob, campaign: cp.GetName(), event: ev.GetName(), standalone: sa.GetName(), aliceToken: spare,
+					rsvp: r.GetRsvp().GetName(), task: tk.GetName(), claim: cl.GetClaim().GetName()}
 			}
 
 			for _, row := range matrixRows {

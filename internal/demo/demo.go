@@ -106,7 +106,7 @@ func Seed(ctx context.Context, grpcAddr, adminToken string, now time.Time, dial 
 			return fmt.Errorf("demo event %s: %w", e.id, err)
 		}
 	}
-	return nil
+	return seedTasks(ctx, rallyv1.NewTaskServiceClient(conn), c.GetName(), now)
 }
 
 func missionName(k rallyv1.VenueKind) string {
@@ -123,4 +123,74 @@ func nextSaturday(now time.Time) time.Time {
 		d = d.AddDate(0, 0, 1)
 	}
 	return time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC)
+}
+
+// Sources of the demo tasks: the organisations whose calls to action Rally follows. The
+// links are to their pages on Kazakhstan rather than to specific articles, so that demo
+// data never puts words in anyone's mouth.
+var demoSources = []*rallyv1.Source{
+	{Url: "https://www.ilga-europe.org/", Title: "[DEMO] ILGA-Europe on the Kazakh \"LGBT propaganda\" law", Publisher: "ILGA-Europe"},
+	{Url: "https://www.hrw.org/europe/central-asia/kazakhstan", Title: "[DEMO] Human Rights Watch: Kazakhstan", Publisher: "Human Rights Watch"},
+	{Url: "https://www.amnesty.org/en/location/europe-and-central-asia/central-asia/kazakhstan/", Title: "[DEMO] Amnesty International: Kazakhstan", Publisher: "Amnesty International"},
+	{Url: "https://www.ohchr.org/en/countries/kazakhstan", Title: "[DEMO] UN Human Rights Office: Kazakhstan", Publisher: "OHCHR"},
+	{Url: "https://edition.cnn.com/", Title: "[DEMO] CNN coverage of the law", Publisher: "CNN"},
+}
+
+// seedTasks creates tasks modelled on the real calls to action: share fact-based
+// information citing its sources, amplify Kazakh LGBTI voices in the media, show
+// solidarity, and come to the embassy actions.
+func seedTasks(ctx context.Context, tasks rallyv1.TaskServiceClient, campaign string, now time.Time) error {
+	deadline := timestamppb.New(now.AddDate(0, 1, 0))
+	for _, t := range []*rallyv1.Task{
+		{
+			Kind:  rallyv1.TaskKind_TASK_KIND_SHARE_POST,
+			Title: "[DEMO] Share the fact-based statement on Kazakhstan's \"LGBT propaganda\" law",
+			Instructions: "DEMO DATA. Share the statement below on your social media, with a link to at least one of the sources. " +
+				"Stick to the facts in the sources; do not add claims of your own.",
+			MessageTemplates: []*rallyv1.MessageTemplate{
+				{LanguageCode: "en", Text: "Kazakhstan's new law bans \"LGBT propaganda\" in media, education, art and health information. Human rights groups warn it silences LGBTI people. #LoveIsNotPropaganda"},
+				{LanguageCode: "ru", Text: "Новый закон Казахстана запрещает «ЛГБТ-пропаганду» в СМИ, образовании, искусстве и медицинской информации. #LoveIsNotPropaganda"},
+				{LanguageCode: "kk", Text: "Қазақстанның жаңа заңы ЛГБТ адамдардың дауысын өшіреді. #LoveIsNotPropaganda"},
+				{LanguageCode: "de", Text: "Kasachstans neues Gesetz verbietet \"LGBT-Propaganda\" in Medien, Bildung, Kunst und Gesundheitsinformation. #LoveIsNotPropaganda"},
+			},
+			Sources:           demoSources,
+			TargetCompletions: 500,
+		},
+		{
+			Kind:  rallyv1.TaskKind_TASK_KIND_CONTACT_MEDIA,
+			Title: "[DEMO] Pitch your local newspaper to amplify Kazakh LGBTI voices",
+			Instructions: "DEMO DATA. Write to the letters or opinion editor of a local paper. Ask them to give space to Kazakh " +
+				"LGBTI people and activists, in their own words; point them to the sources for the facts.",
+			MessageTemplates: []*rallyv1.MessageTemplate{
+				{LanguageCode: "en", Text: "Dear editor, since Kazakhstan banned \"LGBT propaganda\", LGBTI people there risk being silenced. Would you publish their voices?"},
+			},
+			Sources:             demoSources[:3],
+			TargetCompletions:   50,
+			MaxConcurrentClaims: 20,
+		},
+		{
+			Kind:         rallyv1.TaskKind_TASK_KIND_SOLIDARITY_MESSAGE,
+			Title:        "[DEMO] Write a solidarity message to LGBTI people in Kazakhstan",
+			Instructions: "DEMO DATA. A few warm sentences; no names or photos of people in Kazakhstan, for their safety.",
+			MessageTemplates: []*rallyv1.MessageTemplate{
+				{LanguageCode: "en", Text: "You are not alone. We see you, and we stand with you."},
+				{LanguageCode: "ru", Text: "Вы не одни. Мы с вами."},
+			},
+			TargetCompletions: 1000,
+		},
+		{
+			Kind:                rallyv1.TaskKind_TASK_KIND_OTHER,
+			Event:               "events/demo-berlin",
+			Title:               "[DEMO] Bring a friend to the vigil at the embassy in Berlin",
+			Instructions:        "DEMO DATA. Invite one friend, RSVP together (as guests), and come.",
+			TargetCompletions:   100,
+			MaxConcurrentClaims: 100,
+		},
+	} {
+		t.Campaign, t.Deadline = campaign, deadline
+		if _, err := tasks.CreateTask(ctx, &rallyv1.CreateTaskRequest{Task: t}); err != nil {
+			return fmt.Errorf("demo task %q: %w", t.GetTitle(), err)
+		}
+	}
+	return nil
 }

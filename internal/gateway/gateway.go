@@ -91,6 +91,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		rallyv1.RegisterEventServiceHandler,
 		rallyv1.RegisterOrganiserServiceHandler,
 		rallyv1.RegisterRsvpServiceHandler,
+		rallyv1.RegisterTaskServiceHandler,
 	} {
 		if err := register(ctx, gw, conn); err != nil {
 			conn.Close()

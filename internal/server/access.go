@@ -84,6 +84,22 @@ func resolveRSVPToken(_ context.Context, method, secret string) (auth.Principal,
 	return auth.Principal{Kind: auth.RSVPHolder, TokenHash: h[:]}, nil
 }
 
+// claimMethods accept a claim's token.
+var claimMethods = map[string]bool{
+	rallyv1.TaskService_CompleteClaim_FullMethodName: true,
+	rallyv1.TaskService_ReleaseClaim_FullMethodName:  true,
+}
+
+// resolveClaimToken accepts a claim token on the methods that take one; the handler
+// checks it against the claim.
+func resolveClaimToken(_ context.Context, method, secret string) (auth.Principal, error) {
+	if !claimMethods[method] {
+		return auth.Principal{}, status.Error(codes.Unauthenticated, "a claim token only works to complete or release that claim")
+	}
+	h := auth.Hash(secret)
+	return auth.Principal{Kind: auth.ClaimHolder, TokenHash: h[:]}, nil
+}
+
 // organisesCampaign reports whether the caller manages the campaign.
 func organisesCampaign(p auth.Principal, c *rallyv1.Campaign) bool {
 	return p.IsAdmin() || (p.Kind == auth.Organiser && slices.Contains(c.GetOrganisers(), p.Organiser))

@@ -89,7 +89,7 @@ func (s *eventServer) CreateEvent(ctx context.Context, req *rallyv1.CreateEventR
 	if errors.Is(err, store.ErrAlreadyExists) && req.GetRequestId() != "" && req.GetEventId() == "" {
 		e, err = s.store.GetEvent(ctx, e.GetName()) // a retry: return the first attempt's result
 	} else if err == nil {
-		s.publish(ctx, rallyv1.ChangeKind_CHANGE_KIND_CREATED, e.GetName(), e.GetCampaign(), nil)
+		s.publish(ctx, rallyv1.ChangeKind_CHANGE_KIND_CREATED, e.GetName(), nil, e.GetCampaign())
 	}
 	if err != nil {
 		return nil, err
@@ -213,7 +213,7 @@ func (s *eventServer) UpdateEvent(ctx context.Context, req *rallyv1.UpdateEventR
 	if err := s.store.Rebalance(ctx, e.GetName()); err != nil {
 		s.log.ErrorContext(ctx, "rebalancing RSVPs after an event update failed", "event", e.GetName(), "err", err)
 	}
-	s.publish(ctx, rallyv1.ChangeKind_CHANGE_KIND_UPDATED, e.GetName(), e.GetCampaign(), nil)
+	s.publish(ctx, rallyv1.ChangeKind_CHANGE_KIND_UPDATED, e.GetName(), nil, e.GetCampaign())
 	return present(e, true), nil
 }
 
@@ -237,7 +237,7 @@ func (s *eventServer) CancelEvent(ctx context.Context, req *rallyv1.CancelEventR
 	if errors.Is(err, errNoChange) {
 		e, err = s.store.GetEvent(ctx, req.GetName())
 	} else if err == nil {
-		s.publish(ctx, rallyv1.ChangeKind_CHANGE_KIND_CANCELLED, e.GetName(), e.GetCampaign(), nil)
+		s.publish(ctx, rallyv1.ChangeKind_CHANGE_KIND_CANCELLED, e.GetName(), nil, e.GetCampaign())
 	}
 	if err != nil {
 		return nil, err

@@ -150,7 +150,7 @@ func (s *organiserServer) changeOrganisers(ctx context.Context, name string, cha
 	if errors.Is(err, errNoChange) {
 		c, err = s.store.GetCampaign(ctx, name)
 	} else if err == nil {
-		s.publish(ctx, rallyv1.ChangeKind_CHANGE_KIND_UPDATED, c.GetName(), "", nil)
+		s.publish(ctx, rallyv1.ChangeKind_CHANGE_KIND_UPDATED, c.GetName(), nil)
 	}
 	if err != nil {
 		return nil, err

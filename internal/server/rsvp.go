@@ -33,21 +33,21 @@ var rsvpMask = maskSpec{
 
 const defaultRSVPPageSize = 100
 
-// requestKey and seal make retried creates idempotent without keeping the manage token:
-// the store keeps a hash of the request_id (to find the first create) and the token
-// encrypted with a key derived from the request_id (to give the same token back). Both
-// are bound to the event, and neither reveals the token without the request_id, which
-// only the client has.
-func requestKey(event, requestID string) string {
-	sum := sha256.Sum256([]byte("rally rsvp request\x00" + event + "\x00" + requestID))
+// requestKey and seal make retried creates (RSVPs, claims) idempotent without keeping
+// the token they return: the store keeps a hash of the request_id (to find the first
+// create) and the token encrypted with a key derived from the request_id (to give the
+// same token back). Both are bound to the parent resource (scope), and neither reveals
+// the token without the request_id, which only the client has.
+func requestKey(scope, requestID string) string {
+	sum := sha256.Sum256([]byte("rally request\x00" + scope + "\x00" + requestID))
 	return hex.EncodeToString(sum[:])
 }
 
 // seal encrypts (and, applied again, decrypts) a token with a one-time key derived from
-// the event and request_id. Tokens are shorter than the key, which is used once per
+// the scope and request_id. Tokens are shorter than the key, which is used once per
 // request_id.
-func seal(event, requestID string, token []byte) []byte {
-	key := sha512.Sum512([]byte("rally rsvp seal\x00" + event + "\x00" + requestID))
+func seal(scope, requestID string, token []byte) []byte {
+	key := sha512.Sum512([]byte("rally seal\x00" + scope + "\x00" + requestID))
 	out := make([]byte, min(len(token), len(key)))
 	for i := range out {
 		out[i] = token[i] ^ key[i]

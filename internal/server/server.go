@@ -66,6 +66,9 @@ var publicMethods = map[string]bool{
 	rallyv1.EventService_WatchEvent_FullMethodName:        true,
 	rallyv1.EventService_WatchCampaign_FullMethodName:     true,
 	rallyv1.EventService_ListAnnouncements_FullMethodName: true,
+	rallyv1.TaskService_GetTask_FullMethodName:            true,
+	rallyv1.TaskService_ListTasks_FullMethodName:          true,
+	rallyv1.TaskService_ClaimTask_FullMethodName:          true,
 }
 
 // isPublic reports whether a method may be called anonymously: Rally's public reads and
@@ -101,6 +104,7 @@ func New(opts Options) (*Server, error) {
 	authn := auth.NewAuthenticator(opts.AdminToken, isPublic, map[string]auth.Resolver{
 		auth.OrganiserPrefix: svc.resolveToken,
 		auth.RSVPPrefix:      resolveRSVPToken,
+		auth.ClaimPrefix:     resolveClaimToken,
 	})
 	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall)}
 	logger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
@@ -134,6 +138,7 @@ func New(opts Options) (*Server, error) {
 	rallyv1.RegisterCampaignServiceServer(gs, &campaignServer{service: svc})
 	rallyv1.RegisterOrganiserServiceServer(gs, &organiserServer{service: svc})
 	rallyv1.RegisterRsvpServiceServer(gs, &rsvpServer{service: svc})
+	rallyv1.RegisterTaskServiceServer(gs, &taskServer{service: svc})
 	rallyv1.RegisterEventServiceServer(gs, &eventServer{service: svc})
 
 	hs := health.NewServer()

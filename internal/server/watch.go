@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -25,19 +26,22 @@ import (
 // messages published in a different order than their writes (two replicas racing) can
 // never leave a watcher with a stale state: the last message delivered shows the latest.
 
-// publish records a change for the watchers of resource and of its campaign. The write it
+// publish records a change for the watchers of resource and of the resources in also
+// (its campaign, the event a task is tied to; empty ones are skipped). The write it
 // reports has succeeded, so a failure here is logged rather than returned: the client
 // must not retry a write that happened. Watchers resynchronise on their next change or
 // reconnect.
-func (s *service) publish(ctx context.Context, kind rallyv1.ChangeKind, resource, campaign string, ann *rallyv1.Announcement) {
+func (s *service) publish(ctx context.Context, kind rallyv1.ChangeKind, resource string, ann *rallyv1.Announcement, also ...string) {
 	if s.broker == nil {
 		return
 	}
 	payload, err := proto.Marshal(&rallyv1.Change{Resource: resource, Kind: kind, Announcement: ann, ChangeTime: timestamppb.New(s.now())})
 	if err == nil {
 		topics := []string{resource}
-		if campaign != "" {
-			topics = append(topics, campaign)
+		for _, t := range also {
+			if t != "" {
+				topics = append(topics, t)
+			}
 		}
 		err = s.broker.Publish(context.WithoutCancel(ctx), topics, payload)
 	}
@@ -53,7 +57,7 @@ func (s *service) publishEvent(ctx context.Context, kind rallyv1.ChangeKind, eve
 		s.log.ErrorContext(ctx, "publishing a change failed", "resource", event, "err", err)
 		return
 	}
-	s.publish(ctx, kind, event, e.GetCampaign(), nil)
+	s.publish(ctx, kind, event, nil, e.GetCampaign())
 }
 
 // watchers counts the open watch streams of each caller, to cap them.
@@ -211,6 +215,16 @@ func (s *service) readCampaign(ctx context.Context, name, cursor string) (*rally
 	return proto.CloneOf(v.(*rallyv1.Campaign)), nil
 }
 
+// renderTask fills a task change with the task's current state and progress.
+func (s *service) renderTask(ctx context.Context, c *rallyv1.Change) (*rallyv1.Change, bool, error) {
+	v, err, _ := s.reads.Do(c.GetResource()+"@"+c.GetCursor(), func() (any, error) { return s.store.GetTask(ctx, c.GetResource(), s.now()) })
+	if err != nil {
+		return nil, false, err
+	}
+	c.Task = s.presentTask(proto.CloneOf(v.(*rallyv1.Task)))
+	return c, true, nil
+}
+
 // mayRead reports whether a watcher may read an announcement.
 func mayRead(a *rallyv1.Announcement, privileged bool) bool {
 	return privileged || a.GetAudience() != rallyv1.AnnouncementAudience_ANNOUNCEMENT_AUDIENCE_RSVP_HOLDERS
@@ -247,8 +261,11 @@ func (s *eventServer) WatchEvent(req *rallyv1.WatchEventRequest, stream rallyv1.
 			return stream.Send(&rallyv1.Change{Resource: e.GetName(), Kind: rallyv1.ChangeKind_CHANGE_KIND_SNAPSHOT, Event: e, Cursor: cursor, Reset_: reset, ChangeTime: timestamppb.New(s.now())})
 		},
 		func(c *rallyv1.Change) (*rallyv1.Change, bool, error) {
-			if c.GetKind() == rallyv1.ChangeKind_CHANGE_KIND_ANNOUNCEMENT {
+			switch {
+			case c.GetKind() == rallyv1.ChangeKind_CHANGE_KIND_ANNOUNCEMENT:
 				return c, mayRead(c.GetAnnouncement(), privileged), nil
+			case strings.HasPrefix(c.GetResource(), "tasks/"):
+				return s.renderTask(ctx, c)
 			}
 			e, err := s.readEvent(ctx, c.GetResource(), c.GetCursor())
 			if err == nil {
@@ -302,6 +319,8 @@ func (s *eventServer) WatchCampaign(req *rallyv1.WatchCampaignRequest, stream ra
 			switch {
 			case ch.GetKind() == rallyv1.ChangeKind_CHANGE_KIND_ANNOUNCEMENT:
 				return ch, mayRead(ch.GetAnnouncement(), privileged), nil
+			case strings.HasPrefix(ch.GetResource(), "tasks/"):
+				return s.renderTask(ctx, ch)
 			case ch.GetResource() == req.GetName():
 				c, err := s.readCampaign(ctx, ch.GetResource(), ch.GetCursor())
 				if err != nil {
@@ -335,7 +354,7 @@ func (s *eventServer) PostAnnouncement(ctx context.Context, req *rallyv1.PostAnn
 	if err := s.store.AppendAnnouncement(ctx, req.GetParent(), a); err != nil {
 		return nil, err
 	}
-	s.publish(ctx, rallyv1.ChangeKind_CHANGE_KIND_ANNOUNCEMENT, e.GetName(), e.GetCampaign(), a)
+	s.publish(ctx, rallyv1.ChangeKind_CHANGE_KIND_ANNOUNCEMENT, e.GetName(), a, e.GetCampaign())
 	return a, nil
 }
 

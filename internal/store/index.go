@@ -30,6 +30,9 @@ type Range struct {
 	Min   string
 	Max   string
 	query string // fingerprint of the query's first range, carried by its page tokens
+	// filter names a filter applied after the read (TaskQuery's State CLOSED), so that
+	// the fingerprint tells apart two queries that read the same index; usually empty.
+	filter string
 }
 
 // eventDims are the filterable dimensions of an event, in the fixed order of index names.
@@ -216,7 +219,11 @@ type pageToken struct {
 }
 
 func (r Range) fingerprint() string {
-	sum := sha256.Sum256([]byte(r.Index + "\x00" + r.Min + "\x00" + r.Max))
+	fp := r.Index + "\x00" + r.Min + "\x00" + r.Max
+	if r.filter != "" {
+		fp += "\x00" + r.filter
+	}
+	sum := sha256.Sum256([]byte(fp))
 	return base64.RawURLEncoding.EncodeToString(sum[:9])
 }
 

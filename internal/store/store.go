@@ -35,7 +35,8 @@ func NotFoundError(name string) error { return fmt.Errorf("%w: %s", ErrNotFound,
 // AlreadyExistsError returns ErrAlreadyExists for the named resource.
 func AlreadyExistsError(name string) error { return fmt.Errorf("%w: %s", ErrAlreadyExists, name) }
 
-// Store persists campaigns, events, organisers and their API tokens.
+// Store persists campaigns, events, organisers and their API tokens, and (RSVPStore,
+// TaskStore) RSVPs, tasks and claims.
 //
 // Resources are passed and returned as their API messages: the protobuf schema is the
 // storage schema, which keeps one definition of every field. Backends never return a
@@ -84,6 +85,7 @@ type Store interface {
 	UpdateAPIToken(ctx context.Context, name string, mutate func(*rallyv1.ApiToken) error) (*rallyv1.ApiToken, error)
 
 	RSVPStore
+	TaskStore
 
 	// Ping reports whether the backend can serve requests, for health checks.
 	Ping(ctx context.Context) error

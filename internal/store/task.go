@@ -51,7 +51,7 @@ type TaskQuery struct {
 	Event        string            // events/{id}
 	Kind         rallyv1.TaskKind  // unspecified: all
 	LanguageCode string            // tasks with a template in this language
-	State        rallyv1.TaskState // OPEN: open and before the deadline; CLOSED: closed or past it
+	State        rallyv1.TaskState // OPEN: open and before the deadline; CLOSED: stored closed or past it
 	OpenOnly     bool              // the same as State OPEN
 	Now          time.Time         // the clock that decides deadlines
 	PageSize     int
@@ -65,9 +65,13 @@ type TaskStore interface {
 	CreateTask(ctx context.Context, t *rallyv1.Task) error
 	// GetTask returns a task with its progress at now.
 	GetTask(ctx context.Context, name string, now time.Time) (*rallyv1.Task, error)
-	// ListTasks returns a page of the tasks matching q.
+	// ListTasks returns a page of the tasks matching q, with their progress at q.Now.
+	// A State CLOSED list may have short pages (see TaskQuery.Range).
 	ListTasks(ctx context.Context, q TaskQuery) (Page[*rallyv1.Task], error)
-	// UpdateTask changes a task through mutate (see the Store type comment).
+	// UpdateTask changes a task through mutate (see the Store type comment). The task
+	// passed to mutate and returned carries its progress as of the last claim write
+	// (claims that expired since still count as claimed: the call has no clock); call
+	// GetTask for the progress at a given time. Progress set by mutate is not stored.
 	UpdateTask(ctx context.Context, name string, mutate func(*rallyv1.Task) error) (*rallyv1.Task, error)
 
 	// ClaimTask takes a place on the task: ErrTaskClosed if it is closed or past its

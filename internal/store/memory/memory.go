@@ -27,10 +27,12 @@ type Store struct {
 	events     *table[*rallyv1.Event]
 	organisers *table[*rallyv1.Organiser]
 	tokens     *table[*rallyv1.ApiToken]
+	tasks      *table[*rallyv1.Task]
 	// indexes holds one ordered set of keys per index name (store.EventIndexes,
 	// store.CampaignIndex, ...). An index that becomes empty is removed.
 	indexes map[string]*btree.BTreeG[string]
 	books   map[string]*book           // RSVPs by event ID
+	boards  map[string]*board          // claims by task ID
 	logs    map[string][]proto.Message // capped logs (audit, announcements), newest first
 
 	retention  time.Duration    // how long RSVPs outlive their event
@@ -54,7 +56,10 @@ func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = no
 // 0 disables the sweeper, for tests that call Sweep themselves.
 func WithSweepInterval(d time.Duration) Option { return func(s *Store) { s.sweepEvery = d } }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store     = (*Store)(nil)
+	_ store.TaskStore = (*Store)(nil)
+)
 
 // New returns an empty store. Close it to stop its sweeper.
 func New(opts ...Option) *Store {
@@ -63,8 +68,10 @@ func New(opts ...Option) *Store {
 		events:     newTable(store.EventKey, store.EventIndexes),
 		organisers: newTable[*rallyv1.Organiser](nil, nil),
 		tokens:     newTable(store.APITokenKey, store.APITokenIndexes),
+		tasks:      newTable(store.TaskKey, store.TaskIndexes),
 		indexes:    make(map[string]*btree.BTreeG[string]),
 		books:      make(map[string]*book),
+		boards:     make(map[string]*board),
 		logs:       make(map[string][]proto.Message),
 		retention:  72 * time.Hour,
 		now:        time.Now,

@@ -65,6 +65,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RSVPAudit", testRSVPAudit},
 		{"Announcements", testAnnouncements},
 	}
+	tests = append(tests, taskTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -1,0 +1,325 @@
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"regexp"
+
+	"golang.org/x/text/language"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
+	"github.com/rallyhq/rally/internal/auth"
+	"github.com/rallyhq/rally/internal/store"
+)
+
+type taskServer struct {
+	rallyv1.UnimplementedTaskServiceServer
+	*service
+}
+
+var taskName = regexp.MustCompile(`^tasks/[a-z0-9][a-z0-9-]{0,62}$`)
+
+var taskMask = maskSpec{
+	updatable: []string{
+		"kind", "title", "instructions", "message_templates", "sources", "target_completions",
+		"deadline", "max_concurrent_claims", "claim_ttl",
+	},
+	ignored:   []string{"name", "progress", "state", "create_time", "update_time", "etag"},
+	immutable: []string{"campaign", "event"},
+}
+
+// checkLanguages requires a known BCP 47 tag, once, on every message template, and
+// stores it in canonical form ("de-at" becomes "de-AT"), so that filters match.
+func checkLanguages(field string, t *rallyv1.Task) error {
+	seen := map[string]bool{}
+	for i, m := range t.GetMessageTemplates() {
+		tag, err := language.Parse(m.GetLanguageCode())
+		f := fmt.Sprintf("%s.message_templates[%d].language_code", field, i)
+		if err != nil {
+			return errInvalid(f, "not a known BCP 47 language tag, such as en, kk, ru or de-AT")
+		}
+		m.LanguageCode = tag.String()
+		if seen[m.LanguageCode] {
+			return errInvalid(f, "one template per language")
+		}
+		seen[m.LanguageCode] = true
+	}
+	return nil
+}
+
+// checkTaskCampaign returns the campaign a task may be created in by the caller.
+func (s *service) checkTaskCampaign(ctx context.Context, t *rallyv1.Task) error {
+	c, err := s.store.GetCampaign(ctx, t.GetCampaign())
+	if errors.Is(err, store.ErrNotFound) {
+		return errInvalid("task.campaign", "no such campaign")
+	}
+	if err != nil {
+		return err
+	}
+	if !organisesCampaign(auth.FromContext(ctx), c) {
+		return errDenied("create tasks in " + c.GetName() + ": only its organisers may")
+	}
+	if t.GetEvent() != "" {
+		e, err := s.store.GetEvent(ctx, t.GetEvent())
+		if errors.Is(err, store.ErrNotFound) || (err == nil && e.GetCampaign() != c.GetName()) {
+			return errInvalid("task.event", "no such event in the task's campaign")
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkTask returns the task if the caller organises its campaign.
+func (s *service) checkTask(ctx context.Context, name string) (*rallyv1.Task, error) {
+	t, err := s.store.GetTask(ctx, name, s.now())
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.store.GetCampaign(ctx, t.GetCampaign())
+	if err != nil {
+		return nil, err
+	}
+	if !organisesCampaign(auth.FromContext(ctx), c) {
+		return nil, errDenied("manage " + name + ": only its campaign's organisers may")
+	}
+	return t, nil
+}
+
+// presentTask shows a task past its deadline as closed.
+func (s *service) presentTask(t *rallyv1.Task) *rallyv1.Task {
+	if t.GetDeadline() != nil && !s.now().Before(t.GetDeadline().AsTime()) {
+		t.State = rallyv1.TaskState_TASK_STATE_CLOSED
+	}
+	if t.Progress == nil {
+		t.Progress = &rallyv1.TaskProgress{}
+	}
+	return t
+}
+
+// publishTask pushes a task's progress to the watchers of its campaign and event.
+func (s *service) publishTask(ctx context.Context, kind rallyv1.ChangeKind, task string) {
+	t, err := s.store.GetTask(ctx, task, s.now())
+	if err != nil {
+		s.log.ErrorContext(ctx, "publishing a change failed", "resource", task, "err", err)
+		return
+	}
+	s.publish(ctx, kind, task, nil, t.GetCampaign(), t.GetEvent())
+}
+
+func (s *taskServer) CreateTask(ctx context.Context, req *rallyv1.CreateTaskRequest) (*rallyv1.Task, error) {
+	t := proto.CloneOf(req.GetTask())
+	if err := s.checkTaskCampaign(ctx, t); err != nil {
+		return nil, err
+	}
+	if err := checkLanguages("task", t); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	if !t.GetDeadline().AsTime().After(now) {
+		return nil, errInvalid("task.deadline", "must be in the future")
+	}
+	if t.ClaimTtl == nil {
+		t.ClaimTtl = durationpb.New(store.DefaultClaimTTL)
+	}
+	t.Name, t.State, t.Progress = "tasks/"+newID(), rallyv1.TaskState_TASK_STATE_OPEN, nil
+	t.CreateTime, t.UpdateTime, t.Etag = timestamppb.New(now), timestamppb.New(now), ""
+	t.Etag = etagOf(t)
+	if err := s.store.CreateTask(ctx, t); err != nil {
+		return nil, err
+	}
+	s.publish(ctx, rallyv1.ChangeKind_CHANGE_KIND_CREATED, t.GetName(), nil, t.GetCampaign(), t.GetEvent())
+	return s.presentTask(t), nil
+}
+
+func (s *taskServer) GetTask(ctx context.Context, req *rallyv1.GetTaskRequest) (*rallyv1.Task, error) {
+	t, err := s.store.GetTask(ctx, req.GetName(), s.now())
+	if err != nil {
+		return nil, err
+	}
+	return s.presentTask(t), nil
+}
+
+func (s *taskServer) ListTasks(ctx context.Context, req *rallyv1.ListTasksRequest) (*rallyv1.ListTasksResponse, error) {
+	code := req.GetLanguageCode()
+	if code != "" {
+		tag, err := language.Parse(code)
+		if err != nil {
+			return nil, errInvalid("language_code", "not a known BCP 47 language tag, such as en, kk, ru or de-AT")
+		}
+		code = tag.String()
+	}
+	page, err := s.store.ListTasks(ctx, store.TaskQuery{
+		Campaign: req.GetCampaign(), Event: req.GetEvent(), Kind: req.GetKind(), LanguageCode: code,
+		State: req.GetState(), OpenOnly: req.GetOpenOnly(), Now: s.now(),
+		PageSize: pageSize(req.GetPageSize()), PageToken: req.GetPageToken(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range page.Items {
+		s.presentTask(t)
+	}
+	return &rallyv1.ListTasksResponse{Tasks: page.Items, NextPageToken: page.NextPageToken}, nil
+}
+
+func (s *taskServer) UpdateTask(ctx context.Context, req *rallyv1.UpdateTaskRequest) (*rallyv1.Task, error) {
+	in := req.GetTask()
+	if !taskName.MatchString(in.GetName()) {
+		return nil, errInvalid("task.name", "must be a task name such as tasks/abc")
+	}
+	paths, err := taskMask.paths("update_mask", req.GetUpdateMask(), in)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.checkTask(ctx, in.GetName()); err != nil {
+		return nil, err
+	}
+	t, err := s.store.UpdateTask(ctx, in.GetName(), func(cur *rallyv1.Task) error {
+		if in.GetEtag() != "" && in.GetEtag() != cur.GetEtag() {
+			return errEtagMismatch("task.etag")
+		}
+		apply(in, cur, paths)
+		if err := s.validator.Validate(cur); err != nil {
+			return validationError(err, "task")
+		}
+		if err := checkLanguages("task", cur); err != nil {
+			return err
+		}
+		if cur.ClaimTtl == nil {
+			cur.ClaimTtl = durationpb.New(store.DefaultClaimTTL)
+		}
+		cur.Progress = nil
+		cur.UpdateTime = timestamppb.New(s.now())
+		cur.Etag = etagOf(cur)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.publishTask(ctx, rallyv1.ChangeKind_CHANGE_KIND_UPDATED, t.GetName())
+	return s.presentTask(t), nil
+}
+
+func (s *taskServer) CloseTask(ctx context.Context, req *rallyv1.CloseTaskRequest) (*rallyv1.Task, error) {
+	if _, err := s.checkTask(ctx, req.GetName()); err != nil {
+		return nil, err
+	}
+	t, err := s.store.UpdateTask(ctx, req.GetName(), func(cur *rallyv1.Task) error {
+		if cur.GetState() == rallyv1.TaskState_TASK_STATE_CLOSED {
+			return errNoChange
+		}
+		cur.State, cur.Progress = rallyv1.TaskState_TASK_STATE_CLOSED, nil
+		cur.UpdateTime = timestamppb.New(s.now())
+		cur.Etag = etagOf(cur)
+		return nil
+	})
+	if errors.Is(err, errNoChange) {
+		t, err = s.store.GetTask(ctx, req.GetName(), s.now())
+	} else if err == nil {
+		s.publishTask(ctx, rallyv1.ChangeKind_CHANGE_KIND_UPDATED, req.GetName())
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.presentTask(t), nil
+}
+
+// taskError turns the store's claim refusals into statuses that say what to do.
+func taskError(subject string, err error) error {
+	switch {
+	case errors.Is(err, store.ErrTaskClosed):
+		return errPrecondition(subject, "the task is closed or past its deadline, and takes no claims")
+	case errors.Is(err, store.ErrNoRoom):
+		return errPrecondition(subject, "every place on this task is taken; try again when a claim is completed, released or expires")
+	case errors.Is(err, store.ErrClaimNotOpen):
+		return errPrecondition(subject, "the claim was released or has expired; claim the task again")
+	}
+	return err
+}
+
+func (s *taskServer) ClaimTask(ctx context.Context, req *rallyv1.ClaimTaskRequest) (*rallyv1.ClaimTaskResponse, error) {
+	task := req.GetName()
+	token := auth.NewToken(auth.ClaimPrefix)
+	hash := auth.Hash(token)
+	now := s.now()
+	n := store.NewClaim{
+		Claim:     &rallyv1.Claim{Name: task + "/claims/" + newID(), DisplayName: req.GetDisplayName(), CreateTime: timestamppb.New(now)},
+		TokenHash: hash[:],
+	}
+	if id := req.GetRequestId(); id != "" {
+		n.RequestKey, n.SealedToken = requestKey(task, id), seal(task, id, []byte(token))
+	}
+	created, err := s.store.ClaimTask(ctx, task, n, now)
+	if err != nil {
+		return nil, taskError(task, err)
+	}
+	if created.Replayed {
+		token = string(seal(task, req.GetRequestId(), created.SealedToken))
+	} else {
+		s.publishTask(ctx, rallyv1.ChangeKind_CHANGE_KIND_TASK_PROGRESS, task)
+	}
+	return &rallyv1.ClaimTaskResponse{Claim: presentClaim(created.Claim, false), ClaimToken: token}, nil
+}
+
+// presentClaim removes what only organisers see: the proof and the note.
+func presentClaim(c *rallyv1.Claim, organiser bool) *rallyv1.Claim {
+	if !organiser {
+		c.ProofUrl, c.Note = "", ""
+	}
+	return c
+}
+
+// checkClaim lets the holder of the claim's token, or an organiser of the task's
+// campaign, act on it; to everyone else it does not exist (NOT_FOUND), as for RSVPs.
+func (s *service) checkClaim(ctx context.Context, name string) (organiser bool, err error) {
+	p := auth.FromContext(ctx)
+	if p.Kind == auth.ClaimHolder {
+		_, hash, err := s.store.GetClaim(ctx, name, s.now())
+		if errors.Is(err, store.ErrNotFound) || (err == nil && subtle.ConstantTimeCompare(hash, p.TokenHash) != 1) {
+			return false, store.NotFoundError(name)
+		}
+		return false, err
+	}
+	if _, err := s.checkTask(ctx, store.TaskOfClaim(name)); err != nil {
+		if errors.Is(err, store.ErrNotFound) || status.Code(err) == codes.PermissionDenied {
+			return false, store.NotFoundError(name)
+		}
+		return false, err
+	}
+	return true, nil
+}
+
+func (s *taskServer) CompleteClaim(ctx context.Context, req *rallyv1.CompleteClaimRequest) (*rallyv1.Claim, error) {
+	organiser, err := s.checkClaim(ctx, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.store.CompleteClaim(ctx, req.GetName(), req.GetProofUrl(), req.GetNote(), s.now())
+	if err != nil {
+		return nil, taskError(req.GetName(), err)
+	}
+	s.publishTask(ctx, rallyv1.ChangeKind_CHANGE_KIND_TASK_PROGRESS, store.TaskOfClaim(req.GetName()))
+	return presentClaim(c, organiser), nil
+}
+
+func (s *taskServer) ReleaseClaim(ctx context.Context, req *rallyv1.ReleaseClaimRequest) (*rallyv1.Claim, error) {
+	organiser, err := s.checkClaim(ctx, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.store.ReleaseClaim(ctx, req.GetName(), s.now())
+	if err != nil {
+		return nil, taskError(req.GetName(), err)
+	}
+	s.publishTask(ctx, rallyv1.ChangeKind_CHANGE_KIND_TASK_PROGRESS, store.TaskOfClaim(req.GetName()))
+	return presentClaim(c, organiser), nil
+}
