@@ -23,6 +23,14 @@ func resourceName(collection, arg string) (string, error) {
 	return collection + "/" + arg, nil
 }
 
+// optionalName is resourceName for a flag that may be left out: "" stays "".
+func optionalName(collection, arg string) (string, error) {
+	if arg == "" {
+		return "", nil
+	}
+	return resourceName(collection, arg)
+}
+
 // tokenName accepts a token's ID or its full name organisers/{o}/apiTokens/{t}; an ID
 // belongs to the organiser given (organisers/me by default).
 func tokenName(arg, organiser string) (string, error) {
@@ -33,16 +41,6 @@ func tokenName(arg, organiser string) (string, error) {
 		return "", usagef("%q is not a token: give its ID or organisers/ID/apiTokens/ID (see rally tokens list)", arg)
 	}
 	return organiser + "/apiTokens/" + arg, nil
-}
-
-// rsvpName accepts an RSVP's full name, events/{event}/rsvps/{rsvp}: its ID alone does
-// not say which event it belongs to.
-func rsvpName(arg string) (string, error) {
-	parts := strings.Split(arg, "/")
-	if len(parts) != 4 || parts[0] != "events" || parts[1] == "" || parts[2] != "rsvps" || parts[3] == "" {
-		return "", usagef("%q is not an RSVP: give its full name, events/EVENT/rsvps/ID, as rally rsvp create printed it (the ID alone does not say which event)", arg)
-	}
-	return arg, nil
 }
 
 // localLayouts are the wall-clock forms a person may type, read in a time zone.

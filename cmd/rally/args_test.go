@@ -27,9 +27,17 @@ func TestResourceName(t *testing.T) {
 	for arg, ok := range map[string]bool{
 		"events/vigil/rsvps/abc": true, "abc": false, "events/vigil": false, "events//rsvps/abc": false,
 		"events/vigil/rsvps/": false, "events/vigil/tokens/abc": false, "events/vigil/rsvps/abc/x": false,
+		"tasks/share/claims/abc": false,
 	} {
-		if _, err := rsvpName(arg); (err == nil) != ok {
-			t.Errorf("rsvpName(%q): %v", arg, err)
+		if _, err := heldName(rsvpHolding, arg); (err == nil) != ok {
+			t.Errorf("heldName(rsvpHolding, %q): %v", arg, err)
+		}
+	}
+	for arg, ok := range map[string]bool{
+		"tasks/share/claims/abc": true, "abc": false, "tasks/share": false, "events/vigil/rsvps/abc": false,
+	} {
+		if _, err := heldName(claimHolding, arg); (err == nil) != ok {
+			t.Errorf("heldName(claimHolding, %q): %v", arg, err)
 		}
 	}
 }

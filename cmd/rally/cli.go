@@ -44,7 +44,9 @@ time zone given by --tz.
 
 Participants need no login: "rally rsvp create EVENT" saves the RSVP's manage token to
 rally/rsvps.json next to the login, and rally rsvp get, update and cancel use it. An
-RSVP is named in full: events/EVENT/rsvps/ID.
+RSVP is named in full: events/EVENT/rsvps/ID. Likewise volunteers: "rally tasks claim
+TASK" saves the claim's token to rally/claims.json, and rally tasks complete and release
+use it; a claim is named in full: tasks/TASK/claims/ID.
 
 Every global flag may also follow the command (rally events list --json) and has an
 environment variable: RALLY_SERVER, RALLY_TOKEN, RALLY_TLS, RALLY_TLS_CA, RALLY_JSON,
@@ -56,9 +58,10 @@ EXIT CODES
   1   any other error
   2   usage error or invalid argument (the message names the flag or field)
   3   not logged in, token not valid, or permission denied
-  4   not found (an RSVP also when the token used is not its own)
+  4   not found (an RSVP or claim also when the token used is not its own)
   5   conflict: the ID is taken, the resource changed since read (etag), or its state
-      does not allow the change (such as a cancelled event, or no room for more guests)
+      does not allow the change (such as a cancelled event, no room for more guests, a
+      closed task, a task whose places are all taken, or an expired claim)
   69  rallyd unreachable or not answering in time`
 
 // run executes one command line and returns the process's exit code.
@@ -93,7 +96,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func (c *cli) root() *ffcli.Command {
 	root := c.group("", "", longHelp,
 		c.loginCommand(), c.logoutCommand(), c.organisersCommand(), c.tokensCommand(),
-		c.campaignsCommand(), c.eventsCommand(), c.rsvpsCommand(), c.rsvpCommand())
+		c.campaignsCommand(), c.eventsCommand(), c.rsvpsCommand(), c.rsvpCommand(), c.tasksCommand())
 	// Only the root reads the environment: RALLY_* variables are global settings, and a
 	// stray RALLY_TITLE must not fill in a command's flag.
 	root.Options = []ff.Option{ff.WithEnvVarPrefix("RALLY")}

@@ -25,19 +25,20 @@ const (
 	fromFlag  = "flag"  // --token or RALLY_TOKEN
 	fromLogin = "login" // the saved login
 	fromInput = "input" // typed or piped into rally login
-	fromRSVP  = "rsvp"  // the manage token saved by rally rsvp create
+	fromSaved = "saved" // the token saved for an RSVP or claim (see holding)
 )
 
 // target is where a command connects and with what.
 type target struct {
 	server    string
 	token     string
-	tokenFrom string // fromFlag, fromLogin, fromInput, or "" for no token
+	tokenFrom string // fromFlag, fromLogin, fromInput, fromSaved, or "" for no token
 	tls       bool
 	tlsCA     string
 
-	savedServer string // the server of the saved login, which may be another one
-	rsvp        string // the RSVP a participant's command acts on, for the hints
+	savedServer string   // the server of the saved login, which may be another one
+	held        string   // the RSVP or claim a holder's command acts on, for the hints
+	holding     *holding // what held is
 }
 
 func (t target) secure() bool { return t.tls || t.tlsCA != "" }
@@ -109,29 +110,6 @@ func (c *cli) connectAnonymous() error {
 		return err
 	}
 	t.token, t.tokenFrom = "", ""
-	return c.dial(t)
-}
-
-// connectRSVP opens the connection for a participant's command on an RSVP. Without
-// --server it goes to the server the RSVP's manage token is saved for, when that is
-// one. The token is --token or RALLY_TOKEN when given, else the RSVP's saved manage
-// token, else the saved login (an organiser of the event may act on its RSVPs).
-func (c *cli) connectRSVP(name string) error {
-	rsvps, _, err := loadRSVPs()
-	if err != nil {
-		return err
-	}
-	if c.server == "" {
-		c.server = rsvps.onlyServer(name)
-	}
-	t, err := c.resolveTarget()
-	if err != nil {
-		return err
-	}
-	if saved := rsvps.find(t.server, name); saved != nil && c.token == "" {
-		t.use(saved.savedLogin, fromRSVP)
-	}
-	t.rsvp = name
 	return c.dial(t)
 }
 
@@ -225,6 +203,8 @@ func (c *cli) campaignsClient() rallyv1.CampaignServiceClient {
 func (c *cli) eventsClient() rallyv1.EventServiceClient { return rallyv1.NewEventServiceClient(c.conn) }
 
 func (c *cli) rsvpsClient() rallyv1.RsvpServiceClient { return rallyv1.NewRsvpServiceClient(c.conn) }
+
+func (c *cli) tasksClient() rallyv1.TaskServiceClient { return rallyv1.NewTaskServiceClient(c.conn) }
 
 func (c *cli) organisersClient() rallyv1.OrganiserServiceClient {
 	return rallyv1.NewOrganiserServiceClient(c.conn)

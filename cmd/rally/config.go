@@ -17,38 +17,40 @@ type savedLogin struct {
 	TLSCA  string `json:"tls_ca,omitempty"`
 }
 
-// savedRSVP is the manage token of one RSVP, with the server it was made on and the TLS
-// settings to reach it.
-type savedRSVP struct {
-	Name string `json:"name"` // events/{event}/rsvps/{rsvp}
+// savedToken is the token of one RSVP or claim, with the server it was made on and the
+// TLS settings to reach it.
+type savedToken struct {
+	Name string `json:"name"` // such as events/{event}/rsvps/{rsvp}
 	savedLogin
 }
 
-// savedRSVPs is what `rally rsvp create` keeps: the manage tokens of the RSVPs made here.
-type savedRSVPs struct {
-	RSVPs []savedRSVP `json:"rsvps"`
-}
+// savedTokens is the content of a holding's file, its tokens under its key:
+// {"rsvps": [...]} in rsvps.json.
+type savedTokens map[string]tokenList
 
-// find returns the RSVP saved under its name for a server, or nil.
-func (s *savedRSVPs) find(server, name string) *savedRSVP {
-	for i, r := range s.RSVPs {
-		if r.Server == server && r.Name == name {
-			return &s.RSVPs[i]
+// tokenList is the tokens saved for one kind of holding.
+type tokenList []savedToken
+
+// find returns the token saved under its name for a server, or nil.
+func (l tokenList) find(server, name string) *savedToken {
+	for i, t := range l {
+		if t.Server == server && t.Name == name {
+			return &l[i]
 		}
 	}
 	return nil
 }
 
-// onlyServer returns the server an RSVP is saved for, or "" when it is saved for none or
+// onlyServer returns the server a token is saved for, or "" when it is saved for none or
 // for several.
-func (s *savedRSVPs) onlyServer(name string) string {
+func (l tokenList) onlyServer(name string) string {
 	server := ""
-	for _, r := range s.RSVPs {
-		if r.Name == name {
+	for _, t := range l {
+		if t.Name == name {
 			if server != "" {
 				return ""
 			}
-			server = r.Server
+			server = t.Server
 		}
 	}
 	return server
@@ -71,18 +73,17 @@ func configPath(file string) (string, error) {
 // loginPath is where the login is saved: rally/config.json in the config directory.
 func loginPath() (string, error) { return configPath("config.json") }
 
-// rsvpsPath is where the RSVPs' manage tokens are saved, next to the login.
-func rsvpsPath() (string, error) { return configPath("rsvps.json") }
-
 // configFile is the content of a saved file, which can tell whether it is complete.
 type configFile interface{ complete() bool }
 
 func (l *savedLogin) complete() bool { return l.Server != "" && l.Token != "" }
 
-func (s *savedRSVPs) complete() bool {
-	for _, r := range s.RSVPs {
-		if r.Name == "" || !r.complete() {
-			return false
+func (s *savedTokens) complete() bool {
+	for _, l := range *s {
+		for _, t := range l {
+			if t.Name == "" || !t.complete() {
+				return false
+			}
 		}
 	}
 	return true
@@ -127,55 +128,56 @@ func saveLogin(l savedLogin) (string, error) {
 	return path, writePrivate(path, l)
 }
 
-// loadRSVPs returns the saved manage tokens, none when there is no file.
-func loadRSVPs() (*savedRSVPs, string, error) {
-	path, err := rsvpsPath()
+// load returns the tokens saved for h, none when there is no file.
+func (h *holding) load() (tokenList, string, error) {
+	path, err := configPath(h.file)
 	if err != nil {
 		return nil, "", err
 	}
-	var s savedRSVPs
-	if _, err := readConfig(path, &s, "repair it, or move it away (its manage tokens are the only way to manage those RSVPs)"); err != nil {
+	var s savedTokens
+	fix := fmt.Sprintf("repair it, or move it away (its %ss are the only way to act on those %ss)", h.token, h.noun)
+	if _, err := readConfig(path, &s, fix); err != nil {
 		return nil, "", err
 	}
-	return &s, path, nil
+	return s[h.key], path, nil
 }
 
-// saveRSVP adds or replaces the manage token of an RSVP. Two rally processes saving at
-// the same moment could each miss the other's token; create prints it for that reason.
-func saveRSVP(r savedRSVP) (string, error) {
-	s, path, err := loadRSVPs()
+// save adds or replaces the token of an RSVP or claim. Two rally processes saving at the
+// same moment could each miss the other's token; the command that gets it prints it for
+// that reason.
+func (h *holding) save(t savedToken) (string, error) {
+	l, path, err := h.load()
 	if err != nil {
 		return "", err
 	}
-	if old := s.find(r.Server, r.Name); old != nil {
-		*old = r
+	if old := l.find(t.Server, t.Name); old != nil {
+		*old = t
 	} else {
-		s.RSVPs = append(s.RSVPs, r)
+		l = append(l, t)
 	}
-	return path, writePrivate(path, s)
+	return path, writePrivate(path, savedTokens{h.key: l})
 }
 
-// forgetRSVP deletes the manage tokens of an RSVP, on one server or, for server "", on
-// all, and returns the servers they were for.
-func forgetRSVP(server, name string) ([]string, error) {
-	s, path, err := loadRSVPs()
+// forget deletes the tokens saved for name, on one server or, for server "", on all, and
+// returns the servers they were for.
+func (h *holding) forget(server, name string) ([]string, error) {
+	l, path, err := h.load()
 	if err != nil {
 		return nil, err
 	}
 	var servers []string
-	kept := s.RSVPs[:0]
-	for _, r := range s.RSVPs {
-		if r.Name == name && (server == "" || r.Server == server) {
-			servers = append(servers, r.Server)
+	kept := l[:0]
+	for _, t := range l {
+		if t.Name == name && (server == "" || t.Server == server) {
+			servers = append(servers, t.Server)
 		} else {
-			kept = append(kept, r)
+			kept = append(kept, t)
 		}
 	}
 	if len(servers) == 0 {
 		return nil, nil
 	}
-	s.RSVPs = kept
-	return servers, writePrivate(path, s)
+	return servers, writePrivate(path, savedTokens{h.key: kept})
 }
 
 // writePrivate writes v as JSON readable by the user only: the directory 0700, the file

@@ -97,7 +97,8 @@ func (c *cli) violations(st *status.Status) []string {
 }
 
 // fieldFlags names the flags that may set a field whose flag is not its name in kebab
-// case, in the order to try; none for a field no flag sets.
+// case, in the order to try; none for a field no flag sets. An entry for a list of
+// messages (sources) names the flag that sets all of each item.
 var fieldFlags = map[string][]string{
 	"represented_country": {"represents"}, "address_lines": {"address"}, "start_time": {"start"},
 	"end_time": {"end"}, "time_zone": {"tz"}, "attendance_visibility": {"visibility"},
@@ -105,22 +106,33 @@ var fieldFlags = map[string][]string{
 	"expire_time": {"expires"}, "event_id": {"id"}, "campaign_id": {"id"}, "organiser_id": {"id"},
 	"start_after": {"after"}, "start_before": {"before"}, "show_cancelled": {"cancelled"},
 	"parent": {"organiser"}, "display_name": {"display-name", "name"},
+	"message_templates": {"template"}, "sources": {"source"}, "language_code": {"language"},
+	"target_completions": {"target"}, "max_concurrent_claims": {"max-claims"},
+	"open_only": {"open"}, "proof_url": {"proof"},
 	"name": nil, // an argument: rsvp update's --name sets display_name
 }
 
 // flagFor returns the running command's flag that sets a field path such as
-// event.venue.address_lines[1], or "" when it has none.
+// event.venue.address_lines[1], or "" when it has none. The outermost field with an entry
+// in fieldFlags decides (task.sources[0].title is --source, not --title); the innermost
+// field's name in kebab case serves when none has one.
 func (c *cli) flagFor(field string) string {
-	last := field[strings.LastIndex(field, ".")+1:]
-	last, _, _ = strings.Cut(last, "[")
-	names, ok := fieldFlags[last]
-	if !ok {
-		names = []string{strings.ReplaceAll(last, "_", "-")}
-	}
-	for _, name := range names {
-		if c.flags != nil && c.flags.Lookup(name) != nil && !globalFlags[name] {
-			return "--" + name
+	parts := strings.Split(field, ".")
+	for i, part := range parts {
+		part, _, _ = strings.Cut(part, "[")
+		names, ok := fieldFlags[part]
+		if !ok && i == len(parts)-1 {
+			names, ok = []string{strings.ReplaceAll(part, "_", "-")}, true
 		}
+		if !ok {
+			continue
+		}
+		for _, name := range names {
+			if c.flags != nil && c.flags.Lookup(name) != nil && !globalFlags[name] {
+				return "--" + name
+			}
+		}
+		return ""
 	}
 	return ""
 }
@@ -140,8 +152,8 @@ func (c *cli) hint(code codes.Code) string {
 	switch code {
 	case codes.Unauthenticated:
 		switch {
-		case t.rsvp != "" && t.tokenFrom == "":
-			return fmt.Sprintf("no manage token is saved for %s on %s: give it with --token or RALLY_TOKEN", t.rsvp, t.server)
+		case t.held != "" && t.tokenFrom == "":
+			return fmt.Sprintf("no %s is saved for %s on %s: give it with --token or RALLY_TOKEN", t.holding.token, t.held, t.server)
 		case t.tokenFrom == fromLogin:
 			return "the saved token is no longer valid (revoked or expired?): run `rally login` with a new one"
 		case t.tokenFrom == fromInput:
@@ -153,8 +165,8 @@ func (c *cli) hint(code codes.Code) string {
 		}
 		return "this needs a token: run `rally login`, or set RALLY_TOKEN"
 	case codes.NotFound:
-		if t.rsvp != "" {
-			return "an RSVP is found only with its own manage token, or by an organiser of its event: " + rsvpTokenHint(t)
+		if h := t.holding; t.held != "" {
+			return fmt.Sprintf("%s is found only with its own %s, or by an organiser of %s: %s", h.one, h.token, h.organisers, heldTokenHint(t))
 		}
 	case codes.PermissionDenied:
 		return "you are logged in as someone who may not do this (rally organisers get says who): organisers manage their own campaigns, events and tokens; the admin manages organisers"
@@ -178,13 +190,14 @@ func (c *cli) hint(code codes.Code) string {
 	return ""
 }
 
-// rsvpTokenHint says why the token used may not be the RSVP's.
-func rsvpTokenHint(t target) string {
+// heldTokenHint says why the token used may not be the RSVP's or claim's.
+func heldTokenHint(t target) string {
+	h := t.holding
 	switch t.tokenFrom {
-	case fromRSVP:
-		return "the token saved for it does not match it (was the RSVP deleted after its event? rally rsvp forget removes the token)"
+	case fromSaved:
+		return fmt.Sprintf("the token saved for it does not match it (was the %s deleted, say after its %s? %s removes the token)", h.noun, h.parentNoun, h.forgets)
 	case fromFlag:
-		return "check that --token or RALLY_TOKEN, which override the saved one, is this RSVP's"
+		return fmt.Sprintf("check that --token or RALLY_TOKEN, which override the saved one, is this %s's", h.noun)
 	}
-	return fmt.Sprintf("no manage token is saved for it on %s, and your login does not organise its event: give its token with --token or RALLY_TOKEN", t.server)
+	return fmt.Sprintf("no %s is saved for it on %s, and your login does not organise %s: give its token with --token or RALLY_TOKEN", h.token, t.server, h.organisers)
 }

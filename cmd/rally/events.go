@@ -166,10 +166,8 @@ func (c *cli) createEventCommand() *ffcli.Command {
 			if err != nil {
 				return err
 			}
-			if campaign != "" {
-				if e.Campaign, err = resourceName("campaigns", campaign); err != nil {
-					return err
-				}
+			if e.Campaign, err = optionalName("campaigns", campaign); err != nil {
+				return err
 			}
 			e, err = c.eventsClient().CreateEvent(ctx, &rallyv1.CreateEventRequest{Event: e, EventId: id, RequestId: requestID})
 			if err != nil {
@@ -204,10 +202,8 @@ func (c *cli) listEventsCommand() *ffcli.Command {
 					return err
 				}
 			}
-			if campaign != "" {
-				if req.Campaign, err = resourceName("campaigns", campaign); err != nil {
-					return err
-				}
+			if req.Campaign, err = optionalName("campaigns", campaign); err != nil {
+				return err
 			}
 			if req.StartAfter, err = parseTime("after", after, loc); err != nil {
 				return err

@@ -1,7 +1,7 @@
 // Command rally is the command-line client of Rally for organisers and the operator: it
-// logs in with an API token and manages organisers, tokens, campaigns, events and their
-// RSVPs over gRPC. Participants RSVP with it too, without an account. Run `rally --help`
-// for the commands and the exit codes.
+// logs in with an API token and manages organisers, tokens, campaigns, events, their
+// RSVPs and tasks over gRPC. Participants RSVP and volunteers claim tasks with it too,
+// without an account. Run `rally --help` for the commands and the exit codes.
 package main
 
 import (

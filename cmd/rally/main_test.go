@@ -128,3 +128,42 @@ func (u *user) loginPath() string { return filepath.Join(u.home, "config", "rall
 
 // rsvpsPath is where rally saves this user's RSVPs' manage tokens.
 func (u *user) rsvpsPath() string { return filepath.Join(u.home, "config", "rally", "rsvps.json") }
+
+// claimsPath is where rally saves this user's claims' tokens.
+func (u *user) claimsPath() string { return filepath.Join(u.home, "config", "rally", "claims.json") }
+
+// checkSaved checks that the file at path, readable by its owner only, holds the token of
+// name (an RSVP or claim).
+func checkSaved(t *testing.T, path, name, token string) {
+	t.Helper()
+	checkPrivate(t, path)
+	if data, _ := os.ReadFile(path); !strings.Contains(string(data), token) || !strings.Contains(string(data), name) {
+		t.Errorf("%s lacks %s:\n%s", path, name, data)
+	}
+}
+
+// checkForget has u run `rally GROUP forget NAME`, and checks that the token of name is
+// gone from the file at path.
+func checkForget(u *user, group, name, token, path string) {
+	u.t.Helper()
+	if r := u.ok(group, "forget", name); !strings.Contains(r.stdout, "Forgot the ") || !strings.Contains(r.stdout, " of "+name) {
+		u.t.Errorf("rally %s forget:\n%s", group, r.stdout)
+	}
+	if data, _ := os.ReadFile(path); strings.Contains(string(data), token) {
+		u.t.Errorf("rally %s forget left the token:\n%s", group, data)
+	}
+}
+
+// checkPrintedOnce checks that each token appears once in its holder's output, when it
+// was made, and never in the organiser's.
+func checkPrintedOnce(t *testing.T, holders map[string]*user, org *user) {
+	t.Helper()
+	for token, u := range holders {
+		if n := strings.Count(u.output.String(), token); n != 1 {
+			t.Errorf("a token appears %d times in its holder's output", n)
+		}
+		if strings.Contains(org.output.String(), token) {
+			t.Errorf("a token appears in the organiser's output")
+		}
+	}
+}

@@ -2,16 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"flag"
 	"fmt"
-	"strings"
-	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 )
@@ -62,9 +56,6 @@ func (f *rsvpFlags) rsvp() (*rallyv1.Rsvp, error) {
 	return &rallyv1.Rsvp{DisplayName: f.name, Contact: f.contact, Guests: guests}, nil
 }
 
-// retryDelay is how long create waits before trying again after a network error.
-const retryDelay = time.Second
-
 func (c *cli) createRsvpCommand() *ffcli.Command {
 	var f rsvpFlags
 	var requestID string
@@ -83,7 +74,7 @@ A network error is retried once with the same request ID, so that it never makes
 RSVPs. Example: rally rsvp create vigil-berlin --name Robin --guests 1`,
 		flags: func(fs *flag.FlagSet) {
 			f.register(fs)
-			fs.StringVar(&requestID, "request-id", "", "idempotency `key`, 16 to 64 letters, digits, - or _: running the command again with it returns the first RSVP instead of a second; random when empty")
+			requestIDFlag(fs, rsvpHolding, &requestID)
 		},
 		run: func(ctx context.Context, args []string) error {
 			event, err := resourceName("events", args[0])
@@ -94,105 +85,19 @@ RSVPs. Example: rally rsvp create vigil-berlin --name Robin --guests 1`,
 			if err != nil {
 				return err
 			}
-			if requestID == "" {
-				requestID = newRequestID()
-			}
-			if err := c.connectAnonymous(); err != nil {
-				return err
-			}
-			resp, err := c.createRsvp(ctx, &rallyv1.CreateRsvpRequest{Parent: event, Rsvp: rsvp, RequestId: requestID})
-			if err != nil {
-				return err
-			}
-			return c.keepRsvp(resp)
+			return c.issue(ctx, rsvpHolding, requestID, func(ctx context.Context, requestID string) (issued, error) {
+				resp, err := c.rsvpsClient().CreateRsvp(ctx, &rallyv1.CreateRsvpRequest{Parent: event, Rsvp: rsvp, RequestId: requestID})
+				r := resp.GetRsvp()
+				return issued{response: resp, resource: r, fields: rsvpFields(r), name: r.GetName(), token: resp.GetManageToken()}, err
+			})
 		},
 	})
 }
 
-// newRequestID returns 128 random bits in hex. It must be unguessable: with the event,
-// it gives back the RSVP's manage token.
-func newRequestID() string {
-	b := make([]byte, 16)
-	rand.Read(b) // never fails: it crashes the program instead
-	return hex.EncodeToString(b)
-}
-
-// createRsvp makes the call, and once more after an error that leaves unknown whether
-// the server made the RSVP: with the same request ID, it returns the first one.
-func (c *cli) createRsvp(ctx context.Context, req *rallyv1.CreateRsvpRequest) (*rallyv1.CreateRsvpResponse, error) {
-	resp, err := c.rsvpsClient().CreateRsvp(ctx, req)
-	if !unanswered(err) {
-		return resp, err
-	}
-	c.note("rally: %s; trying once more", status.Convert(err).Message())
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-time.After(retryDelay):
-	}
-	resp, err = c.rsvpsClient().CreateRsvp(ctx, req)
-	if unanswered(err) {
-		// Even with --json: this is the only way to retry safely.
-		fmt.Fprintf(c.stderr, "rally: the RSVP may have been made: run the command again with --request-id %s to get it, or make it, but never twice\n", req.GetRequestId())
-	}
-	return resp, err
-}
-
-// unanswered reports whether err leaves unknown whether the server acted on the call.
-func unanswered(err error) bool {
-	code := status.Code(err)
-	return code == codes.Unavailable || code == codes.DeadlineExceeded
-}
-
-// keepRsvp prints a new RSVP and its manage token, then saves the token for the next
-// commands. The token is printed first, so that it is not lost when saving fails.
-func (c *cli) keepRsvp(resp *rallyv1.CreateRsvpResponse) error {
-	r := resp.GetRsvp()
-	if c.json {
-		if err := c.printJSON(resp); err != nil {
-			return err
-		}
-		// Even with --json: whoever runs this must learn what the token is for.
-		fmt.Fprintln(c.stderr, "Keep the manageToken: it is the only way to manage this RSVP.")
-	} else {
-		if err := c.printFields(r, rsvpFields(r)); err != nil {
-			return err
-		}
-		fmt.Fprintf(c.stderr, "\nManage token: %s\nKeep it: it is the only way to manage this RSVP (to see, change or cancel it).\n", resp.GetManageToken())
-	}
-	login, err := c.target.saved(resp.GetManageToken())
-	path := ""
-	if err == nil {
-		path, err = saveRSVP(savedRSVP{Name: r.GetName(), savedLogin: login})
-	}
-	if err != nil {
-		return fmt.Errorf("saving the manage token: %w; store it yourself", err)
-	}
-	fmt.Fprintf(c.stderr, "Saved to %s, readable only by you: rally rsvp get %s uses it.\n", path, r.GetName())
-	return nil
-}
-
-// rsvpLeaf is a command on one RSVP, named in full. A participant's command connects
-// with the RSVP's saved manage token (see connectRSVP), an organiser's with the login.
+// rsvpLeaf is a command on one RSVP, named in full: a participant's with the RSVP's
+// manage token, an organiser's with the login (see heldLeaf).
 func (c *cli) rsvpLeaf(l leaf, participant bool, call func(ctx context.Context, name string) (*rallyv1.Rsvp, error)) *ffcli.Command {
-	l.minArgs, l.maxArgs, l.offline = 1, 1, participant
-	l.run = func(ctx context.Context, args []string) error {
-		name, err := rsvpName(args[0])
-		if err != nil {
-			return err
-		}
-		if participant {
-			if err := c.connectRSVP(name); err != nil {
-				return err
-			}
-		}
-		r, err := call(ctx, name)
-		if err != nil {
-			return err
-		}
-		return c.printFields(r, rsvpFields(r))
-	}
-	return c.leaf(l)
+	return heldLeaf(c, rsvpHolding, l, participant, call, rsvpFields)
 }
 
 func (c *cli) getRsvpCommand() *ffcli.Command {
@@ -234,28 +139,7 @@ func (c *cli) cancelRsvpCommand() *ffcli.Command {
 }
 
 func (c *cli) forgetRsvpCommand() *ffcli.Command {
-	return c.leaf(leaf{
-		name: "forget", usage: "rsvp forget RSVP", minArgs: 1, maxArgs: 1, offline: true,
-		short: "delete an RSVP's saved manage token from this computer",
-		long: `The RSVP itself stays as it is: cancel it first if you will not come. Without
---server, forgets the token for every server it is saved for.`,
-		run: func(_ context.Context, args []string) error {
-			name, err := rsvpName(args[0])
-			if err != nil {
-				return err
-			}
-			servers, err := forgetRSVP(c.server, name)
-			if err != nil {
-				return err
-			}
-			if len(servers) == 0 {
-				_, err = fmt.Fprintf(c.stdout, "No manage token is saved for %s.\n", name)
-				return err
-			}
-			_, err = fmt.Fprintf(c.stdout, "Forgot the manage token of %s (on %s).\n", name, strings.Join(servers, ", "))
-			return err
-		},
-	})
+	return c.forgetCommand(rsvpHolding, "rsvp forget RSVP", "The RSVP itself stays as it is: cancel it first if you will not come.")
 }
 
 func (c *cli) listRsvpsCommand() *ffcli.Command {

@@ -245,3 +245,55 @@ func TestWatchLimitPerCaller(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchTaskProgress: claiming a task pushes its progress to the watchers of its
+// campaign and of its event, on both backends.
+func TestWatchTaskProgress(t *testing.T) {
+	for name, redisURL := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			a := startApp(t, redisURL(t))
+			conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			ctx := t.Context()
+			admin := withToken(ctx, token)
+			campaigns, events, tasks := rallyv1.NewCampaignServiceClient(conn), rallyv1.NewEventServiceClient(conn), rallyv1.NewTaskServiceClient(conn)
+			c, err := campaigns.CreateCampaign(admin, &rallyv1.CreateCampaignRequest{Campaign: &rallyv1.Campaign{Title: "Solidarity"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := events.CreateEvent(admin, &rallyv1.CreateEventRequest{Event: eventIn(c.GetName())})
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := taskIn(c.GetName())
+			in.Event = e.GetName()
+			tk, err := tasks.CreateTask(admin, &rallyv1.CreateTaskRequest{Task: in})
+			if err != nil {
+				t.Fatal(err)
+			}
+			campaignWatch, err := events.WatchCampaign(ctx, &rallyv1.WatchCampaignRequest{Name: c.GetName()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			eventWatch, err := events.WatchEvent(ctx, &rallyv1.WatchEventRequest{Name: e.GetName()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			recv(t, campaignWatch, 5*time.Second) // the campaign's snapshot
+			recv(t, campaignWatch, 5*time.Second) // its event's snapshot
+			recv(t, eventWatch, 5*time.Second)
+			if _, err := tasks.ClaimTask(ctx, &rallyv1.ClaimTaskRequest{Name: tk.GetName()}); err != nil {
+				t.Fatal(err)
+			}
+			for which, s := range map[string]rallyv1.EventService_WatchEventClient{"campaign": campaignWatch, "event": eventWatch} {
+				c := recv(t, s, 5*time.Second)
+				if c.GetKind() != rallyv1.ChangeKind_CHANGE_KIND_TASK_PROGRESS || c.GetTask().GetProgress().GetClaimed() != 1 {
+					t.Errorf("%s watcher got %v, want the task's progress with 1 claimed", which, c)
+				}
+			}
+		})
+	}
+}

@@ -29,6 +29,8 @@ const (
 	OrganiserPrefix = "rly_org_"
 	// RSVPPrefix marks the token that manages one RSVP.
 	RSVPPrefix = "rly_rsvp_"
+	// ClaimPrefix marks the token that completes or releases one task claim.
+	ClaimPrefix = "rly_claim_"
 )
 
 // Kind says who a principal is.
@@ -44,6 +46,9 @@ const (
 	// RSVPHolder holds the manage token of one RSVP. Which RSVP is only known when a
 	// handler compares TokenHash with the RSVP it is asked about.
 	RSVPHolder
+	// ClaimHolder holds the token of one task claim; like RSVPHolder, which one is only
+	// known when a handler compares TokenHash with the claim it is asked about.
+	ClaimHolder
 )
 
 // Principal is the authenticated caller of one request.
@@ -53,7 +58,8 @@ type Principal struct {
 	Organiser string
 	// Token is the resource name of the API token used, for Kind Organiser.
 	Token string
-	// TokenHash is the SHA-256 of the manage token, for Kind RSVPHolder.
+	// TokenHash is the SHA-256 of the manage or claim token, for Kinds RSVPHolder and
+	// ClaimHolder.
 	TokenHash []byte
 }
 
@@ -83,6 +89,8 @@ func (p Principal) RateKey() string {
 		return "token:" + p.Token
 	case RSVPHolder:
 		return "rsvp:" + hex.EncodeToString(p.TokenHash[:8])
+	case ClaimHolder:
+		return "claim:" + hex.EncodeToString(p.TokenHash[:8])
 	default:
 		return ""
 	}
