@@ -312,6 +312,12 @@ var matrixRows = []matrixRow{
 		func(w world) rest {
 			return rest{"POST", "/v1/" + w.claim + ":complete", `{"proofUrl":"https://example.org/post"}`}
 		}},
+	{"ListClaims", rightOrganiser,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.tasks.ListClaims(ctx, &rallyv1.ListClaimsRequest{Parent: w.task})
+			return err
+		},
+		func(w world) rest { return rest{"GET", "/v1/" + w.task + "/claims", ""} }},
 	{"ReleaseClaim", private,
 		func(ctx context.Context, c clients, w world) error {
 			_, err := c.tasks.ReleaseClaim(ctx, &rallyv1.ReleaseClaimRequest{Name: w.claim})

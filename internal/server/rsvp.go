@@ -31,6 +31,8 @@ var rsvpMask = maskSpec{
 	ignored:   []string{"name", "state", "waitlist_position", "checked_in", "create_time", "update_time"},
 }
 
+// defaultRSVPPageSize is the page size of lists of people (RSVPs, claims), which
+// organisers read in bulk.
 const defaultRSVPPageSize = 100
 
 // requestKey and seal make retried creates (RSVPs, claims) idempotent without keeping

@@ -323,3 +323,18 @@ func (s *taskServer) ReleaseClaim(ctx context.Context, req *rallyv1.ReleaseClaim
 	s.publishTask(ctx, rallyv1.ChangeKind_CHANGE_KIND_TASK_PROGRESS, store.TaskOfClaim(req.GetName()))
 	return presentClaim(c, organiser), nil
 }
+
+func (s *taskServer) ListClaims(ctx context.Context, req *rallyv1.ListClaimsRequest) (*rallyv1.ListClaimsResponse, error) {
+	if _, err := s.checkTask(ctx, req.GetParent()); err != nil {
+		return nil, err
+	}
+	size := int(req.GetPageSize())
+	if size == 0 {
+		size = defaultRSVPPageSize
+	}
+	page, err := s.store.ListClaims(ctx, req.GetParent(), size, req.GetPageToken(), s.now())
+	if err != nil {
+		return nil, err
+	}
+	return &rallyv1.ListClaimsResponse{Claims: page.Items, NextPageToken: page.NextPageToken}, nil
+}

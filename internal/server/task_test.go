@@ -101,6 +101,10 @@ func TestTaskClaims(t *testing.T) {
 			t.Fatalf("complete: %v, %v", done, err)
 		}
 	}
+	claims, err := h.tasks().ListClaims(asAlice, &rallyv1.ListClaimsRequest{Parent: tk.GetName()})
+	if err != nil || len(claims.GetClaims()) != 2 || claims.GetClaims()[1].GetProofUrl() != "https://example.org/my-post" || claims.GetClaims()[0].GetState() != rallyv1.ClaimState_CLAIM_STATE_EXPIRED {
+		t.Fatalf("organiser's list of claims: %v, %v", claims, err)
+	}
 	got, err := h.tasks().GetTask(h.ctx, &rallyv1.GetTaskRequest{Name: tk.GetName()})
 	if err != nil || got.GetProgress().GetCompleted() != 1 || got.GetProgress().GetClaimed() != 0 {
 		t.Fatalf("progress: %v, %v", got.GetProgress(), err)

@@ -1275,6 +1275,125 @@ func (x *ReleaseClaimRequest) GetName() string {
 	return ""
 }
 
+// Request for TaskService.ListClaims.
+type ListClaimsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The task, `tasks/{task}`.
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// Most claims to return: 1 to 1000; 0 means 100.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListClaimsRequest) Reset() {
+	*x = ListClaimsRequest{}
+	mi := &file_rally_v1_task_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListClaimsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListClaimsRequest) ProtoMessage() {}
+
+func (x *ListClaimsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_v1_task_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListClaimsRequest.ProtoReflect.Descriptor instead.
+func (*ListClaimsRequest) Descriptor() ([]byte, []int) {
+	return file_rally_v1_task_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ListClaimsRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *ListClaimsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListClaimsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// Response of TaskService.ListClaims.
+type ListClaimsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The claims of this page, oldest first.
+	Claims []*Claim `protobuf:"bytes,1,rep,name=claims,proto3" json:"claims,omitempty"`
+	// Token for the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListClaimsResponse) Reset() {
+	*x = ListClaimsResponse{}
+	mi := &file_rally_v1_task_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListClaimsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListClaimsResponse) ProtoMessage() {}
+
+func (x *ListClaimsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_v1_task_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListClaimsResponse.ProtoReflect.Descriptor instead.
+func (*ListClaimsResponse) Descriptor() ([]byte, []int) {
+	return file_rally_v1_task_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListClaimsResponse) GetClaims() []*Claim {
+	if x != nil {
+		return x.Claims
+	}
+	return nil
+}
+
+func (x *ListClaimsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_rally_v1_task_proto protoreflect.FileDescriptor
 
 const file_rally_v1_task_proto_rawDesc = "" +
@@ -1366,7 +1485,16 @@ const file_rally_v1_task_proto_rawDesc = "" +
 	"\tproof_url\x18\x02 \x01(\tB\x18\xbaH\x15\xd8\x01\x01r\x10\x18\x80\x10:\bhttps://\x88\x01\x01R\bproofUrl\x12\x1c\n" +
 	"\x04note\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x04note\"g\n" +
 	"\x13ReleaseClaimRequest\x12P\n" +
-	"\x04name\x18\x01 \x01(\tB<\xbaH9r725^tasks/[a-z0-9][a-z0-9-]{0,62}/claims/[a-z0-9]{1,64}$R\x04name*\xef\x01\n" +
+	"\x04name\x18\x01 \x01(\tB<\xbaH9r725^tasks/[a-z0-9][a-z0-9-]{0,62}/claims/[a-z0-9]{1,64}$R\x04name\"\xa5\x01\n" +
+	"\x11ListClaimsRequest\x12>\n" +
+	"\x06parent\x18\x01 \x01(\tB&\xbaH#r!2\x1f^tasks/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\"e\n" +
+	"\x12ListClaimsResponse\x12'\n" +
+	"\x06claims\x18\x01 \x03(\v2\x0f.rally.v1.ClaimR\x06claims\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xef\x01\n" +
 	"\bTaskKind\x12\x19\n" +
 	"\x15TASK_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14TASK_KIND_SHARE_POST\x10\x01\x12\x1b\n" +
@@ -1386,7 +1514,7 @@ const file_rally_v1_task_proto_rawDesc = "" +
 	"\x13CLAIM_STATE_CLAIMED\x10\x01\x12\x19\n" +
 	"\x15CLAIM_STATE_COMPLETED\x10\x02\x12\x18\n" +
 	"\x14CLAIM_STATE_RELEASED\x10\x03\x12\x17\n" +
-	"\x13CLAIM_STATE_EXPIRED\x10\x042\x9a\x06\n" +
+	"\x13CLAIM_STATE_EXPIRED\x10\x042\x88\a\n" +
 	"\vTaskService\x12R\n" +
 	"\n" +
 	"CreateTask\x12\x1b.rally.v1.CreateTaskRequest\x1a\x0e.rally.v1.Task\"\x17\x82\xd3\xe4\x93\x02\x11:\x04task\"\t/v1/tasks\x12O\n" +
@@ -1396,7 +1524,9 @@ const file_rally_v1_task_proto_rawDesc = "" +
 	"UpdateTask\x12\x1b.rally.v1.UpdateTaskRequest\x1a\x0e.rally.v1.Task\"%\x82\xd3\xe4\x93\x02\x1f:\x04task2\x17/v1/{task.name=tasks/*}\x12\\\n" +
 	"\tCloseTask\x12\x1a.rally.v1.CloseTaskRequest\x1a\x0e.rally.v1.Task\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/{name=tasks/*}:close\x12j\n" +
 	"\tClaimTask\x12\x1a.rally.v1.ClaimTaskRequest\x1a\x1b.rally.v1.ClaimTaskResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/{name=tasks/*}/claims\x12q\n" +
-	"\rCompleteClaim\x12\x1e.rally.v1.CompleteClaimRequest\x1a\x0f.rally.v1.Claim\"/\x82\xd3\xe4\x93\x02):\x01*\"$/v1/{name=tasks/*/claims/*}:complete\x12n\n" +
+	"\rCompleteClaim\x12\x1e.rally.v1.CompleteClaimRequest\x1a\x0f.rally.v1.Claim\"/\x82\xd3\xe4\x93\x02):\x01*\"$/v1/{name=tasks/*/claims/*}:complete\x12l\n" +
+	"\n" +
+	"ListClaims\x12\x1b.rally.v1.ListClaimsRequest\x1a\x1c.rally.v1.ListClaimsResponse\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/{parent=tasks/*}/claims\x12n\n" +
 	"\fReleaseClaim\x12\x1d.rally.v1.ReleaseClaimRequest\x1a\x0f.rally.v1.Claim\".\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/{name=tasks/*/claims/*}:releaseB2Z0github.com/rallyhq/rally/gen/go/rally/v1;rallyv1b\x06proto3"
 
 var (
@@ -1412,7 +1542,7 @@ func file_rally_v1_task_proto_rawDescGZIP() []byte {
 }
 
 var file_rally_v1_task_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_rally_v1_task_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_rally_v1_task_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_rally_v1_task_proto_goTypes = []any{
 	(TaskKind)(0),                 // 0: rally.v1.TaskKind
 	(TaskState)(0),                // 1: rally.v1.TaskState
@@ -1432,52 +1562,57 @@ var file_rally_v1_task_proto_goTypes = []any{
 	(*ClaimTaskResponse)(nil),     // 15: rally.v1.ClaimTaskResponse
 	(*CompleteClaimRequest)(nil),  // 16: rally.v1.CompleteClaimRequest
 	(*ReleaseClaimRequest)(nil),   // 17: rally.v1.ReleaseClaimRequest
-	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 19: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil), // 20: google.protobuf.FieldMask
+	(*ListClaimsRequest)(nil),     // 18: rally.v1.ListClaimsRequest
+	(*ListClaimsResponse)(nil),    // 19: rally.v1.ListClaimsResponse
+	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil), // 22: google.protobuf.FieldMask
 }
 var file_rally_v1_task_proto_depIdxs = []int32{
 	0,  // 0: rally.v1.Task.kind:type_name -> rally.v1.TaskKind
 	4,  // 1: rally.v1.Task.message_templates:type_name -> rally.v1.MessageTemplate
 	5,  // 2: rally.v1.Task.sources:type_name -> rally.v1.Source
-	18, // 3: rally.v1.Task.deadline:type_name -> google.protobuf.Timestamp
-	19, // 4: rally.v1.Task.claim_ttl:type_name -> google.protobuf.Duration
+	20, // 3: rally.v1.Task.deadline:type_name -> google.protobuf.Timestamp
+	21, // 4: rally.v1.Task.claim_ttl:type_name -> google.protobuf.Duration
 	6,  // 5: rally.v1.Task.progress:type_name -> rally.v1.TaskProgress
 	1,  // 6: rally.v1.Task.state:type_name -> rally.v1.TaskState
-	18, // 7: rally.v1.Task.create_time:type_name -> google.protobuf.Timestamp
-	18, // 8: rally.v1.Task.update_time:type_name -> google.protobuf.Timestamp
-	18, // 9: rally.v1.Source.publish_time:type_name -> google.protobuf.Timestamp
+	20, // 7: rally.v1.Task.create_time:type_name -> google.protobuf.Timestamp
+	20, // 8: rally.v1.Task.update_time:type_name -> google.protobuf.Timestamp
+	20, // 9: rally.v1.Source.publish_time:type_name -> google.protobuf.Timestamp
 	2,  // 10: rally.v1.Claim.state:type_name -> rally.v1.ClaimState
-	18, // 11: rally.v1.Claim.expire_time:type_name -> google.protobuf.Timestamp
-	18, // 12: rally.v1.Claim.create_time:type_name -> google.protobuf.Timestamp
+	20, // 11: rally.v1.Claim.expire_time:type_name -> google.protobuf.Timestamp
+	20, // 12: rally.v1.Claim.create_time:type_name -> google.protobuf.Timestamp
 	3,  // 13: rally.v1.CreateTaskRequest.task:type_name -> rally.v1.Task
 	0,  // 14: rally.v1.ListTasksRequest.kind:type_name -> rally.v1.TaskKind
 	1,  // 15: rally.v1.ListTasksRequest.state:type_name -> rally.v1.TaskState
 	3,  // 16: rally.v1.ListTasksResponse.tasks:type_name -> rally.v1.Task
 	3,  // 17: rally.v1.UpdateTaskRequest.task:type_name -> rally.v1.Task
-	20, // 18: rally.v1.UpdateTaskRequest.update_mask:type_name -> google.protobuf.FieldMask
+	22, // 18: rally.v1.UpdateTaskRequest.update_mask:type_name -> google.protobuf.FieldMask
 	7,  // 19: rally.v1.ClaimTaskResponse.claim:type_name -> rally.v1.Claim
-	8,  // 20: rally.v1.TaskService.CreateTask:input_type -> rally.v1.CreateTaskRequest
-	9,  // 21: rally.v1.TaskService.GetTask:input_type -> rally.v1.GetTaskRequest
-	10, // 22: rally.v1.TaskService.ListTasks:input_type -> rally.v1.ListTasksRequest
-	12, // 23: rally.v1.TaskService.UpdateTask:input_type -> rally.v1.UpdateTaskRequest
-	13, // 24: rally.v1.TaskService.CloseTask:input_type -> rally.v1.CloseTaskRequest
-	14, // 25: rally.v1.TaskService.ClaimTask:input_type -> rally.v1.ClaimTaskRequest
-	16, // 26: rally.v1.TaskService.CompleteClaim:input_type -> rally.v1.CompleteClaimRequest
-	17, // 27: rally.v1.TaskService.ReleaseClaim:input_type -> rally.v1.ReleaseClaimRequest
-	3,  // 28: rally.v1.TaskService.CreateTask:output_type -> rally.v1.Task
-	3,  // 29: rally.v1.TaskService.GetTask:output_type -> rally.v1.Task
-	11, // 30: rally.v1.TaskService.ListTasks:output_type -> rally.v1.ListTasksResponse
-	3,  // 31: rally.v1.TaskService.UpdateTask:output_type -> rally.v1.Task
-	3,  // 32: rally.v1.TaskService.CloseTask:output_type -> rally.v1.Task
-	15, // 33: rally.v1.TaskService.ClaimTask:output_type -> rally.v1.ClaimTaskResponse
-	7,  // 34: rally.v1.TaskService.CompleteClaim:output_type -> rally.v1.Claim
-	7,  // 35: rally.v1.TaskService.ReleaseClaim:output_type -> rally.v1.Claim
-	28, // [28:36] is the sub-list for method output_type
-	20, // [20:28] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	7,  // 20: rally.v1.ListClaimsResponse.claims:type_name -> rally.v1.Claim
+	8,  // 21: rally.v1.TaskService.CreateTask:input_type -> rally.v1.CreateTaskRequest
+	9,  // 22: rally.v1.TaskService.GetTask:input_type -> rally.v1.GetTaskRequest
+	10, // 23: rally.v1.TaskService.ListTasks:input_type -> rally.v1.ListTasksRequest
+	12, // 24: rally.v1.TaskService.UpdateTask:input_type -> rally.v1.UpdateTaskRequest
+	13, // 25: rally.v1.TaskService.CloseTask:input_type -> rally.v1.CloseTaskRequest
+	14, // 26: rally.v1.TaskService.ClaimTask:input_type -> rally.v1.ClaimTaskRequest
+	16, // 27: rally.v1.TaskService.CompleteClaim:input_type -> rally.v1.CompleteClaimRequest
+	18, // 28: rally.v1.TaskService.ListClaims:input_type -> rally.v1.ListClaimsRequest
+	17, // 29: rally.v1.TaskService.ReleaseClaim:input_type -> rally.v1.ReleaseClaimRequest
+	3,  // 30: rally.v1.TaskService.CreateTask:output_type -> rally.v1.Task
+	3,  // 31: rally.v1.TaskService.GetTask:output_type -> rally.v1.Task
+	11, // 32: rally.v1.TaskService.ListTasks:output_type -> rally.v1.ListTasksResponse
+	3,  // 33: rally.v1.TaskService.UpdateTask:output_type -> rally.v1.Task
+	3,  // 34: rally.v1.TaskService.CloseTask:output_type -> rally.v1.Task
+	15, // 35: rally.v1.TaskService.ClaimTask:output_type -> rally.v1.ClaimTaskResponse
+	7,  // 36: rally.v1.TaskService.CompleteClaim:output_type -> rally.v1.Claim
+	19, // 37: rally.v1.TaskService.ListClaims:output_type -> rally.v1.ListClaimsResponse
+	7,  // 38: rally.v1.TaskService.ReleaseClaim:output_type -> rally.v1.Claim
+	30, // [30:39] is the sub-list for method output_type
+	21, // [21:30] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_rally_v1_task_proto_init() }
@@ -1491,7 +1626,7 @@ func file_rally_v1_task_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rally_v1_task_proto_rawDesc), len(file_rally_v1_task_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

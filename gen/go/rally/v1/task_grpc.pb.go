@@ -26,6 +26,7 @@ const (
 	TaskService_CloseTask_FullMethodName     = "/rally.v1.TaskService/CloseTask"
 	TaskService_ClaimTask_FullMethodName     = "/rally.v1.TaskService/ClaimTask"
 	TaskService_CompleteClaim_FullMethodName = "/rally.v1.TaskService/CompleteClaim"
+	TaskService_ListClaims_FullMethodName    = "/rally.v1.TaskService/ListClaims"
 	TaskService_ReleaseClaim_FullMethodName  = "/rally.v1.TaskService/ReleaseClaim"
 )
 
@@ -52,6 +53,9 @@ type TaskServiceClient interface {
 	ClaimTask(ctx context.Context, in *ClaimTaskRequest, opts ...grpc.CallOption) (*ClaimTaskResponse, error)
 	// CompleteClaim reports the work done. Completing twice counts once.
 	CompleteClaim(ctx context.Context, in *CompleteClaimRequest, opts ...grpc.CallOption) (*Claim, error)
+	// ListClaims lists a task's claims in the order they were made, with their proofs and
+	// notes. Organisers of the task's campaign only.
+	ListClaims(ctx context.Context, in *ListClaimsRequest, opts ...grpc.CallOption) (*ListClaimsResponse, error)
 	// ReleaseClaim gives the place back without completing.
 	ReleaseClaim(ctx context.Context, in *ReleaseClaimRequest, opts ...grpc.CallOption) (*Claim, error)
 }
@@ -134,6 +138,16 @@ func (c *taskServiceClient) CompleteClaim(ctx context.Context, in *CompleteClaim
 	return out, nil
 }
 
+func (c *taskServiceClient) ListClaims(ctx context.Context, in *ListClaimsRequest, opts ...grpc.CallOption) (*ListClaimsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListClaimsResponse)
+	err := c.cc.Invoke(ctx, TaskService_ListClaims_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *taskServiceClient) ReleaseClaim(ctx context.Context, in *ReleaseClaimRequest, opts ...grpc.CallOption) (*Claim, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Claim)
@@ -167,6 +181,9 @@ type TaskServiceServer interface {
 	ClaimTask(context.Context, *ClaimTaskRequest) (*ClaimTaskResponse, error)
 	// CompleteClaim reports the work done. Completing twice counts once.
 	CompleteClaim(context.Context, *CompleteClaimRequest) (*Claim, error)
+	// ListClaims lists a task's claims in the order they were made, with their proofs and
+	// notes. Organisers of the task's campaign only.
+	ListClaims(context.Context, *ListClaimsRequest) (*ListClaimsResponse, error)
 	// ReleaseClaim gives the place back without completing.
 	ReleaseClaim(context.Context, *ReleaseClaimRequest) (*Claim, error)
 	mustEmbedUnimplementedTaskServiceServer()
@@ -199,6 +216,9 @@ func (UnimplementedTaskServiceServer) ClaimTask(context.Context, *ClaimTaskReque
 }
 func (UnimplementedTaskServiceServer) CompleteClaim(context.Context, *CompleteClaimRequest) (*Claim, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method CompleteClaim not implemented")
+}
+func (UnimplementedTaskServiceServer) ListClaims(context.Context, *ListClaimsRequest) (*ListClaimsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListClaims not implemented")
 }
 func (UnimplementedTaskServiceServer) ReleaseClaim(context.Context, *ReleaseClaimRequest) (*Claim, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ReleaseClaim not implemented")
@@ -350,6 +370,24 @@ func _TaskService_CompleteClaim_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TaskService_ListClaims_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListClaimsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TaskServiceServer).ListClaims(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TaskService_ListClaims_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TaskServiceServer).ListClaims(ctx, req.(*ListClaimsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _TaskService_ReleaseClaim_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ReleaseClaimRequest)
 	if err := dec(in); err != nil {
@@ -402,6 +440,10 @@ var TaskService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CompleteClaim",
 			Handler:    _TaskService_CompleteClaim_Handler,
+		},
+		{
+			MethodName: "ListClaims",
+			Handler:    _TaskService_ListClaims_Handler,
 		},
 		{
 			MethodName: "ReleaseClaim",
