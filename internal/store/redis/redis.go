@@ -14,13 +14,19 @@
 //	                                   indexes by state (see rsvp_lib.lua); they expire at
 //	                                   the event's end plus the RSVP retention
 //	<prefix>{ev:<id>}:audit      LIST  reads of the attendee list, newest first, capped
+//	<prefix>{ev:<id>}:ann        LIST  announcements, newest first, capped
+//	<prefix>{tk:<id>}            HASH  one task: pb, rev, state, deadline_ms, max_claims,
+//	                                   ttl_ms, and claim_seq, claimed, completed (claims)
+//	<prefix>{tk:<id>}:claim…     the task's claims: records, open claims by expiry, arrival
+//	                             order, request keys (see task.go and task_lib.lua)
 //	<prefix>{cp:<id>}            HASH  one campaign: pb, rev
 //	<prefix>{org:<id>}           HASH  one organiser: pb, rev
 //	<prefix>{tok:<id>}           HASH  one API token: pb, rev (the ID is derived from the
 //	                                   token's SHA-256, so a bearer token is found in one read)
 //	<prefix>{idx}:<index name>   ZSET  one index (store.EventIndexes, store.CampaignIndex)
 //	<prefix>{idx}:m:ev:<id>      HASH  the index entries of one event: rev, key, idx
-//	<prefix>{idx}:m:cp:<id>      HASH  the same for one campaign (and m:tok:<id> for tokens)
+//	<prefix>{idx}:m:cp:<id>      HASH  the same for one campaign (m:tok:<id> for tokens,
+//	                                   m:tk:<id> for tasks)
 //
 // All keys of one event share the hash tag {ev:<id>}, so that the Lua scripts that enforce
 // an event's invariants (capacity, waitlist) touch one Cluster slot. pb is the resource
