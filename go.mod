@@ -22,6 +22,8 @@ require github.com/go-redis/redis_rate/v10 v10.0.1
 
 require golang.org/x/term v0.46.0
 
+require github.com/arran4/golang-ical v0.3.4
+
 require (
 	buf.build/go/protovalidate v1.4.0
 	cel.dev/cel-go v0.32.0 // indirect

@@ -30,6 +30,7 @@ import (
 	"github.com/rallyhq/rally/internal/store"
 	"github.com/rallyhq/rally/internal/store/memory"
 	redisstore "github.com/rallyhq/rally/internal/store/redis"
+	"github.com/rallyhq/rally/internal/web"
 )
 
 // App is a running rallyd.
@@ -127,6 +128,7 @@ func (a *App) open(ctx context.Context) error {
 		BodyTimeout:  bodyTimeout,
 		CORSOrigins:  cfg.CORSOrigins,
 		TLS:          cfg.TLS(),
+		Web:          web.Handler(),
 	})
 	if err != nil {
 		return err
@@ -290,6 +292,7 @@ func printBanner(out io.Writer, a *App, cfg config.Config, generated bool) {
 	} else {
 		fmt.Fprintf(out, "  Store:    Redis\n")
 	}
+	fmt.Fprintf(out, "  Web:      %s/\n", httpURL)
 	fmt.Fprintf(out, "  REST:     %s/v1/campaigns\n", httpURL)
 	fmt.Fprintf(out, "  OpenAPI:  %s/openapi.json\n", httpURL)
 	fmt.Fprintf(out, "  Health:   %s/healthz\n", httpURL)

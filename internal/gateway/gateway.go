@@ -1,6 +1,6 @@
 // Package gateway serves Rally over HTTP: the REST/JSON API (grpc-gateway, dialling the
-// gRPC port so that every interceptor applies to REST calls too), health and the OpenAPI
-// document.
+// gRPC port so that every interceptor applies to REST calls too), iCalendar feeds of events
+// and campaigns, health, the OpenAPI document and a page listing the endpoints (/api).
 package gateway
 
 import (
@@ -48,6 +48,8 @@ type Options struct {
 	CORSOrigins []string
 	// TLS says the gateway is served over HTTPS, which turns on Strict-Transport-Security.
 	TLS bool
+	// Web, when set, serves every path no other route takes (the web client).
+	Web http.Handler
 }
 
 // DefaultMaxBodyBytes is the default cap of a request body: 1 MiB, as the gRPC port's
@@ -99,8 +101,20 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		}
 	}
 
+	page, err := apiPage()
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", gw)
+	// The calendar feeds, /v1/events/{id}.ics and /v1/campaigns/{id}.ics: these patterns
+	// are more specific than /v1/, and pass every other request on to the gateway.
+	ics := newFeeds(conn, gw, opts.GatewayKey)
+	mux.Handle("GET /v1/events/{file}", icsOr(ics.event, gw))
+	mux.Handle("GET /v1/campaigns/{file}", icsOr(ics.campaign, gw))
+	mux.Handle("GET /api", page)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
@@ -119,6 +133,9 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openapi.JSON)
 	})
+	if opts.Web != nil {
+		mux.Handle("/", opts.Web)
+	}
 	maxBody := opts.MaxBodyBytes
 	if maxBody <= 0 {
 		maxBody = DefaultMaxBodyBytes

@@ -1,0 +1,245 @@
+// The event page: details, live attendance and announcements, the RSVP form and the
+// participant's own RSVP.
+import { api, watch, requestId, ApiError } from "./api.js";
+import { h, fill, id, when, short, venueText, attendanceText, errorText, saved, field, announce, liveStatus, label } from "./ui.js";
+
+const RSVP_FIELDS = { displayName: "Name", contact: "Contact", guests: "Guests" };
+
+export async function render(main, eventId) {
+  const name = `events/${eventId}`;
+  const key = `rsvp.${eventId}`;
+  takeTokenFromLink(key);
+  let mine = saved.get(key); // {name, manageToken} of this browser's RSVP, if any
+
+  const ev = await api(`/v1/${name}`, { token: mine?.manageToken }).catch((err) => {
+    // A manage token for an RSVP deleted since (after the event) is refused: read publicly.
+    if (mine && err instanceof ApiError && err.status !== 404) return api(`/v1/${name}`);
+    throw err;
+  });
+
+  const details = h("div");
+  const attendance = h("p", { id: "attendance", "aria-live": "polite" });
+  const announcements = h("ul", { id: "announcements", class: "announcements", "aria-live": "polite" });
+  const status = h("p", { class: "muted live" });
+  const myRsvp = h("section", { id: "my-rsvp", "aria-labelledby": "my-rsvp-h", hidden: true });
+  const manageLink = h("div", { id: "manage-link", class: "note", hidden: true });
+  const formSection = h("section", { "aria-labelledby": "rsvp-h" });
+  let current = ev;
+
+  function showEvent(e) {
+    current = e;
+    document.title = `${e.title} · Rally`;
+    const cancelled = e.state === "EVENT_STATE_CANCELLED";
+    fill(details,
+      cancelled && h("div", { class: "banner", role: "alert" },
+        h("strong", {}, "This event is cancelled."), e.cancelReason && ` Reason: ${e.cancelReason}`),
+      h("h1", {}, e.title),
+      e.description && h("p", { class: "lead" }, e.description),
+      h("dl", { class: "facts" },
+        h("dt", {}, "When"), h("dd", {}, when(e)),
+        h("dt", {}, "Where"), h("dd", {}, venueText(e.venue)),
+        e.campaign && [h("dt", {}, "Campaign"), h("dd", {}, h("a", { href: `/c/${id(e.campaign)}` }, "All events of the campaign"))]),
+      h("p", {}, h("a", { href: `/v1/${name}.ics` }, "Add to your calendar (.ics)")));
+    attendance.textContent = attendanceText(e);
+    formSection.hidden = cancelled || (mine && !mine.cancelled);
+  }
+
+  const annSeen = new Set();
+  function addAnnouncement(a, atTop) {
+    if (annSeen.has(a.name)) return;
+    annSeen.add(a.name);
+    const li = h("li", {},
+      h("p", {}, a.text),
+      h("p", { class: "muted" }, short(a.createTime),
+        a.audience === "ANNOUNCEMENT_AUDIENCE_RSVP_HOLDERS" && " · for people who RSVPed"));
+    if (atTop) announcements.prepend(li);
+    else announcements.append(li);
+  }
+  async function loadAnnouncements() {
+    const res = await api(`/v1/${name}/announcements`, { token: mine?.manageToken }).catch(() => ({}));
+    announcements.replaceChildren();
+    annSeen.clear();
+    // newest first
+    const list = (res.announcements || []).slice().sort((a, b) => b.createTime.localeCompare(a.createTime));
+    for (const a of list) addAnnouncement(a, false);
+    if (!list.length) announcements.append(h("li", { class: "muted", "data-empty": "" }, "No announcements yet."));
+  }
+
+  // --- My RSVP ---------------------------------------------------------------------
+  const stateEl = h("p", { id: "my-rsvp-state" });
+  const positionEl = h("p", { id: "my-rsvp-position" });
+  const meetingEl = h("p", { id: "meeting-point" });
+  const myError = h("p", { class: "error", role: "alert" });
+  const cancelBtn = h("button", { type: "button", id: "my-rsvp-cancel", onclick: cancelMine }, "Cancel my RSVP");
+  const forgetBtn = h("button", { type: "button", class: "secondary", onclick: forget }, "Forget this RSVP on this device");
+  fill(myRsvp, h("h2", { id: "my-rsvp-h" }, "My RSVP"), stateEl, positionEl, meetingEl, myError, h("p", { class: "actions" }, cancelBtn, forgetBtn));
+  let revealTimer = 0;
+
+  async function refreshMine() {
+    if (!mine) {
+      myRsvp.hidden = true;
+      return;
+    }
+    myRsvp.hidden = false;
+    let r;
+    try {
+      r = await api(`/v1/${mine.name}`, { token: mine.manageToken });
+    } catch (err) {
+      fill(stateEl, err.code === 5 || err.code === 16
+        ? "This RSVP is no longer known to Rally (RSVPs are deleted some days after the event)."
+        : errorText(err));
+      return;
+    }
+    const going = r.state === "RSVP_STATE_GOING";
+    const guests = r.guests ? ` with ${r.guests} guest${r.guests > 1 ? "s" : ""}` : "";
+    fill(stateEl, { RSVP_STATE_GOING: `Going${guests}.`, RSVP_STATE_WAITLISTED: `Waitlisted${guests}: you get a place as soon as one frees up.`, RSVP_STATE_CANCELLED: "Cancelled." }[r.state] || label(r.state, "RSVP_STATE_"),
+      r.displayName && ` (as ${r.displayName})`);
+    fill(positionEl, r.state === "RSVP_STATE_WAITLISTED" && r.waitlistPosition ? `Position ${r.waitlistPosition} on the waitlist` : "");
+    cancelBtn.hidden = r.state === "RSVP_STATE_CANCELLED";
+    if (r.state === "RSVP_STATE_CANCELLED" && !mine.cancelled) {
+      mine = { ...mine, cancelled: true };
+      saved.set(key, mine);
+    }
+    formSection.hidden = current.state === "EVENT_STATE_CANCELLED" || !mine.cancelled;
+
+    // The meeting point only comes to a GOING RSVP's token, once the reveal time passed.
+    let e = current;
+    if (going) e = await api(`/v1/${name}`, { token: mine.manageToken }).catch(() => current);
+    clearTimeout(revealTimer);
+    if (going && e.meetingPoint) fill(meetingEl, h("strong", {}, "Meeting point: "), e.meetingPoint);
+    else if (going && e.meetingPointRevealTime) {
+      fill(meetingEl, `The meeting point will appear here on ${short(e.meetingPointRevealTime)}.`);
+      const wait = Date.parse(e.meetingPointRevealTime) - Date.now() + 1000;
+      if (wait > 0 && wait < 2 ** 31) revealTimer = setTimeout(refreshMine, wait);
+    } else if (going) fill(meetingEl, "The organisers will share the meeting point here.");
+    else fill(meetingEl, "");
+  }
+
+  async function cancelMine() {
+    myError.textContent = "";
+    cancelBtn.disabled = true;
+    try {
+      await api(`/v1/${mine.name}:cancel`, { method: "POST", body: {}, token: mine.manageToken });
+      announce("Your RSVP is cancelled.");
+    } catch (err) {
+      myError.textContent = errorText(err);
+    }
+    cancelBtn.disabled = false;
+    await refreshMine();
+  }
+
+  function forget() {
+    saved.remove(key);
+    mine = null;
+    manageLink.hidden = true;
+    formSection.hidden = current.state === "EVENT_STATE_CANCELLED";
+    refreshMine();
+    restartWatch();
+  }
+
+  // --- The RSVP form ---------------------------------------------------------------
+  const nameIn = h("input", { id: "rsvp-name", name: "displayName", autocomplete: "off", maxlength: 60 });
+  const contactIn = h("input", { id: "rsvp-contact", name: "contact", autocomplete: "off" });
+  const guestsIn = h("input", { id: "rsvp-guests", name: "guests", type: "number", inputmode: "numeric", min: 0, max: 5, value: 0 });
+  const formError = h("p", { id: "form-error", class: "error", role: "alert" });
+  const submit = h("button", { type: "submit", id: "rsvp-submit" }, "RSVP");
+  // One requestId per attempt: a retry after a lost answer returns the same RSVP instead
+  // of making a second. Changing the form starts a new attempt.
+  let attempt = "";
+  const form = h("form", { id: "rsvp-form", novalidate: true, onsubmit: send, oninput: () => { attempt = ""; } },
+    field("Name or pseudonym (optional)", nameIn, "No real name needed."),
+    field("Contact (optional)", contactIn, "For example signal:your.name. Shown to the organisers only, and deleted after the event."),
+    field("Guests you bring", guestsIn, "0 to 5."),
+    formError, submit);
+  fill(formSection, h("h2", { id: "rsvp-h" }, "RSVP"),
+    h("p", {}, "No account needed. Other visitors never see who comes."), form);
+
+  async function send(e) {
+    e.preventDefault();
+    for (const el of [nameIn, contactIn, guestsIn]) el.removeAttribute("aria-invalid");
+    formError.textContent = "";
+    attempt = attempt || requestId();
+    const guests = guestsIn.value === "" ? 0 : Number(guestsIn.value);
+    submit.disabled = true;
+    try {
+      const res = await api(`/v1/${name}/rsvps`, {
+        method: "POST",
+        query: { requestId: attempt },
+        body: { displayName: nameIn.value.trim(), contact: contactIn.value.trim(), guests: Number.isInteger(guests) ? guests : -1 },
+      });
+      attempt = "";
+      mine = { name: res.rsvp.name, manageToken: res.manageToken };
+      saved.set(key, mine);
+      form.reset();
+      showManageLink();
+      announce("Your RSVP is saved.");
+      restartWatch();
+      await refreshMine();
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 9) {
+        formError.textContent = current.state === "EVENT_STATE_CANCELLED" || Date.parse(current.endTime) < Date.now()
+          ? "RSVPs are closed: this event is cancelled or over."
+          : errorText(err, RSVP_FIELDS);
+      } else {
+        formError.textContent = errorText(err, RSVP_FIELDS);
+      }
+      const inputs = { displayName: nameIn, contact: contactIn, guests: guestsIn };
+      for (const v of err.violations || []) {
+        const k = (v.field || "").split(".").pop().replace(/_([a-z])/g, (_, c) => c.toUpperCase());
+        inputs[k]?.setAttribute("aria-invalid", "true");
+      }
+    }
+    submit.disabled = false;
+  }
+
+  function showManageLink() {
+    const url = `${location.origin}/e/${eventId}#rsvp=${encodeURIComponent(id(mine.name))}&token=${encodeURIComponent(mine.manageToken)}`;
+    fill(manageLink,
+      h("p", {}, h("strong", {}, "Keep this link private and safe."),
+        " It is the only way to see the meeting point, change or cancel your RSVP from another device or after clearing this browser. Anyone who has it can do the same."),
+      h("p", { class: "break" }, h("a", { href: url }, url)),
+      h("button", { type: "button", onclick: () => navigator.clipboard?.writeText(url).then(() => announce("Link copied.")) }, "Copy link"));
+    manageLink.hidden = false;
+  }
+
+  // --- Live updates ----------------------------------------------------------------
+  let stream = null;
+  function restartWatch() {
+    stream?.stop();
+    stream = watch(`/v1/${name}:watch`, {
+      token: mine?.manageToken,
+      onStatus: liveStatus(status),
+      onChange: (ch) => {
+        if (ch.reset) loadAnnouncements();
+        if (ch.event) showEvent(ch.event);
+        if (ch.announcement) {
+          announcements.querySelector("[data-empty]")?.remove();
+          addAnnouncement(ch.announcement, true);
+          if (ch.kind === "CHANGE_KIND_ANNOUNCEMENT") announce(`Announcement: ${ch.announcement.text}`);
+        }
+        // Any change may have moved the waitlist or revealed the meeting point.
+        if (mine && ch.kind !== "CHANGE_KIND_ANNOUNCEMENT") refreshMine();
+      },
+    });
+  }
+
+  fill(main, details,
+    h("section", { "aria-labelledby": "att-h" }, h("h2", { id: "att-h" }, "Attendance"), attendance, status),
+    manageLink, myRsvp, formSection,
+    h("section", { "aria-labelledby": "ann-h" }, h("h2", { id: "ann-h" }, "Announcements"), announcements));
+  showEvent(ev);
+  await Promise.all([loadAnnouncements(), refreshMine()]);
+  restartWatch();
+}
+
+// takeTokenFromLink stores the manage token of a link like /e/ID#rsvp=RID&token=TOKEN and
+// removes it from the address bar, so that it does not stay in the history or get shared
+// by a screenshot. The fragment never reaches any server.
+function takeTokenFromLink(key) {
+  const p = new URLSearchParams(location.hash.slice(1));
+  const rsvp = p.get("rsvp"), token = p.get("token");
+  if (!rsvp || !token) return;
+  const eventId = key.slice("rsvp.".length);
+  saved.set(key, { name: rsvp.includes("/") ? rsvp : `events/${eventId}/rsvps/${rsvp}`, manageToken: token });
+  history.replaceState(null, "", location.pathname);
+}

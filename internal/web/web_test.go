@@ -1,0 +1,138 @@
+package web
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"path"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func get(t *testing.T, h http.Handler, target string, headers ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, target, nil)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestPagesServeIndexWithCSP(t *testing.T) {
+	h := Handler()
+	index, _ := static.ReadFile("static/index.html")
+	for _, p := range []string{"/", "/c/demo-kazakhstan", "/e/demo-berlin", "/t/demo-kazakhstan", "/organise"} {
+		rec := get(t, h, p)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("GET %s: %d", p, rec.Code)
+		}
+		if got := rec.Header().Get("Content-Security-Policy"); got != CSP {
+			t.Errorf("GET %s: CSP %q", p, got)
+		}
+		if got := rec.Header().Get("Content-Type"); got != "text/html; charset=utf-8" {
+			t.Errorf("GET %s: Content-Type %q", p, got)
+		}
+		if got := rec.Header().Get("Cache-Control"); got != "no-cache" {
+			t.Errorf("GET %s: Cache-Control %q", p, got)
+		}
+		if !bytes.Equal(rec.Body.Bytes(), index) {
+			t.Errorf("GET %s: not index.html", p)
+		}
+	}
+}
+
+func TestAssets(t *testing.T) {
+	h := Handler()
+	for name, want := range map[string]string{
+		"app.js":    "text/javascript; charset=utf-8",
+		"event.js":  "text/javascript; charset=utf-8",
+		"style.css": "text/css; charset=utf-8",
+	} {
+		rec := get(t, h, "/assets/"+name)
+		if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != want {
+			t.Errorf("GET /assets/%s: %d %q, want 200 %q", name, rec.Code, rec.Header().Get("Content-Type"), want)
+		}
+		// Unversioned names must be revalidated; the ETag makes that a 304.
+		if got := rec.Header().Get("Cache-Control"); got != "no-cache" {
+			t.Errorf("GET /assets/%s: Cache-Control %q", name, got)
+		}
+		again := get(t, h, "/assets/"+name, "If-None-Match", rec.Header().Get("ETag"))
+		if again.Code != http.StatusNotModified {
+			t.Errorf("GET /assets/%s with its ETag: %d, want 304", name, again.Code)
+		}
+	}
+	if !hashed.MatchString("app.3f9a2c1d.js") || !hashed.MatchString("style.v2.css") || hashed.MatchString("app.js") {
+		t.Error("the hashed-name pattern is wrong")
+	}
+}
+
+// The handler sits at "/" behind the API: it must answer nothing that belongs to it, nor
+// anything it does not know.
+func TestNotFound(t *testing.T) {
+	h := Handler()
+	for _, p := range []string{"/v1/campaigns", "/v1/events/demo-berlin", "/healthz", "/openapi.json", "/api",
+		"/assets/index.html", "/assets/missing.js", "/c/", "/c/a/b", "/organise/x", "/index.html"} {
+		if rec := get(t, h, p); rec.Code != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", p, rec.Code)
+		}
+	}
+	req := httptest.NewRequest(http.MethodPost, "/", nil)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("POST /: %d, want 405", rec.Code)
+	}
+}
+
+// Every page loads from the same files, so their total is what a participant on a slow
+// or metered connection pays for the client.
+func TestSizeBudget(t *testing.T) {
+	const budget = 100 << 10
+	var raw, zipped int
+	err := fs.WalkDir(static, "static", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || (path.Ext(p) != ".js" && path.Ext(p) != ".css") {
+			return err
+		}
+		b, _ := static.ReadFile(p)
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
+		zw.Write(b)
+		zw.Close()
+		raw += len(b)
+		zipped += buf.Len()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("JavaScript and CSS: %d bytes, %d gzipped", raw, zipped)
+	if zipped > budget {
+		t.Errorf("JavaScript and CSS are %d bytes gzipped, over the budget of %d", zipped, budget)
+	}
+}
+
+// No file may make the browser contact anyone but this server: no CDN, font, analytics
+// or map tile. (Links the user follows, such as a task's sources, come from the API.)
+func TestNoThirdPartyURLs(t *testing.T) {
+	abs := regexp.MustCompile(`(?i)(https?:)?//[a-z0-9.-]+\.[a-z]{2,}`)
+	err := fs.WalkDir(static, "static", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, _ := static.ReadFile(p)
+		for i, line := range strings.Split(string(b), "\n") {
+			if m := abs.FindString(line); m != "" {
+				t.Errorf("%s:%d: absolute URL %q", p, i+1, m)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
