@@ -16,13 +16,16 @@ run: build
 build:
 	$(GO) build -o bin/rallyd ./cmd/rallyd
 
-## test: run every test (starts private redis-server instances; installs redis-server if missing)
+## test: run every test (starts private redis-server instances and headless Chromium;
+## installs redis-server and chromium if missing)
 test: test-deps
 	$(GO) vet ./...
 	$(GO) test $(GOTEST_FLAGS) ./...
 
-# redis-server is a real dependency of the tests, never skipped: install it when we can,
-# otherwise stop with a message that names the package.
+# redis-server and Chromium (for the browser tests of the web client, in
+# internal/web/browsertest) are real dependencies of the tests, never skipped: install
+# them when we can, otherwise stop with a message that names the package. RALLY_CHROMIUM
+# names another Chromium binary than Debian's /usr/bin/chromium.
 test-deps:
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -31,6 +34,16 @@ test-deps:
 	  else \
 	    echo "the tests need redis-server: install the Debian package redis-server (apt-get install redis-server)" >&2; exit 1; \
 	  fi; }
+	@if [ -n "$$RALLY_CHROMIUM" ]; then \
+	  test -x "$$RALLY_CHROMIUM" || { echo "RALLY_CHROMIUM=$$RALLY_CHROMIUM is not an executable file" >&2; exit 1; }; \
+	elif [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (Debian package chromium) for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null && test -x /usr/bin/chromium; \
+	  else \
+	    echo "the browser tests need Chromium: install the Debian package chromium (apt-get install chromium)" >&2; exit 1; \
+	  fi; \
+	fi
 
 ## tools: install the pinned buf CLI (npm); the protoc plugins are Go tools in go.mod
 tools: $(BUF)

@@ -1,0 +1,370 @@
+// Package browsertest drives the web client in a real headless Chromium (Debian's
+// package chromium) through the DevTools protocol, for tests. The browser is a real
+// dependency of the tests, like redis-server: when it is missing the test fails, naming
+// the package, and is never skipped; `make test` installs it.
+//
+// Every wait has a generous deadline and waits for a condition (an element, a text),
+// never for a fixed time. When a test fails, each open page is saved as a PNG screenshot
+// (into $RALLY_SCREENSHOT_DIR, else a new temporary directory) whose path is logged, with
+// the page's text and what its scripts reported on the console.
+package browsertest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// Timeout bounds each step: a navigation, a click, a wait for an element or a text. It
+// is far above what a step takes (well under a second), so that a loaded CI machine
+// never fails a correct test.
+const Timeout = 30 * time.Second
+
+// DefaultPath is where Debian's chromium package installs the browser.
+const DefaultPath = "/usr/bin/chromium"
+
+// Path returns the browser to run: $RALLY_CHROMIUM, else /usr/bin/chromium. A missing
+// browser fails the test (never skips it).
+func Path(t testing.TB) string {
+	t.Helper()
+	p := os.Getenv("RALLY_CHROMIUM")
+	if p == "" {
+		p = DefaultPath
+	}
+	if fi, err := os.Stat(p); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+		t.Fatalf("the browser tests need Chromium at %s, which is missing: install the Debian package chromium "+
+			"(apt-get install chromium; `make test` installs it), or set RALLY_CHROMIUM to a Chromium binary", p)
+	}
+	return p
+}
+
+// Browser is one headless Chromium process, stopped when the test ends.
+type Browser struct {
+	t   testing.TB
+	ctx context.Context // the browser's first tab; new pages are opened from it
+}
+
+// Start runs a fresh Chromium, with an empty profile in a temporary directory.
+func Start(t testing.TB) *Browser {
+	t.Helper()
+	path := Path(t)
+	profile := t.TempDir() // removed after the browser has stopped (cleanups run last-in first-out)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox, // tests run as root in CI, where Chromium's sandbox cannot start
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		// Without these, Chromium keeps trying to reach Google's servers, which a closed
+		// network refuses, many connections at a time.
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(profile),
+	)
+	// Not t.Context(): that ends before the cleanups, which still take screenshots.
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc() // waits for the process to exit
+	})
+
+	// The first action starts the process. It must not run under a deadline (that would
+	// bound the browser's life), so a watchdog stops a browser that does not come up.
+	started := make(chan error, 1)
+	go func() { started <- chromedp.Do(ctx) }()
+	select {
+	case err := <-started:
+		if err != nil {
+			t.Fatalf("starting %s: %v", path, err)
+		}
+	case <-time.After(2 * Timeout):
+		cancelAlloc()
+		t.Fatalf("starting %s: no answer after %v", path, 2*Timeout)
+	}
+	return &Browser{t: t, ctx: ctx}
+}
+
+// Page is one tab in a browser context of its own: its own cookies and localStorage, as
+// a different person's phone or laptop would have.
+type Page struct {
+	t    testing.TB
+	name string
+	ctx  context.Context
+
+	mu   sync.Mutex
+	logs []string // console errors and warnings, uncaught exceptions
+}
+
+// Phone is the viewport of a mid-sized phone, in CSS pixels.
+var Phone = Viewport{Width: 390, Height: 844, Mobile: true}
+
+// Desktop is the viewport of a laptop.
+var Desktop = Viewport{Width: 1280, Height: 900}
+
+type Viewport struct {
+	Width, Height int64
+	Mobile        bool
+}
+
+// NewPage opens a tab in a new browser context. name labels it in failures and
+// screenshots.
+func (b *Browser) NewPage(name string, vp Viewport) *Page {
+	t := b.t
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	p := &Page{t: t, name: name, ctx: ctx}
+	if err := chromedp.Listen(ctx, p.record); err != nil {
+		t.Fatalf("%s: opening a tab: %v", name, err)
+	}
+	opts := []chromedp.EmulateViewportOption{chromedp.EmulatePortrait}
+	if vp.Mobile {
+		opts = append(opts, chromedp.EmulateMobile, chromedp.EmulateTouch)
+	}
+	p.do("set the viewport", chromedp.EmulateViewport(vp.Width, vp.Height, opts...))
+	// Registered after cancel, so it runs before it, while the tab is still open.
+	t.Cleanup(func() {
+		if t.Failed() {
+			p.dump()
+		}
+	})
+	return p
+}
+
+func (p *Page) record(ev any) {
+	var s string
+	switch ev := ev.(type) {
+	case *runtime.EventConsoleAPICalled:
+		if ev.Type != runtime.ConsoleAPICalledTypeError && ev.Type != runtime.ConsoleAPICalledTypeWarning {
+			return
+		}
+		var args []string
+		for _, a := range ev.Args {
+			if a.Description != "" {
+				args = append(args, a.Description)
+			} else {
+				args = append(args, string(a.Value))
+			}
+		}
+		s = fmt.Sprintf("console.%s: %s", ev.Type, strings.Join(args, " "))
+	case *runtime.EventExceptionThrown:
+		d := ev.ExceptionDetails
+		s = "uncaught: " + d.Text
+		if d.Exception != nil && d.Exception.Description != "" {
+			s += " " + d.Exception.Description
+		}
+		s += fmt.Sprintf(" (%s:%d)", d.URL, d.LineNumber+1)
+	default:
+		return
+	}
+	p.mu.Lock()
+	p.logs = append(p.logs, s)
+	p.mu.Unlock()
+}
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// dump saves a screenshot of the page and logs where, with the page's address, its text
+// and its console errors.
+func (p *Page) dump() {
+	t := p.t
+	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+	defer cancel()
+	p.mu.Lock()
+	logs := strings.Join(p.logs, "\n  ")
+	p.mu.Unlock()
+	if logs != "" {
+		t.Logf("%s: console:\n  %s", p.name, logs)
+	}
+	if url, err := chromedp.Run(ctx, chromedp.Location()); err == nil {
+		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+		t.Logf("%s: at %s, showing:\n%s", p.name, url, indent(text))
+	}
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Logf("%s: no screenshot: %v", p.name, err)
+		return
+	}
+	dir, err := screenshotDir()
+	if err != nil {
+		t.Logf("%s: no screenshot: %v", p.name, err)
+		return
+	}
+	file := filepath.Join(dir, unsafeName.ReplaceAllString(t.Name()+"-"+p.name, "_")+".png")
+	if err := os.WriteFile(file, png, 0o644); err != nil {
+		t.Logf("%s: no screenshot: %v", p.name, err)
+		return
+	}
+	t.Logf("%s: screenshot saved to %s", p.name, file)
+}
+
+var screenshots struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// screenshotDir is $RALLY_SCREENSHOT_DIR, else one new temporary directory for the
+// whole test binary (not t.TempDir(), which is removed as soon as the test ends).
+func screenshotDir() (string, error) {
+	screenshots.once.Do(func() {
+		if dir := os.Getenv("RALLY_SCREENSHOT_DIR"); dir != "" {
+			screenshots.dir, screenshots.err = dir, os.MkdirAll(dir, 0o755)
+			return
+		}
+		screenshots.dir, screenshots.err = os.MkdirTemp("", "rally-screenshots-")
+	})
+	return screenshots.dir, screenshots.err
+}
+
+func indent(s string) string {
+	return "  | " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n  | ")
+}
+
+// do runs actions under the step deadline, failing the test on an error.
+func (p *Page) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, Timeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		p.t.Fatalf("%s: %s: %v", p.name, what, err)
+	}
+}
+
+// Open loads the page at url and waits for the client to have rendered it (its
+// "Loading…" placeholder gone).
+func (p *Page) Open(url string) {
+	p.t.Helper()
+	p.do("open "+url, chromedp.Navigate(url))
+	p.waitJS("the page to render", `(() => {
+		const m = document.getElementById("main");
+		return !!m && !m.textContent.includes("Loading…");
+	})()`)
+}
+
+// WaitVisible waits until the element that the CSS selector sel matches is shown.
+func (p *Page) WaitVisible(sel string) {
+	p.t.Helper()
+	p.do("wait for "+sel+" to be visible", chromedp.WaitVisible(chromedp.CSS(sel)))
+}
+
+// Fill types text into the input that sel matches, replacing what it held, as a
+// person would: focus, select all, type.
+func (p *Page) Fill(sel, text string) {
+	p.t.Helper()
+	p.WaitVisible(sel)
+	// Not chromedp.SetValue(sel, ""): it sends the empty string as no argument at all.
+	p.Eval(`(document.querySelector(` + jsString(sel) + `).value = "")`)
+	if text != "" {
+		p.do("type into "+sel, chromedp.SendKeys(chromedp.CSS(sel), text))
+	}
+	if got := p.Eval(`document.querySelector(` + jsString(sel) + `).value`); got != text {
+		p.t.Fatalf("%s: %s holds %q after typing %q", p.name, sel, got, text)
+	}
+}
+
+// Click clicks the element that sel matches with the mouse, as a person would: it
+// scrolls it to the middle of the screen and waits until it is enabled and nothing
+// (such as the status bar at the bottom) covers it.
+func (p *Page) Click(sel string) {
+	p.t.Helper()
+	p.WaitVisible(sel)
+	p.waitJS(sel+" to be clickable", `(() => {
+		const el = document.querySelector(`+jsString(sel)+`);
+		if (!el || el.disabled) return false;
+		el.scrollIntoView({ block: "center", inline: "center" });
+		const r = el.getBoundingClientRect();
+		const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+		return !!hit && (hit === el || el.contains(hit));
+	})()`)
+	p.do("click "+sel, chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible))
+}
+
+// Eval evaluates a JavaScript expression whose value is a string.
+func (p *Page) Eval(expr string) string {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, Timeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+	if err != nil {
+		p.t.Fatalf("%s: evaluate %s: %v", p.name, expr, err)
+	}
+	return v
+}
+
+// WaitText waits until the element that sel matches is visible and its text, with runs
+// of white space made one space, matches re. It returns that text.
+func (p *Page) WaitText(sel string, re *regexp.Regexp) string {
+	p.t.Helper()
+	expr := `(() => {
+		const el = document.querySelector(` + jsString(sel) + `);
+		if (!el) return { state: "missing" };
+		if (!el.getClientRects().length || getComputedStyle(el).visibility === "hidden") return { state: "hidden" };
+		return { state: "visible", text: el.textContent.replace(/\s+/g, " ").trim() };
+	})()`
+	type seen struct {
+		State string `json:"state"`
+		Text  string `json:"text"`
+	}
+	var last seen
+	var lastErr error
+	deadline := time.Now().Add(Timeout)
+	for {
+		ctx, cancel := context.WithTimeout(p.ctx, Timeout)
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[seen](expr))
+		cancel()
+		if err == nil {
+			last, lastErr = v, nil
+			if v.State == "visible" && re.MatchString(v.Text) {
+				return v.Text
+			}
+		} else {
+			lastErr = err // a navigation in progress: try again
+		}
+		if time.Now().After(deadline) || p.ctx.Err() != nil {
+			if lastErr != nil {
+				p.t.Fatalf("%s: waited %v for %s to match %q: %v", p.name, Timeout, sel, re, lastErr)
+			}
+			p.t.Fatalf("%s: waited %v for %s to match %q; it is %s with text %q", p.name, Timeout, sel, re, last.State, last.Text)
+		}
+		time.Sleep(50 * time.Millisecond) // the interval between checks, not a wait for the page
+	}
+}
+
+// waitJS waits until a JavaScript expression is true.
+func (p *Page) waitJS(what, expr string) {
+	p.t.Helper()
+	var lastErr error
+	deadline := time.Now().Add(Timeout)
+	for {
+		ctx, cancel := context.WithTimeout(p.ctx, Timeout)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		lastErr = err
+		if time.Now().After(deadline) || p.ctx.Err() != nil {
+			p.t.Fatalf("%s: waited %v for %s (last error: %v)", p.name, Timeout, what, lastErr)
+		}
+		time.Sleep(50 * time.Millisecond) // the interval between checks, not a wait for the page
+	}
+}
+
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
