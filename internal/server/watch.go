@@ -102,13 +102,10 @@ func (s *service) watch(ctx context.Context, topic, cursor string,
 	}
 	defer release()
 
-	sub, err := s.subscribe(ctx, topic, cursor, snapshot)
+	// last is the watcher's position: the cursor of the last message it was sent.
+	sub, last, err := s.subscribe(ctx, topic, cursor, snapshot)
 	if err != nil {
 		return err
-	}
-	last := sub.Head()
-	if cursor != "" {
-		last = cursor
 	}
 	for {
 		select {
@@ -128,15 +125,13 @@ func (s *service) watch(ctx context.Context, topic, cursor string,
 			case errors.Is(err, pubsub.ErrSlow):
 				// The watcher fell behind; pick up from the last message it got. If that is
 				// no longer in the history, it gets a fresh snapshot: the coalesced state.
-				if sub, err = s.subscribe(ctx, topic, last, snapshot); err != nil {
+				if sub, last, err = s.subscribe(ctx, topic, last, snapshot); err != nil {
 					return err
 				}
-				last = sub.Head()
 			case errors.Is(err, pubsub.ErrReset):
-				if sub, err = s.subscribe(ctx, topic, "", snapshot); err != nil {
+				if sub, last, err = s.subscribe(ctx, topic, "", snapshot); err != nil {
 					return err
 				}
-				last = sub.Head()
 			case errors.Is(err, pubsub.ErrClosed):
 				return errShutdown(last)
 			default:
@@ -147,26 +142,29 @@ func (s *service) watch(ctx context.Context, topic, cursor string,
 }
 
 // subscribe subscribes from cursor, or afresh when cursor is empty or cannot be resumed,
-// in which case it sends the snapshot first (marked reset if a cursor was given).
-func (s *service) subscribe(ctx context.Context, topic, cursor string, snapshot func(string, bool) error) (pubsub.Subscription, error) {
+// in which case it sends the snapshot first (marked reset if a cursor was given). It
+// returns the watcher's position: cursor when resuming, the snapshot's cursor otherwise,
+// so that a watcher dropped again before its next message resumes from the right place.
+func (s *service) subscribe(ctx context.Context, topic, cursor string, snapshot func(string, bool) error) (pubsub.Subscription, string, error) {
 	sub, err := s.broker.Subscribe(ctx, topic, cursor)
 	reset := errors.Is(err, pubsub.ErrReset)
 	if reset {
 		sub, err = s.broker.Subscribe(ctx, topic, "")
 	}
 	if errors.Is(err, pubsub.ErrClosed) {
-		return nil, errShutdown(cursor)
+		return nil, "", errShutdown(cursor)
 	}
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	if cursor == "" || reset {
-		if err := snapshot(sub.Head(), reset); err != nil {
-			sub.Close()
-			return nil, err
-		}
+	if cursor != "" && !reset {
+		return sub, cursor, nil
 	}
-	return sub, nil
+	if err := snapshot(sub.Head(), reset); err != nil {
+		sub.Close()
+		return nil, "", err
+	}
+	return sub, sub.Head(), nil
 }
 
 // deliver renders one published message and sends it.
