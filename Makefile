@@ -6,7 +6,7 @@ GO ?= go
 BUF := tools/node_modules/.bin/buf
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: run build test test-deps generate check-generated lint tools vendor-protos clean
+.PHONY: run build test test-deps bench bench-smoke generate check-generated lint tools vendor-protos clean
 
 ## run: build rallyd and start it on the in-memory store, seeded with demo data
 run: build
@@ -44,6 +44,18 @@ test-deps:
 	    echo "the browser tests need Chromium: install the Debian package chromium (apt-get install chromium)" >&2; exit 1; \
 	  fi; \
 	fi
+
+## bench: measure rallyd on a private redis-server against same-run baselines (issue 8);
+## prints a table with targets and writes bin/bench.json. BENCH_FLAGS adds flags (-h lists them)
+BENCH_FLAGS ?=
+bench:
+	@mkdir -p bin
+	$(GO) run ./cmd/rallybench -json bin/bench.json $(BENCH_FLAGS)
+
+## bench-smoke: the same with small sizes, about 30s
+bench-smoke:
+	@mkdir -p bin
+	$(GO) run ./cmd/rallybench -smoke -json bin/bench-smoke.json $(BENCH_FLAGS)
 
 ## tools: install the pinned buf CLI (npm); the protoc plugins are Go tools in go.mod
 tools: $(BUF)

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+
+	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
+	"github.com/rallyhq/rally/internal/app"
+	"github.com/rallyhq/rally/internal/config"
+)
+
+const adminToken = "rallybench-admin-token-0123456789abcdef"
+
+// env is a private redis-server, an in-process rallyd on it, and clients of both.
+type env struct {
+	dir   string
+	redis *exec.Cmd
+	rdb   *goredis.Client
+	app   *app.App
+	conns []*grpc.ClientConn
+	http  *http.Client
+	base  string // http://host:port
+}
+
+func (e *env) conn(i int) *grpc.ClientConn { return e.conns[i%len(e.conns)] }
+func (e *env) events(i int) rallyv1.EventServiceClient {
+	return rallyv1.NewEventServiceClient(e.conn(i))
+}
+func (e *env) rsvps(i int) rallyv1.RsvpServiceClient { return rallyv1.NewRsvpServiceClient(e.conn(i)) }
+func (e *env) health(i int) healthpb.HealthClient    { return healthpb.NewHealthClient(e.conn(i)) }
+
+func admin(ctx context.Context) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+adminToken)
+}
+
+func startEnv(ctx context.Context, o options) (*env, error) {
+	dir, err := os.MkdirTemp("", "rallybench-")
+	if err != nil {
+		return nil, err
+	}
+	e := &env{dir: dir}
+	sock := filepath.Join(dir, "redis.sock")
+	e.redis = exec.Command(o.redisServer, "--port", "0", "--unixsocket", sock, "--unixsocketperm", "700",
+		"--save", "", "--appendonly", "no", "--dir", dir, "--maxclients", "20000")
+	e.redis.Stdout, e.redis.Stderr = io.Discard, os.Stderr
+	if err := e.redis.Start(); err != nil {
+		e.close()
+		return nil, fmt.Errorf("starting redis-server: %w", err)
+	}
+	e.rdb = goredis.NewClient(&goredis.Options{Network: "unix", Addr: sock})
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if err := e.rdb.Ping(ctx).Err(); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			e.close()
+			return nil, fmt.Errorf("redis-server did not answer: %w", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cfg, err := config.Parse([]string{
+		"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--admin-token=" + adminToken,
+		"--redis-url=unix://" + sock, "--redis-prefix=rally:",
+		"--rate-limits=read=off;write=off;rally.v1.RsvpService/CreateRsvp=off",
+		"--max-watches=" + strconv.Itoa(2*o.watchers+100),
+	})
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	e.app, err = app.Start(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	for range 4 {
+		c, err := grpc.NewClient(e.app.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			e.close()
+			return nil, err
+		}
+		e.conns = append(e.conns, c)
+	}
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        4 * o.concurrency,
+		MaxIdleConnsPerHost: 4 * o.concurrency,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	e.http = &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	e.base = "http://" + e.app.HTTPAddr()
+	return e, nil
+}
+
+func (e *env) close() {
+	for _, c := range e.conns {
+		c.Close()
+	}
+	if e.app != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := e.app.Shutdown(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "rallybench: shutdown:", err)
+		}
+		cancel()
+	}
+	if e.rdb != nil {
+		e.rdb.Close()
+	}
+	if e.redis != nil && e.redis.Process != nil {
+		_ = e.redis.Process.Kill()
+		_ = e.redis.Wait()
+	}
+	os.RemoveAll(e.dir)
+}
+
+// info reads one section of INFO as a map of its fields.
+func (e *env) info(ctx context.Context, section string) (map[string]string, error) {
+	s, err := e.rdb.Info(ctx, section).Result()
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	for _, line := range strings.Split(s, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if ok {
+			m[k] = v
+		}
+	}
+	return m, nil
+}
+
+func (e *env) connectedClients(ctx context.Context) (int, error) {
+	m, err := e.info(ctx, "clients")
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(m["connected_clients"])
+	if err != nil {
+		return 0, errors.New("INFO clients: no connected_clients")
+	}
+	return n, nil
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"flag"
+	"time"
+)
+
+// options are the benchmark's sizes; -smoke picks small ones.
+type options struct {
+	smoke       bool
+	duration    time.Duration // each throughput measurement
+	concurrency int
+	events      int // events the creates are spread over
+	smallEvents int // stored events for the read baseline
+	largeEvents int // stored events for the read measurement
+	samples     int // latency samples per read kind
+	watchers    int
+	watchRounds int
+	creates     int // creates counted for the Redis commands per create
+	jsonPath    string
+	redisServer string
+
+	// set in the watcher child process
+	watchChild bool
+	watchAddr  string
+	watchEvent string
+}
+
+func parseOptions(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("rallybench", flag.ContinueOnError)
+	fs.BoolVar(&o.smoke, "smoke", false, "small sizes (about 30s): 10,000 events, 500 watchers, 2s loads")
+	fs.DurationVar(&o.duration, "duration", 0, "length of each throughput measurement (default 10s, smoke 2s)")
+	fs.IntVar(&o.concurrency, "concurrency", 64, "concurrent callers in the throughput loads")
+	fs.IntVar(&o.events, "events", 200, "events of unlimited capacity the creates are spread over")
+	fs.IntVar(&o.smallEvents, "small-events", 1000, "stored events for the read baseline")
+	fs.IntVar(&o.largeEvents, "large-events", 0, "stored events for the read measurement (default 100,000, smoke 10,000)")
+	fs.IntVar(&o.samples, "samples", 0, "latency samples per read kind and size (default 2000, smoke 500)")
+	fs.IntVar(&o.watchers, "watchers", 0, "WatchEvent streams on one event (default 10,000, smoke 500)")
+	fs.IntVar(&o.watchRounds, "watch-rounds", 20, "CreateRsvp calls timed to all watchers")
+	fs.IntVar(&o.creates, "creates", 1000, "sequential creates counted for Redis commands per create")
+	fs.StringVar(&o.jsonPath, "json", "rallybench.json", "where to write the results as JSON (empty: nowhere)")
+	fs.StringVar(&o.redisServer, "redis-server", "redis-server", "redis-server binary")
+	fs.BoolVar(&o.watchChild, "watch-child", false, "internal: run the watchers of the fan-out measurement")
+	fs.StringVar(&o.watchAddr, "watch-addr", "", "internal: gRPC address for -watch-child")
+	fs.StringVar(&o.watchEvent, "watch-event", "", "internal: event for -watch-child")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	def := func(v *int, full, smoke int) {
+		if *v == 0 {
+			*v = full
+			if o.smoke {
+				*v = smoke
+			}
+		}
+	}
+	def(&o.largeEvents, 100000, 10000)
+	def(&o.samples, 2000, 500)
+	def(&o.watchers, 10000, 500)
+	if o.duration == 0 {
+		o.duration = 10 * time.Second
+		if o.smoke {
+			o.duration = 2 * time.Second
+		}
+	}
+	return o, nil
+}

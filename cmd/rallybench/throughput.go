@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
+)
+
+// throughput measures items 1 and 2: gRPC CreateRsvp against the health Check, and REST
+// CreateRsvp against gRPC CreateRsvp, spread over events of unlimited capacity.
+func throughput(ctx context.Context, e *env, o options, r *report) error {
+	events, err := e.createEvents(ctx, 1_000_000, o.events, 0)
+	if err != nil {
+		return err
+	}
+	health := load(ctx, o.concurrency, o.duration, func(ctx context.Context, w int, _ int64) error {
+		_, err := e.health(w).Check(ctx, &healthpb.HealthCheckRequest{})
+		return err
+	})
+	grpcCreate := load(ctx, o.concurrency, o.duration, func(ctx context.Context, w int, i int64) error {
+		_, err := e.rsvps(w).CreateRsvp(ctx, &rallyv1.CreateRsvpRequest{Parent: events[int(i)%len(events)], Rsvp: &rallyv1.Rsvp{}})
+		return err
+	})
+	restCreate := load(ctx, o.concurrency, o.duration, func(ctx context.Context, w int, i int64) error {
+		url := e.base + "/v1/" + events[int(i)%len(events)] + "/rsvps"
+		resp, err := e.http.Post(url, "application/json", strings.NewReader(`{"guests":0}`))
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("POST rsvps: HTTP %d", resp.StatusCode)
+		}
+		return nil
+	})
+	r.Loads["health_check_grpc"] = health
+	r.Loads["create_rsvp_grpc"] = grpcCreate
+	r.Loads["create_rsvp_rest"] = restCreate
+	r.note("health Check (gRPC)", "%v", health)
+	r.note("CreateRsvp (gRPC)", "%v", grpcCreate)
+	r.note("CreateRsvp (REST)", "%v", restCreate)
+	r.add(newFigure("1 CreateRsvp gRPC / health Check", div(grpcCreate.PerSec, health.PerSec), 0.5, false,
+		fmt.Sprintf("%.0f/s vs %.0f/s, c=%d over %d events", grpcCreate.PerSec, health.PerSec, o.concurrency, len(events))))
+	r.add(newFigure("2 CreateRsvp REST / gRPC", div(restCreate.PerSec, grpcCreate.PerSec), 0.6, false,
+		fmt.Sprintf("%.0f/s vs %.0f/s", restCreate.PerSec, grpcCreate.PerSec)))
+	if grpcCreate.Errors+restCreate.Errors+health.Errors > 0 {
+		return fmt.Errorf("errors in the throughput loads: health %d (%s), gRPC %d (%s), REST %d (%s)",
+			health.Errors, health.FirstEr, grpcCreate.Errors, grpcCreate.FirstEr, restCreate.Errors, restCreate.FirstEr)
+	}
+	return redisCommands(ctx, e, o, events, r)
+}
+
+// redisCommands measures item 3: Redis commands per CreateRsvp, from INFO commandstats
+// around a known number of sequential creates (INFO itself excluded).
+func redisCommands(ctx context.Context, e *env, o options, events []string, r *report) error {
+	before, err := commandCalls(ctx, e)
+	if err != nil {
+		return err
+	}
+	for i := range o.creates {
+		if _, err := e.rsvps(i).CreateRsvp(ctx, &rallyv1.CreateRsvpRequest{Parent: events[i%len(events)], Rsvp: &rallyv1.Rsvp{}}); err != nil {
+			return fmt.Errorf("CreateRsvp: %w", err)
+		}
+	}
+	after, err := commandCalls(ctx, e)
+	if err != nil {
+		return err
+	}
+	var total int64
+	var parts []string
+	for cmd, n := range after {
+		d := n - before[cmd]
+		if d == 0 || cmd == "info" {
+			continue
+		}
+		total += d
+		parts = append(parts, fmt.Sprintf("%s=%.2f", cmd, float64(d)/float64(o.creates)))
+	}
+	sort.Strings(parts)
+	per := float64(total) / float64(o.creates)
+	r.add(newFigure("3 Redis commands per CreateRsvp", per, 2, true, fmt.Sprintf("%d calls / %d creates", total, o.creates)))
+	r.note("3 commandstats per create", "%s", strings.Join(parts, " "))
+	const monitored = 100
+	top, lua, err := roundTrips(ctx, e, events, monitored)
+	if err != nil {
+		return err
+	}
+	topN, topParts := perCreate(top, monitored)
+	luaN, luaParts := perCreate(lua, monitored)
+	r.note("3 round trips per create", "%.2f (MONITOR, %d creates): %s", topN, monitored, topParts)
+	r.note("3 inside Lua per create", "%.2f: %s", luaN, luaParts)
+	r.Loads["redis_per_create"] = map[string]any{"commandstats": per, "round_trips": topN, "in_lua": luaN, "round_trip_commands": topParts, "lua_commands": luaParts}
+	return nil
+}
+
+// commandCalls reads the calls of every command from INFO commandstats.
+func commandCalls(ctx context.Context, e *env) (map[string]int64, error) {
+	m, err := e.info(ctx, "commandstats")
+	if err != nil {
+		return nil, err
+	}
+	calls := map[string]int64{}
+	for k, v := range m {
+		cmd, ok := strings.CutPrefix(k, "cmdstat_")
+		if !ok {
+			continue
+		}
+		for _, f := range strings.Split(v, ",") {
+			if n, ok := strings.CutPrefix(f, "calls="); ok {
+				c, err := strconv.ParseInt(n, 10, 64)
+				if err != nil {
+					return nil, fmt.Errorf("commandstats %s: %w", k, err)
+				}
+				calls[cmd] = c
+			}
+		}
+	}
+	return calls, nil
+}
+
+func div(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
