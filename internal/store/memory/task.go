@@ -214,28 +214,18 @@ func (s *Store) GetClaim(_ context.Context, name string, now time.Time) (*rallyv
 
 // CompleteClaim implements store.TaskStore.
 func (s *Store) CompleteClaim(_ context.Context, name, proofURL, note string, now time.Time) (*rallyv1.Claim, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, r, err := s.lookupClaim(name)
-	if err != nil {
-		return nil, err
-	}
-	b.expireDue(now)
-	switch r.claim.GetState() {
-	case rallyv1.ClaimState_CLAIM_STATE_COMPLETED:
-	case rallyv1.ClaimState_CLAIM_STATE_CLAIMED:
-		r.claim.State = rallyv1.ClaimState_CLAIM_STATE_COMPLETED
-		r.claim.ProofUrl, r.claim.Note = proofURL, note
-		delete(b.open, store.ID(name))
-		b.completed++
-	default:
-		return nil, fmt.Errorf("%w: %s", store.ErrClaimNotOpen, name)
-	}
-	return claimView(r, now), nil
+	return s.endClaim(name, rallyv1.ClaimState_CLAIM_STATE_COMPLETED, proofURL, note, now)
 }
 
 // ReleaseClaim implements store.TaskStore.
 func (s *Store) ReleaseClaim(_ context.Context, name string, now time.Time) (*rallyv1.Claim, error) {
+	return s.endClaim(name, rallyv1.ClaimState_CLAIM_STATE_RELEASED, "", "", now)
+}
+
+// endClaim moves an open claim to state (COMPLETED, with its proof and note, or
+// RELEASED), freeing its place; a claim already there is returned unchanged, so a retry
+// counts once.
+func (s *Store) endClaim(name string, state rallyv1.ClaimState, proofURL, note string, now time.Time) (*rallyv1.Claim, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b, r, err := s.lookupClaim(name)
@@ -244,10 +234,14 @@ func (s *Store) ReleaseClaim(_ context.Context, name string, now time.Time) (*ra
 	}
 	b.expireDue(now)
 	switch r.claim.GetState() {
-	case rallyv1.ClaimState_CLAIM_STATE_RELEASED:
+	case state:
 	case rallyv1.ClaimState_CLAIM_STATE_CLAIMED:
-		r.claim.State = rallyv1.ClaimState_CLAIM_STATE_RELEASED
+		r.claim.State = state
 		delete(b.open, store.ID(name))
+		if state == rallyv1.ClaimState_CLAIM_STATE_COMPLETED {
+			r.claim.ProofUrl, r.claim.Note = proofURL, note
+			b.completed++
+		}
 	default:
 		return nil, fmt.Errorf("%w: %s", store.ErrClaimNotOpen, name)
 	}

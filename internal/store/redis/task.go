@@ -35,14 +35,11 @@ var (
 	taskLibSrc string
 	//go:embed task_claim.lua
 	taskClaimSrc string
-	//go:embed task_complete.lua
-	taskCompleteSrc string
-	//go:embed task_release.lua
-	taskReleaseSrc string
+	//go:embed task_end.lua
+	taskEndSrc string
 
-	taskClaimScript    = goredis.NewScript(taskLibSrc + "\n" + taskClaimSrc)
-	taskCompleteScript = goredis.NewScript(taskLibSrc + "\n" + taskCompleteSrc)
-	taskReleaseScript  = goredis.NewScript(taskLibSrc + "\n" + taskReleaseSrc)
+	taskClaimScript = goredis.NewScript(taskLibSrc + "\n" + taskClaimSrc)
+	taskEndScript   = goredis.NewScript(taskLibSrc + "\n" + taskEndSrc)
 )
 
 var _ store.TaskStore = (*Store)(nil)
@@ -319,23 +316,23 @@ func (s *Store) GetClaim(ctx context.Context, name string, now time.Time) (*rall
 	return c, th, nil
 }
 
-// CompleteClaim implements store.TaskStore with one task_complete.lua.
+// CompleteClaim implements store.TaskStore with one task_end.lua.
 func (s *Store) CompleteClaim(ctx context.Context, name, proofURL, note string, now time.Time) (*rallyv1.Claim, error) {
-	taskID, id, ok := claimID(name)
-	if !ok {
-		return nil, store.NotFoundError(name)
-	}
-	_, c, _, err := s.runClaim(ctx, taskCompleteScript, taskID, name, now, id, proofURL, note)
-	return c, err
+	return s.endClaim(ctx, name, rallyv1.ClaimState_CLAIM_STATE_COMPLETED, proofURL, note, now)
 }
 
-// ReleaseClaim implements store.TaskStore with one task_release.lua.
+// ReleaseClaim implements store.TaskStore with one task_end.lua.
 func (s *Store) ReleaseClaim(ctx context.Context, name string, now time.Time) (*rallyv1.Claim, error) {
+	return s.endClaim(ctx, name, rallyv1.ClaimState_CLAIM_STATE_RELEASED, "", "", now)
+}
+
+// endClaim moves an open claim to state (COMPLETED or RELEASED).
+func (s *Store) endClaim(ctx context.Context, name string, state rallyv1.ClaimState, proofURL, note string, now time.Time) (*rallyv1.Claim, error) {
 	taskID, id, ok := claimID(name)
 	if !ok {
 		return nil, store.NotFoundError(name)
 	}
-	_, c, _, err := s.runClaim(ctx, taskReleaseScript, taskID, name, now, id)
+	_, c, _, err := s.runClaim(ctx, taskEndScript, taskID, name, now, id, int32(state), proofURL, note)
 	return c, err
 }
 

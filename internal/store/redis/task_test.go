@@ -126,13 +126,13 @@ func TestClaimScriptsRunTwice(t *testing.T) {
 		}
 	}
 	for range 2 {
-		res, err := taskCompleteScript.Run(ctx, rdb, keys, nowArg(base), "keyed", "https://example.org/p", "note").Slice()
+		res, err := taskEndScript.Run(ctx, rdb, keys, nowArg(base), "keyed", int32(rallyv1.ClaimState_CLAIM_STATE_COMPLETED), "https://example.org/p", "note").Slice()
 		if err != nil || res[0] != "ok" {
 			t.Fatalf("complete: %v, %v", res, err)
 		}
 	}
 	for range 2 {
-		res, err := taskReleaseScript.Run(ctx, rdb, keys, nowArg(base), "plain").Slice()
+		res, err := taskEndScript.Run(ctx, rdb, keys, nowArg(base), "plain", int32(rallyv1.ClaimState_CLAIM_STATE_RELEASED), "", "").Slice()
 		if err != nil || res[0] != "ok" {
 			t.Fatalf("release: %v, %v", res, err)
 		}
