@@ -63,7 +63,8 @@ func (s *rsvpServer) CreateRsvp(ctx context.Context, req *rallyv1.CreateRsvpRequ
 		return nil, errInvalid("rsvp.guests", fmt.Sprintf("at most %d guests", s.maxGuests))
 	}
 	event := req.GetParent()
-	if err := s.checkPartyFits(ctx, event, in.GetGuests()); err != nil {
+	e, err := s.checkPartyFits(ctx, event, in.GetGuests())
+	if err != nil {
 		return nil, err
 	}
 	token := auth.NewToken(auth.RSVPPrefix)
@@ -90,22 +91,24 @@ func (s *rsvpServer) CreateRsvp(ctx context.Context, req *rallyv1.CreateRsvpRequ
 	if created.Replayed {
 		token = string(seal(event, req.GetRequestId(), created.SealedToken))
 	} else {
-		s.publishEvent(ctx, rallyv1.ChangeKind_CHANGE_KIND_ATTENDANCE, event)
+		// The event read above names its campaign, which never changes: no second read.
+		s.publish(ctx, rallyv1.ChangeKind_CHANGE_KIND_ATTENDANCE, event, nil, e.GetCampaign())
 	}
 	return &rallyv1.CreateRsvpResponse{Rsvp: presentRSVP(created.Rsvp, false), ManageToken: token}, nil
 }
 
 // checkPartyFits refuses a party larger than the whole capacity: with a first come, first
 // served waitlist it could never be promoted, and would block everyone behind it.
-func (s *service) checkPartyFits(ctx context.Context, event string, guests int32) error {
+// It returns the event it read.
+func (s *service) checkPartyFits(ctx context.Context, event string, guests int32) (*rallyv1.Event, error) {
 	e, err := s.store.GetEvent(ctx, event)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if c := e.GetCapacity(); c > 0 && 1+guests > c {
-		return errPrecondition(event, fmt.Sprintf("the event has %d places in all; a party of %d can never fit", c, 1+guests))
+		return nil, errPrecondition(event, fmt.Sprintf("the event has %d places in all; a party of %d can never fit", c, 1+guests))
 	}
-	return nil
+	return e, nil
 }
 
 // rsvpError turns the store's RSVP refusals into statuses that say what to do.
@@ -195,7 +198,7 @@ func (s *rsvpServer) UpdateRsvp(ctx context.Context, req *rallyv1.UpdateRsvpRequ
 			if in.GetGuests() > s.maxGuests {
 				return nil, errInvalid("rsvp.guests", fmt.Sprintf("at most %d guests", s.maxGuests))
 			}
-			if err := s.checkPartyFits(ctx, store.EventOfRSVP(in.GetName()), in.GetGuests()); err != nil {
+			if _, err := s.checkPartyFits(ctx, store.EventOfRSVP(in.GetName()), in.GetGuests()); err != nil {
 				return nil, err
 			}
 			c.Guests = &in.Guests

@@ -1,5 +1,5 @@
 -- task_lib.lua: what the claim scripts share. task.go prepends it to each of them
--- (task_claim, task_complete, task_release), so that the record format and the expiry
+-- (task_claim, task_end), so that the record format and the expiry
 -- rule are written once.
 --
 -- Every claim script gets the same KEYS, in this order (taskKeys in task.go). They all
