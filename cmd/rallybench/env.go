@@ -37,6 +37,8 @@ type env struct {
 	conns []*grpc.ClientConn
 	http  *http.Client
 	base  string // http://host:port
+	// campaign holds the events that createEvents creates.
+	campaign string
 }
 
 func (e *env) conn(i int) *grpc.ClientConn { return e.conns[i%len(e.conns)] }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -17,6 +19,41 @@ type loadResult struct {
 	P50ms   float64 `json:"p50_ms"`
 	P99ms   float64 `json:"p99_ms"`
 	FirstEr string  `json:"first_error,omitempty"`
+	// CPU time per successful op, in µs: this process (rallyd and the load generator) and
+	// redis-server. Where the time goes tells which side a change must make cheaper.
+	GoCPUus    float64 `json:"go_cpu_us_per_op"`
+	RedisCPUus float64 `json:"redis_cpu_us_per_op"`
+}
+
+// load runs a load of o's concurrency and duration and adds the CPU spent per op.
+func (e *env) load(ctx context.Context, o options, op func(ctx context.Context, worker int, seq int64) error) loadResult {
+	goBefore, redisBefore := processCPU(), e.redisCPU(ctx)
+	r := load(ctx, o.concurrency, o.duration, op)
+	if n := float64(r.Ops) * 1.2; n > 0 { // the warm-up (a fifth) ran too
+		r.GoCPUus = (processCPU() - goBefore).Seconds() * 1e6 / n
+		r.RedisCPUus = (e.redisCPU(ctx) - redisBefore).Seconds() * 1e6 / n
+	}
+	return r
+}
+
+// processCPU is the user and system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// redisCPU is the user and system CPU time redis-server has used (INFO cpu), 0 if unknown.
+func (e *env) redisCPU(ctx context.Context) time.Duration {
+	m, err := e.info(ctx, "cpu")
+	if err != nil {
+		return 0
+	}
+	sys, _ := strconv.ParseFloat(m["used_cpu_sys"], 64)
+	user, _ := strconv.ParseFloat(m["used_cpu_user"], 64)
+	return time.Duration((sys + user) * float64(time.Second))
 }
 
 // load runs op from conc goroutines for warm-up plus dur, counting only the calls that
@@ -71,7 +108,8 @@ func load(ctx context.Context, conc int, dur time.Duration, op func(ctx context.
 }
 
 func (r loadResult) String() string {
-	s := fmt.Sprintf("%.0f/s (%d ok, %d errors, p50 %.2fms, p99 %.2fms)", r.PerSec, r.Ops, r.Errors, r.P50ms, r.P99ms)
+	s := fmt.Sprintf("%.0f/s (%d ok, %d errors, p50 %.2fms, p99 %.2fms; CPU per op: %.0fµs Go, %.0fµs Redis)",
+		r.PerSec, r.Ops, r.Errors, r.P50ms, r.P99ms, r.GoCPUus, r.RedisCPUus)
 	if r.FirstEr != "" {
 		s += " first error: " + r.FirstEr
 	}

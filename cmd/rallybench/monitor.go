@@ -13,8 +13,8 @@ import (
 )
 
 // roundTrips splits the Redis commands of n sequential creates into those rallyd sent
-// (round trips) and those run inside Lua scripts, with MONITOR, which marks the latter
-// "[0 lua]". INFO commandstats counts both alike.
+// and those run inside Lua scripts, with MONITOR, which marks the latter "[0 lua]".
+// INFO commandstats counts both alike.
 func roundTrips(ctx context.Context, e *env, events []string, n int) (top, lua map[string]int, err error) {
 	c, err := net.Dial("unix", e.rdb.Options().Addr)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 )
 
@@ -38,6 +39,9 @@ func run(args []string) error {
 		{"correctness (6)", correctness},
 	}
 	for _, s := range steps {
+		if !strings.Contains(s.name, o.only) {
+			continue
+		}
 		fmt.Fprintf(os.Stderr, "rallybench: %s...\n", s.name)
 		t0 := time.Now()
 		if err := s.fn(ctx, e, o, r); err != nil {

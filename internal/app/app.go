@@ -38,6 +38,7 @@ type App struct {
 	cfg     config.Config
 	log     *slog.Logger
 	store   store.Store
+	redis   goredis.UniversalClient // nil on the memory store; store, broker and limits share it
 	grpc    *server.Server
 	http    *http.Server
 	gw      *gateway.Gateway
@@ -86,10 +87,16 @@ func (a *App) open(ctx context.Context) error {
 		return err
 	}
 	a.dial = transport.dial
-	var redisClient goredis.UniversalClient
-	if a.store, redisClient, err = openStore(ctx, cfg); err != nil {
+	if cfg.RedisURL != "" {
+		if a.redis, err = openRedis(ctx, cfg); err != nil {
+			return err
+		}
+	}
+	redisClient := a.redis
+	if a.broker, err = openBroker(ctx, redisClient, cfg); err != nil {
 		return err
 	}
+	a.store = openStore(cfg, redisClient, a.broker)
 	gatewayKey := clientip.NewGatewayKey()
 	limits := ratelimit.NewInterceptor(ratelimit.Options{
 		Limiter:    newLimiter(cfg, redisClient, a.log),
@@ -97,9 +104,6 @@ func (a *App) open(ctx context.Context) error {
 		Resolver:   clientip.NewResolver(cfg.TrustedProxies),
 		GatewayKey: gatewayKey,
 	})
-	if a.broker, err = openBroker(ctx, redisClient, cfg); err != nil {
-		return err
-	}
 	if a.grpc, err = server.New(server.Options{
 		Store: a.store, AdminToken: cfg.AdminToken, Logger: a.log, MaxGuests: cfg.MaxGuests,
 		Broker: a.broker, MaxWatches: cfg.MaxWatches, CallerKey: limits.Caller,
@@ -154,51 +158,55 @@ func (a *App) closeOpened() {
 	if a.store != nil {
 		a.store.Close()
 	}
+	a.closeRedis()
 }
 
 // openBroker returns the broker of live changes that goes with the store: in process for
 // the memory store, on the same Redis for the Redis store (so that every replica sees
-// every change).
+// every change). An event's topic is tagged like the event's keys, so that the store
+// can publish an RSVP's change in the script that writes it.
 func openBroker(ctx context.Context, client goredis.UniversalClient, cfg config.Config) (pubsub.Broker, error) {
 	if client == nil {
 		return pubsubmemory.New(), nil
 	}
-	b, err := pubsubredis.New(ctx, client, cfg.RedisPrefix)
+	b, err := pubsubredis.New(ctx, client, cfg.RedisPrefix, pubsubredis.WithTopicTag(redisstore.TopicTag))
 	if err != nil {
 		return nil, fmt.Errorf("redis: starting the change broker: %w", err)
 	}
 	return b, nil
 }
 
-// openStore opens the configured store, and returns the Redis client it uses (nil for the
-// memory store), which the rate limiter shares.
-func openStore(ctx context.Context, cfg config.Config) (store.Store, goredis.UniversalClient, error) {
-	if cfg.RedisURL == "" {
-		return memory.New(memory.WithRSVPRetention(cfg.RSVPRetention)), nil, nil
-	}
+// openRedis connects to the configured Redis and checks that it answers.
+func openRedis(ctx context.Context, cfg config.Config) (goredis.UniversalClient, error) {
 	opts, err := goredis.ParseURL(cfg.RedisURL)
 	if err != nil {
 		// The URL may hold a password: do not echo it.
-		return nil, nil, errors.New("redis-url: not a valid redis:// or unix:// URL")
+		return nil, errors.New("redis-url: not a valid redis:// or unix:// URL")
 	}
 	client := goredis.NewClient(opts)
-	s := redisstore.New(client, cfg.RedisPrefix, redisstore.WithRSVPRetention(cfg.RSVPRetention))
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := client.Ping(pingCtx).Err(); err != nil {
 		client.Close()
-		return nil, nil, fmt.Errorf("redis: cannot reach the server: %w", err)
+		return nil, fmt.Errorf("redis: cannot reach the server: %w", err)
 	}
-	return &ownedRedis{Store: s, client: client}, client, nil
+	return client, nil
 }
 
-// ownedRedis closes the client that openStore created along with the store.
-type ownedRedis struct {
-	*redisstore.Store
-	client *goredis.Client
+// openStore returns the configured store: in memory, or on client with the broker's way
+// of publishing from inside its scripts.
+func openStore(cfg config.Config, client goredis.UniversalClient, broker pubsub.Broker) store.Store {
+	if client == nil {
+		return memory.New(memory.WithRSVPRetention(cfg.RSVPRetention))
+	}
+	opts := []redisstore.Option{redisstore.WithRSVPRetention(cfg.RSVPRetention)}
+	if b, ok := broker.(*pubsubredis.Broker); ok {
+		opts = append(opts, redisstore.WithChanges(redisstore.Changes{
+			Lua: pubsubredis.PublishLua, Key: b.StreamKey, Args: b.PublishArgs,
+		}))
+	}
+	return redisstore.New(client, cfg.RedisPrefix, opts...)
 }
-
-func (o *ownedRedis) Close() error { return errors.Join(o.Store.Close(), o.client.Close()) }
 
 func storeKind(cfg config.Config) string {
 	if cfg.RedisURL == "" {
@@ -245,7 +253,15 @@ func (a *App) shutdown(ctx context.Context) error {
 		a.grpc.GRPC.Stop()
 		<-stopped
 	}
-	return errors.Join(brokerErr, httpErr, a.gw.Close(), a.store.Close())
+	return errors.Join(brokerErr, httpErr, a.gw.Close(), a.store.Close(), a.closeRedis())
+}
+
+// closeRedis closes the Redis client last: the store, broker and limiter all use it.
+func (a *App) closeRedis() error {
+	if a.redis == nil {
+		return nil
+	}
+	return a.redis.Close()
 }
 
 // Run starts rallyd, prints where it listens, seeds the demo data if asked, and serves

@@ -27,7 +27,10 @@ var (
 	ErrClosed = errors.New("pubsub: broker closed")
 )
 
-// Message is one published payload, as one topic's subscribers receive it.
+// Message is one published payload, as one topic's subscribers receive it. They receive
+// pointers to one Message that the replica's subscribers share, so that a slot of a
+// subscriber's queue costs a pointer rather than a Message: none may modify it or its
+// Payload.
 type Message struct {
 	Topic string
 	// Cursor is the message's position in its topic: opaque, URL-safe, and valid for
@@ -59,8 +62,9 @@ type Broker interface {
 
 // Subscription is one subscriber's view of a topic.
 type Subscription interface {
-	// C delivers the messages in order. It is closed when the subscription ends.
-	C() <-chan Message
+	// C delivers the messages in order, never nil; they are shared, read-only (see
+	// Message). It is closed when the subscription ends.
+	C() <-chan *Message
 	// Err says why C was closed: ErrSlow, ErrClosed, ErrReset (the history was lost
 	// under the subscriber, e.g. Redis restarted empty) or the context's error.
 	Err() error

@@ -63,10 +63,6 @@ func (s *rsvpServer) CreateRsvp(ctx context.Context, req *rallyv1.CreateRsvpRequ
 		return nil, errInvalid("rsvp.guests", fmt.Sprintf("at most %d guests", s.maxGuests))
 	}
 	event := req.GetParent()
-	e, err := s.checkPartyFits(ctx, event, in.GetGuests())
-	if err != nil {
-		return nil, err
-	}
 	token := auth.NewToken(auth.RSVPPrefix)
 	hash := auth.Hash(token)
 	now := s.now()
@@ -80,19 +76,28 @@ func (s *rsvpServer) CreateRsvp(ctx context.Context, req *rallyv1.CreateRsvpRequ
 			UpdateTime:  timestamppb.New(now),
 		},
 		TokenHash: hash[:],
+		// A store that can records the change with the RSVP (one round trip on the hot
+		// path, and the change cannot be lost); the others leave it to publish below.
+		Change: s.change(rallyv1.ChangeKind_CHANGE_KIND_ATTENDANCE, event, nil),
 	}
 	if id := req.GetRequestId(); id != "" {
 		n.RequestKey, n.SealedToken = requestKey(event, id), seal(event, id, []byte(token))
 	}
 	created, err := s.store.CreateRSVP(ctx, event, n, now)
+	if errors.Is(err, store.ErrPartyTooLarge) {
+		// The store decided; read the event only to say how large a party may be.
+		_, err = s.checkPartyFits(ctx, event, in.GetGuests())
+	}
 	if err != nil {
 		return nil, rsvpError(event, err)
 	}
-	if created.Replayed {
+	switch {
+	case created.Replayed:
 		token = string(seal(event, req.GetRequestId(), created.SealedToken))
-	} else {
-		// The event read above names its campaign, which never changes: no second read.
-		s.publish(ctx, rallyv1.ChangeKind_CHANGE_KIND_ATTENDANCE, event, nil, e.GetCampaign())
+	case created.Published:
+		s.publishChange(ctx, n.Change, created.Campaign)
+	default:
+		s.publishChange(ctx, n.Change, event, created.Campaign)
 	}
 	return &rallyv1.CreateRsvpResponse{Rsvp: presentRSVP(created.Rsvp, false), ManageToken: token}, nil
 }
@@ -118,6 +123,8 @@ func rsvpError(subject string, err error) error {
 		return errPrecondition(subject, "the event is cancelled or over, so RSVPs to it cannot change")
 	case errors.Is(err, store.ErrNoRoom):
 		return errPrecondition(subject, "not enough free places for more guests; cancel and RSVP again to join the waitlist")
+	case errors.Is(err, store.ErrPartyTooLarge):
+		return errPrecondition(subject, "the party is larger than all the event's places, so it could never get one")
 	case errors.Is(err, store.ErrNotGoing):
 		return errPrecondition(subject, "only an RSVP that holds a place can be checked in")
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 
@@ -32,21 +33,34 @@ import (
 // must not retry a write that happened. Watchers resynchronise on their next change or
 // reconnect.
 func (s *service) publish(ctx context.Context, kind rallyv1.ChangeKind, resource string, ann *rallyv1.Announcement, also ...string) {
+	s.publishChange(ctx, s.change(kind, resource, ann), append([]string{resource}, also...)...)
+}
+
+// change encodes a Change to publish (nil without a broker: nothing to publish).
+func (s *service) change(kind rallyv1.ChangeKind, resource string, ann *rallyv1.Announcement) []byte {
+	if s.broker == nil {
+		return nil
+	}
+	payload, err := proto.Marshal(&rallyv1.Change{Resource: resource, Kind: kind, Announcement: ann, ChangeTime: timestamppb.New(s.now())})
+	if err != nil {
+		// Cannot happen for these messages; logged by publishChange as nothing to send.
+		return nil
+	}
+	return payload
+}
+
+// publishChange publishes an encoded change on the topics (empty ones are skipped).
+func (s *service) publishChange(ctx context.Context, payload []byte, topics ...string) {
 	if s.broker == nil {
 		return
 	}
-	payload, err := proto.Marshal(&rallyv1.Change{Resource: resource, Kind: kind, Announcement: ann, ChangeTime: timestamppb.New(s.now())})
-	if err == nil {
-		topics := []string{resource}
-		for _, t := range also {
-			if t != "" {
-				topics = append(topics, t)
-			}
-		}
+	topics = slices.DeleteFunc(slices.Clone(topics), func(t string) bool { return t == "" })
+	err := errors.New("the change could not be encoded")
+	if payload != nil {
 		err = s.broker.Publish(context.WithoutCancel(ctx), topics, payload)
 	}
 	if err != nil {
-		s.log.ErrorContext(ctx, "publishing a change failed", "resource", resource, "kind", kind.String(), "err", err)
+		s.log.ErrorContext(ctx, "publishing a change failed", "topics", len(topics), "err", err)
 	}
 }
 
@@ -167,8 +181,10 @@ func (s *service) subscribe(ctx context.Context, topic, cursor string, snapshot 
 	return sub, sub.Head(), nil
 }
 
-// deliver renders one published message and sends it.
-func (s *service) deliver(m pubsub.Message, send func(*rallyv1.Change) error, render func(*rallyv1.Change) (*rallyv1.Change, bool, error)) error {
+// deliver renders one published message and sends it. m is shared with every other
+// watcher of the topic on this replica, so it is only read: the Change is decoded into a
+// new message of this watcher's own.
+func (s *service) deliver(m *pubsub.Message, send func(*rallyv1.Change) error, render func(*rallyv1.Change) (*rallyv1.Change, bool, error)) error {
 	c := new(rallyv1.Change)
 	if err := proto.Unmarshal(m.Payload, c); err != nil {
 		s.log.Error("dropping an undecodable change", "topic", m.Topic, "err", err)

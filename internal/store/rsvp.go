@@ -26,6 +26,10 @@ var (
 	ErrEventClosed = errors.New("the event is cancelled or over")
 	// ErrNoRoom: an RSVP cannot grow (more guests) because the places are taken.
 	ErrNoRoom = errors.New("not enough free places")
+	// ErrPartyTooLarge: the party (1 + guests) is larger than the event's whole capacity.
+	// With a first come, first served waitlist it could never be promoted, and would
+	// block everyone behind it.
+	ErrPartyTooLarge = errors.New("the party is larger than the event's capacity")
 	// ErrNotGoing: only a GOING RSVP can be checked in.
 	ErrNotGoing = errors.New("the RSVP does not hold a place")
 )
@@ -42,6 +46,9 @@ type NewRSVP struct {
 	// SealedToken is the manage token encrypted with a key only the client's request_id
 	// yields, kept with RequestKey so that a retry can be given the same token.
 	SealedToken []byte
+	// Change is the encoded change to publish to the event's watchers along with the
+	// write, by a store that can (see CreatedRSVP.Published); optional.
+	Change []byte
 }
 
 // CreatedRSVP is the outcome of CreateRSVP.
@@ -52,6 +59,11 @@ type CreatedRSVP struct {
 	// its current state), and SealedToken the token sealed then.
 	Replayed    bool
 	SealedToken []byte
+	// Campaign is the event's campaign, for the change to its watchers.
+	Campaign string
+	// Published is true when the store published NewRSVP.Change to the event's topic in
+	// the same step as the write; the caller publishes it otherwise.
+	Published bool
 }
 
 // RSVPChange is a change to an RSVP's own fields; nil fields are left alone.
@@ -75,7 +87,7 @@ type RSVPQuery struct {
 type RSVPStore interface {
 	// CreateRSVP gives the RSVP a place if capacity allows, else puts it on the waitlist.
 	// ErrNotFound if the event does not exist; ErrEventClosed if it is cancelled or has
-	// ended by now.
+	// ended by now; ErrPartyTooLarge if the party exceeds the capacity.
 	CreateRSVP(ctx context.Context, event string, n NewRSVP, now time.Time) (CreatedRSVP, error)
 	// GetRSVP returns an RSVP with its waitlist position, and the hash of its token.
 	GetRSVP(ctx context.Context, name string) (*rallyv1.Rsvp, []byte, error)

@@ -122,6 +122,9 @@ func (f *follower) follow(ctx context.Context, to int) error {
 				f.sub = sub
 				continue
 			}
+			if m == nil {
+				return fmt.Errorf("%s: nil message instead of %s", f.topic, msg(f.next))
+			}
 			if string(m.Payload) != msg(f.next) || m.Topic != f.topic {
 				return fmt.Errorf("%s: got %s %q, want %s", f.topic, m.Topic, m.Payload, msg(f.next))
 			}
@@ -140,7 +143,7 @@ func (f *follower) follow(ctx context.Context, to int) error {
 var urlSafe = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 // checkCursors checks that cursors are URL-safe and distinct.
-func checkCursors(t *testing.T, msgs []pubsub.Message) {
+func checkCursors(t *testing.T, msgs []*pubsub.Message) {
 	t.Helper()
 	seen := map[string]bool{}
 	for _, m := range msgs {

@@ -106,7 +106,7 @@ func testConcurrentPublishers(t *testing.T, nb NewBroker) {
 	// And a resumption replays the same order.
 	r := Subscribe(t, b, topic, s1.Head())
 	m3 := recv(t, r, len(m1))
-	if !slices.EqualFunc(m1, m3, func(x, y pubsub.Message) bool { return x.Cursor == y.Cursor && bytes.Equal(x.Payload, y.Payload) }) {
+	if !slices.EqualFunc(m1, m3, func(x, y *pubsub.Message) bool { return x.Cursor == y.Cursor && bytes.Equal(x.Payload, y.Payload) }) {
 		t.Fatal("the replay's order differs from the live order")
 	}
 }

@@ -43,7 +43,7 @@ func Subscribe(t *testing.T, b pubsub.Broker, topic, cursor string) pubsub.Subsc
 
 // Expect receives the next messages of sub, which must be payloads of topic, in order,
 // each with a cursor.
-func Expect(t *testing.T, sub pubsub.Subscription, topic string, payloads ...string) []pubsub.Message {
+func Expect(t *testing.T, sub pubsub.Subscription, topic string, payloads ...string) []*pubsub.Message {
 	t.Helper()
 	got := recv(t, sub, len(payloads))
 	for k, m := range got {
@@ -100,9 +100,9 @@ func Eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // recv receives the next n messages of sub.
-func recv(t *testing.T, sub pubsub.Subscription, n int) []pubsub.Message {
+func recv(t *testing.T, sub pubsub.Subscription, n int) []*pubsub.Message {
 	t.Helper()
-	out := make([]pubsub.Message, 0, n)
+	out := make([]*pubsub.Message, 0, n)
 	timer := time.NewTimer(Wait)
 	defer timer.Stop()
 	for len(out) < n {
@@ -110,6 +110,9 @@ func recv(t *testing.T, sub pubsub.Subscription, n int) []pubsub.Message {
 		case m, ok := <-sub.C():
 			if !ok {
 				t.Fatalf("subscription ended after %d of %d messages: %v", len(out), n, sub.Err())
+			}
+			if m == nil {
+				t.Fatalf("message %d of %d is nil", len(out)+1, n)
 			}
 			out = append(out, m)
 		case <-timer.C:
@@ -132,7 +135,7 @@ func msgs(from, to int) []string {
 }
 
 // msgIndex is the inverse of msg.
-func msgIndex(t *testing.T, m pubsub.Message) int {
+func msgIndex(t *testing.T, m *pubsub.Message) int {
 	t.Helper()
 	i, err := strconv.Atoi(strings.TrimPrefix(string(m.Payload), "m"))
 	if err != nil || !strings.HasPrefix(string(m.Payload), "m") {

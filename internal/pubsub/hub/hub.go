@@ -14,6 +14,12 @@
 // at most one queue and delays no one. It resumes from its last cursor, out of the
 // history.
 //
+// A channel's buffer is allocated whole when the subscription starts, so every
+// subscription, even an idle one, costs its full queue. The queues therefore hold
+// pointers (8 bytes a slot, not a whole Message): an Entry's Msg is allocated by the
+// broker (once per Publish in memory, once per read of the stream in Redis), and every
+// subscriber given it shares that one, read-only, however many have it waiting.
+//
 // # Replay, then live, with no gap and no duplicate
 //
 // A subscription starts pending: it reads the history after its cursor and pushes it into
@@ -37,17 +43,19 @@ import (
 const (
 	// DefaultQueueLen is how many messages a subscription may have waiting: enough for
 	// bursts (an event edited in quick succession), small enough that thousands of
-	// watchers cost little.
+	// watchers cost little (a queue of pointers: about 2 KB each).
 	DefaultQueueLen = 256
 	// DefaultHistory is how many messages a topic keeps for resumption: hours of an
 	// event's changes, minutes of a busy campaign's.
 	DefaultHistory = 1000
 )
 
-// Entry is a message with its position in its topic's history.
+// Entry is a message with its position in its topic's history. Msg is what subscribers
+// receive: the hub queues the pointer itself, never a copy, so it must not be nil and
+// nobody may modify it once it has been handed to the hub.
 type Entry struct {
 	Pos uint64
-	Msg pubsub.Message
+	Msg *pubsub.Message
 }
 
 // Reader reads a topic's history: the position of its newest message (0 if it has
@@ -124,7 +132,7 @@ func (h *Hub) Subscribe(ctx context.Context, topicName string, after uint64, hea
 		topic:     topicName,
 		head:      head,
 		last:      after,
-		ch:        make(chan pubsub.Message, h.queueLen),
+		ch:        make(chan *pubsub.Message, h.queueLen),
 		done:      make(chan struct{}),
 		replaying: true,
 	}

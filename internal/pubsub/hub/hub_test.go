@@ -15,7 +15,7 @@ import (
 func entries(topic string, from, to uint64) []Entry {
 	var out []Entry
 	for p := from; p <= to; p++ {
-		out = append(out, Entry{Pos: p, Msg: pubsub.Message{Topic: topic, Cursor: EncodeCursor(1, topic, p), Payload: fmt.Appendf(nil, "m%d", p)}})
+		out = append(out, Entry{Pos: p, Msg: &pubsub.Message{Topic: topic, Cursor: EncodeCursor(1, topic, p), Payload: fmt.Appendf(nil, "m%d", p)}})
 	}
 	return out
 }
@@ -173,6 +173,24 @@ func TestDeliverRefusesAGap(t *testing.T) {
 		t.Fatal("overlapping Deliver refused")
 	}
 	want(t, s, 5, 5)
+}
+
+// Subscribers are given the broker's Message itself, not a copy each: a message waiting
+// in many queues is stored once, and a queue slot is a pointer.
+func TestSubscribersShareMessages(t *testing.T) {
+	h := New(4, nil)
+	hs := &history{}
+	s1 := subscribe(t, h, hs, "t", 0)
+	s2 := subscribe(t, h, hs, "t", 0)
+	es := entries("t", 1, 2)
+	h.Deliver("t", 0, es)
+	for _, s := range []*Sub{s1, s2} {
+		for _, e := range es {
+			if m := <-s.C(); m != e.Msg {
+				t.Fatalf("got %p (%s), want the delivered %p (%s)", m, m.Payload, e.Msg, e.Msg.Payload)
+			}
+		}
+	}
 }
 
 // A subscriber that does not read is dropped when its queue is full and released from

@@ -13,7 +13,7 @@ type Sub struct {
 	hub   *Hub
 	topic string
 	head  string
-	ch    chan pubsub.Message
+	ch    chan *pubsub.Message
 	done  chan struct{} // closed when the subscription ends
 
 	// Guarded by hub.mu once the subscription is live; until then last is the replay's
@@ -27,8 +27,8 @@ type Sub struct {
 var _ pubsub.Subscription = (*Sub)(nil)
 
 // C delivers the messages in order; it is closed when the subscription ends. Subscribers
-// share the payloads and must not modify them.
-func (s *Sub) C() <-chan pubsub.Message { return s.ch }
+// share the messages and must not modify them (see pubsub.Message).
+func (s *Sub) C() <-chan *pubsub.Message { return s.ch }
 
 // Err says why C was closed: pubsub.ErrSlow, ErrClosed, ErrReset, the context's error,
 // or context.Canceled after Close. It is nil while the subscription runs.

@@ -74,7 +74,8 @@ func (b *Broker) Publish(ctx context.Context, topics []string, payload []byte) e
 			b.topics[topic] = r
 		}
 		pos := r.last + 1
-		e := hub.Entry{Pos: pos, Msg: pubsub.Message{Topic: topic, Cursor: hub.EncodeCursor(b.epoch, topic, pos), Payload: payload}}
+		// One Message for the history and every subscriber, live or replaying.
+		e := hub.Entry{Pos: pos, Msg: &pubsub.Message{Topic: topic, Cursor: hub.EncodeCursor(b.epoch, topic, pos), Payload: payload}}
 		r.append(e, b.history)
 		b.hub.Deliver(topic, pos-1, []hub.Entry{e})
 	}

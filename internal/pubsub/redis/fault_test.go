@@ -31,7 +31,7 @@ const never = time.Hour
 func appendSilently(t *testing.T, s *redistest.Server, b *Broker, topic string, pos int, payload string) {
 	t.Helper()
 	err := s.Client().XAdd(t.Context(), &goredis.XAddArgs{
-		Stream: b.streamKey(topic), ID: fmt.Sprintf("%d-0", pos), Values: []string{"p", payload},
+		Stream: b.streamKey(topic), ID: fmt.Sprintf("0-%d", pos), Values: []string{"p", payload},
 	}).Err()
 	if err != nil {
 		t.Fatal(err)
@@ -59,8 +59,8 @@ func TestKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 2 || entries[0].ID != "1-0" || entries[1].ID != "2-0" || entries[1].Values["p"] != "y" {
-		t.Fatalf("stream entries %v, want 1-0 and 2-0 with field p", entries)
+	if len(entries) != 2 || entries[0].ID != "0-1" || entries[1].ID != "0-2" || entries[1].Values["p"] != "y" {
+		t.Fatalf("stream entries %v, want 0-1 and 0-2 with field p", entries)
 	}
 	epoch, err := c.Get(ctx, "rally:changes:epoch").Result()
 	if err != nil || !regexp.MustCompile(`^[0-9a-f]{16}$`).MatchString(epoch) {
@@ -316,7 +316,7 @@ func TestTrimBoundary(t *testing.T) {
 	if err != nil || len(first) != 1 {
 		t.Fatalf("XRANGE: %v %v", first, err)
 	}
-	f, _ := strconv.Atoi(strings.TrimSuffix(first[0].ID, "-0"))
+	f, _ := strconv.Atoi(strings.TrimPrefix(first[0].ID, "0-"))
 	if f < 2 {
 		t.Fatalf("nothing was trimmed: the first entry is %s", first[0].ID)
 	}

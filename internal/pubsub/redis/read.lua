@@ -4,12 +4,12 @@
 -- ARGV[1]  the position to read after
 -- ARGV[2]  how many entries at most (0: none, only the newest position)
 --
--- Returns {newest position, entries}, entries as XRANGE gives them: {{'<pos>-0', {'p',
+-- Returns {newest position, entries}, entries as XRANGE gives them: {{'0-<pos>', {'p',
 -- payload}}, …}. Both come from one moment, so the caller can tell a trimmed history
 -- from one that simply has nothing new.
 local last = last_position(KEYS[1])
 local entries = {}
 if tonumber(ARGV[2]) > 0 and tonumber(ARGV[1]) < last then
-  entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1] .. '-0', '+', 'COUNT', ARGV[2])
+  entries = redis.call('XRANGE', KEYS[1], '(0-' .. ARGV[1], '+', 'COUNT', ARGV[2])
 end
 return {last, entries}

@@ -5,14 +5,16 @@
 //
 // Every key starts with the deployment's prefix (as in the store):
 //
-//	<prefix>{<topic>}:changes  STREAM  the topic's history: entries 1-0, 2-0, 3-0, … (the
-//	                                   message's position, then 0), each with one field p,
-//	                                   the payload; capped with MAXLEN ~ (WithHistory)
+//	<prefix>{<tag>}:changes    STREAM  the topic's history: entries 0-1, 0-2, 0-3, … (0, then
+//	                                   the message's position), each with one field p, the
+//	                                   payload; capped with MAXLEN ~ (WithHistory)
 //	<prefix>changes:epoch      STRING  the epoch: 16 hex digits, set once (SET NX), no TTL
 //	<prefix>changes            channel PUBLISH <topic> after each append
 //
-// A topic's stream is the only key its scripts touch, and its hash tag is the topic, so
-// topics spread over a Cluster's slots and each script runs on one. The epoch key and the
+// A topic's stream is the only key its scripts touch, and its hash tag is the topic (or
+// what WithTopicTag makes of it), so topics spread over a Cluster's slots and each script
+// runs on one. The store tags an event's topic like the event's own keys, so that an
+// RSVP and its change are written by one script (PublishLua). The epoch key and the
 // channel are in no topic's slot; nothing needs them atomically with a stream.
 //
 // # Delivery
@@ -45,7 +47,7 @@
 // shard that loses its data alone is noticed for the streams it held only where a cursor
 // is beyond their new end.
 //
-// It needs Redis 6.2 or newer (XRANGE with an exclusive start).
+// It needs Redis 7.0 or newer (XADD with the ID 0-*).
 package redis
 
 import (
@@ -61,6 +63,7 @@ import (
 
 	"github.com/rallyhq/rally/internal/pubsub"
 	"github.com/rallyhq/rally/internal/pubsub/hub"
+	"github.com/rallyhq/rally/internal/redisbatch"
 )
 
 // DefaultPollInterval is how often a broker reads every topic it follows, in case a
@@ -72,6 +75,8 @@ type Broker struct {
 	rdb     goredis.UniversalClient
 	prefix  string
 	history int
+	tag     func(topic string) string // a topic's hash tag
+	batch   *redisbatch.Batcher       // shares pipelines between concurrent publications
 	poll    time.Duration
 	hub     *hub.Hub
 
@@ -102,7 +107,13 @@ var _ pubsub.Broker = (*Broker)(nil)
 type config struct {
 	history, queueLen int
 	poll              time.Duration
+	tag               func(string) string
 }
+
+// WithTopicTag sets the hash tag of each topic's stream (default: the topic itself). A
+// store that publishes with PublishLua in its own scripts tags a topic like the keys
+// those scripts write, so that they share a Cluster slot.
+func WithTopicTag(tag func(topic string) string) Option { return func(c *config) { c.tag = tag } }
 
 // Option configures a Broker.
 type Option func(*config)
@@ -129,7 +140,8 @@ func WithPollInterval(d time.Duration) Option {
 // the epoch and subscribes to the channel before it returns, so it fails if Redis is
 // unreachable. The caller owns rdb: Close does not close it.
 func New(ctx context.Context, rdb goredis.UniversalClient, prefix string, opts ...Option) (*Broker, error) {
-	c := config{history: hub.DefaultHistory, queueLen: hub.DefaultQueueLen, poll: DefaultPollInterval}
+	c := config{history: hub.DefaultHistory, queueLen: hub.DefaultQueueLen, poll: DefaultPollInterval,
+		tag: func(topic string) string { return topic }}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -137,6 +149,7 @@ func New(ctx context.Context, rdb goredis.UniversalClient, prefix string, opts .
 		rdb:     rdb,
 		prefix:  prefix,
 		history: c.history,
+		tag:     c.tag,
 		poll:    c.poll,
 		dirty:   map[string]struct{}{},
 		wake:    make(chan struct{}, 1),
@@ -154,6 +167,7 @@ func New(ctx context.Context, rdb goredis.UniversalClient, prefix string, opts .
 		return nil, fmt.Errorf("pubsub: subscribing to %s: %w", b.channel(), err)
 	}
 	b.ps = ps
+	b.batch = redisbatch.New(rdb, 0)
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.wg.Add(2)
 	go b.listen(ps)
@@ -161,12 +175,21 @@ func New(ctx context.Context, rdb goredis.UniversalClient, prefix string, opts .
 	return b, nil
 }
 
-func (b *Broker) streamKey(topic string) string { return b.prefix + "{" + topic + "}:changes" }
-func (b *Broker) channel() string               { return b.prefix + "changes" }
-func (b *Broker) epochKey() string              { return b.prefix + "changes:epoch" }
+func (b *Broker) streamKey(topic string) string { return b.prefix + "{" + b.tag(topic) + "}:changes" }
+
+// StreamKey is the key of a topic's stream, for scripts that publish with PublishLua.
+func (b *Broker) StreamKey(topic string) string { return b.streamKey(topic) }
+
+// PublishArgs are the arguments of publish_change (PublishLua) for payload on topic.
+func (b *Broker) PublishArgs(topic string, payload []byte) []any {
+	return []any{b.history, payload, b.channel(), topic}
+}
+func (b *Broker) channel() string  { return b.prefix + "changes" }
+func (b *Broker) epochKey() string { return b.prefix + "changes:epoch" }
 
 // Publish appends payload to each topic's stream and signals it, one script per topic
-// (each stream may be on another Cluster node), all in one pipeline.
+// (each stream may be on another Cluster node), in pipelines shared with concurrent
+// publications.
 func (b *Broker) Publish(ctx context.Context, topics []string, payload []byte) error {
 	if b.ctx.Err() != nil {
 		return pubsub.ErrClosed
@@ -174,12 +197,14 @@ func (b *Broker) Publish(ctx context.Context, topics []string, payload []byte) e
 	if len(topics) == 0 {
 		return nil
 	}
-	calls := make([]scriptCall, len(topics))
+	calls := make([]redisbatch.Call, len(topics))
 	for i, topic := range topics {
-		calls[i] = scriptCall{publishScript, []string{b.streamKey(topic)}, []any{b.history, payload, b.channel(), topic}}
+		calls[i] = redisbatch.Call{Script: publishScript, Keys: []string{b.streamKey(topic)}, Args: b.PublishArgs(topic, payload)}
 	}
-	if _, err := runScripts(ctx, b.rdb, nil, calls); err != nil {
-		return fmt.Errorf("pubsub: publishing: %w", err)
+	for _, c := range b.batch.RunMany(ctx, calls...) {
+		if err := c.Err(); err != nil {
+			return fmt.Errorf("pubsub: publishing: %w", err)
+		}
 	}
 	return nil
 }
@@ -265,6 +290,7 @@ func (b *Broker) Close() error {
 		_ = b.ps.Close() // interrupts listen's receive
 		b.psMu.Unlock()
 		b.wg.Wait()
+		b.batch.Close()
 	})
 	return nil
 }

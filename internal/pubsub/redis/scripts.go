@@ -23,7 +23,12 @@ var (
 
 	// Redis scripts cannot import each other, so each carries its own copy of lib.lua.
 	publishScript = goredis.NewScript(libSrc + "\n" + publishSrc)
-	readScript    = goredis.NewScript(libSrc + "\n" + readSrc)
+
+	// PublishLua defines publish_change(key, first) (see lib.lua) for the scripts of
+	// other packages that append a change in the same step as their write, with the
+	// arguments of Broker.PublishArgs from ARGV[first] on and Broker.StreamKey as key.
+	PublishLua = libSrc
+	readScript = goredis.NewScript(libSrc + "\n" + readSrc)
 )
 
 // scriptCall is one script run, for runScripts.
@@ -135,7 +140,7 @@ func parseRead(v any, epoch uint64, topic string) (readResult, error) {
 	return res, nil
 }
 
-// parseEntry decodes one stream entry, {"<pos>-0", {"p", payload}}.
+// parseEntry decodes one stream entry, {"0-<pos>", {"p", payload}}.
 func parseEntry(row any, epoch uint64, topic string) (hub.Entry, error) {
 	fields, ok := row.([]any)
 	if !ok || len(fields) != 2 {
@@ -143,13 +148,13 @@ func parseEntry(row any, epoch uint64, topic string) (hub.Entry, error) {
 	}
 	id, _ := fields[0].(string)
 	kv, _ := fields[1].([]any)
-	num, ok := strings.CutSuffix(id, "-0")
+	num, ok := strings.CutPrefix(id, "0-")
 	pos, err := strconv.ParseUint(num, 10, 64)
 	if !ok || err != nil || pos == 0 || len(kv) != 2 || kv[0] != "p" {
 		return hub.Entry{}, fmt.Errorf("entry %v was not written by publish.lua", row)
 	}
 	payload, _ := kv[1].(string)
-	return hub.Entry{Pos: pos, Msg: pubsub.Message{
+	return hub.Entry{Pos: pos, Msg: &pubsub.Message{
 		Topic:   topic,
 		Cursor:  hub.EncodeCursor(epoch, topic, pos),
 		Payload: []byte(payload),

@@ -21,11 +21,11 @@ func TestRSVPDeletion(t *testing.T) {
 	s := memory.New(memory.WithRSVPRetention(72*time.Hour), memory.WithSweepInterval(0))
 	defer s.Close()
 	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	e := storetest.Event("e", start, storetest.WithCapacity(1))
+	e := storetest.Event("e", start, storetest.WithCapacity(2))
 	if err := s.CreateEvent(ctx, e); err != nil {
 		t.Fatal(err)
 	}
-	n := storetest.NewRSVP("e", "a", 1)
+	n := storetest.NewRSVP("e", "a", 2)
 	if _, err := s.CreateRSVP(ctx, "events/e", n, start.Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestRSVPDeletion(t *testing.T) {
 		t.Errorf("RSVPs still listed: %v, %v", page.Items, err)
 	}
 	got, err := s.GetEvent(ctx, "events/e")
-	if err != nil || got.GetAttendance().GetGoing() != 1 || got.GetAttendance().GetWaitlisted() != 2 {
+	if err != nil || got.GetAttendance().GetGoing() != 2 || got.GetAttendance().GetWaitlisted() != 2 {
 		t.Errorf("counts must outlive the RSVPs: %v, %v", got.GetAttendance(), err)
 	}
 }

@@ -137,10 +137,13 @@ func (s *Store) CreateRSVP(_ context.Context, event string, n store.NewRSVP, now
 		s.books[store.ID(event)] = b
 	}
 	if req, ok := b.byRequest[n.RequestKey]; ok && n.RequestKey != "" {
-		return store.CreatedRSVP{Rsvp: s.view(b.rsvps[req.id]), Replayed: true, SealedToken: req.sealed}, nil
+		return store.CreatedRSVP{Rsvp: s.view(b.rsvps[req.id]), Replayed: true, SealedToken: req.sealed, Campaign: e.GetCampaign()}, nil
 	}
 	if closed(e, now) {
 		return store.CreatedRSVP{}, store.ErrEventClosed
+	}
+	if c := e.GetCapacity(); c > 0 && party(n.Rsvp) > c {
+		return store.CreatedRSVP{}, store.ErrPartyTooLarge
 	}
 	b.seq++
 	r := &rsvpRecord{rsvp: clone(n.Rsvp), tokenHash: slices.Clone(n.TokenHash), seq: b.seq}
@@ -157,7 +160,7 @@ func (s *Store) CreateRSVP(_ context.Context, event string, n store.NewRSVP, now
 	}
 	s.add(store.RSVPIndex(event, rallyv1.RsvpState_RSVP_STATE_UNSPECIFIED), r.key())
 	s.setState(e, r, state)
-	return store.CreatedRSVP{Rsvp: s.view(r)}, nil
+	return store.CreatedRSVP{Rsvp: s.view(r), Campaign: e.GetCampaign()}, nil
 }
 
 // GetRSVP implements store.RSVPStore.

@@ -73,6 +73,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
+	"github.com/rallyhq/rally/internal/redisbatch"
 	"github.com/rallyhq/rally/internal/store"
 )
 
@@ -109,6 +110,12 @@ type Store struct {
 	// now is the clock of the promotions that Rebalance makes (their update_time); the
 	// other RSVP writes are given the time by their caller.
 	now func() time.Time
+	// changes, if set, lets CreateRSVP append the event's change to its topic in the
+	// same script as the write; createScript is rsvp_create.lua with its library.
+	changes      *Changes
+	createScript *goredis.Script
+	// batch sends the RSVP writes of concurrent requests in shared pipelines.
+	batch *redisbatch.Batcher
 }
 
 var (
@@ -131,6 +138,36 @@ func WithRSVPRetention(d time.Duration) Option {
 	return func(s *Store) { s.rsvpRetention = max(d, 0) }
 }
 
+// Changes is a change broker's way of appending a change to a topic from inside a script
+// (pubsub/redis.Broker.Changes). With it, CreateRSVP records the RSVP and the change for
+// the event's watchers in one script: one round trip on the hot path, and no RSVP whose
+// change could be lost between two calls.
+type Changes struct {
+	// Lua defines publish_change(key, first_arg), which appends the change whose
+	// arguments start at ARGV[first_arg] to the stream at key.
+	Lua string
+	// Key is the stream key of a topic; for an event's topic it must carry the event's
+	// hash tag (TopicTag), so that the script touches one Cluster slot.
+	Key func(topic string) string
+	// Args are the arguments of publish_change for a payload on a topic.
+	Args func(topic string, payload []byte) []any
+}
+
+// WithChanges makes CreateRSVP publish the change it is given (store.NewRSVP.Change).
+func WithChanges(c Changes) Option {
+	return func(s *Store) { s.changes = &c }
+}
+
+// TopicTag is the hash tag of a topic's keys for a broker sharing Redis with the store:
+// an event's topic ("events/<id>") shares the event's tag, so that its stream is in the
+// event's slot; any other topic is its own tag.
+func TopicTag(topic string) string {
+	if id, ok := eventIDOf(topic); ok {
+		return "ev:" + id
+	}
+	return topic
+}
+
 // WithClock sets the clock that stamps the promotions made by Rebalance, for tests.
 // Deletion does not follow it: Redis expires RSVPs by its own clock.
 func WithClock(now func() time.Time) Option {
@@ -144,6 +181,12 @@ func New(rdb goredis.UniversalClient, prefix string, opts ...Option) *Store {
 	for _, o := range opts {
 		o(s)
 	}
+	lib := ""
+	if s.changes != nil {
+		lib = s.changes.Lua
+	}
+	s.createScript = rsvpScript(lib + "\n" + rsvpCreateSrc)
+	s.batch = redisbatch.New(rdb, 0)
 	return s
 }
 
@@ -182,6 +225,7 @@ var eventKind = kind[*rallyv1.Event]{
 		// Plain copies for the RSVP scripts. Unset times read as 0 (1970), like in
 		// store.EventKey; validation requires both times anyway.
 		return []any{
+			"campaign", e.GetCampaign(),
 			"state", int32(e.GetState()),
 			"capacity", e.GetCapacity(),
 			"start_ms", e.GetStartTime().AsTime().UnixMilli(),
@@ -338,9 +382,13 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.rdb.Ping(ctx).Err()
 }
 
-// Close implements store.Store. It does nothing: the client belongs to the caller, who
-// may share it with other users (rate limiting, pub/sub) and closes it last.
-func (s *Store) Close() error { return nil }
+// Close implements store.Store. It stops the batcher but leaves the client open: it
+// belongs to the caller, who may share it with other users (rate limiting, pub/sub) and
+// closes it last.
+func (s *Store) Close() error {
+	s.batch.Close()
+	return nil
+}
 
 // record returns the arguments of create.lua and cas.lua that store msg: pb and the
 // kind's plain fields.

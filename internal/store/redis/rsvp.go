@@ -28,7 +28,7 @@ var (
 	//go:embed rsvp_lib.lua
 	rsvpLibSrc string
 	//go:embed rsvp_create.lua
-	rsvpCreateSrc string
+	rsvpCreateSrc string // with the change broker's library: Store.createScript
 	//go:embed rsvp_update.lua
 	rsvpUpdateSrc string
 	//go:embed rsvp_cancel.lua
@@ -40,7 +40,6 @@ var (
 	//go:embed rsvp_read.lua
 	rsvpReadSrc string
 
-	rsvpCreateScript    = rsvpScript(rsvpCreateSrc)
 	rsvpUpdateScript    = rsvpScript(rsvpUpdateSrc)
 	rsvpCancelScript    = rsvpScript(rsvpCancelSrc)
 	rsvpCheckInScript   = rsvpScript(rsvpCheckInSrc)
@@ -62,8 +61,6 @@ func (s *Store) rsvpKeys(eventID string) []string {
 	return []string{
 		ev,
 		ev + ":rsvp",
-		ev + ":rsvp:tok",
-		ev + ":rsvp:req",
 		s.rsvpIndexKey(eventID, rallyv1.RsvpState_RSVP_STATE_UNSPECIFIED),
 		s.rsvpIndexKey(eventID, rallyv1.RsvpState_RSVP_STATE_GOING),
 		s.rsvpIndexKey(eventID, rallyv1.RsvpState_RSVP_STATE_WAITLISTED),
@@ -117,14 +114,20 @@ type rsvpReply struct {
 	status string
 	rsvp   *rallyv1.Rsvp // nil when status is an error
 	sealed []byte
+	extra  string // what a script returns after reply(): the create's event campaign
 }
 
 // runRSVP runs an RSVP write script of the event with the arguments that every write
 // script takes first (now and the retention) and then args, and decodes its reply. A
 // status other than ok, replay or retry becomes the matching store error, about name.
 func (s *Store) runRSVP(ctx context.Context, script *goredis.Script, eventID, name string, now time.Time, args ...any) (rsvpReply, error) {
+	return s.runRSVPKeys(ctx, script, s.rsvpKeys(eventID), name, now, args...)
+}
+
+// runRSVPKeys is runRSVP with the keys given: the create script may take one more.
+func (s *Store) runRSVPKeys(ctx context.Context, script *goredis.Script, keys []string, name string, now time.Time, args ...any) (rsvpReply, error) {
 	args = append([]any{nowArg(now), s.rsvpRetention.Milliseconds()}, args...)
-	res, err := script.Run(ctx, s.rdb, s.rsvpKeys(eventID), args...).Slice()
+	res, err := s.batch.Run(ctx, script, keys, args...).Slice()
 	if err != nil {
 		return rsvpReply{}, fmt.Errorf("writing %s: %w", name, err)
 	}
@@ -136,7 +139,7 @@ func (s *Store) runRSVP(ctx context.Context, script *goredis.Script, eventID, na
 	default:
 		return rsvpReply{}, rsvpError(status, name)
 	}
-	if len(res) != 6 {
+	if len(res) < 6 {
 		return rsvpReply{}, fmt.Errorf("writing %s: the script returned %d values", name, len(res))
 	}
 	r, _, err := decodeView(res[1:5])
@@ -144,7 +147,11 @@ func (s *Store) runRSVP(ctx context.Context, script *goredis.Script, eventID, na
 		return rsvpReply{}, fmt.Errorf("decoding %s: %w", name, err)
 	}
 	sealed, _ := res[5].(string)
-	return rsvpReply{status: status, rsvp: r, sealed: []byte(sealed)}, nil
+	rep := rsvpReply{status: status, rsvp: r, sealed: []byte(sealed)}
+	if len(res) > 6 {
+		rep.extra, _ = res[6].(string)
+	}
+	return rep, nil
 }
 
 // rsvpError maps a script's error status to the store's errors.
@@ -160,6 +167,8 @@ func rsvpError(status, name string) error {
 		return fmt.Errorf("%w: %s", store.ErrNotGoing, name)
 	case "exists":
 		return store.AlreadyExistsError(name)
+	case "toolarge":
+		return fmt.Errorf("%w: %s", store.ErrPartyTooLarge, name)
 	}
 	return fmt.Errorf("store: unexpected reply %q of an RSVP script about %s", status, name)
 }
@@ -223,15 +232,21 @@ func (s *Store) CreateRSVP(ctx context.Context, event string, n store.NewRSVP, n
 		return store.CreatedRSVP{}, fmt.Errorf("encoding %s: %w", name, err)
 	}
 	_, id, _ := rsvpID(name)
-	rep, err := s.runRSVP(ctx, rsvpCreateScript, evID, event, now,
-		id, pb, n.Rsvp.GetGuests(), n.TokenHash, n.RequestKey, n.SealedToken)
+	keys := s.rsvpKeys(evID)
+	args := []any{id, pb, n.Rsvp.GetGuests(), n.TokenHash, n.RequestKey, n.SealedToken}
+	published := s.changes != nil && len(n.Change) > 0
+	if published {
+		keys = append(keys, s.changes.Key(event))
+		args = append(args, s.changes.Args(event, n.Change)...)
+	}
+	rep, err := s.runRSVPKeys(ctx, s.createScript, keys, event, now, args...)
 	if err != nil {
 		return store.CreatedRSVP{}, err
 	}
 	if rep.status == "replay" {
-		return store.CreatedRSVP{Rsvp: rep.rsvp, Replayed: true, SealedToken: rep.sealed}, nil
+		return store.CreatedRSVP{Rsvp: rep.rsvp, Replayed: true, SealedToken: rep.sealed, Campaign: rep.extra}, nil
 	}
-	return store.CreatedRSVP{Rsvp: rep.rsvp}, nil
+	return store.CreatedRSVP{Rsvp: rep.rsvp, Campaign: rep.extra, Published: published}, nil
 }
 
 // readRSVPs runs rsvp_read.lua: the RSVPs with the given IDs, or the one whose token has

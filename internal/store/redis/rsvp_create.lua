@@ -1,42 +1,55 @@
 -- rsvp_create.lua: CreateRSVP. Decides GOING or WAITLISTED and records the RSVP with all
--- its mappings, indexes and counts in one step. (Prepended with rsvp_lib.lua: KEYS.)
+-- its mappings, indexes and counts in one step, and with it the change for the event's
+-- watchers. (Prepended with rsvp_lib.lua and the broker's publish library: KEYS.)
 --
 -- ARGV[1]  now, ms since 1970      ARGV[5]  guests
 -- ARGV[2]  retention, ms           ARGV[6]  SHA-256 of the manage token
 -- ARGV[3]  the new RSVP's ID       ARGV[7]  request key, or '' (no idempotency)
 -- ARGV[4]  pb (personal fields)    ARGV[8]  sealed manage token, kept with the request key
+-- KEYS[7], ARGV[9…]  the change to append to the event's topic (publish_change), or
+--                    nothing when no broker shares this Redis
 --
--- Returns reply(): 'ok' for a new RSVP (or a resent call of this one), 'replay' for an
--- RSVP created earlier with the same request key; 'nf', 'closed', 'exists'.
+-- Returns reply() and the event's campaign: 'ok' for a new RSVP (or a resent call of
+-- this one), 'replay' for an RSVP created earlier with the same request key; 'nf',
+-- 'closed', 'toolarge', 'exists'.
+--
+-- This is the hot path of a rush to an event, so it reads with two HMGETs and writes
+-- with one command per key.
 local now, retention = tonumber(ARGV[1]), tonumber(ARGV[2])
 local id, pb, guests, token = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local request, sealed = ARGV[7], ARGV[8]
+
+-- with_campaign adds the event's campaign to a reply, for the caller's change to it.
+local function with_campaign(out, campaign)
+  out[#out + 1] = campaign or redis.call('HGET', EVENT, 'campaign') or ''
+  return out
+end
+
+-- What the records already hold under the request key, the token and the ID.
+local seen = redis.call('HMGET', RECORDS, '?' .. request, '#' .. token, id .. ':t')
 
 -- A request key seen before: the RSVP created then, as it is now, with the token sealed
 -- then, counting nothing. Checked first, so that a retry gets its answer even if the
 -- event has closed since. When it names this very ID, this is the same call sent again
 -- (go-redis resends a command when the connection breaks before the reply): not a
 -- replay for the caller, who holds the token.
-if request ~= '' then
-  local v = redis.call('HGET', REQUESTS, request)
-  if v then
-    local sep = string.find(v, ':', 1, true)
-    local first = string.sub(v, 1, sep - 1)
-    local status = 'replay'
-    if first == id then
-      status = 'ok'
-    end
-    return reply(status, first, string.sub(v, sep + 1))
+if request ~= '' and seen[1] then
+  local v = seen[1]
+  local sep = string.find(v, ':', 1, true)
+  local first = string.sub(v, 1, sep - 1)
+  local status = 'replay'
+  if first == id then
+    status = 'ok'
   end
+  return with_campaign(reply(status, first, string.sub(v, sep + 1)))
 end
 -- Without a request key a resent call is recognised by its ID and token hash, both
 -- random and chosen by the caller: anything else under that ID or token is a collision
 -- of random values that must not overwrite another participant's RSVP.
-local t = redis.call('HGET', RECORDS, id .. ':t')
-if t == token then
-  return reply('ok', id, sealed)
+if seen[3] == token then
+  return with_campaign(reply('ok', id, sealed))
 end
-if t or redis.call('HEXISTS', TOKENS, token) == 1 then
+if seen[2] or seen[3] then
   return {'exists'}
 end
 
@@ -47,27 +60,54 @@ end
 if closed(ev, now) then
   return {'closed'}
 end
+local r = {id = id, guests = guests, seq = string.format('%016x', ev.seq + 1), checked = '0', updated = ARGV[1]}
+local size = party(r)
+-- With a first come, first served waitlist a party larger than the whole capacity could
+-- never be promoted, and would block everyone behind it.
+if ev.capacity > 0 and size > ev.capacity then
+  return {'toolarge'}
+end
 
-local seq = redis.call('HINCRBY', EVENT, 'rsvp_seq', 1)
-local r = {id = id, guests = guests, seq = string.format('%016x', seq), checked = '0', updated = ARGV[1]}
 -- A place only if nobody waits: whoever is on the waitlist came first.
-if redis.call('EXISTS', WAITLISTED) == 0 and fits(ev, party(r)) then
+if ev.waitlisted == 0 and fits(ev, size) then
   r.state = S_GOING
-  ev.going = ev.going + party(r)
-  redis.call('HINCRBY', EVENT, 'going', party(r))
+  ev.going = ev.going + size
+  redis.call('HSET', EVENT, 'rsvp_seq', ev.seq + 1, 'going', ev.going)
 else
   r.state = S_WAITLISTED
-  redis.call('HINCRBY', EVENT, 'waitlisted', party(r))
+  ev.waitlisted = ev.waitlisted + size
+  redis.call('HSET', EVENT, 'rsvp_seq', ev.seq + 1, 'waitlisted', ev.waitlisted)
 end
-save(r)
-redis.call('HSET', RECORDS, id, pb, id .. ':t', token)
-redis.call('HSET', TOKENS, token, id)
+local fields = {
+  id, pb,
+  id .. ':s', string.format('%d:%d:%s:%s:%s', r.state, r.guests, r.seq, r.checked, r.updated),
+  id .. ':t', token,
+  '#' .. token, id,
+}
 if request ~= '' then
-  redis.call('HSET', REQUESTS, request, id .. ':' .. sealed)
+  fields[#fields + 1] = '?' .. request
+  fields[#fields + 1] = id .. ':' .. sealed
 end
+redis.call('HSET', RECORDS, unpack(fields))
 redis.call('ZADD', ALL, 0, member(r))
 redis.call('ZADD', index[r.state], 0, member(r))
--- Places may be free for the waitlist if capacity grew and Rebalance has not run yet.
-promote(ev, ARGV[1])
-expire(retention)
-return reply('ok', id, sealed)
+touch(RECORDS)
+touch(ALL)
+touch(index[r.state])
+-- Places may be free for the waitlist if capacity grew and Rebalance has not run yet;
+-- only a waitlist with a free place can move.
+if r.state == S_WAITLISTED and (ev.capacity == 0 or ev.going < ev.capacity) then
+  promote(ev, ARGV[1])
+end
+expire(retention, true, ev.end_ms)
+if KEYS[7] then
+  publish_change(KEYS[7], 9)
+end
+-- A new GOING RSVP is exactly what was written; a waitlisted one needs its rank.
+local out
+if r.state == S_GOING then
+  out = {'ok', pb, fields[4], token, -1, sealed}
+else
+  out = reply('ok', id, sealed)
+end
+return with_campaign(out, ev.campaign)

@@ -5,18 +5,22 @@
 -- Every RSVP script gets the same KEYS, in this order (rsvpKeys in rsvp.go). They all
 -- carry the event's hash tag {ev:<id>}, so a script touches one Cluster slot:
 --
--- KEYS[1]  <prefix>{ev:<id>}                 the event HASH: state, capacity, end_ms (written
---                                            by create.lua/cas.lua); rsvp_seq, going,
---                                            waitlisted (written here)
+-- KEYS[1]  <prefix>{ev:<id>}                 the event HASH: state, capacity, end_ms,
+--                                            campaign (written by create.lua/cas.lua);
+--                                            rsvp_seq, going, waitlisted (written here)
 -- KEYS[2]  <prefix>{ev:<id>}:rsvp            HASH, per RSVP: <rid> = pb (name, display_name,
 --                                            contact, create_time), <rid>:s = plain record,
---                                            <rid>:t = SHA-256 of the manage token
--- KEYS[3]  <prefix>{ev:<id>}:rsvp:tok        HASH token hash -> <rid>
--- KEYS[4]  <prefix>{ev:<id>}:rsvp:req        HASH request key -> <rid>:<sealed token>
--- KEYS[5]  <prefix>{ev:<id>}:rsvp:all        ZSET, score 0: every RSVP, by index key
--- KEYS[6]  <prefix>{ev:<id>}:rsvp:going      ZSET, score 0: the GOING ones
--- KEYS[7]  <prefix>{ev:<id>}:rsvp:waitlisted ZSET, score 0: the waitlist, in order
--- KEYS[8]  <prefix>{ev:<id>}:rsvp:cancelled  ZSET, score 0: the CANCELLED ones
+--                                            <rid>:t = SHA-256 of the manage token;
+--                                            #<token hash> = <rid>; ?<request key> =
+--                                            <rid>:<sealed token>
+-- KEYS[3]  <prefix>{ev:<id>}:rsvp:all        ZSET, score 0: every RSVP, by index key
+-- KEYS[4]  <prefix>{ev:<id>}:rsvp:going      ZSET, score 0: the GOING ones
+-- KEYS[5]  <prefix>{ev:<id>}:rsvp:waitlisted ZSET, score 0: the waitlist, in order
+-- KEYS[6]  <prefix>{ev:<id>}:rsvp:cancelled  ZSET, score 0: the CANCELLED ones
+--
+-- RSVP IDs are [a-z0-9], so the '#' and '?' fields never meet a record's. Keeping the
+-- token and request maps in the records' hash lets a create check the request key, the
+-- token and the ID with one HMGET and write them all with one HSET.
 --
 -- An index key is store.RSVPKey: the arrival number in 16 hex digits, '|', the ID, so
 -- that byte order (ZRANGE BYLEX, and rank, as every score is 0) is arrival order.
@@ -26,14 +30,21 @@
 -- on, so that they never decode protobuf. pb holds the personal fields, which no script
 -- reads.
 --
--- Keys 2 to 8 hold participants' data and expire together at the event's end_ms plus
--- the retention (PEXPIREAT, reapplied by every write). Sharing one expiry time matters:
--- a script sees time frozen at its start, so it finds either all of them or none,
--- never half an event's RSVPs. The counts in KEYS[1] stay: attendance outlives the
--- RSVPs.
+-- Keys 2 to 6 hold participants' data and expire together at the event's end_ms plus
+-- the retention (PEXPIREAT by every write on the keys it writes, and on all of them by
+-- Rebalance, which runs after every event update). Sharing one expiry time matters: a
+-- script sees time frozen at its start, so it finds either all of them or none, never
+-- half an event's RSVPs. The counts in KEYS[1] stay: attendance outlives the RSVPs.
 
-local EVENT, RECORDS, TOKENS, REQUESTS = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local ALL, GOING, WAITLISTED, CANCELLED = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local EVENT, RECORDS, ALL = KEYS[1], KEYS[2], KEYS[3]
+local GOING, WAITLISTED, CANCELLED = KEYS[4], KEYS[5], KEYS[6]
+local DATA_KEYS = {RECORDS, ALL, GOING, WAITLISTED, CANCELLED}
+
+-- touched holds the data keys this script wrote, for expire.
+local touched = {}
+local function touch(key)
+  touched[key] = true
+end
 
 -- RsvpState and EventState numbers (proto/rally/v1).
 local S_GOING, S_WAITLISTED, S_CANCELLED = 1, 2, 3
@@ -45,7 +56,8 @@ local index = {[S_GOING] = GOING, [S_WAITLISTED] = WAITLISTED, [S_CANCELLED] = C
 -- event returns the plain fields of the event, or nil when it does not exist. rev is
 -- set by every event write, so a missing rev means no event.
 local function event()
-  local v = redis.call('HMGET', EVENT, 'rev', 'state', 'capacity', 'end_ms', 'going')
+  local v = redis.call('HMGET', EVENT, 'rev', 'state', 'capacity', 'end_ms', 'going',
+    'waitlisted', 'rsvp_seq', 'campaign')
   if not v[1] then
     return nil
   end
@@ -54,6 +66,9 @@ local function event()
     capacity = tonumber(v[3] or '0'),
     end_ms = tonumber(v[4] or '0'),
     going = tonumber(v[5] or '0'),
+    waitlisted = tonumber(v[6] or '0'),
+    seq = tonumber(v[7] or '0'),
+    campaign = v[8] or '',
   }
 end
 
@@ -90,6 +105,7 @@ end
 
 -- save writes the plain record of r.
 local function save(r)
+  touch(RECORDS)
   redis.call('HSET', RECORDS, r.id .. ':s',
     string.format('%d:%d:%s:%s:%s', r.state, r.guests, r.seq, r.checked, r.updated))
 end
@@ -114,6 +130,7 @@ local function move(r, state, now)
     redis.call('HINCRBY', EVENT, 'waitlisted', -size)
   end
   redis.call('ZREM', index[r.state], m)
+  touch(index[state])
   if state == S_GOING then
     redis.call('HINCRBY', EVENT, 'going', size)
   elseif state == S_WAITLISTED then
@@ -156,18 +173,21 @@ local function promote(ev, now)
   end
 end
 
--- expire makes keys 2 to 8 expire at the event's end plus the retention (ms). Keys
--- that do not exist yet are skipped by PEXPIREAT; whichever script creates one sets
--- its expiry, as every write script calls this last. A time in the past (the end moved
--- back more than the retention) deletes them now, as it should.
-local function expire(retention)
-  local end_ms = tonumber(redis.call('HGET', EVENT, 'end_ms'))
+-- expire makes the data keys (keys 2 to 6; with only_touched, those this script wrote)
+-- expire at the event's end plus the retention (ms). Keys that do not exist yet are
+-- skipped by PEXPIREAT; whichever script creates one sets its expiry, as every write
+-- script calls this last. A time in the past (the end moved back more than the
+-- retention) deletes them now, as it should. end_ms saves a read when the caller has it.
+local function expire(retention, only_touched, end_ms)
+  end_ms = end_ms or tonumber(redis.call('HGET', EVENT, 'end_ms'))
   if not end_ms then
     return
   end
   local at = end_ms + retention
-  for i = 2, 8 do
-    redis.call('PEXPIREAT', KEYS[i], at)
+  for _, key in ipairs(DATA_KEYS) do
+    if not only_touched or touched[key] then
+      redis.call('PEXPIREAT', key, at)
+    end
   end
 end
 

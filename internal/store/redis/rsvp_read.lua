@@ -10,7 +10,7 @@
 -- when no RSVP has that token.
 local ids = {}
 if ARGV[1] ~= '' then
-  local id = redis.call('HGET', TOKENS, ARGV[1])
+  local id = redis.call('HGET', RECORDS, '#' .. ARGV[1])
   if id then
     ids[1] = id
   end

@@ -221,6 +221,33 @@ func testRSVPIdempotentCreate(t *testing.T, s store.Store) {
 	}
 }
 
+// testRSVPPartyTooLarge: a party larger than the whole capacity is refused, changing
+// nothing; one that fits the capacity is waitlisted when the places are taken. Creates
+// name the event's campaign, for the change to its watchers.
+func testRSVPPartyTooLarge(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	e := Event("e", base, WithCapacity(3))
+	e.Campaign = "campaigns/c"
+	createEvents(t, s, e)
+	if _, err := s.CreateRSVP(ctx, "events/e", NewRSVP("e", "big", 4), rsvpNow); !errors.Is(err, store.ErrPartyTooLarge) {
+		t.Fatalf("party of 4 for 3 places: %v, want ErrPartyTooLarge", err)
+	}
+	wantCounts(t, s, "e", 0, 0)
+	if _, _, err := s.GetRSVP(ctx, "events/e/rsvps/big"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the refused RSVP was stored: %v", err)
+	}
+	for _, id := range []string{"a", "b"} {
+		c, err := s.CreateRSVP(ctx, "events/e", NewRSVP("e", id, 2), rsvpNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Campaign != "campaigns/c" {
+			t.Errorf("created RSVP %s names campaign %q, want campaigns/c", id, c.Campaign)
+		}
+	}
+	wantCounts(t, s, "e", 2, 2)
+}
+
 func testRSVPClosedEvents(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	createEvents(t, s, Event("off", base, Cancelled), Event("on", base))

@@ -59,6 +59,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RSVPGuests", testRSVPGuests},
 		{"RSVPIdempotentCreate", testRSVPIdempotentCreate},
 		{"RSVPClosedEvents", testRSVPClosedEvents},
+		{"RSVPPartyTooLarge", testRSVPPartyTooLarge},
 		{"RSVPCheckIn", testRSVPCheckIn},
 		{"RSVPList", testRSVPList},
 		{"RSVPConcurrentCreates", testRSVPConcurrentCreates},
