@@ -19,7 +19,8 @@ type options struct {
 	creates     int // creates counted for the Redis commands per create
 	jsonPath    string
 	redisServer string
-	cpuProfile  string // pprof CPU profile of the throughput loads (rallyd and the load generator)
+	cpuProfile  string // pprof CPU profile of the gRPC CreateRsvp load (rallyd and the load generator)
+	restProfile string // the same for the REST CreateRsvp load
 	only        string // run only the steps whose names contain this
 
 	// set in the watcher child process
@@ -43,7 +44,8 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.creates, "creates", 1000, "sequential creates counted for Redis commands per create")
 	fs.StringVar(&o.jsonPath, "json", "rallybench.json", "where to write the results as JSON (empty: nowhere)")
 	fs.StringVar(&o.redisServer, "redis-server", "redis-server", "redis-server binary")
-	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the throughput loads (rallyd and the load generator share the process) to this file")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the gRPC CreateRsvp load (rallyd and the load generator share the process) to this file")
+	fs.StringVar(&o.restProfile, "restprofile", "", "write a pprof CPU profile of the REST CreateRsvp load to this file")
 	fs.StringVar(&o.only, "only", "", "run only the steps whose names contain this (e.g. throughput, reads, fan-out, correctness)")
 	fs.BoolVar(&o.watchChild, "watch-child", false, "internal: run the watchers of the fan-out measurement")
 	fs.StringVar(&o.watchAddr, "watch-addr", "", "internal: gRPC address for -watch-child")

@@ -36,6 +36,10 @@ func throughput(ctx context.Context, e *env, o options, r *report) error {
 		return err
 	})
 	stopProfile()
+	stopProfile, err = startCPUProfile(o.restProfile)
+	if err != nil {
+		return err
+	}
 	restCreate := e.load(ctx, o, func(ctx context.Context, w int, i int64) error {
 		url := e.base + "/v1/" + events[int(i)%len(events)] + "/rsvps"
 		resp, err := e.http.Post(url, "application/json", strings.NewReader(`{"guests":0}`))
@@ -51,6 +55,7 @@ func throughput(ctx context.Context, e *env, o options, r *report) error {
 		}
 		return nil
 	})
+	stopProfile()
 	r.Loads["health_check_grpc"] = health
 	r.Loads["create_rsvp_grpc"] = grpcCreate
 	r.Loads["create_rsvp_rest"] = restCreate
