@@ -48,12 +48,12 @@ test-deps:
 ## bench: measure rallyd on a private redis-server against same-run baselines (issue 8);
 ## prints a table with targets and writes bin/bench.json. BENCH_FLAGS adds flags (-h lists them)
 BENCH_FLAGS ?=
-bench:
+bench: test-deps
 	@mkdir -p bin
 	$(GO) run ./cmd/rallybench -json bin/bench.json $(BENCH_FLAGS)
 
 ## bench-smoke: the same with small sizes, about 30s
-bench-smoke:
+bench-smoke: test-deps
 	@mkdir -p bin
 	$(GO) run ./cmd/rallybench -smoke -json bin/bench-smoke.json $(BENCH_FLAGS)
 

@@ -158,3 +158,20 @@ func (e *env) connectedClients(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// pubsubClients counts the connections in pub/sub mode (CLIENT LIST TYPE pubsub).
+func (e *env) pubsubClients(ctx context.Context) (int, error) {
+	s, err := e.rdb.ClientList(ctx).Result()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, line := range strings.Split(s, "\n") {
+		for _, f := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(f, "sub="); ok && v != "0" {
+				n++
+			}
+		}
+	}
+	return n, nil
+}

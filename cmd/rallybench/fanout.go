@@ -32,6 +32,10 @@ func fanout(ctx context.Context, e *env, o options, r *report) error {
 	if err != nil {
 		return err
 	}
+	pubsubBefore, err := e.pubsubClients(ctx)
+	if err != nil {
+		return err
+	}
 	heapBefore, goBefore := settle()
 
 	exe, err := os.Executable()
@@ -65,8 +69,17 @@ func fanout(ctx context.Context, e *env, o options, r *report) error {
 	if err != nil {
 		return err
 	}
+	pubsubAfter, err := e.pubsubClients(ctx)
+	if err != nil {
+		return err
+	}
 
 	var lats []time.Duration
+	stopProfile, err := startCPUProfile(o.fanoutProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	for k := 1; k <= o.watchRounds; k++ {
 		sent := time.Now()
 		if _, err := e.rsvps(k).CreateRsvp(ctx, &rallyv1.CreateRsvpRequest{Parent: event, Rsvp: &rallyv1.Rsvp{}}); err != nil {
@@ -87,11 +100,17 @@ func fanout(ctx context.Context, e *env, o options, r *report) error {
 	}
 	p50, p99 := quantile(lats, 0.5), quantile(lats, 0.99)
 	n := float64(o.watchers)
-	r.note("5 fan-out latency (no target)", "p50 %.2fms p99 %.2fms: CreateRsvp sent → last of %d watchers (%d conns) got the attendance, %d RSVPs", ms(p50), ms(p99), o.watchers, conns, o.watchRounds)
-	r.note("heap per watcher", "%.0f bytes (HeapInuse %d → %d, server side only: watchers run in a child process)",
-		float64(int64(heapAfter)-int64(heapBefore))/n, heapBefore, heapAfter)
-	r.note("goroutines per watcher", "%.2f (%d → %d, server side only)", float64(goAfter-goBefore)/n, goBefore, goAfter)
-	r.note("Redis connected_clients", "%d before, %d with %d watchers", clientsBefore, clientsAfter, o.watchers)
+	heapPer := float64(int64(heapAfter)-int64(heapBefore)) / n
+	r.add(newFigure("5a fan-out p99, RSVP reply to all watchers (ms)", ms(p99), 200, true,
+		fmt.Sprintf("p50 %.2fms; %d watchers on %d connections, %d RSVPs", ms(p50), o.watchers, conns, o.watchRounds)))
+	r.add(newFigure("5b heap per watcher (KB)", heapPer/1024, 20, true,
+		fmt.Sprintf("HeapInuse %d → %d, rallyd only: the watchers run in a child process", heapBefore, heapAfter)))
+	r.add(newFigure("5c goroutines per watcher", float64(goAfter-goBefore)/n, 3, true,
+		fmt.Sprintf("%d → %d, rallyd only", goBefore, goAfter)))
+	// The command pool is bounded (go-redis PoolSize) whoever uses it; what watchers
+	// could add is subscriptions, so those are the figure.
+	r.add(newFigure("5d Redis pub/sub connections added by the watchers", float64(pubsubAfter-pubsubBefore), 0, true,
+		fmt.Sprintf("%d before, %d with %d watchers; connected_clients %d → %d", pubsubBefore, pubsubAfter, o.watchers, clientsBefore, clientsAfter)))
 	r.Loads["fanout"] = map[string]any{
 		"watchers": o.watchers, "conns": conns, "p50_ms": ms(p50), "p99_ms": ms(p99),
 		"heap_per_watcher_bytes":  float64(int64(heapAfter)-int64(heapBefore)) / n,

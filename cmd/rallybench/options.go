@@ -7,21 +7,22 @@ import (
 
 // options are the benchmark's sizes; -smoke picks small ones.
 type options struct {
-	smoke       bool
-	duration    time.Duration // each throughput measurement
-	concurrency int
-	events      int // events the creates are spread over
-	smallEvents int // stored events for the read baseline
-	largeEvents int // stored events for the read measurement
-	samples     int // latency samples per read kind
-	watchers    int
-	watchRounds int
-	creates     int // creates counted for the Redis commands per create
-	jsonPath    string
-	redisServer string
-	cpuProfile  string // pprof CPU profile of the gRPC CreateRsvp load (rallyd and the load generator)
-	restProfile string // the same for the REST CreateRsvp load
-	only        string // run only the steps whose names contain this
+	smoke         bool
+	duration      time.Duration // each throughput measurement
+	concurrency   int
+	events        int // events the creates are spread over
+	smallEvents   int // stored events for the read baseline
+	largeEvents   int // stored events for the read measurement
+	samples       int // latency samples per read kind
+	watchers      int
+	watchRounds   int
+	creates       int // creates counted for the Redis commands per create
+	jsonPath      string
+	redisServer   string
+	cpuProfile    string // pprof CPU profile of the gRPC CreateRsvp load (rallyd and the load generator)
+	restProfile   string // the same for the REST CreateRsvp load
+	fanoutProfile string // the same for the fan-out rounds
+	only          string // run only the steps whose names contain this
 
 	// set in the watcher child process
 	watchChild bool
@@ -46,6 +47,7 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.redisServer, "redis-server", "redis-server", "redis-server binary")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the gRPC CreateRsvp load (rallyd and the load generator share the process) to this file")
 	fs.StringVar(&o.restProfile, "restprofile", "", "write a pprof CPU profile of the REST CreateRsvp load to this file")
+	fs.StringVar(&o.fanoutProfile, "fanoutprofile", "", "write a pprof CPU profile of the fan-out rounds to this file")
 	fs.StringVar(&o.only, "only", "", "run only the steps whose names contain this (e.g. throughput, reads, fan-out, correctness)")
 	fs.BoolVar(&o.watchChild, "watch-child", false, "internal: run the watchers of the fan-out measurement")
 	fs.StringVar(&o.watchAddr, "watch-addr", "", "internal: gRPC address for -watch-child")

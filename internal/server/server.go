@@ -11,7 +11,6 @@ import (
 	"buf.build/go/protovalidate"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
-	"golang.org/x/sync/singleflight"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -111,7 +110,7 @@ func New(opts Options) (*Server, error) {
 	if opts.CallerKey == nil {
 		opts.CallerKey = func(context.Context) string { return "" }
 	}
-	svc := &service{store: opts.Store, now: opts.Now, validator: validator, log: opts.Logger, maxGuests: opts.MaxGuests,
+	svc := &service{store: opts.Store, now: opts.Now, reads: newRecent(256), validator: validator, log: opts.Logger, maxGuests: opts.MaxGuests,
 		broker: opts.Broker, callerKey: opts.CallerKey, watches: &watchers{max: opts.MaxWatches, n: map[string]int{}}}
 	authn := auth.NewAuthenticator(opts.AdminToken, isPublic, map[string]auth.Resolver{
 		auth.OrganiserPrefix: svc.resolveToken,
@@ -182,5 +181,5 @@ type service struct {
 	broker    pubsub.Broker
 	callerKey func(context.Context) string
 	watches   *watchers
-	reads     singleflight.Group // see readEvent
+	reads     *recent // see readEvent
 }
