@@ -77,7 +77,7 @@ func startEnv(ctx context.Context, o options) (*env, error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	cfg, err := config.Parse([]string{
-		"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--admin-token=" + adminToken,
+		"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--metrics-addr=", "--admin-token=" + adminToken,
 		"--redis-url=unix://" + sock, "--redis-prefix=rally:",
 		"--rate-limits=read=off;write=off;rally.v1.RsvpService/CreateRsvp=off",
 		"--max-watches=" + strconv.Itoa(2*o.watchers+100),

@@ -25,7 +25,7 @@ func TestBinary(t *testing.T) {
 	}
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
-			cmd := exec.Command(bin, "--demo", "--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--log-format=json")
+			cmd := exec.Command(bin, "--demo", "--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0", "--log-format=json")
 			cmd.Env = append(os.Environ(), "RALLY_ADMIN_TOKEN=")
 			var logs bytes.Buffer
 			cmd.Stderr = &logs

@@ -44,9 +44,12 @@ type App struct {
 	gw      *gateway.Gateway
 	grpcLis net.Listener
 	httpLis net.Listener
+	metrics *http.Server // nil without --metrics-addr
+	metLis  net.Listener
 	dial    []grpc.DialOption // how to dial the gRPC port (plaintext or TLS)
 	served  chan error
 	broker  pubsub.Broker
+	ready   *readiness
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -55,12 +58,19 @@ type App struct {
 // Start opens the store, listens on both ports and serves in the background. The
 // returned App must be shut down with Shutdown.
 func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
-	a := &App{cfg: cfg, log: log, served: make(chan error, 2)}
+	a := &App{cfg: cfg, log: log, served: make(chan error, 3)}
 	if err := a.open(ctx); err != nil {
 		a.closeOpened()
 		return nil, err
 	}
 	go func() { a.served <- a.grpc.GRPC.Serve(a.grpcLis) }()
+	if a.metrics != nil {
+		go func() {
+			if err := a.metrics.Serve(a.metLis); !errors.Is(err, http.ErrServerClosed) {
+				a.served <- err
+			}
+		}()
+	}
 	go func() {
 		var err error
 		if cfg.TLS() {
@@ -82,6 +92,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, erro
 // open builds everything Start serves; on error, closeOpened closes what it opened.
 func (a *App) open(ctx context.Context) error {
 	cfg := a.cfg
+	a.log = callLogger(a.log)
 	transport, err := newTransport(cfg)
 	if err != nil {
 		return err
@@ -97,6 +108,7 @@ func (a *App) open(ctx context.Context) error {
 		return err
 	}
 	a.store = openStore(cfg, redisClient, a.broker)
+	metrics := newMetrics(redisClient)
 	gatewayKey := clientip.NewGatewayKey()
 	limits := ratelimit.NewInterceptor(ratelimit.Options{
 		Limiter:    newLimiter(cfg, redisClient, a.log),
@@ -106,10 +118,11 @@ func (a *App) open(ctx context.Context) error {
 	})
 	if a.grpc, err = server.New(server.Options{
 		Store: a.store, AdminToken: cfg.AdminToken, Logger: a.log, MaxGuests: cfg.MaxGuests,
-		Broker: a.broker, MaxWatches: cfg.MaxWatches, CallerKey: limits.Caller,
+		Broker: a.broker, MaxWatches: cfg.MaxWatches, CallerKey: limits.Caller, Unavailable: redisstore.IsUnavailable,
 		ServerOptions:      append(grpcLimits(cfg), transport.server...),
 		UnaryInterceptors:  []grpc.UnaryServerInterceptor{limits.Unary()},
 		StreamInterceptors: []grpc.StreamServerInterceptor{limits.Stream()},
+		Metrics:            metrics,
 	}); err != nil {
 		return err
 	}
@@ -122,10 +135,11 @@ func (a *App) open(ctx context.Context) error {
 	if a.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("http-addr: %w", err)
 	}
+	a.ready = newReadiness(a.grpc.Health, a.store.Ping, a.log)
 	a.gw, err = gateway.New(ctx, gateway.Options{
 		GRPCTarget:   loopback(a.grpcLis.Addr()),
 		DialOptions:  transport.dial,
-		Ready:        a.store.Ping,
+		Ready:        a.ready.Ready,
 		Resolver:     clientip.NewResolver(cfg.TrustedProxies),
 		GatewayKey:   gatewayKey,
 		MaxBodyBytes: int64(cfg.MaxRequestBytes),
@@ -138,16 +152,22 @@ func (a *App) open(ctx context.Context) error {
 		return err
 	}
 	a.http = newHTTPServer(a.gw, transport.http, a.log)
-	return nil
+	return a.openMetrics(metrics)
 }
 
 // closeOpened closes what a failed open left open.
 func (a *App) closeOpened() {
+	if a.ready != nil {
+		a.ready.shutdown()
+	}
 	if a.gw != nil {
 		a.gw.Close()
 	}
 	if a.httpLis != nil {
 		a.httpLis.Close()
+	}
+	if a.metLis != nil {
+		a.metLis.Close()
 	}
 	if a.grpcLis != nil {
 		a.grpcLis.Close()
@@ -174,23 +194,6 @@ func openBroker(ctx context.Context, client goredis.UniversalClient, cfg config.
 		return nil, fmt.Errorf("redis: starting the change broker: %w", err)
 	}
 	return b, nil
-}
-
-// openRedis connects to the configured Redis and checks that it answers.
-func openRedis(ctx context.Context, cfg config.Config) (goredis.UniversalClient, error) {
-	opts, err := goredis.ParseURL(cfg.RedisURL)
-	if err != nil {
-		// The URL may hold a password: do not echo it.
-		return nil, errors.New("redis-url: not a valid redis:// or unix:// URL")
-	}
-	client := goredis.NewClient(opts)
-	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := client.Ping(pingCtx).Err(); err != nil {
-		client.Close()
-		return nil, fmt.Errorf("redis: cannot reach the server: %w", err)
-	}
-	return client, nil
 }
 
 // openStore returns the configured store: in memory, or on client with the broker's way
@@ -231,6 +234,14 @@ func (a *App) GRPCAddr() string { return a.grpcLis.Addr().String() }
 // HTTPAddr is the address the HTTP server listens on.
 func (a *App) HTTPAddr() string { return a.httpLis.Addr().String() }
 
+// MetricsAddr is the address of the metrics listener, empty without one.
+func (a *App) MetricsAddr() string {
+	if a.metLis == nil {
+		return ""
+	}
+	return a.metLis.Addr().String()
+}
+
 // Shutdown stops taking new requests, lets in-flight ones finish until ctx expires, then
 // closes everything.
 func (a *App) Shutdown(ctx context.Context) error {
@@ -240,7 +251,15 @@ func (a *App) Shutdown(ctx context.Context) error {
 
 // shutdown does Shutdown's work, once.
 func (a *App) shutdown(ctx context.Context) error {
-	a.grpc.Health.Shutdown() // load balancers stop sending new calls
+	// Unready first, everywhere: load balancers stop sending new calls while everything
+	// in flight carries on, for the configured delay.
+	a.ready.shutdown()
+	if d := a.cfg.ShutdownDelay; d > 0 {
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+		}
+	}
 	// Watch streams last until closed: closing the broker ends each with UNAVAILABLE and
 	// the cursor to resume from on another replica, so the servers can then stop quickly.
 	brokerErr := a.broker.Close()
@@ -253,7 +272,12 @@ func (a *App) shutdown(ctx context.Context) error {
 		a.grpc.GRPC.Stop()
 		<-stopped
 	}
-	return errors.Join(brokerErr, httpErr, a.gw.Close(), a.store.Close(), a.closeRedis())
+	// Metrics last, so that the drain itself can be watched.
+	var metricsErr error
+	if a.metrics != nil {
+		metricsErr = a.metrics.Shutdown(ctx)
+	}
+	return errors.Join(brokerErr, httpErr, a.gw.Close(), a.store.Close(), a.closeRedis(), metricsErr)
 }
 
 // closeRedis closes the Redis client last: the store, broker and limiter all use it.

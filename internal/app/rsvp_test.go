@@ -17,12 +17,17 @@ import (
 // RSVPs split between them fill an event of capacity 100 exactly as one process would:
 // no overbooking, first come first served, counts equal to the records.
 func TestRSVPsAcrossReplicas(t *testing.T) {
+	testRSVPsAcrossReplicas(t, redistest.Start(t).URL())
+}
+
+// testRSVPsAcrossReplicas is TestRSVPsAcrossReplicas on the Redis at url, with the
+// replicas' extra flags.
+func testRSVPsAcrossReplicas(t *testing.T, url string, flags ...string) {
 	const n, capacity = 1000, 100
-	url := redistest.Start(t).URL()
 	replicas := []rallyv1.RsvpServiceClient{}
 	var events rallyv1.EventServiceClient
 	for range 2 {
-		a := startApp(t, url)
+		a := startApp(t, url, flags...)
 		conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			t.Fatal(err)

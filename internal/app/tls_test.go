@@ -102,7 +102,7 @@ func TestTLS(t *testing.T) {
 func TestRunWithTLS(t *testing.T) {
 	t.Parallel()
 	certFile, keyFile := tlstest.SelfSigned(t)
-	cfg, err := config.Parse([]string{"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--demo",
+	cfg, err := config.Parse([]string{"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0", "--demo",
 		"--tls-cert=" + certFile, "--tls-key=" + keyFile})
 	if err != nil {
 		t.Fatal(err)

@@ -74,8 +74,13 @@ func exactEvent(t *testing.T, r replica) *rallyv1.Event {
 // made on B within a second; when A shuts down, the stream ends with UNAVAILABLE and a
 // cursor that resumes it on B without missing the changes made in between.
 func TestWatchAcrossReplicas(t *testing.T) {
-	url := redistest.Start(t).URL()
-	a, b := dialReplica(t, startApp(t, url)), dialReplica(t, startApp(t, url))
+	testWatchAcrossReplicas(t, redistest.Start(t).URL())
+}
+
+// testWatchAcrossReplicas is TestWatchAcrossReplicas on the Redis at url, with the
+// replicas' extra flags.
+func testWatchAcrossReplicas(t *testing.T, url string, flags ...string) {
+	a, b := dialReplica(t, startApp(t, url, flags...)), dialReplica(t, startApp(t, url, flags...))
 	ctx := t.Context()
 	e := exactEvent(t, a)
 

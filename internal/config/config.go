@@ -22,6 +22,7 @@ import (
 type Config struct {
 	GRPCAddr        string        // gRPC listen address
 	HTTPAddr        string        // REST gateway and health listen address
+	MetricsAddr     string        // Prometheus /metrics listen address; empty: none
 	RedisURL        string        // empty: the embedded in-memory store
 	RedisPrefix     string        // prefix of every Redis key, to share one Redis safely
 	AdminToken      string        // bearer token for writes; generated at start-up when empty
@@ -29,6 +30,7 @@ type Config struct {
 	LogLevel        slog.Level    // debug, info, warn or error
 	LogFormat       string        // json or text
 	ShutdownTimeout time.Duration // grace period for in-flight requests on SIGINT/SIGTERM
+	ShutdownDelay   time.Duration // unready but still serving, before draining, at shutdown
 
 	// Abuse limits: see the README's "Limits".
 	RateLimits            ratelimit.Rules  // per-method budgets, on top of ratelimit.DefaultRules
@@ -57,13 +59,15 @@ func Parse(args []string) (Config, error) {
 	fs := flag.NewFlagSet("rallyd", flag.ContinueOnError)
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", ":9090", "gRPC listen address (RALLY_GRPC_ADDR)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "HTTP listen address for REST, health and OpenAPI (RALLY_HTTP_ADDR)")
-	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL, such as redis://localhost:6379/0; empty uses the in-memory store (RALLY_REDIS_URL)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "127.0.0.1:9464", "Prometheus /metrics listen address, kept off the public port: the figures show activity; empty disables it (RALLY_METRICS_ADDR)")
+	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL: redis://host:6379/0, rediss://..., unix:///path, redis+cluster://host:port?addr=host2:port2 or redis+sentinel://host:26379?master_name=mymaster&addr=host2:26379 (also rediss+); empty uses the in-memory store (RALLY_REDIS_URL)")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "rally:", "prefix of every Redis key (RALLY_REDIS_PREFIX)")
 	fs.StringVar(&c.AdminToken, "admin-token", "", "admin bearer token for writes; generated and printed once when empty (RALLY_ADMIN_TOKEN)")
 	fs.BoolVar(&c.Demo, "demo", false, "seed a demo campaign into the in-memory store (RALLY_DEMO)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error (RALLY_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json (RALLY_LOG_FORMAT)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "grace period for in-flight requests at shutdown (RALLY_SHUTDOWN_TIMEOUT)")
+	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", 0, "at shutdown, how long to report not ready while still serving, so that load balancers stop sending new requests first; within shutdown-timeout (RALLY_SHUTDOWN_DELAY)")
 	rateLimits := fs.String("rate-limits", "", "per-method rate limits over the defaults ("+ratelimit.DefaultRules+"), such as 'write=1/s,burst=10; rally.v1.EventService/CreateEvent=10/m,burst=3' (RALLY_RATE_LIMITS)")
 	onRedisErr := fs.String("rate-limit-on-redis-error", string(ratelimit.PolicyLocal), "when Redis cannot decide a rate limit: local (count in this process), open (allow) or closed (refuse) (RALLY_RATE_LIMIT_ON_REDIS_ERROR)")
 	trusted := fs.String("trusted-proxies", "", "comma-separated CIDR prefixes of proxies whose X-Forwarded-For is believed (RALLY_TRUSTED_PROXIES)")

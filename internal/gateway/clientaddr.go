@@ -4,12 +4,14 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/textproto"
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/rallyhq/rally/internal/clientip"
+	"github.com/rallyhq/rally/internal/requestid"
 )
 
 // The gRPC port limits anonymous REST callers by the HTTP client's address, which only the
@@ -35,8 +37,12 @@ func resolveClient(resolver clientip.Resolver, next http.Handler) http.Handler {
 
 // headerMatcher is grpc-gateway's default, except that a client cannot pass metadata the
 // gRPC port reads as the gateway's own (Grpc-Metadata-X-Forwarded-For,
-// Grpc-Metadata-X-Rally-Gateway-Key).
+// Grpc-Metadata-X-Rally-Gateway-Key), and that X-Request-Id passes as it is, for the gRPC
+// port to check and log (see requestid).
 func headerMatcher(key string) (string, bool) {
+	if strings.EqualFold(key, requestid.Header) {
+		return requestid.Header, true
+	}
 	md, ok := runtime.DefaultHeaderMatcher(key)
 	if !ok {
 		return "", false
@@ -46,6 +52,16 @@ func headerMatcher(key string) (string, bool) {
 		return "", false
 	}
 	return md, true
+}
+
+// outgoingHeaderMatcher is grpc-gateway's default (Grpc-Metadata- and the key), except
+// that the call's request ID comes back as X-Request-Id, the header HTTP clients and
+// proxies know.
+func outgoingHeaderMatcher(key string) (string, bool) {
+	if key == requestid.Header {
+		return textproto.CanonicalMIMEHeaderKey(requestid.Header), true
+	}
+	return runtime.MetadataHeaderPrefix + key, true
 }
 
 // gatewayKey adds the key that tells the gRPC port this call is the gateway's, so that it

@@ -13,10 +13,25 @@ func TestHeaderMatcher(t *testing.T) {
 		"Grpc-Metadata-Request-Id":          "Request-Id",
 		"Accept":                            "grpcgateway-Accept",
 		"X-Forwarded-For":                   "",
+		"X-Request-Id":                      "x-request-id",
+		"x-request-id":                      "x-request-id",
 	} {
 		got, ok := headerMatcher(header)
 		if got != want || ok != (want != "") {
 			t.Errorf("headerMatcher(%s) = %q, %v; want %q", header, got, ok, want)
+		}
+	}
+}
+
+// The call's request ID reaches HTTP clients as X-Request-Id; other metadata keeps
+// grpc-gateway's default prefix.
+func TestOutgoingHeaderMatcher(t *testing.T) {
+	for key, want := range map[string]string{
+		"x-request-id": "X-Request-Id",
+		"x-other":      "Grpc-Metadata-x-other",
+	} {
+		if got, ok := outgoingHeaderMatcher(key); got != want || !ok {
+			t.Errorf("outgoingHeaderMatcher(%s) = %q, %v; want %q", key, got, ok, want)
 		}
 	}
 }

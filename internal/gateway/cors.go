@@ -10,7 +10,7 @@ import (
 
 const (
 	corsMethods = "GET, POST, PATCH, DELETE"
-	corsHeaders = "Authorization, Content-Type"
+	corsHeaders = "Authorization, Content-Type, X-Request-Id"
 	// corsMaxAge lets a browser reuse a preflight for ten minutes.
 	corsMaxAge = "600"
 )
@@ -52,8 +52,9 @@ func cors(origins []string, next http.Handler) http.Handler {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		// Scripts may read Retry-After, to back off when rate limited.
-		h.Set("Access-Control-Expose-Headers", "Retry-After")
+		// Scripts may read Retry-After, to back off when rate limited, and X-Request-Id,
+		// to report a failed call.
+		h.Set("Access-Control-Expose-Headers", "Retry-After, X-Request-Id")
 		next.ServeHTTP(w, r)
 	})
 }

@@ -86,6 +86,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		}),
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
+		runtime.WithOutgoingHeaderMatcher(outgoingHeaderMatcher),
 		runtime.WithMetadata(gatewayKey(opts.GatewayKey)),
 	)
 	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{

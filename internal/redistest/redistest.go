@@ -4,6 +4,11 @@
 // Each server listens on a unix socket in the test's temporary directory, with no TCP
 // port and no persistence, and is stopped when the test ends. Tests that start their own
 // server can run in parallel.
+//
+// StartCluster starts a Redis Cluster of three masters instead, for the code that must
+// also work when keys live on different nodes, and StartSentinel a master behind a
+// Sentinel. Those listen on loopback ports: Cluster nodes and Sentinel tell clients
+// where to go by IP and port, and the cluster bus is TCP.
 package redistest
 
 import (
@@ -13,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -31,11 +37,14 @@ const startTimeout = 10 * time.Second
 // (108 bytes on Linux, 104 on BSDs, including the terminating NUL).
 const maxSocketPath = 100
 
-// Server is a redis-server started for one test.
+// Server is a redis-server started for one test: on a unix socket (Start), or on a
+// loopback port (a Cluster node, a Sentinel or its master).
 type Server struct {
 	bin    string
-	dir    string // working directory and home of the socket
-	socket string
+	dir    string   // working directory and home of the socket
+	socket string   // "" for a server on TCP
+	addr   string   // host:port of a server on TCP, "" for one on a unix socket
+	listen []string // the arguments that say where and how it listens
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -51,14 +60,22 @@ func Start(t testing.TB) *Server {
 	return start(t, binary)
 }
 
-func start(t testing.TB, name string) *Server {
+// lookPath returns the path of the named executable, failing t with an install hint if
+// it is missing.
+func lookPath(t testing.TB, name string) string {
 	t.Helper()
 	bin, err := exec.LookPath(name)
 	if err != nil {
 		t.Fatalf("redistest: %s not found on PATH (%v): these tests need a real Redis; "+
-			"install the Debian package redis-server (apt-get install redis-server), "+
-			"which `make test` installs", name, err)
+			"install the Debian package redis-server (apt-get install redis-server, which "+
+			"brings redis-cli in redis-tools), which `make test` installs", name, err)
 	}
+	return bin
+}
+
+func start(t testing.TB, name string) *Server {
+	t.Helper()
+	bin := lookPath(t, name)
 	dir := t.TempDir()
 	socket := filepath.Join(dir, "redis.sock")
 	if len(socket) > maxSocketPath {
@@ -70,15 +87,27 @@ func start(t testing.TB, name string) *Server {
 		t.Cleanup(func() { os.RemoveAll(short) })
 		dir, socket = short, filepath.Join(short, "redis.sock")
 	}
-	s := &Server{bin: bin, dir: dir, socket: socket}
+	s := &Server{bin: bin, dir: dir, socket: socket, listen: []string{
+		"--port", "0", // no TCP: nothing else on the machine can reach it
+		"--unixsocket", socket,
+		"--unixsocketperm", "700",
+	}}
 	// Cleanups run last-registered first: the client closes before the server stops.
 	t.Cleanup(s.Stop)
 	if err := s.start(); err != nil {
 		t.Fatalf("redistest: %v", err)
 	}
-	s.client = goredis.NewClient(&goredis.Options{Network: "unix", Addr: socket})
+	s.client = goredis.NewClient(s.options())
 	t.Cleanup(func() { s.client.Close() })
 	return s
+}
+
+// options are the client options that reach the server.
+func (s *Server) options() *goredis.Options {
+	if s.socket == "" {
+		return &goredis.Options{Addr: s.addr}
+	}
+	return &goredis.Options{Network: "unix", Addr: s.socket}
 }
 
 // Client returns a client of the server, closed when the test ends. Every call returns the
@@ -86,12 +115,20 @@ func start(t testing.TB, name string) *Server {
 func (s *Server) Client() *goredis.Client { return s.client }
 
 // URL returns the server's address as a URL that redis.ParseURL accepts.
-func (s *Server) URL() string { return "unix://" + s.socket }
+func (s *Server) URL() string {
+	if s.socket == "" {
+		return "redis://" + s.addr
+	}
+	return "unix://" + s.socket
+}
 
-// Socket returns the path of the server's unix socket.
+// Socket returns the path of the server's unix socket, "" for a server on TCP.
 func (s *Server) Socket() string { return s.socket }
 
-// Restart stops the server and starts a new one on the same socket. The data is lost,
+// Addr returns the host:port of a server on TCP, "" for one on a unix socket.
+func (s *Server) Addr() string { return s.addr }
+
+// Restart stops the server and starts a new one on the same socket or port. The data is lost,
 // as in a failover to an empty replica or a restart without persistence.
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
@@ -118,23 +155,22 @@ func (s *Server) Stop() {
 		<-s.exited
 	}
 	s.cmd = nil
-	_ = os.Remove(s.socket)
+	if s.socket != "" {
+		_ = os.Remove(s.socket)
+	}
 }
 
 // start runs the server and waits until it answers PING.
 func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cmd := exec.Command(s.bin,
-		"--port", "0", // no TCP: nothing else on the machine can reach it
-		"--unixsocket", s.socket,
-		"--unixsocketperm", "700",
+	cmd := exec.Command(s.bin, append(slices.Clone(s.listen),
 		"--save", "", // no RDB snapshots
 		"--appendonly", "no",
 		"--dir", s.dir,
 		"--logfile", s.logFile(), // shown when the server fails to start
 		"--daemonize", "no",
-	)
+	)...)
 	cmd.Dir = s.dir
 	setProcAttr(cmd)
 	if err := cmd.Start(); err != nil {
@@ -148,13 +184,9 @@ func (s *Server) start() error {
 	s.cmd, s.exited = cmd, exited
 
 	// Poll with a throwaway client: the shared one would keep a failed connection state.
-	c := goredis.NewClient(&goredis.Options{
-		Network:     "unix",
-		Addr:        s.socket,
-		MaxRetries:  -1,
-		DialTimeout: 200 * time.Millisecond,
-		PoolSize:    1,
-	})
+	opts := s.options()
+	opts.MaxRetries, opts.DialTimeout, opts.PoolSize = -1, 200*time.Millisecond, 1
+	c := goredis.NewClient(opts)
 	defer c.Close()
 	deadline := time.Now().Add(startTimeout)
 	var err error

@@ -151,23 +151,24 @@ func (s *service) checkEvent(ctx context.Context, name string) (*rallyv1.Event, 
 	return e, nil
 }
 
-// resolveMe replaces `organisers/me` at the start of a name with the caller's name.
-func resolveMe(p auth.Principal, name string) (string, error) {
+// resolveMe replaces `organisers/me` at the start of a name with the caller's name. field
+// is the request field that holds name, for the error.
+func resolveMe(p auth.Principal, field, name string) (string, error) {
 	rest, ok := strings.CutPrefix(name, "organisers/me")
 	if !ok || (rest != "" && rest[0] != '/') {
 		return name, nil
 	}
 	if p.Kind != auth.Organiser {
-		return "", status.Error(codes.InvalidArgument, "organisers/me names the calling organiser, and the caller is not one: name the organiser")
+		return "", errInvalid(field, "organisers/me names the calling organiser, and the caller is not one: name the organiser")
 	}
 	return p.Organiser + rest, nil
 }
 
-// checkSelf resolves `organisers/me` in name and checks that the caller is the organiser
-// it names (the admin may name anyone).
-func checkSelf(ctx context.Context, name, what string) (string, error) {
+// checkSelf resolves `organisers/me` in name (the request's field) and checks that the
+// caller is the organiser it names (the admin may name anyone).
+func checkSelf(ctx context.Context, field, name, what string) (string, error) {
 	p := auth.FromContext(ctx)
-	name, err := resolveMe(p, name)
+	name, err := resolveMe(p, field, name)
 	if err != nil {
 		return "", err
 	}

@@ -91,15 +91,39 @@ func toStatus(log *slog.Logger, method string, err error) error {
 	return status.Error(codes.Internal, "internal error")
 }
 
-func errorUnaryInterceptor(log *slog.Logger) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		resp, err := handler(ctx, req)
-		return resp, toStatus(log, info.FullMethod, err)
-	}
+// errorMapper is the interceptor that applies toStatus to every call.
+type errorMapper struct {
+	log         *slog.Logger
+	unavailable func(error) bool // see Options.Unavailable
 }
 
-func errorStreamInterceptor(log *slog.Logger) grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		return toStatus(log, info.FullMethod, handler(srv, ss))
+func (m errorMapper) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	resp, err := handler(ctx, req)
+	return resp, m.toStatus(ctx, info.FullMethod, err)
+}
+
+func (m errorMapper) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	return m.toStatus(ss.Context(), info.FullMethod, handler(srv, ss))
+}
+
+// toStatus is the package's toStatus, knowing the call's context and the store's
+// unavailability errors.
+func (m errorMapper) toStatus(ctx context.Context, method string, err error) error {
+	if err == nil {
+		return nil
 	}
+	if _, ok := status.FromError(err); !ok {
+		switch {
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			// The store gave up because the caller's deadline passed (its error may say
+			// "i/o timeout" rather than wrap the context's).
+			return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+		case m.unavailable != nil && m.unavailable(err):
+			// Logged once by readiness; here only at debug, without the error, whose
+			// text may name addresses.
+			m.log.Debug("the store is unavailable", "method", method)
+			return status.Error(codes.Unavailable, "the data store cannot be reached right now; retry shortly")
+		}
+	}
+	return toStatus(m.log, method, err)
 }

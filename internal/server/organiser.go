@@ -35,7 +35,7 @@ func (s *organiserServer) CreateOrganiser(ctx context.Context, req *rallyv1.Crea
 }
 
 func (s *organiserServer) GetOrganiser(ctx context.Context, req *rallyv1.GetOrganiserRequest) (*rallyv1.Organiser, error) {
-	name, err := checkSelf(ctx, req.GetName(), "read the account")
+	name, err := checkSelf(ctx, "name", req.GetName(), "read the account")
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +43,7 @@ func (s *organiserServer) GetOrganiser(ctx context.Context, req *rallyv1.GetOrga
 }
 
 func (s *organiserServer) CreateApiToken(ctx context.Context, req *rallyv1.CreateApiTokenRequest) (*rallyv1.CreateApiTokenResponse, error) {
-	parent, err := checkSelf(ctx, req.GetParent(), "create API tokens")
+	parent, err := checkSelf(ctx, "parent", req.GetParent(), "create API tokens")
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +69,7 @@ func (s *organiserServer) CreateApiToken(ctx context.Context, req *rallyv1.Creat
 }
 
 func (s *organiserServer) ListApiTokens(ctx context.Context, req *rallyv1.ListApiTokensRequest) (*rallyv1.ListApiTokensResponse, error) {
-	parent, err := checkSelf(ctx, req.GetParent(), "list API tokens")
+	parent, err := checkSelf(ctx, "parent", req.GetParent(), "list API tokens")
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +82,7 @@ func (s *organiserServer) ListApiTokens(ctx context.Context, req *rallyv1.ListAp
 }
 
 func (s *organiserServer) RevokeApiToken(ctx context.Context, req *rallyv1.RevokeApiTokenRequest) (*rallyv1.ApiToken, error) {
-	name, err := checkSelf(ctx, req.GetName(), "revoke API tokens")
+	name, err := checkSelf(ctx, "name", req.GetName(), "revoke API tokens")
 	if err != nil {
 		return nil, err
 	}

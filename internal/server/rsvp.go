@@ -16,6 +16,7 @@ import (
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 	"github.com/rallyhq/rally/internal/auth"
+	"github.com/rallyhq/rally/internal/metrics"
 	"github.com/rallyhq/rally/internal/store"
 )
 
@@ -60,6 +61,7 @@ func seal(scope, requestID string, token []byte) []byte {
 func (s *rsvpServer) CreateRsvp(ctx context.Context, req *rallyv1.CreateRsvpRequest) (*rallyv1.CreateRsvpResponse, error) {
 	in := req.GetRsvp()
 	if in.GetGuests() > s.maxGuests {
+		s.metrics.RSVP(metrics.RSVPTooManyGuests)
 		return nil, errInvalid("rsvp.guests", fmt.Sprintf("at most %d guests", s.maxGuests))
 	}
 	event := req.GetParent()
@@ -84,9 +86,13 @@ func (s *rsvpServer) CreateRsvp(ctx context.Context, req *rallyv1.CreateRsvpRequ
 		n.RequestKey, n.SealedToken = requestKey(event, id), seal(event, id, []byte(token))
 	}
 	created, err := s.store.CreateRSVP(ctx, event, n, now)
+	s.metrics.RSVP(createOutcome(created, err))
 	if errors.Is(err, store.ErrPartyTooLarge) {
-		// The store decided; read the event only to say how large a party may be.
-		_, err = s.checkPartyFits(ctx, event, in.GetGuests())
+		// The store decided; read the event only to say how large a party may be (if the
+		// capacity grew meanwhile, the store's answer stands).
+		if _, precise := s.checkPartyFits(ctx, event, in.GetGuests()); precise != nil {
+			err = precise
+		}
 	}
 	if err != nil {
 		return nil, rsvpError(event, err)
@@ -100,6 +106,33 @@ func (s *rsvpServer) CreateRsvp(ctx context.Context, req *rallyv1.CreateRsvpRequ
 		s.publishChange(ctx, n.Change, event, created.Campaign)
 	}
 	return &rallyv1.CreateRsvpResponse{Rsvp: presentRSVP(created.Rsvp, false), ManageToken: token}, nil
+}
+
+// createOutcome is the outcome of a CreateRsvp to count, from the store's answer.
+func createOutcome(created store.CreatedRSVP, err error) metrics.RSVPOutcome {
+	switch {
+	case err != nil:
+		return rsvpRefusal(err)
+	case created.Replayed:
+		return metrics.RSVPReplayed
+	case created.Rsvp.GetState() == rallyv1.RsvpState_RSVP_STATE_WAITLISTED:
+		return metrics.RSVPWaitlisted
+	}
+	return metrics.RSVPGoing
+}
+
+// rsvpRefusal is the outcome to count for the store's refusal of an RSVP change; other
+// errors count by status code in the call metrics only.
+func rsvpRefusal(err error) metrics.RSVPOutcome {
+	switch {
+	case errors.Is(err, store.ErrEventClosed):
+		return metrics.RSVPClosed
+	case errors.Is(err, store.ErrNoRoom):
+		return metrics.RSVPNoRoom
+	case errors.Is(err, store.ErrPartyTooLarge):
+		return metrics.RSVPTooLarge
+	}
+	return metrics.RSVPOutcome{}
 }
 
 // checkPartyFits refuses a party larger than the whole capacity: with a first come, first
@@ -203,9 +236,13 @@ func (s *rsvpServer) UpdateRsvp(ctx context.Context, req *rallyv1.UpdateRsvpRequ
 			c.Contact = &in.Contact
 		case "guests":
 			if in.GetGuests() > s.maxGuests {
+				s.metrics.RSVP(metrics.RSVPTooManyGuests)
 				return nil, errInvalid("rsvp.guests", fmt.Sprintf("at most %d guests", s.maxGuests))
 			}
 			if _, err := s.checkPartyFits(ctx, store.EventOfRSVP(in.GetName()), in.GetGuests()); err != nil {
+				if status.Code(err) == codes.FailedPrecondition {
+					s.metrics.RSVP(metrics.RSVPTooLarge)
+				}
 				return nil, err
 			}
 			c.Guests = &in.Guests
@@ -213,8 +250,10 @@ func (s *rsvpServer) UpdateRsvp(ctx context.Context, req *rallyv1.UpdateRsvpRequ
 	}
 	r, err := s.store.UpdateRSVP(ctx, in.GetName(), c, s.now())
 	if err != nil {
+		s.metrics.RSVP(rsvpRefusal(err))
 		return nil, rsvpError(in.GetName(), err)
 	}
+	s.metrics.RSVP(metrics.RSVPUpdated)
 	if c.Guests != nil {
 		s.publishEvent(ctx, rallyv1.ChangeKind_CHANGE_KIND_ATTENDANCE, store.EventOfRSVP(in.GetName()))
 	}
@@ -228,8 +267,10 @@ func (s *rsvpServer) CancelRsvp(ctx context.Context, req *rallyv1.CancelRsvpRequ
 	}
 	r, err := s.store.CancelRSVP(ctx, req.GetName(), s.now())
 	if err != nil {
+		s.metrics.RSVP(rsvpRefusal(err))
 		return nil, rsvpError(req.GetName(), err)
 	}
+	s.metrics.RSVP(metrics.RSVPCancelled)
 	s.publishEvent(ctx, rallyv1.ChangeKind_CHANGE_KIND_ATTENDANCE, store.EventOfRSVP(req.GetName()))
 	return presentRSVP(r, organiser), nil
 }
@@ -270,8 +311,10 @@ func (s *rsvpServer) CheckInRsvp(ctx context.Context, req *rallyv1.CheckInRsvpRe
 	}
 	r, err := s.store.CheckInRSVP(ctx, req.GetName(), s.now())
 	if err != nil {
+		s.metrics.RSVP(rsvpRefusal(err))
 		return nil, rsvpError(req.GetName(), err)
 	}
+	s.metrics.RSVP(metrics.RSVPCheckedIn)
 	return r, nil
 }
 

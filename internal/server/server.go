@@ -20,7 +20,9 @@ import (
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 	"github.com/rallyhq/rally/internal/auth"
+	"github.com/rallyhq/rally/internal/metrics"
 	"github.com/rallyhq/rally/internal/pubsub"
+	"github.com/rallyhq/rally/internal/requestid"
 	"github.com/rallyhq/rally/internal/store"
 )
 
@@ -46,6 +48,13 @@ type Options struct {
 	// validation: they see the caller (auth.FromContext), as rate limits need to.
 	UnaryInterceptors  []grpc.UnaryServerInterceptor
 	StreamInterceptors []grpc.StreamServerInterceptor
+	// Unavailable reports whether an error means the store cannot be reached (the
+	// store's own judgement, e.g. redis.IsUnavailable); such calls fail with
+	// UNAVAILABLE, which clients retry. Nil: none does.
+	Unavailable func(error) bool
+	// Metrics records calls (by method and code), watch streams and the outcomes of RSVPs
+	// and claims; nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Server is the gRPC server with its health service, which the caller flips to
@@ -89,7 +98,7 @@ func callLevel(code codes.Code) logging.Level {
 }
 
 // New builds the gRPC server with every Rally service registered behind the interceptor
-// chain: log, recover, authenticate, validate, map errors.
+// chain: request ID, metrics, log, recover, authenticate, validate, map errors.
 func New(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -111,7 +120,8 @@ func New(opts Options) (*Server, error) {
 		opts.CallerKey = func(context.Context) string { return "" }
 	}
 	svc := &service{store: opts.Store, now: opts.Now, reads: newRecent(256), validator: validator, log: opts.Logger, maxGuests: opts.MaxGuests,
-		broker: opts.Broker, callerKey: opts.CallerKey, watches: &watchers{max: opts.MaxWatches, n: map[string]int{}}}
+		broker: opts.Broker, callerKey: opts.CallerKey, watches: &watchers{max: opts.MaxWatches, n: map[string]int{}},
+		metrics: opts.Metrics}
 	authn := auth.NewAuthenticator(opts.AdminToken, isPublic, map[string]auth.Resolver{
 		auth.OrganiserPrefix: svc.resolveToken,
 		auth.RSVPPrefix:      resolveRSVPToken,
@@ -126,20 +136,27 @@ func New(opts Options) (*Server, error) {
 		return status.Error(codes.Internal, "internal error")
 	})
 
+	// The request ID comes first so that every log line of the call carries it, and
+	// metrics before authentication so that refused calls are counted too.
 	unary := []grpc.UnaryServerInterceptor{
+		requestid.UnaryServerInterceptor(),
+		opts.Metrics.UnaryServerInterceptor(),
 		logging.UnaryServerInterceptor(logger, logOpts...),
 		recovery.UnaryServerInterceptor(recoverOpt),
 		authn.UnaryInterceptor(),
 	}
 	unary = append(unary, opts.UnaryInterceptors...)
-	unary = append(unary, validateUnaryInterceptor(validator), errorUnaryInterceptor(opts.Logger))
+	errs := errorMapper{log: opts.Logger, unavailable: opts.Unavailable}
+	unary = append(unary, validateUnaryInterceptor(validator), errs.unary)
 	stream := []grpc.StreamServerInterceptor{
+		requestid.StreamServerInterceptor(),
+		opts.Metrics.StreamServerInterceptor(),
 		logging.StreamServerInterceptor(logger, logOpts...),
 		recovery.StreamServerInterceptor(recoverOpt),
 		authn.StreamInterceptor(),
 	}
 	stream = append(stream, opts.StreamInterceptors...)
-	stream = append(stream, validateStreamInterceptor(validator), errorStreamInterceptor(opts.Logger))
+	stream = append(stream, validateStreamInterceptor(validator), errs.stream)
 	grpcOpts := append([]grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
@@ -182,4 +199,5 @@ type service struct {
 	callerKey func(context.Context) string
 	watches   *watchers
 	reads     *recent // see readEvent
+	metrics   *metrics.Metrics
 }

@@ -16,6 +16,7 @@ import (
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 	"github.com/rallyhq/rally/internal/auth"
+	"github.com/rallyhq/rally/internal/metrics"
 	"github.com/rallyhq/rally/internal/store"
 )
 
@@ -260,14 +261,31 @@ func (s *taskServer) ClaimTask(ctx context.Context, req *rallyv1.ClaimTaskReques
 	}
 	created, err := s.store.ClaimTask(ctx, task, n, now)
 	if err != nil {
+		s.metrics.Claim(claimRefusal(err))
 		return nil, taskError(task, err)
 	}
 	if created.Replayed {
+		s.metrics.Claim(metrics.ClaimReplayed)
 		token = string(seal(task, req.GetRequestId(), created.SealedToken))
 	} else {
+		s.metrics.Claim(metrics.ClaimClaimed)
 		s.publishTask(ctx, rallyv1.ChangeKind_CHANGE_KIND_TASK_PROGRESS, task)
 	}
 	return &rallyv1.ClaimTaskResponse{Claim: presentClaim(created.Claim, false), ClaimToken: token}, nil
+}
+
+// claimRefusal is the outcome to count for the store's refusal of a claim or of a change
+// to one; other errors count by status code in the call metrics only.
+func claimRefusal(err error) metrics.ClaimOutcome {
+	switch {
+	case errors.Is(err, store.ErrTaskClosed):
+		return metrics.ClaimClosed
+	case errors.Is(err, store.ErrNoRoom):
+		return metrics.ClaimFull
+	case errors.Is(err, store.ErrClaimNotOpen):
+		return metrics.ClaimNotOpen
+	}
+	return metrics.ClaimOutcome{}
 }
 
 // presentClaim removes what only organisers see: the proof and the note.
@@ -305,8 +323,10 @@ func (s *taskServer) CompleteClaim(ctx context.Context, req *rallyv1.CompleteCla
 	}
 	c, err := s.store.CompleteClaim(ctx, req.GetName(), req.GetProofUrl(), req.GetNote(), s.now())
 	if err != nil {
+		s.metrics.Claim(claimRefusal(err))
 		return nil, taskError(req.GetName(), err)
 	}
+	s.metrics.Claim(metrics.ClaimCompleted)
 	s.publishTask(ctx, rallyv1.ChangeKind_CHANGE_KIND_TASK_PROGRESS, store.TaskOfClaim(req.GetName()))
 	return presentClaim(c, organiser), nil
 }
@@ -318,8 +338,10 @@ func (s *taskServer) ReleaseClaim(ctx context.Context, req *rallyv1.ReleaseClaim
 	}
 	c, err := s.store.ReleaseClaim(ctx, req.GetName(), s.now())
 	if err != nil {
+		s.metrics.Claim(claimRefusal(err))
 		return nil, taskError(req.GetName(), err)
 	}
+	s.metrics.Claim(metrics.ClaimReleased)
 	s.publishTask(ctx, rallyv1.ChangeKind_CHANGE_KIND_TASK_PROGRESS, store.TaskOfClaim(req.GetName()))
 	return presentClaim(c, organiser), nil
 }

@@ -17,7 +17,9 @@ import (
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 	"github.com/rallyhq/rally/internal/auth"
+	"github.com/rallyhq/rally/internal/metrics"
 	"github.com/rallyhq/rally/internal/pubsub"
+	"github.com/rallyhq/rally/internal/pubsub/hub"
 	"github.com/rallyhq/rally/internal/store"
 )
 
@@ -117,6 +119,12 @@ func (s *service) watch(ctx context.Context, topic, cursor string,
 		return err
 	}
 	defer release()
+	kind := metrics.WatchEvent
+	if strings.HasPrefix(topic, "campaigns/") {
+		kind = metrics.WatchCampaign
+	}
+	defer s.metrics.WatchOpened(kind)()
+	ctx = hub.WithSlowHook(ctx, func() { s.metrics.WatchDropped(kind) })
 
 	// last is the watcher's position: the cursor of the last message it was sent.
 	sub, last, err := s.subscribe(ctx, topic, cursor, snapshot)

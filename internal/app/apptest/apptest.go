@@ -17,7 +17,7 @@ import (
 // and win over the defaults: loopback ports, memory store), logging nowhere.
 func Start(t testing.TB, adminToken string, flags ...string) *app.App {
 	t.Helper()
-	cfg, err := config.Parse(append([]string{"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--admin-token=" + adminToken}, flags...))
+	cfg, err := config.Parse(append([]string{"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0", "--admin-token=" + adminToken}, flags...))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,7 +57,14 @@ func DecodeCursor(cursor, topic string) (epoch, pos uint64, err error) {
 	if n <= 0 || cursorBytes+n != len(b) {
 		return 0, 0, fmt.Errorf("%w: malformed cursor", pubsub.ErrReset)
 	}
-	return binary.BigEndian.Uint64(b[1:]), pos, nil
+	epoch = binary.BigEndian.Uint64(b[1:])
+	// The decoders are lenient where EncodeCursor is not: base64 skips \r and \n, and
+	// binary.Uvarint accepts overlong forms (0x80 0x00 for 0). Only the one form that
+	// EncodeCursor writes is a cursor.
+	if EncodeCursor(epoch, topic, pos) != cursor {
+		return 0, 0, fmt.Errorf("%w: malformed cursor", pubsub.ErrReset)
+	}
+	return epoch, pos, nil
 }
 
 func topicHash(topic string) uint32 {

@@ -136,6 +136,7 @@ func (h *Hub) Subscribe(ctx context.Context, topicName string, after uint64, hea
 		done:      make(chan struct{}),
 		replaying: true,
 	}
+	s.onSlow, _ = ctx.Value(slowHookKey{}).(func())
 	t := h.topics[topicName]
 	if t == nil {
 		t = &topic{live: map[*Sub]struct{}{}, pending: map[*Sub]struct{}{}}
@@ -151,6 +152,18 @@ func (h *Hub) Subscribe(ctx context.Context, topicName string, after uint64, hea
 	}
 	go s.replay(ctx, more)
 	return s, nil
+}
+
+type slowHookKey struct{}
+
+// WithSlowHook returns ctx carrying hook, which the hub calls when it drops a subscription
+// made with that context (given to the broker's Subscribe) for falling behind
+// (pubsub.ErrSlow). It is called at the moment of the drop, with the hub locked, so it
+// must be quick and must not call the hub: counting the drop is what it is for. The
+// subscriber itself may notice the drop much later, or never if it is stuck writing to a
+// client that does not read.
+func WithSlowHook(ctx context.Context, hook func()) context.Context {
+	return context.WithValue(ctx, slowHookKey{}, hook)
 }
 
 // Deliver gives topic's live subscriptions the messages after position from, which must
@@ -182,6 +195,9 @@ func (h *Hub) Deliver(topicName string, from uint64, entries []Entry) bool {
 				s.last = e.Pos
 			default:
 				h.endLocked(s, pubsub.ErrSlow)
+				if s.onSlow != nil {
+					s.onSlow()
+				}
 			}
 		}
 	}

@@ -63,7 +63,6 @@ import (
 
 	"github.com/rallyhq/rally/internal/pubsub"
 	"github.com/rallyhq/rally/internal/pubsub/hub"
-	"github.com/rallyhq/rally/internal/redisbatch"
 )
 
 // DefaultPollInterval is how often a broker reads every topic it follows, in case a
@@ -76,7 +75,6 @@ type Broker struct {
 	prefix  string
 	history int
 	tag     func(topic string) string // a topic's hash tag
-	batch   *redisbatch.Batcher       // shares pipelines between concurrent publications
 	poll    time.Duration
 	hub     *hub.Hub
 
@@ -167,7 +165,6 @@ func New(ctx context.Context, rdb goredis.UniversalClient, prefix string, opts .
 		return nil, fmt.Errorf("pubsub: subscribing to %s: %w", b.channel(), err)
 	}
 	b.ps = ps
-	b.batch = redisbatch.New(rdb, 0)
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.wg.Add(2)
 	go b.listen(ps)
@@ -188,8 +185,7 @@ func (b *Broker) channel() string  { return b.prefix + "changes" }
 func (b *Broker) epochKey() string { return b.prefix + "changes:epoch" }
 
 // Publish appends payload to each topic's stream and signals it, one script per topic
-// (each stream may be on another Cluster node), in pipelines shared with concurrent
-// publications.
+// (each stream may be on another Cluster node), all in one pipeline.
 func (b *Broker) Publish(ctx context.Context, topics []string, payload []byte) error {
 	if b.ctx.Err() != nil {
 		return pubsub.ErrClosed
@@ -197,14 +193,12 @@ func (b *Broker) Publish(ctx context.Context, topics []string, payload []byte) e
 	if len(topics) == 0 {
 		return nil
 	}
-	calls := make([]redisbatch.Call, len(topics))
+	calls := make([]scriptCall, len(topics))
 	for i, topic := range topics {
-		calls[i] = redisbatch.Call{Script: publishScript, Keys: []string{b.streamKey(topic)}, Args: b.PublishArgs(topic, payload)}
+		calls[i] = scriptCall{publishScript, []string{b.streamKey(topic)}, b.PublishArgs(topic, payload)}
 	}
-	for _, c := range b.batch.RunMany(ctx, calls...) {
-		if err := c.Err(); err != nil {
-			return fmt.Errorf("pubsub: publishing: %w", err)
-		}
+	if _, err := runScripts(ctx, b.rdb, nil, calls); err != nil {
+		return fmt.Errorf("pubsub: publishing: %w", err)
 	}
 	return nil
 }
@@ -290,7 +284,6 @@ func (b *Broker) Close() error {
 		_ = b.ps.Close() // interrupts listen's receive
 		b.psMu.Unlock()
 		b.wg.Wait()
-		b.batch.Close()
 	})
 	return nil
 }

@@ -73,7 +73,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
-	"github.com/rallyhq/rally/internal/redisbatch"
 	"github.com/rallyhq/rally/internal/store"
 )
 
@@ -114,8 +113,6 @@ type Store struct {
 	// same script as the write; createScript is rsvp_create.lua with its library.
 	changes      *Changes
 	createScript *goredis.Script
-	// batch sends the RSVP writes of concurrent requests in shared pipelines.
-	batch *redisbatch.Batcher
 }
 
 var (
@@ -186,7 +183,6 @@ func New(rdb goredis.UniversalClient, prefix string, opts ...Option) *Store {
 		lib = s.changes.Lua
 	}
 	s.createScript = rsvpScript(lib + "\n" + rsvpCreateSrc)
-	s.batch = redisbatch.New(rdb, 0)
 	return s
 }
 
@@ -382,13 +378,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.rdb.Ping(ctx).Err()
 }
 
-// Close implements store.Store. It stops the batcher but leaves the client open: it
-// belongs to the caller, who may share it with other users (rate limiting, pub/sub) and
-// closes it last.
-func (s *Store) Close() error {
-	s.batch.Close()
-	return nil
-}
+// Close implements store.Store. It does nothing: the client belongs to the caller, who
+// may share it with other users (rate limiting, pub/sub) and closes it last.
+func (s *Store) Close() error { return nil }
 
 // record returns the arguments of create.lua and cas.lua that store msg: pb and the
 // kind's plain fields.

@@ -127,7 +127,7 @@ func (s *Store) runRSVP(ctx context.Context, script *goredis.Script, eventID, na
 // runRSVPKeys is runRSVP with the keys given: the create script may take one more.
 func (s *Store) runRSVPKeys(ctx context.Context, script *goredis.Script, keys []string, name string, now time.Time, args ...any) (rsvpReply, error) {
 	args = append([]any{nowArg(now), s.rsvpRetention.Milliseconds()}, args...)
-	res, err := s.batch.Run(ctx, script, keys, args...).Slice()
+	res, err := script.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
 		return rsvpReply{}, fmt.Errorf("writing %s: %w", name, err)
 	}

@@ -178,8 +178,13 @@ func attendance(t *testing.T, s *Store, event string) (int32, int32) {
 // TestRSVPConcurrentCreates: 1,000 concurrent RSVPs of 1 to 4 people for 100 places.
 func TestRSVPConcurrentCreates(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
 	s, _ := newStore(t)
+	testRSVPConcurrentCreates(t, s)
+}
+
+// testRSVPConcurrentCreates is TestRSVPConcurrentCreates on s, a new, empty store.
+func testRSVPConcurrentCreates(t *testing.T, s *Store) {
+	ctx := t.Context()
 	const n, capacity = 1000, 100
 	futureEvent(t, s, "big", capacity)
 	start := time.Now()

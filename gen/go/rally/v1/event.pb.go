@@ -1575,7 +1575,7 @@ var File_rally_v1_event_proto protoreflect.FileDescriptor
 
 const file_rally_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x14rally/v1/event.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rally/v1/campaign.proto\x1a\x14rally/v1/rules.proto\x1a\x13rally/v1/task.proto\"\xd6\f\n" +
+	"\x14rally/v1/event.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rally/v1/campaign.proto\x1a\x14rally/v1/rules.proto\x1a\x13rally/v1/task.proto\"\xb5\r\n" +
 	"\x05Event\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12I\n" +
 	"\bcampaign\x18\x02 \x01(\tB-\xbaH*\xd8\x01\x01r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\bcampaign\x12 \n" +
@@ -1603,9 +1603,9 @@ const file_rally_v1_event_proto_rawDesc = "" +
 	"\vupdate_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
 	"\x04etag\x18\x12 \x01(\tR\x04etag\x12\x14\n" +
-	"\x05owner\x18\x13 \x01(\tR\x05owner:\xef\x03\xbaH\xeb\x03\x1a\x8b\x01\n" +
-	"\x15event.end_after_start\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_time\x1a\x9c\x01\n" +
-	"\x12event.max_duration\x12!an event may last at most 31 days\x1ac!has(this.start_time) || !has(this.end_time) || this.end_time - this.start_time <= duration('744h')\x1a\xbb\x01\n" +
+	"\x05owner\x18\x13 \x01(\tR\x05owner:\xce\x04\xbaH\xca\x04\x1a\x8b\x01\n" +
+	"\x15event.end_after_start\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_time\x1a\xfb\x01\n" +
+	"\x12event.max_duration\x12!an event may last at most 31 days\x1a\xc1\x01!has(this.start_time) || !has(this.end_time) || this.end_time <= this.start_time || (int(this.end_time) - int(this.start_time) <= 2678401 && this.end_time - this.start_time <= duration('744h'))\x1a\xbb\x01\n" +
 	"\x17event.reveal_before_end\x121meeting_point_reveal_time must be before end_time\x1am!has(this.meeting_point_reveal_time) || !has(this.end_time) || this.meeting_point_reveal_time < this.end_time\"\xa3\x05\n" +
 	"\x05Venue\x123\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x13.rally.v1.VenueKindB\n" +

@@ -1,0 +1,48 @@
+package app
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/rallyhq/rally/internal/metrics"
+	"github.com/rallyhq/rally/internal/requestid"
+)
+
+// newMetrics returns this rallyd's metrics, served at /metrics on --metrics-addr: a
+// registry of its own, so that each App (several in one test process) counts only its
+// own calls. On Redis, they include the figures of its connection pool.
+func newMetrics(client goredis.UniversalClient) *metrics.Metrics {
+	var extra []prometheus.Collector
+	if client != nil {
+		extra = append(extra, metrics.NewRedisPoolCollector(client))
+	}
+	return metrics.New(extra...)
+}
+
+// openMetrics listens on --metrics-addr, if set. Metrics are not on the public HTTP port:
+// counts of RSVPs and watchers over time tell how an event is going, which its
+// attendance visibility may hide; only the operator's monitoring should read them.
+func (a *App) openMetrics(m *metrics.Metrics) error {
+	if a.cfg.MetricsAddr == "" {
+		return nil
+	}
+	lis, err := net.Listen("tcp", a.cfg.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("metrics-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	a.metLis = lis
+	a.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: httpErrorLog(a.log)}
+	return nil
+}
+
+// callLogger returns log with every line logged in a gRPC call's context carrying the
+// call's request ID, whichever logger the caller of Start built.
+func callLogger(log *slog.Logger) *slog.Logger { return requestid.Logger(log) }

@@ -1,0 +1,196 @@
+// Package metrics defines rallyd's Prometheus metrics and the registry that serves them.
+//
+// Labels hold only what is fixed when rallyd is built: gRPC method names and status codes,
+// kinds of watch stream and outcome words. Never a resource name, token, address or
+// anything a person typed: the people Rally serves may be watched, and whoever can scrape
+// the metrics must learn nothing about any one of them. The outcome and kind types are
+// closed (their values are this package's variables) so that no caller can label a
+// series with a string from a request.
+package metrics
+
+import (
+	"context"
+	"net/http"
+
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+)
+
+// Metrics are one rallyd's metrics, in a registry of their own (not the global one, so
+// that several rallyd in one test process do not collide). A nil *Metrics records
+// nothing: code built without metrics, such as unit tests of the server, need not check.
+type Metrics struct {
+	registry *prometheus.Registry
+	grpc     *grpcprom.ServerMetrics
+	watches  *prometheus.GaugeVec
+	slow     *prometheus.CounterVec
+	rsvps    *prometheus.CounterVec
+	claims   *prometheus.CounterVec
+}
+
+// latencyBuckets extend Prometheus's defaults below 5 ms: an RSVP on the memory store
+// takes well under a millisecond, and the defaults would lump every call in one bucket.
+var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+// New returns the metrics in a new registry, with the Go runtime's, the process's and
+// those of the given collectors of rallyd's (such as NewRedisPoolCollector).
+func New(extra ...prometheus.Collector) *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		grpc: grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
+			grpcprom.WithHistogramBuckets(latencyBuckets))),
+		watches: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rally_watch_streams",
+			Help: "Watch streams open on this replica, by kind (event, campaign).",
+		}, []string{"kind"}),
+		slow: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rally_watch_slow_drops_total",
+			Help: "Times a watch stream fell behind, had its queue of changes dropped by the broker, and resumed from its last cursor, by kind.",
+		}, []string{"kind"}),
+		rsvps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rally_rsvps_total",
+			Help: "RSVP requests by outcome: created going or waitlisted, replayed, updated, cancelled, checked in, or refused (closed, too_large, too_many_guests, no_room).",
+		}, []string{"outcome"}),
+		claims: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rally_claims_total",
+			Help: "Task claim requests by outcome: claimed, replayed, completed, released, or refused (closed, full, not_open).",
+		}, []string{"outcome"}),
+	}
+	// Every series exists from the start, at zero, so that rates and alerts work before
+	// the first occurrence.
+	for _, k := range []WatchKind{WatchEvent, WatchCampaign} {
+		m.watches.WithLabelValues(k.name)
+		m.slow.WithLabelValues(k.name)
+	}
+	for _, o := range rsvpOutcomes {
+		m.rsvps.WithLabelValues(o.word)
+	}
+	for _, o := range claimOutcomes {
+		m.claims.WithLabelValues(o.word)
+	}
+	m.registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.grpc, m.watches, m.slow, m.rsvps, m.claims,
+	)
+	m.registry.MustRegister(extra...) // a clash of names is a bug that any test shows
+	return m
+}
+
+// Handler serves the registry in Prometheus's exposition formats.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
+		// One failing collector (Redis unreachable) must not hide all the others.
+		ErrorHandling: promhttp.ContinueOnError,
+		Registry:      m.registry,
+	})
+}
+
+// UnaryServerInterceptor counts and times unary calls by method and status code
+// (grpc_server_*). It belongs before authentication in the chain, so that refused calls
+// count too.
+func (m *Metrics) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
+	if m == nil {
+		return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+			return handler(ctx, req)
+		}
+	}
+	return m.grpc.UnaryServerInterceptor()
+}
+
+// StreamServerInterceptor is UnaryServerInterceptor for streams.
+func (m *Metrics) StreamServerInterceptor() grpc.StreamServerInterceptor {
+	if m == nil {
+		return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+			return handler(srv, ss)
+		}
+	}
+	return m.grpc.StreamServerInterceptor()
+}
+
+// WatchKind is what a watch stream follows.
+type WatchKind struct{ name string }
+
+// The kinds of watch stream.
+var (
+	WatchEvent    = WatchKind{"event"}
+	WatchCampaign = WatchKind{"campaign"}
+)
+
+// WatchOpened counts a watch stream as open until the returned func is called.
+func (m *Metrics) WatchOpened(k WatchKind) (closed func()) {
+	if m == nil || k.name == "" {
+		return func() {}
+	}
+	g := m.watches.WithLabelValues(k.name)
+	g.Inc()
+	return g.Dec
+}
+
+// WatchDropped counts a watch stream dropped by its broker for falling behind.
+func (m *Metrics) WatchDropped(k WatchKind) {
+	if m == nil || k.name == "" {
+		return
+	}
+	m.slow.WithLabelValues(k.name).Inc()
+}
+
+// RSVPOutcome is what became of an RSVP request. The zero value is no outcome: not
+// counted.
+type RSVPOutcome struct{ word string }
+
+// The outcomes of RSVP requests. Failures other than these refusals (not found, denied,
+// invalid input) are not counted here: grpc_server_handled_total has them by code.
+var (
+	RSVPGoing         = RSVPOutcome{"going"}           // created, holding a place
+	RSVPWaitlisted    = RSVPOutcome{"waitlisted"}      // created, on the waitlist
+	RSVPReplayed      = RSVPOutcome{"replayed"}        // a retried create, answered with the first RSVP
+	RSVPUpdated       = RSVPOutcome{"updated"}         // changed by its holder or an organiser
+	RSVPCancelled     = RSVPOutcome{"cancelled"}       // cancelled
+	RSVPCheckedIn     = RSVPOutcome{"checked_in"}      // checked in by an organiser
+	RSVPClosed        = RSVPOutcome{"closed"}          // refused: the event is cancelled or over
+	RSVPTooLarge      = RSVPOutcome{"too_large"}       // refused: the party exceeds the whole capacity
+	RSVPTooManyGuests = RSVPOutcome{"too_many_guests"} // refused: more guests than rallyd allows
+	RSVPNoRoom        = RSVPOutcome{"no_room"}         // refused: no free places for more guests
+)
+
+var rsvpOutcomes = []RSVPOutcome{RSVPGoing, RSVPWaitlisted, RSVPReplayed, RSVPUpdated, RSVPCancelled,
+	RSVPCheckedIn, RSVPClosed, RSVPTooLarge, RSVPTooManyGuests, RSVPNoRoom}
+
+// RSVP counts an RSVP request's outcome.
+func (m *Metrics) RSVP(o RSVPOutcome) {
+	if m == nil || o.word == "" {
+		return
+	}
+	m.rsvps.WithLabelValues(o.word).Inc()
+}
+
+// ClaimOutcome is what became of a task claim request. The zero value is no outcome: not
+// counted.
+type ClaimOutcome struct{ word string }
+
+// The outcomes of claim requests; other failures are counted by grpc_server_handled_total
+// only.
+var (
+	ClaimClaimed   = ClaimOutcome{"claimed"}   // a new claim
+	ClaimReplayed  = ClaimOutcome{"replayed"}  // a retried claim, answered with the first
+	ClaimCompleted = ClaimOutcome{"completed"} // completed
+	ClaimReleased  = ClaimOutcome{"released"}  // released
+	ClaimClosed    = ClaimOutcome{"closed"}    // refused: the task is closed or past its deadline
+	ClaimFull      = ClaimOutcome{"full"}      // refused: every place on the task is taken
+	ClaimNotOpen   = ClaimOutcome{"not_open"}  // refused: the claim was released or has expired
+)
+
+var claimOutcomes = []ClaimOutcome{ClaimClaimed, ClaimReplayed, ClaimCompleted, ClaimReleased,
+	ClaimClosed, ClaimFull, ClaimNotOpen}
+
+// Claim counts a claim request's outcome.
+func (m *Metrics) Claim(o ClaimOutcome) {
+	if m == nil || o.word == "" {
+		return
+	}
+	m.claims.WithLabelValues(o.word).Inc()
+}
