@@ -6,7 +6,7 @@ GO ?= go
 BUF := tools/node_modules/.bin/buf
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: run build test test-deps bench bench-smoke generate check-generated lint tools vendor-protos clean
+.PHONY: run build test test-deps fuzz bench bench-smoke generate check-generated lint tools vendor-protos clean
 
 ## run: build rallyd and start it on the in-memory store, seeded with demo data
 run: build
@@ -44,6 +44,16 @@ test-deps:
 	    echo "the browser tests need Chromium: install the Debian package chromium (apt-get install chromium)" >&2; exit 1; \
 	  fi; \
 	fi
+
+## fuzz: run each fuzz test for FUZZTIME (default 8s; about a minute in all). `make test`
+## runs their seed corpora; a failing input is saved under the package's testdata/fuzz
+FUZZTIME ?= 8s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCursor$$' -fuzztime $(FUZZTIME) ./internal/pubsub/hub
+	$(GO) test -run '^$$' -fuzz '^FuzzPageToken$$' -fuzztime $(FUZZTIME) ./internal/store
+	$(GO) test -run '^$$' -fuzz '^FuzzListPageToken$$' -fuzztime $(FUZZTIME) ./internal/store
+	$(GO) test -run '^$$' -fuzz '^FuzzRequestProto$$' -fuzztime $(FUZZTIME) ./internal/server
+	$(GO) test -run '^$$' -fuzz '^FuzzRequestJSON$$' -fuzztime $(FUZZTIME) ./internal/server
 
 ## bench: measure rallyd on a private redis-server against same-run baselines (issue 8);
 ## prints a table with targets and writes bin/bench.json. BENCH_FLAGS adds flags (-h lists them)

@@ -320,8 +320,8 @@ func FuzzRequestProto(f *testing.F) {
 	})
 }
 
-// FuzzRequestJSON does the same with arbitrary JSON, as the REST gateway decodes it
-// (protojson; the gateway discards unknown fields) before it calls the same method.
+// FuzzRequestJSON does the same with arbitrary JSON, decoded as the REST gateway decodes
+// request bodies (protojson, unknown fields refused) before it calls the same method.
 func FuzzRequestJSON(f *testing.F) {
 	ft := newFuzzTarget(f)
 	for _, s := range ft.seeds {
@@ -345,7 +345,7 @@ func FuzzRequestJSON(f *testing.F) {
 			f.Add(ft.methodIndex(f, s.method), caller, s.json)
 		}
 	}
-	opts := protojson.UnmarshalOptions{DiscardUnknown: true}
+	opts := protojson.UnmarshalOptions{DiscardUnknown: false}
 	f.Fuzz(func(t *testing.T, method, caller uint8, data string) {
 		m := ft.methods[int(method)%len(ft.methods)]
 		req := m.in.New().Interface()
