@@ -192,15 +192,24 @@ func (s *service) subscribe(ctx context.Context, topic, cursor string, snapshot 
 }
 
 // deliver renders one published message and sends it. m is shared with every other
-// watcher of the topic on this replica, so it is only read: the Change is decoded into a
-// new message of this watcher's own.
+// watcher of the topic on this replica, and so is the Change decoded from it (once per
+// replica, see recent): each watcher renders into a Change of its own that shares the
+// decoded parts, which nobody modifies.
 func (s *service) deliver(m *pubsub.Message, send func(*rallyv1.Change) error, render func(*rallyv1.Change) (*rallyv1.Change, bool, error)) error {
-	c := new(rallyv1.Change)
-	if err := proto.Unmarshal(m.Payload, c); err != nil {
+	v, err := s.reads.Do("change@"+m.Cursor, func() (any, error) {
+		c := new(rallyv1.Change)
+		err := proto.Unmarshal(m.Payload, c)
+		return c, err
+	})
+	if err != nil {
 		s.log.Error("dropping an undecodable change", "topic", m.Topic, "err", err)
 		return nil
 	}
-	c.Cursor = m.Cursor
+	shared := v.(*rallyv1.Change)
+	c := &rallyv1.Change{
+		Resource: shared.GetResource(), Kind: shared.GetKind(), Announcement: shared.GetAnnouncement(),
+		ChangeTime: shared.GetChangeTime(), Cursor: m.Cursor,
+	}
 	out, ok, err := render(c)
 	if err != nil || !ok {
 		return err
