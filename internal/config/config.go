@@ -41,7 +41,7 @@ type Config struct {
 	GRPCMaxStreams        uint32           // concurrent streams per gRPC connection
 
 	// RSVPs: see the README's "Privacy".
-	RSVPRetention time.Duration // RSVPs are deleted this long after their event ends
+	RSVPRetention time.Duration // RSVPs are deleted this long after their event ends, claims after their task (store.ClaimsDeleteAt)
 	MaxGuests     int32         // most guests one RSVP may bring
 	MaxWatches    int           // concurrent watch streams per caller
 
@@ -74,7 +74,7 @@ func Parse(args []string) (Config, error) {
 	origins := fs.String("cors-origins", "", "comma-separated exact origins, such as https://app.example.org, whose pages may call the API (RALLY_CORS_ORIGINS)")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", 1<<20, "largest gRPC message and HTTP request body accepted, in bytes (RALLY_MAX_REQUEST_BYTES)")
 	maxStreams := fs.Uint("grpc-max-streams", 1000, "concurrent streams per gRPC connection; the REST gateway's calls share one (RALLY_GRPC_MAX_STREAMS)")
-	fs.DurationVar(&c.RSVPRetention, "rsvp-retention", 72*time.Hour, "how long after an event ends its RSVPs (and their personal fields) are deleted (RALLY_RSVP_RETENTION)")
+	fs.DurationVar(&c.RSVPRetention, "rsvp-retention", 72*time.Hour, "how long after an event ends its RSVPs (and their personal fields) are deleted, and after a task's deadline plus claim TTL its claims (RALLY_RSVP_RETENTION)")
 	maxGuests := fs.Uint("max-guests", 5, "most guests one RSVP may bring (RALLY_MAX_GUESTS)")
 	fs.IntVar(&c.MaxWatches, "max-watches", 20, "concurrent watch streams per caller (token, else client address) (RALLY_MAX_WATCHES)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate file: serve TLS on both ports (with --tls-key) (RALLY_TLS_CERT)")

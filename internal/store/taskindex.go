@@ -32,6 +32,14 @@ func ClaimTTL(t *rallyv1.Task) time.Duration {
 	return DefaultClaimTTL
 }
 
+// ClaimsDeleteAt is when a task's claims (pseudonyms, proofs, notes, tokens) are deleted:
+// the retention after the last moment a claim can be open, which is the deadline (no claim
+// starts after it) plus the claim TTL. The task's counts stay. Both stores apply it: the
+// memory store's sweeper, and Redis by PEXPIREAT (task_lib.lua's expire_claims).
+func ClaimsDeleteAt(t *rallyv1.Task, retention time.Duration) time.Time {
+	return t.GetDeadline().AsTime().Add(ClaimTTL(t) + max(retention, 0))
+}
+
 // NormalizeLanguage returns the form in which language codes are indexed and compared,
 // so that "de-AT", "de-at" and " DE-AT " match.
 func NormalizeLanguage(code string) string {

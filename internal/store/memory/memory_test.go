@@ -54,3 +54,43 @@ func TestRSVPDeletion(t *testing.T) {
 		t.Errorf("counts must outlive the RSVPs: %v, %v", got.GetAttendance(), err)
 	}
 }
+
+// TestClaimDeletion: a task's claims (pseudonyms, proofs) are deleted once the retention
+// has passed after the last moment a claim could be open (deadline plus claim TTL); the
+// task's counts stay.
+func TestClaimDeletion(t *testing.T) {
+	ctx := t.Context()
+	s := memory.New(memory.WithRSVPRetention(72*time.Hour), memory.WithSweepInterval(0))
+	defer s.Close()
+	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	task := storetest.Task("t", start.Add(24*time.Hour), storetest.WithClaimTTL(time.Hour))
+	if err := s.CreateTask(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ClaimTask(ctx, "tasks/t", storetest.NewClaim("t", "a"), start); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CompleteClaim(ctx, "tasks/t/claims/a", "https://example.org/proof", "done", start); err != nil {
+		t.Fatal(err)
+	}
+	at := store.ClaimsDeleteAt(task, 72*time.Hour)
+	if want := start.Add(24*time.Hour + time.Hour + 72*time.Hour); !at.Equal(want) {
+		t.Fatalf("ClaimsDeleteAt %v, want %v", at, want)
+	}
+	s.Sweep(at.Add(-time.Second))
+	if _, _, err := s.GetClaim(ctx, "tasks/t/claims/a", at); err != nil {
+		t.Fatalf("deleted before the retention passed: %v", err)
+	}
+	s.Sweep(at)
+	if _, _, err := s.GetClaim(ctx, "tasks/t/claims/a", at); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("claim kept after the retention: %v", err)
+	}
+	page, err := s.ListClaims(ctx, "tasks/t", 10, "", at)
+	if err != nil || len(page.Items) != 0 {
+		t.Errorf("claims still listed: %v, %v", page.Items, err)
+	}
+	got, err := s.GetTask(ctx, "tasks/t", at)
+	if err != nil || got.GetProgress().GetCompleted() != 1 {
+		t.Errorf("counts must outlive the claims: %v, %v", got.GetProgress(), err)
+	}
+}

@@ -332,7 +332,8 @@ func readLog[T proto.Message](s *Store, name string) []T {
 }
 
 // Sweep deletes the RSVPs of every event that ended more than the retention before now,
-// keeping its attendance counts. It runs periodically; tests call it with their clock.
+// and the claims of every task past store.ClaimsDeleteAt, keeping their counts. It runs
+// periodically; tests call it with their clock.
 func (s *Store) Sweep(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -347,5 +348,15 @@ func (s *Store) Sweep(now time.Time) {
 			}
 		}
 		delete(s.books, id)
+	}
+	for id, b := range s.boards {
+		if t := s.tasks.records[id]; t != nil && now.Before(store.ClaimsDeleteAt(t, s.retention)) {
+			continue
+		}
+		// The claims go; the counts stay, as the event's attendance does.
+		for _, r := range b.claims {
+			s.remove(store.ClaimIndex("tasks/"+id), r.key())
+		}
+		b.claims, b.byRequest, b.open = map[string]*claimRecord{}, map[string]request{}, map[string]int64{}
 	}
 }

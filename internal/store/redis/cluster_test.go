@@ -74,6 +74,7 @@ func TestCluster(t *testing.T) {
 		"rsvp_read.lua":                       rsvpReadScript,
 		"task_claim.lua":                      taskClaimScript,
 		"task_end.lua":                        taskEndScript,
+		"task_expire.lua":                     taskExpireScript,
 	} {
 		if scripts.runs(script.Hash()) == 0 {
 			t.Errorf("%s never ran on the Cluster", name)

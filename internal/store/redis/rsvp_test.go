@@ -788,20 +788,7 @@ func TestRSVPDeletedAfterRetention(t *testing.T) {
 		t.Fatalf("%d of the %d RSVP keys exist before the end, %v", n, len(keys), err)
 	}
 
-	deadline := now.Add(2 * time.Second).Add(5 * time.Second)
-	for {
-		n, err := srv.Client().Exists(ctx, keys...).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d RSVP keys still exist %v after the event's end", n, time.Since(now.Add(time.Second)))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitGone(t, srv.Client(), keys, now.Add(2*time.Second).Add(5*time.Second), "RSVP keys after the event's end and the retention")
 	gone := time.Since(now)
 	if gone < 2*time.Second-10*time.Millisecond { // end_ms rounds down to the ms
 

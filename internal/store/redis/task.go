@@ -37,9 +37,12 @@ var (
 	taskClaimSrc string
 	//go:embed task_end.lua
 	taskEndSrc string
+	//go:embed task_expire.lua
+	taskExpireSrc string
 
-	taskClaimScript = goredis.NewScript(taskLibSrc + "\n" + taskClaimSrc)
-	taskEndScript   = goredis.NewScript(taskLibSrc + "\n" + taskEndSrc)
+	taskClaimScript  = goredis.NewScript(taskLibSrc + "\n" + taskClaimSrc)
+	taskEndScript    = goredis.NewScript(taskLibSrc + "\n" + taskEndSrc)
+	taskExpireScript = goredis.NewScript(taskLibSrc + "\n" + taskExpireSrc)
 )
 
 var _ store.TaskStore = (*Store)(nil)
@@ -187,6 +190,11 @@ func (s *Store) UpdateTask(ctx context.Context, name string, mutate func(*rallyv
 	if err != nil {
 		return nil, err
 	}
+	// The deadline or the claim TTL may have moved, and with them when the claims go.
+	id, _ := taskIDOf(name)
+	if err := taskExpireScript.Run(ctx, s.rdb, s.taskKeys(id), s.rsvpRetention.Milliseconds()).Err(); err != nil {
+		return nil, fmt.Errorf("moving the deletion time of the claims of %s: %w", name, err)
+	}
 	t.Progress = progress
 	return t, nil
 }
@@ -194,7 +202,7 @@ func (s *Store) UpdateTask(ctx context.Context, name string, mutate func(*rallyv
 // runClaim runs a claim write script of the task with now and then args, and decodes its
 // reply. A status other than ok or replay becomes the matching store error, about name.
 func (s *Store) runClaim(ctx context.Context, script *goredis.Script, taskID, name string, now time.Time, args ...any) (status string, c *rallyv1.Claim, sealed []byte, err error) {
-	args = append([]any{nowArg(now)}, args...)
+	args = append([]any{nowArg(now), s.rsvpRetention.Milliseconds()}, args...)
 	res, err := script.Run(ctx, s.rdb, s.taskKeys(taskID), args...).Slice()
 	if err != nil {
 		return "", nil, nil, fmt.Errorf("writing %s: %w", name, err)

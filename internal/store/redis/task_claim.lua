@@ -2,15 +2,15 @@
 -- records the claim with its request key and indexes in one step. (Prepended with
 -- task_lib.lua: KEYS.)
 --
--- ARGV[1]  now, ms since 1970      ARGV[4]  SHA-256 of the claim token
--- ARGV[2]  the new claim's ID      ARGV[5]  request key, or '' (no idempotency)
--- ARGV[3]  pb (name, display_name, ARGV[6]  sealed claim token, kept with the request key
---          create_time)
+-- ARGV[1]  now, ms since 1970      ARGV[5]  SHA-256 of the claim token
+-- ARGV[2]  retention, ms           ARGV[6]  request key, or '' (no idempotency)
+-- ARGV[3]  the new claim's ID      ARGV[7]  sealed claim token, kept with the request key
+-- ARGV[4]  pb (name, display_name, create_time)
 --
 -- Returns reply(): 'ok' for a new claim (or a resent call of this one), 'replay' for a
 -- claim made earlier with the same request key; 'nf', 'closed', 'noroom', 'exists'.
-local now = tonumber(ARGV[1])
-local id, pb, token, request, sealed = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local now, retention = tonumber(ARGV[1]), tonumber(ARGV[2])
+local id, pb, token, request, sealed = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 
 -- A request key seen before: the claim made then, as it is now, with the token sealed
 -- then, counting nothing, even if the task has closed since. When it names this very ID
@@ -66,4 +66,5 @@ end
 redis.call('ZADD', OPEN, r.exp, id)
 redis.call('ZADD', ALL, 0, r.seq .. '|' .. id)
 sync_claimed()
+expire_claims(retention)
 return reply('ok', id, sealed)

@@ -1,10 +1,11 @@
 -- task_end.lua: CompleteClaim and ReleaseClaim. (Prepended with task_lib.lua: KEYS.)
 --
 -- ARGV[1]  now, ms since 1970
--- ARGV[2]  the claim's ID
--- ARGV[3]  the state to end the claim in: C_COMPLETED or C_RELEASED
--- ARGV[4]  proof URL, or '' (completion only)
--- ARGV[5]  note, or '' (completion only)
+-- ARGV[2]  retention, ms
+-- ARGV[3]  the claim's ID
+-- ARGV[4]  the state to end the claim in: C_COMPLETED or C_RELEASED
+-- ARGV[5]  proof URL, or '' (completion only)
+-- ARGV[6]  note, or '' (completion only)
 --
 -- An open claim takes the new state and frees its place; a completion also counts once
 -- in the task's completed field. A claim already in that state is returned unchanged (a
@@ -12,7 +13,8 @@
 -- Completing is allowed after the task closed: the work was done while the claim was open.
 --
 -- Returns reply(): 'ok'; 'nf', 'notopen'.
-local now, id, target, proof, note = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local now, retention = tonumber(ARGV[1]), tonumber(ARGV[2])
+local id, target, proof, note = ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 
 if not load(id) then
   return {'nf'}
@@ -36,4 +38,5 @@ if target == C_COMPLETED then
   end
 end
 sync_claimed()
+expire_claims(retention)
 return reply('ok', id)

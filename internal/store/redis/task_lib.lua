@@ -23,6 +23,12 @@
 -- and seq the 16 hex digits of the index key: what the scripts decide on, so that they
 -- never decode protobuf.
 --
+-- Keys 2 to 5 hold participants' data (pseudonyms, proofs, notes, token hashes) and
+-- expire together at store.ClaimsDeleteAt: the deadline plus the claim TTL plus the
+-- retention (ARGV[2] of every claim script; PEXPIREAT by every write, and by
+-- task_expire.lua after every task update, which may move the deadline). The counts in
+-- KEYS[1] stay.
+--
 -- Expiry is lazy: a claim whose expire time is at or before now is due. Every write
 -- first marks the due claims EXPIRED and takes them out of KEYS[4], so that afterwards
 -- ZCARD of KEYS[4] is the number of claims open at now. The task's claimed field is that
@@ -57,6 +63,19 @@ end
 -- save writes the plain record of r.
 local function save(r)
   redis.call('HSET', CLAIMS, r.id .. ':s', string.format('%d:%s:%s', r.state, r.exp, r.seq))
+end
+
+-- expire_claims makes keys 2 to 5 expire at the deadline plus the claim TTL plus the
+-- retention (ms). A time in the past deletes them now.
+local function expire_claims(retention)
+  local v = redis.call('HMGET', TASK, 'deadline_ms', 'ttl_ms')
+  if not v[1] then
+    return
+  end
+  local at = tonumber(v[1]) + tonumber(v[2] or DEFAULT_TTL_MS) + retention
+  for i = 2, 5 do
+    redis.call('PEXPIREAT', KEYS[i], at)
+  end
 end
 
 -- task_exists: the task record is there (rev is set by every task write). Claim

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"errors"
 	"reflect"
 	"slices"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 	"github.com/rallyhq/rally/internal/redistest"
@@ -23,7 +25,7 @@ func TestTaskKeys(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	rdb := redistest.Start(t).Client()
-	s := New(rdb, "tenant-t:")
+	s := New(rdb, "tenant-t:", WithRSVPRetention(farRetention()))
 	if err := s.CreateTask(ctx, storetest.Task("x", base.Add(24*time.Hour),
 		storetest.TaskFor("e"), storetest.InLanguages("en", "kk"), storetest.WithMaxClaims(5), storetest.WithClaimTTL(time.Hour))); err != nil {
 		t.Fatal(err)
@@ -112,7 +114,7 @@ func TestClaimScriptsRunTwice(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		args := []any{nowArg(base), store.ID(n.Claim.GetName()), pb, n.TokenHash, n.RequestKey, n.SealedToken}
+		args := []any{nowArg(base), farRetention().Milliseconds(), store.ID(n.Claim.GetName()), pb, n.TokenHash, n.RequestKey, n.SealedToken}
 		first, err := taskClaimScript.Run(ctx, rdb, keys, args...).Slice()
 		if err != nil {
 			t.Fatal(err)
@@ -126,13 +128,13 @@ func TestClaimScriptsRunTwice(t *testing.T) {
 		}
 	}
 	for range 2 {
-		res, err := taskEndScript.Run(ctx, rdb, keys, nowArg(base), "keyed", int32(rallyv1.ClaimState_CLAIM_STATE_COMPLETED), "https://example.org/p", "note").Slice()
+		res, err := taskEndScript.Run(ctx, rdb, keys, nowArg(base), farRetention().Milliseconds(), "keyed", int32(rallyv1.ClaimState_CLAIM_STATE_COMPLETED), "https://example.org/p", "note").Slice()
 		if err != nil || res[0] != "ok" {
 			t.Fatalf("complete: %v, %v", res, err)
 		}
 	}
 	for range 2 {
-		res, err := taskEndScript.Run(ctx, rdb, keys, nowArg(base), "plain", int32(rallyv1.ClaimState_CLAIM_STATE_RELEASED), "", "").Slice()
+		res, err := taskEndScript.Run(ctx, rdb, keys, nowArg(base), farRetention().Milliseconds(), "plain", int32(rallyv1.ClaimState_CLAIM_STATE_RELEASED), "", "").Slice()
 		if err != nil || res[0] != "ok" {
 			t.Fatalf("release: %v, %v", res, err)
 		}
@@ -175,3 +177,67 @@ func TestStaleTaskEntriesAreDropped(t *testing.T) {
 }
 
 func goredisZ(member string) goredis.Z { return goredis.Z{Member: member} }
+
+// farRetention keeps the claims of tasks on the suite's fixed calendar (2026) for a year
+// past today: Redis deletes them by its own clock (see TestConformance).
+func farRetention() time.Duration { return time.Since(base) + 365*24*time.Hour }
+
+// TestClaimsDeletedAfterRetention: Redis deletes a task's claims by itself at
+// store.ClaimsDeleteAt (deadline plus claim TTL plus retention), keeping the counts; an
+// update that moves the deadline moves the deletion too.
+func TestClaimsDeletedAfterRetention(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	srv := redistest.Start(t)
+	s := New(srv.Client(), testPrefix, WithRSVPRetention(500*time.Millisecond))
+	now := time.Now()
+	task := storetest.Task("soon", now.Add(time.Hour), storetest.WithClaimTTL(time.Second))
+	if err := s.CreateTask(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ClaimTask(ctx, "tasks/soon", storetest.NewClaim("soon", "a"), now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CompleteClaim(ctx, "tasks/soon/claims/a", "https://example.org/proof", "done", now); err != nil {
+		t.Fatal(err)
+	}
+	keys := s.taskKeys("soon")[1:]
+	ttl, err := srv.Client().PTTL(ctx, keys[0]).Result()
+	if err != nil || ttl < 59*time.Minute {
+		t.Fatalf("claims expire in %v (%v), want about an hour and a second and a half", ttl, err)
+	}
+	// The deadline moves to now: the claims go 1.5s from now.
+	if _, err := s.UpdateTask(ctx, "tasks/soon", func(t *rallyv1.Task) error {
+		t.Deadline = timestamppb.New(time.Now())
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, srv.Client(), keys, time.Now().Add(10*time.Second), "claim keys after the deadline, claim TTL and retention")
+	if _, _, err := s.GetClaim(ctx, "tasks/soon/claims/a", time.Now()); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetClaim after deletion: %v, want ErrNotFound", err)
+	}
+	got, err := s.GetTask(ctx, "tasks/soon", time.Now())
+	if err != nil || got.GetProgress().GetCompleted() != 1 {
+		t.Errorf("counts must outlive the claims: %v, %v", got.GetProgress(), err)
+	}
+}
+
+// waitGone waits until none of keys exists, failing at deadline: Redis expires keys by
+// its own clock, a little after their time.
+func waitGone(t *testing.T, rdb *goredis.Client, keys []string, deadline time.Time, what string) {
+	t.Helper()
+	for {
+		n, err := rdb.Exists(t.Context(), keys...).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d %s still exist", n, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
