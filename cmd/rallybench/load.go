@@ -23,17 +23,65 @@ type loadResult struct {
 	// redis-server. Where the time goes tells which side a change must make cheaper.
 	GoCPUus    float64 `json:"go_cpu_us_per_op"`
 	RedisCPUus float64 `json:"redis_cpu_us_per_op"`
+
+	lats []time.Duration // each call's latency, for combining turns
 }
 
-// load runs a load of o's concurrency and duration and adds the CPU spent per op.
-func (e *env) load(ctx context.Context, o options, op func(ctx context.Context, worker int, seq int64) error) loadResult {
-	goBefore, redisBefore := processCPU(), e.redisCPU(ctx)
-	r := load(ctx, o.concurrency, o.duration, op)
-	if n := float64(r.Ops) * 1.2; n > 0 { // the warm-up (a fifth) ran too
-		r.GoCPUus = (processCPU() - goBefore).Seconds() * 1e6 / n
-		r.RedisCPUus = (e.redisCPU(ctx) - redisBefore).Seconds() * 1e6 / n
+// loadOp is one call of a load: the worker and a sequence number unique in the load.
+type loadOp func(ctx context.Context, worker int, seq int64) error
+
+// interleaved runs the loads in turns, rounds times, each turn a share of o.duration, and
+// returns their combined results with the CPU spent per op. A shared machine's speed
+// drifts over seconds (neighbours come and go): loads measured one after the other would
+// put that drift into their ratio; taking turns shares it out. profiles[i], if set, is
+// where the CPU profile of load i's first turn goes.
+func (e *env) interleaved(ctx context.Context, o options, rounds int, profiles []string, ops ...loadOp) ([]loadResult, error) {
+	rounds = max(rounds, 1)
+	turn := o.duration / time.Duration(rounds)
+	out := make([]loadResult, len(ops))
+	goCPU := make([]time.Duration, len(ops))
+	redisCPU := make([]time.Duration, len(ops))
+	for round := range rounds {
+		for i, op := range ops {
+			stop := func() {}
+			if round == 0 && i < len(profiles) {
+				var err error
+				if stop, err = startCPUProfile(profiles[i]); err != nil {
+					return nil, err
+				}
+			}
+			goBefore, redisBefore := processCPU(), e.redisCPU(ctx)
+			r := load(ctx, o.concurrency, turn, op)
+			goCPU[i] += processCPU() - goBefore
+			redisCPU[i] += e.redisCPU(ctx) - redisBefore
+			stop()
+			out[i].add(r)
+		}
 	}
-	return r
+	for i := range out {
+		out[i].finish(o.duration)
+		if n := float64(out[i].Ops) * 1.2; n > 0 { // the warm-ups (a fifth of each turn) ran too
+			out[i].GoCPUus = goCPU[i].Seconds() * 1e6 / n
+			out[i].RedisCPUus = redisCPU[i].Seconds() * 1e6 / n
+		}
+	}
+	return out, nil
+}
+
+// add accumulates one turn's calls.
+func (r *loadResult) add(turn loadResult) {
+	r.Ops += turn.Ops
+	r.Errors += turn.Errors
+	if r.FirstEr == "" {
+		r.FirstEr = turn.FirstEr
+	}
+	r.lats = append(r.lats, turn.lats...)
+}
+
+// finish computes the rates and quantiles of the accumulated turns, dur in all.
+func (r *loadResult) finish(dur time.Duration) {
+	r.PerSec = float64(r.Ops) / dur.Seconds()
+	r.P50ms, r.P99ms = ms(quantile(r.lats, 0.5)), ms(quantile(r.lats, 0.99))
 }
 
 // processCPU is the user and system CPU time this process has used.
@@ -99,8 +147,8 @@ func load(ctx context.Context, conc int, dur time.Duration, op func(ctx context.
 		}()
 	}
 	wg.Wait()
-	r := loadResult{Ops: ops.Load(), Errors: errs.Load(), PerSec: float64(ops.Load()) / dur.Seconds()}
-	r.P50ms, r.P99ms = ms(quantile(lats, 0.5)), ms(quantile(lats, 0.99))
+	r := loadResult{Ops: ops.Load(), Errors: errs.Load(), lats: lats}
+	r.finish(dur)
 	if firstErr != nil {
 		r.FirstEr = firstErr.Error()
 	}

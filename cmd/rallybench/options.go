@@ -10,6 +10,7 @@ type options struct {
 	smoke         bool
 	duration      time.Duration // each throughput measurement
 	concurrency   int
+	rounds        int // turns the throughput loads take (see interleaved)
 	events        int // events the creates are spread over
 	smallEvents   int // stored events for the read baseline
 	largeEvents   int // stored events for the read measurement
@@ -36,6 +37,7 @@ func parseOptions(args []string) (options, error) {
 	fs.BoolVar(&o.smoke, "smoke", false, "small sizes (about 30s): 10,000 events, 500 watchers, 2s loads")
 	fs.DurationVar(&o.duration, "duration", 0, "length of each throughput measurement (default 10s, smoke 2s)")
 	fs.IntVar(&o.concurrency, "concurrency", 64, "concurrent callers in the throughput loads")
+	fs.IntVar(&o.rounds, "rounds", 0, "turns the throughput loads take, sharing the duration (default 5, smoke 2)")
 	fs.IntVar(&o.events, "events", 200, "events of unlimited capacity the creates are spread over")
 	fs.IntVar(&o.smallEvents, "small-events", 1000, "stored events for the read baseline")
 	fs.IntVar(&o.largeEvents, "large-events", 0, "stored events for the read measurement (default 100,000, smoke 10,000)")
@@ -66,6 +68,7 @@ func parseOptions(args []string) (options, error) {
 	def(&o.largeEvents, 100000, 10000)
 	def(&o.samples, 2000, 500)
 	def(&o.watchers, 10000, 500)
+	def(&o.rounds, 5, 2)
 	if o.duration == 0 {
 		o.duration = 10 * time.Second
 		if o.smoke {

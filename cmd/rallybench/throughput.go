@@ -23,24 +23,15 @@ func throughput(ctx context.Context, e *env, o options, r *report) error {
 	if err != nil {
 		return err
 	}
-	health := e.load(ctx, o, func(ctx context.Context, w int, _ int64) error {
+	healthOp := func(ctx context.Context, w int, _ int64) error {
 		_, err := e.health(w).Check(ctx, &healthpb.HealthCheckRequest{})
 		return err
-	})
-	stopProfile, err := startCPUProfile(o.cpuProfile)
-	if err != nil {
-		return err
 	}
-	grpcCreate := e.load(ctx, o, func(ctx context.Context, w int, i int64) error {
+	grpcOp := func(ctx context.Context, w int, i int64) error {
 		_, err := e.rsvps(w).CreateRsvp(ctx, &rallyv1.CreateRsvpRequest{Parent: events[int(i)%len(events)], Rsvp: &rallyv1.Rsvp{}})
 		return err
-	})
-	stopProfile()
-	stopProfile, err = startCPUProfile(o.restProfile)
-	if err != nil {
-		return err
 	}
-	restCreate := e.load(ctx, o, func(ctx context.Context, w int, i int64) error {
+	restOp := func(ctx context.Context, w int, i int64) error {
 		url := e.base + "/v1/" + events[int(i)%len(events)] + "/rsvps"
 		resp, err := e.http.Post(url, "application/json", strings.NewReader(`{"guests":0}`))
 		if err != nil {
@@ -54,8 +45,12 @@ func throughput(ctx context.Context, e *env, o options, r *report) error {
 			return fmt.Errorf("POST rsvps: HTTP %d", resp.StatusCode)
 		}
 		return nil
-	})
-	stopProfile()
+	}
+	res, err := e.interleaved(ctx, o, o.rounds, []string{"", o.cpuProfile, o.restProfile}, healthOp, grpcOp, restOp)
+	if err != nil {
+		return err
+	}
+	health, grpcCreate, restCreate := res[0], res[1], res[2]
 	r.Loads["health_check_grpc"] = health
 	r.Loads["create_rsvp_grpc"] = grpcCreate
 	r.Loads["create_rsvp_rest"] = restCreate
