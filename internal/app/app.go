@@ -336,6 +336,9 @@ func printBanner(out io.Writer, a *App, cfg config.Config, generated bool) {
 	fmt.Fprintf(out, "  REST:     %s/v1/campaigns\n", httpURL)
 	fmt.Fprintf(out, "  OpenAPI:  %s/openapi.json\n", httpURL)
 	fmt.Fprintf(out, "  Health:   %s/healthz\n", httpURL)
+	if a.metLis != nil {
+		fmt.Fprintf(out, "  Metrics:  http://%s/metrics (operators only: keep it off public networks)\n", displayAddr(a.metLis.Addr()))
+	}
 	fmt.Fprintf(out, "  gRPC:     %s (reflection on: %s %s list)\n", displayAddr(a.grpcLis.Addr()), grpcurl, displayAddr(a.grpcLis.Addr()))
 	if generated {
 		fmt.Fprintf(out, "\nAdmin token, generated for this run and shown only once. Use it for writes:\n\n")
