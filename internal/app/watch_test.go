@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 	"github.com/rallyhq/rally/internal/app"
@@ -298,6 +299,73 @@ func TestWatchTaskProgress(t *testing.T) {
 				if c.GetKind() != rallyv1.ChangeKind_CHANGE_KIND_TASK_PROGRESS || c.GetTask().GetProgress().GetClaimed() != 1 {
 					t.Errorf("%s watcher got %v, want the task's progress with 1 claimed", which, c)
 				}
+			}
+		})
+	}
+}
+
+// TestWatchMeetingPointPerHolder: on one event, watchers see the meeting point in live
+// changes only as they may: an RSVP holder once GOING (after the reveal time), a
+// waitlisted holder only once promoted, an anonymous watcher never. The shaped events are
+// shared between watchers, so this checks that sharing never crosses those lines.
+func TestWatchMeetingPointPerHolder(t *testing.T) {
+	for name, redisURL := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			a := startApp(t, redisURL(t))
+			r := dialReplica(t, a)
+			ev := eventIn("")
+			ev.Capacity = 1
+			ev.MeetingPoint = "north gate, by the lime tree"
+			ev.MeetingPointRevealTime = timestamppb.New(time.Now().Add(-time.Hour))
+			e, err := r.events.CreateEvent(withToken(t.Context(), token), &rallyv1.CreateEventRequest{Event: ev})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rsvp := func() *rallyv1.CreateRsvpResponse {
+				t.Helper()
+				resp, err := r.rsvps.CreateRsvp(t.Context(), &rallyv1.CreateRsvpRequest{Parent: e.GetName(), Rsvp: &rallyv1.Rsvp{}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return resp
+			}
+			going, waiting := rsvp(), rsvp()
+			watchAs := func(tok string) rallyv1.EventService_WatchEventClient {
+				t.Helper()
+				s, err := r.events.WatchEvent(withToken(t.Context(), tok), &rallyv1.WatchEventRequest{Name: e.GetName()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				recv(t, s, 2*time.Second) // the snapshot
+				return s
+			}
+			anon, goingW, waitingW := watchAs(""), watchAs(going.GetManageToken()), watchAs(waiting.GetManageToken())
+			point := func(s rallyv1.EventService_WatchEventClient) string {
+				t.Helper()
+				return recv(t, s, 2*time.Second).GetEvent().GetMeetingPoint()
+			}
+
+			rsvp() // a change every watcher hears
+			if p := point(anon); p != "" {
+				t.Errorf("anonymous watcher sees the meeting point %q", p)
+			}
+			if p := point(goingW); p != ev.GetMeetingPoint() {
+				t.Errorf("GOING holder sees %q, want the meeting point", p)
+			}
+			if p := point(waitingW); p != "" {
+				t.Errorf("waitlisted holder sees the meeting point %q", p)
+			}
+
+			// The GOING participant cancels (with their own token): the next in line is
+			// promoted, and sees the meeting point from the next change on.
+			if _, err := r.rsvps.CancelRsvp(withToken(t.Context(), going.GetManageToken()), &rallyv1.CancelRsvpRequest{Name: going.GetRsvp().GetName()}); err != nil {
+				t.Fatal(err)
+			}
+			if p := point(waitingW); p != ev.GetMeetingPoint() {
+				t.Errorf("promoted holder sees %q, want the meeting point", p)
+			}
+			if p := point(anon); p != "" {
+				t.Errorf("anonymous watcher sees the meeting point %q", p)
 			}
 		})
 	}

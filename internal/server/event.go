@@ -114,18 +114,24 @@ func (s *service) viewEvent(ctx context.Context, caller auth.Principal, e *rally
 		if err != nil {
 			return nil, err
 		}
-		point, reveal := e.GetMeetingPoint(), e.GetMeetingPointRevealTime()
-		e = present(e, false) // present clears them in place
-		if revealed {
-			e.MeetingPoint, e.MeetingPointRevealTime = point, reveal
-		}
-		return e, nil
+		return presentToHolder(e, revealed), nil
 	}
 	manages, err := s.organisesEvent(ctx, caller, e, campaigns)
 	if err != nil {
 		return nil, err
 	}
 	return present(e, manages), nil
+}
+
+// presentToHolder shapes an event for the holder of one of its RSVPs: as for the public,
+// with the meeting point if it is revealed to them.
+func presentToHolder(e *rallyv1.Event, revealed bool) *rallyv1.Event {
+	point, reveal := e.GetMeetingPoint(), e.GetMeetingPointRevealTime()
+	e = present(e, false) // present clears them in place
+	if revealed {
+		e.MeetingPoint, e.MeetingPointRevealTime = point, reveal
+	}
+	return e
 }
 
 // meetingPointRevealed reports whether the holder of an RSVP token may see the event's

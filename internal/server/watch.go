@@ -243,14 +243,23 @@ func (s *service) shared(ctx context.Context, key string, read func(context.Cont
 	})
 }
 
-// readEvent reads an event's state once per replica for all the watchers delivering the
-// same message, and returns the watcher its own copy to shape.
-func (s *service) readEvent(ctx context.Context, name, cursor string) (*rallyv1.Event, error) {
+// sharedEvent reads an event's state once per replica for all the watchers delivering
+// the same message. The event is shared: read it, copy it to shape it.
+func (s *service) sharedEvent(ctx context.Context, name, cursor string) (*rallyv1.Event, error) {
 	v, err := s.shared(ctx, name+"@"+cursor, func(ctx context.Context) (any, error) { return s.store.GetEvent(ctx, name) })
 	if err != nil {
 		return nil, err
 	}
-	return proto.CloneOf(v.(*rallyv1.Event)), nil
+	return v.(*rallyv1.Event), nil
+}
+
+// readEvent is sharedEvent with the watcher's own copy.
+func (s *service) readEvent(ctx context.Context, name, cursor string) (*rallyv1.Event, error) {
+	e, err := s.sharedEvent(ctx, name, cursor)
+	if err != nil {
+		return nil, err
+	}
+	return proto.CloneOf(e), nil
 }
 
 // readCampaign is readEvent for a campaign.
@@ -303,17 +312,27 @@ func (s *eventServer) WatchEvent(req *rallyv1.WatchEventRequest, stream rallyv1.
 		privileged = true
 	}
 	view := func(e *rallyv1.Event) (*rallyv1.Event, error) { return s.viewEvent(ctx, caller, e, nil) }
-	// Everyone but an RSVP holder sees the event as the public or as its organisers do,
-	// so the shaped event is shared by all the watchers of a message who see it alike:
-	// with thousands of watchers, shaping (and copying) it once per watcher was a fifth
-	// of the fan-out's CPU. An RSVP holder's view depends on their own RSVP.
-	var viewKey string
-	if caller.Kind != auth.RSVPHolder {
-		manages, err := s.organisesEvent(ctx, caller, e, nil)
-		if err != nil {
-			return err
+	// The shaped event is shared by all the watchers of a message who see it alike: with
+	// thousands of watchers, shaping (and copying) it once per watcher was a fifth of the
+	// fan-out's CPU. Everyone sees it as the public or as its organisers do, except that
+	// an RSVP holder also sees the meeting point once their RSVP is GOING and the reveal
+	// time has passed. Reading the holder's RSVP for every change would be a Redis read
+	// per holder per change on a busy event; it is only needed once the reveal time has
+	// passed, and only until it says yes: a holder shown the meeting point keeps it for
+	// the stream.
+	manages := privileged && caller.Kind != auth.RSVPHolder
+	revealed := false
+	viewKey := func(ctx context.Context, e *rallyv1.Event) (string, error) {
+		if caller.Kind != auth.RSVPHolder {
+			return fmt.Sprintf("view:%t:", manages), nil
 		}
-		viewKey = fmt.Sprintf("view:%t:", manages)
+		if reveal := e.GetMeetingPointRevealTime(); !revealed && (reveal == nil || !s.now().Before(reveal.AsTime())) {
+			var err error
+			if revealed, err = s.meetingPointRevealed(ctx, e, caller); err != nil {
+				return "", err
+			}
+		}
+		return fmt.Sprintf("holder:%t:", revealed), nil
 	}
 	return s.watch(ctx, req.GetName(), req.GetCursor(), stream.Send,
 		func(cursor string, reset bool) error {
@@ -333,25 +352,26 @@ func (s *eventServer) WatchEvent(req *rallyv1.WatchEventRequest, stream rallyv1.
 			case strings.HasPrefix(c.GetResource(), "tasks/"):
 				return s.renderTask(ctx, c)
 			}
-			if viewKey != "" {
-				v, err := s.shared(ctx, viewKey+c.GetResource()+"@"+c.GetCursor(), func(ctx context.Context) (any, error) {
-					e, err := s.readEvent(ctx, c.GetResource(), c.GetCursor())
-					if err != nil {
-						return nil, err
-					}
-					return s.viewEvent(ctx, caller, e, nil)
-				})
-				if err != nil {
-					return nil, false, err
+			current, err := s.sharedEvent(ctx, c.GetResource(), c.GetCursor())
+			if err != nil {
+				return nil, false, err
+			}
+			key, err := viewKey(ctx, current)
+			if err != nil {
+				return nil, false, err
+			}
+			v, err := s.shared(ctx, key+c.GetResource()+"@"+c.GetCursor(), func(ctx context.Context) (any, error) {
+				e := proto.CloneOf(current)
+				if caller.Kind == auth.RSVPHolder {
+					return presentToHolder(e, revealed), nil
 				}
-				c.Event = v.(*rallyv1.Event) // shared: marshalled, never modified
-				return c, true, nil
+				return present(e, manages), nil
+			})
+			if err != nil {
+				return nil, false, err
 			}
-			e, err := s.readEvent(ctx, c.GetResource(), c.GetCursor())
-			if err == nil {
-				c.Event, err = view(e)
-			}
-			return c, err == nil, err
+			c.Event = v.(*rallyv1.Event) // shared: marshalled, never modified
+			return c, true, nil
 		})
 }
 
