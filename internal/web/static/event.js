@@ -75,9 +75,12 @@ export async function render(main, eventId) {
   fill(myRsvp, h("h2", { id: "my-rsvp-h" }, "My RSVP"), stateEl, positionEl, meetingEl, myError, h("p", { class: "actions" }, cancelBtn, forgetBtn));
   let revealTimer = 0;
 
+  let myState = null; // the state of this browser's RSVP as last read
+  let meetingShown = false;
   async function refreshMine() {
     if (!mine) {
       myRsvp.hidden = true;
+      myState = null;
       return;
     }
     myRsvp.hidden = false;
@@ -85,11 +88,13 @@ export async function render(main, eventId) {
     try {
       r = await api(`/v1/${mine.name}`, { token: mine.manageToken });
     } catch (err) {
+      myState = "unknown"; // not refreshed by changes again; a reload tries anew
       fill(stateEl, err.code === 5 || err.code === 16
         ? "This RSVP is no longer known to Rally (RSVPs are deleted some days after the event)."
         : errorText(err));
       return;
     }
+    myState = r.state;
     const going = r.state === "RSVP_STATE_GOING";
     const guests = r.guests ? ` with ${r.guests} guest${r.guests > 1 ? "s" : ""}` : "";
     fill(stateEl, { RSVP_STATE_GOING: `Going${guests}.`, RSVP_STATE_WAITLISTED: `Waitlisted${guests}: you get a place as soon as one frees up.`, RSVP_STATE_CANCELLED: "Cancelled." }[r.state] || label(r.state, "RSVP_STATE_"),
@@ -106,7 +111,8 @@ export async function render(main, eventId) {
     let e = current;
     if (going) e = await api(`/v1/${name}`, { token: mine.manageToken }).catch(() => current);
     clearTimeout(revealTimer);
-    if (going && e.meetingPoint) fill(meetingEl, h("strong", {}, "Meeting point: "), e.meetingPoint);
+    meetingShown = Boolean(going && e.meetingPoint);
+    if (meetingShown) fill(meetingEl, h("strong", {}, "Meeting point: "), e.meetingPoint);
     else if (going && e.meetingPointRevealTime) {
       fill(meetingEl, `The meeting point will appear here on ${short(e.meetingPointRevealTime)}.`);
       const wait = Date.parse(e.meetingPointRevealTime) - Date.now() + 1000;
@@ -217,8 +223,12 @@ export async function render(main, eventId) {
           addAnnouncement(ch.announcement, true);
           if (ch.kind === "CHANGE_KIND_ANNOUNCEMENT") announce(`Announcement: ${ch.announcement.text}`);
         }
-        // Any change may have moved the waitlist or revealed the meeting point.
-        if (mine && ch.kind !== "CHANGE_KIND_ANNOUNCEMENT") refreshMine();
+        // Others' changes can only move a waitlisted RSVP (its position, a promotion); a
+        // GOING one needs a refresh only when the meeting point first comes. Refreshing on
+        // every change would be two requests per change from every participant's page.
+        const waiting = myState === null || myState === "RSVP_STATE_WAITLISTED";
+        const pointCame = myState === "RSVP_STATE_GOING" && ch.event?.meetingPoint && !meetingShown;
+        if (mine && ch.kind !== "CHANGE_KIND_ANNOUNCEMENT" && (waiting || pointCame)) refreshMine();
       },
     });
   }
