@@ -7,18 +7,21 @@
 // Redis. In Redis Cluster a key's slot is chosen by the first {…} in it (its hash tag), so
 // the prefix should not contain braces.
 //
-//	<prefix>{ev:<id>}            HASH  one event: pb, rev, state, capacity, start_ms, end_ms;
+//	<prefix>{ev:<id>}            HASH  one event: pb, rev, campaign, state, capacity, start_ms, end_ms;
 //	                                   going, waitlisted (people, guests included) and
 //	                                   rsvp_seq (arrivals), written by the RSVP scripts only
-//	<prefix>{ev:<id>}:rsvp…      the event's RSVPs: records, token and request-key maps,
-//	                                   indexes by state (see rsvp_lib.lua); they expire at
-//	                                   the event's end plus the RSVP retention
+//	<prefix>{ev:<id>}:rsvp…      the event's RSVPs: records with the token and request-key
+//	                                   maps, indexes by state (see rsvp_lib.lua); they expire
+//	                                   at the event's end plus the RSVP retention
+//	<prefix>{ev:<id>}:changes    STREAM the event's live changes (pubsub/redis), written by
+//	                                   the broker and, for RSVPs, by rsvp_create.lua
 //	<prefix>{ev:<id>}:audit      LIST  reads of the attendee list, newest first, capped
 //	<prefix>{ev:<id>}:ann        LIST  announcements, newest first, capped
 //	<prefix>{tk:<id>}            HASH  one task: pb, rev, state, deadline_ms, max_claims,
 //	                                   ttl_ms, and claim_seq, claimed, completed (claims)
 //	<prefix>{tk:<id>}:claim…     the task's claims: records, open claims by expiry, arrival
-//	                             order, request keys (see task.go and task_lib.lua)
+//	                             order, request keys (see task.go and task_lib.lua); they
+//	                             expire at store.ClaimsDeleteAt
 //	<prefix>{cp:<id>}            HASH  one campaign: pb, rev
 //	<prefix>{org:<id>}           HASH  one organiser: pb, rev
 //	<prefix>{tok:<id>}           HASH  one API token: pb, rev (the ID is derived from the
