@@ -54,6 +54,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzListPageToken$$' -fuzztime $(FUZZTIME) ./internal/store
 	$(GO) test -run '^$$' -fuzz '^FuzzRequestProto$$' -fuzztime $(FUZZTIME) ./internal/server
 	$(GO) test -run '^$$' -fuzz '^FuzzRequestJSON$$' -fuzztime $(FUZZTIME) ./internal/server
+	$(GO) test -run '^$$' -fuzz '^FuzzPathAt$$' -fuzztime $(FUZZTIME) ./internal/gateway
 
 ## bench: measure rallyd on a private redis-server against same-run baselines (issue 8);
 ## prints a table with targets and writes bin/bench.json. BENCH_FLAGS adds flags (-h lists them)

@@ -157,29 +157,30 @@ func testRESTErrors(t *testing.T, c client) {
 		auth                     bool
 		code                     int
 		mention                  string // the error body must contain this
+		field                    string // if set, a BadRequest field violation must name it
 	}{
-		{"no token", "POST", "/v1/events", eventJSON, false, 401, "bearer token"},
-		{"wrong token", "POST", "/v1/campaigns", `{"title":"x"}`, false, 401, "bearer token"},
-		{"empty body", "POST", "/v1/events", ``, true, 400, "event.title"},
-		{"empty object", "POST", "/v1/events", `{}`, true, 400, "event.venue"},
-		{"too long title", "POST", "/v1/events", strings.Replace(eventJSON, `"Vigil at the Embassy of Kazakhstan"`, `"`+strings.Repeat("a", 201)+`"`, 1), true, 400, "event.title"},
-		{"wrong type", "POST", "/v1/events", strings.Replace(eventJSON, `"capacity": 100`, `"capacity": "many"`, 1), true, 400, "capacity"},
-		{"unknown enum", "POST", "/v1/events", strings.Replace(eventJSON, "VENUE_KIND_EMBASSY", "VENUE_KIND_CASTLE", 1), true, 400, "kind"},
-		{"unknown field", "POST", "/v1/events", `{"colour":"pink"}`, true, 400, "colour"},
-		{"malformed JSON", "POST", "/v1/events", `{"title": `, true, 400, ""},
-		{"bad country", "POST", "/v1/events", strings.Replace(eventJSON, `"country": "DE"`, `"country": "Germany"`, 1), true, 400, "event.venue.country"},
-		{"bad time zone", "POST", "/v1/events", strings.Replace(eventJSON, "Europe/Berlin", "Europe/Atlantis", 1), true, 400, "event.time_zone"},
-		{"end before start", "POST", "/v1/events", strings.Replace(eventJSON, "2030-05-17T14:00:00Z", "2030-05-17T10:00:00Z", 1), true, 400, "end_time must be after start_time"},
-		{"bad timestamp", "POST", "/v1/events", strings.Replace(eventJSON, "2030-05-17T14:00:00Z", "tomorrow", 1), true, 400, "Timestamp value \\\"tomorrow"}, // protojson names the position, not the field
-		{"http website", "POST", "/v1/campaigns", `{"title":"x","websiteUri":"http://example.org"}`, true, 400, "campaign.website_uri"},
-		{"taken event id", "POST", "/v1/events?eventId=vigil-berlin", eventJSON, true, 409, "already exists"},
-		{"bad event id", "POST", "/v1/events?eventId=No_Caps", eventJSON, true, 400, "event_id"},
-		{"invalid page token", "GET", "/v1/events?pageToken=bm90LWEtdG9rZW4", "", false, 400, "page_token"},
-		{"page size too big", "GET", "/v1/events?pageSize=5000", "", false, 400, "page_size"},
-		{"page size not a number", "GET", "/v1/events?pageSize=ten", "", false, 400, "page_size"},
-		{"unknown event", "GET", "/v1/events/does-not-exist", "", false, 404, "events/does-not-exist"},
-		{"unknown mask path", "PATCH", "/v1/events/vigil-berlin?updateMask=colour", `{}`, true, 400, "update_mask"},
-		{"unknown route", "GET", "/v1/nothing-here", "", false, 404, ""},
+		{"no token", "POST", "/v1/events", eventJSON, false, 401, "bearer token", ""},
+		{"wrong token", "POST", "/v1/campaigns", `{"title":"x"}`, false, 401, "bearer token", ""},
+		{"empty body", "POST", "/v1/events", ``, true, 400, "event.title", ""},
+		{"empty object", "POST", "/v1/events", `{}`, true, 400, "event.venue", ""},
+		{"too long title", "POST", "/v1/events", strings.Replace(eventJSON, `"Vigil at the Embassy of Kazakhstan"`, `"`+strings.Repeat("a", 201)+`"`, 1), true, 400, "event.title", ""},
+		{"wrong type", "POST", "/v1/events", strings.Replace(eventJSON, `"capacity": 100`, `"capacity": "many"`, 1), true, 400, "capacity", "capacity"},
+		{"unknown enum", "POST", "/v1/events", strings.Replace(eventJSON, "VENUE_KIND_EMBASSY", "VENUE_KIND_CASTLE", 1), true, 400, "kind", "venue.kind"},
+		{"unknown field", "POST", "/v1/events", `{"colour":"pink"}`, true, 400, "colour", "colour"},
+		{"malformed JSON", "POST", "/v1/events", `{"title": `, true, 400, "", "title"},
+		{"bad country", "POST", "/v1/events", strings.Replace(eventJSON, `"country": "DE"`, `"country": "Germany"`, 1), true, 400, "event.venue.country", ""},
+		{"bad time zone", "POST", "/v1/events", strings.Replace(eventJSON, "Europe/Berlin", "Europe/Atlantis", 1), true, 400, "event.time_zone", ""},
+		{"end before start", "POST", "/v1/events", strings.Replace(eventJSON, "2030-05-17T14:00:00Z", "2030-05-17T10:00:00Z", 1), true, 400, "end_time must be after start_time", ""},
+		{"bad timestamp", "POST", "/v1/events", strings.Replace(eventJSON, "2030-05-17T14:00:00Z", "tomorrow", 1), true, 400, "Timestamp value \\\"tomorrow", "endTime"}, // protojson names the position; the gateway finds the field
+		{"http website", "POST", "/v1/campaigns", `{"title":"x","websiteUri":"http://example.org"}`, true, 400, "campaign.website_uri", ""},
+		{"taken event id", "POST", "/v1/events?eventId=vigil-berlin", eventJSON, true, 409, "already exists", ""},
+		{"bad event id", "POST", "/v1/events?eventId=No_Caps", eventJSON, true, 400, "event_id", ""},
+		{"invalid page token", "GET", "/v1/events?pageToken=bm90LWEtdG9rZW4", "", false, 400, "page_token", ""},
+		{"page size too big", "GET", "/v1/events?pageSize=5000", "", false, 400, "page_size", ""},
+		{"page size not a number", "GET", "/v1/events?pageSize=ten", "", false, 400, "page_size", ""},
+		{"unknown event", "GET", "/v1/events/does-not-exist", "", false, 404, "events/does-not-exist", ""},
+		{"unknown mask path", "PATCH", "/v1/events/vigil-berlin?updateMask=colour", `{}`, true, 400, "update_mask", ""},
+		{"unknown route", "GET", "/v1/nothing-here", "", false, 404, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, body := c.do(tc.method, tc.path, tc.body, tc.auth)
@@ -189,6 +190,9 @@ func testRESTErrors(t *testing.T, c client) {
 			raw, _ := json.Marshal(body)
 			if !strings.Contains(string(raw), tc.mention) {
 				t.Errorf("body %s does not mention %q", raw, tc.mention)
+			}
+			if tc.field != "" && !strings.Contains(string(raw), `"field":"`+tc.field+`"`) {
+				t.Errorf("body %s has no field violation naming %q", raw, tc.field)
 			}
 		})
 	}

@@ -21,6 +21,9 @@ type bodyStateKey struct{}
 type bodyState struct {
 	limit    int64
 	tooLarge bool
+	// badField and badReason: where and why the JSON body could not be decoded (see
+	// decode.go); badReason is empty when it could.
+	badField, badReason string
 }
 
 // limitBody caps each request body at limit bytes and gives it timeout to arrive.

@@ -77,12 +77,12 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	}
 	gw := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{
-			Marshaler: &runtime.JSONPb{
+			Marshaler: fieldMarshaler{&runtime.JSONPb{
 				MarshalOptions: protojson.MarshalOptions{EmitUnpopulated: true},
 				// Unknown fields are rejected so that a misspelt field is a clear 400
 				// rather than a silently ignored value.
 				UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
-			},
+			}},
 		}),
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
@@ -155,6 +155,8 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 //   - a body over the size limit, which grpc-gateway reports as a JSON decoding error, is
 //     413 Content Too Large with code RESOURCE_EXHAUSTED (what the gRPC port answers to
 //     an oversized message);
+//   - a JSON body that cannot be decoded is InvalidArgument with a BadRequest naming the
+//     field where decoding stopped (decode.go), as any other bad field is;
 //   - a refusal by the rate limiter (RESOURCE_EXHAUSTED, 429) carries Retry-After, in
 //     whole seconds, from its RetryInfo.
 func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
@@ -162,6 +164,8 @@ func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshale
 		err = status.Error(codes.ResourceExhausted, msg)
 		w = &statusOverride{ResponseWriter: w, code: http.StatusRequestEntityTooLarge}
 	}
+	state, _ := r.Context().Value(bodyStateKey{}).(*bodyState)
+	err = badBody(state, err)
 	switch st := status.Convert(err); st.Code() {
 	case codes.Aborted:
 		w = &statusOverride{ResponseWriter: w, code: http.StatusPreconditionFailed}
