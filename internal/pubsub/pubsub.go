@@ -76,3 +76,21 @@ type Subscription interface {
 	// Close ends the subscription.
 	Close()
 }
+
+type slowHookKey struct{}
+
+// WithSlowHook returns ctx carrying hook, which a broker calls when it drops a
+// subscription made with that context (given to Subscribe) for falling behind (ErrSlow).
+// It is called at the moment of the drop, with the broker's fan-out locked, so it must be
+// quick and must not call the broker: counting the drop is what it is for. The subscriber
+// itself may notice the drop much later, or never if it is stuck writing to a client that
+// does not read.
+func WithSlowHook(ctx context.Context, hook func()) context.Context {
+	return context.WithValue(ctx, slowHookKey{}, hook)
+}
+
+// SlowHook returns the hook of WithSlowHook in ctx, or nil; for brokers.
+func SlowHook(ctx context.Context) func() {
+	hook, _ := ctx.Value(slowHookKey{}).(func())
+	return hook
+}

@@ -19,7 +19,6 @@ import (
 	"github.com/rallyhq/rally/internal/auth"
 	"github.com/rallyhq/rally/internal/metrics"
 	"github.com/rallyhq/rally/internal/pubsub"
-	"github.com/rallyhq/rally/internal/pubsub/hub"
 	"github.com/rallyhq/rally/internal/store"
 )
 
@@ -45,26 +44,24 @@ func (s *service) change(kind rallyv1.ChangeKind, resource string, ann *rallyv1.
 	if s.broker == nil {
 		return nil
 	}
-	payload, err := proto.Marshal(&rallyv1.Change{Resource: resource, Kind: kind, Announcement: ann, ChangeTime: timestamppb.New(s.now())})
-	if err != nil {
-		// Cannot happen for these messages; logged by publishChange as nothing to send.
-		return nil
-	}
+	// Marshalling these messages cannot fail; if it did, publishChange would log it.
+	payload, _ := proto.Marshal(&rallyv1.Change{Resource: resource, Kind: kind, Announcement: ann, ChangeTime: timestamppb.New(s.now())})
 	return payload
 }
 
-// publishChange publishes an encoded change on the topics (empty ones are skipped).
+// publishChange publishes an encoded change on the topics, skipping empty ones (it
+// reuses the slice).
 func (s *service) publishChange(ctx context.Context, payload []byte, topics ...string) {
 	if s.broker == nil {
 		return
 	}
-	topics = slices.DeleteFunc(slices.Clone(topics), func(t string) bool { return t == "" })
-	err := errors.New("the change could not be encoded")
-	if payload != nil {
-		err = s.broker.Publish(context.WithoutCancel(ctx), topics, payload)
+	topics = slices.DeleteFunc(topics, func(t string) bool { return t == "" })
+	if payload == nil {
+		s.log.ErrorContext(ctx, "publishing a change failed: it could not be encoded", "topics", topics)
+		return
 	}
-	if err != nil {
-		s.log.ErrorContext(ctx, "publishing a change failed", "topics", len(topics), "err", err)
+	if err := s.broker.Publish(context.WithoutCancel(ctx), topics, payload); err != nil {
+		s.log.ErrorContext(ctx, "publishing a change failed", "topics", topics, "err", err)
 	}
 }
 
@@ -124,7 +121,7 @@ func (s *service) watch(ctx context.Context, topic, cursor string,
 		kind = metrics.WatchCampaign
 	}
 	defer s.metrics.WatchOpened(kind)()
-	ctx = hub.WithSlowHook(ctx, func() { s.metrics.WatchDropped(kind) })
+	ctx = pubsub.WithSlowHook(ctx, func() { s.metrics.WatchDropped(kind) })
 
 	// last is the watcher's position: the cursor of the last message it was sent.
 	sub, last, err := s.subscribe(ctx, topic, cursor, snapshot)

@@ -136,7 +136,7 @@ func (h *Hub) Subscribe(ctx context.Context, topicName string, after uint64, hea
 		done:      make(chan struct{}),
 		replaying: true,
 	}
-	s.onSlow, _ = ctx.Value(slowHookKey{}).(func())
+	s.onSlow = pubsub.SlowHook(ctx) // called with the hub locked
 	t := h.topics[topicName]
 	if t == nil {
 		t = &topic{live: map[*Sub]struct{}{}, pending: map[*Sub]struct{}{}}
@@ -152,18 +152,6 @@ func (h *Hub) Subscribe(ctx context.Context, topicName string, after uint64, hea
 	}
 	go s.replay(ctx, more)
 	return s, nil
-}
-
-type slowHookKey struct{}
-
-// WithSlowHook returns ctx carrying hook, which the hub calls when it drops a subscription
-// made with that context (given to the broker's Subscribe) for falling behind
-// (pubsub.ErrSlow). It is called at the moment of the drop, with the hub locked, so it
-// must be quick and must not call the hub: counting the drop is what it is for. The
-// subscriber itself may notice the drop much later, or never if it is stuck writing to a
-// client that does not read.
-func WithSlowHook(ctx context.Context, hook func()) context.Context {
-	return context.WithValue(ctx, slowHookKey{}, hook)
 }
 
 // Deliver gives topic's live subscriptions the messages after position from, which must

@@ -13,7 +13,7 @@ func TestSlowHook(t *testing.T) {
 	h := New(2, nil)
 	var hs history
 	drops := 0
-	slow, err := h.Subscribe(WithSlowHook(t.Context(), func() { drops++ }), "t", 0, "", nil, hs.read)
+	slow, err := h.Subscribe(pubsub.WithSlowHook(t.Context(), func() { drops++ }), "t", 0, "", nil, hs.read)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,7 +21,7 @@ func TestSlowHook(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	closed, err := h.Subscribe(WithSlowHook(t.Context(), func() { t.Error("the hook of a closed subscription was called") }), "t", 0, "", nil, hs.read)
+	closed, err := h.Subscribe(pubsub.WithSlowHook(t.Context(), func() { t.Error("the hook of a closed subscription was called") }), "t", 0, "", nil, hs.read)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ type Sub struct {
 	replaying bool   // the replay, not the hub, sends to ch and closes it
 	err       error  // why it ended; nil while it runs
 	stop      func() bool
-	onSlow    func() // see WithSlowHook
+	onSlow    func() // see pubsub.WithSlowHook
 }
 
 var _ pubsub.Subscription = (*Sub)(nil)

@@ -371,3 +371,34 @@ func TestNewFailsWithoutRedis(t *testing.T) {
 		t.Fatal("New succeeded without Redis")
 	}
 }
+
+// TestStreamNumberedOtherwise: a stream whose IDs an older Rally wrote (<pos>-0) is
+// started again by the next publication; any other failure of the append (here a key of
+// another type) is an error and leaves the key alone.
+func TestStreamNumberedOtherwise(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := redistest.Start(t)
+	b := newBroker(t, s, "rally:")
+	c := s.Client()
+	if err := c.XAdd(ctx, &goredis.XAddArgs{Stream: b.streamKey("events/old"), ID: "57-0", Values: []string{"p", "x"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish(ctx, []string{"events/old"}, []byte("y")); err != nil {
+		t.Fatalf("publishing to an old stream: %v", err)
+	}
+	entries, err := c.XRange(ctx, b.streamKey("events/old"), "-", "+").Result()
+	if err != nil || len(entries) != 1 || entries[0].ID != "0-1" {
+		t.Fatalf("old stream after a publication: %v (%v), want it started again at 0-1", entries, err)
+	}
+
+	if err := c.Set(ctx, b.streamKey("events/string"), "not a stream", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish(ctx, []string{"events/string"}, []byte("z")); err == nil {
+		t.Fatal("publishing over a key of another type succeeded")
+	}
+	if v, err := c.Get(ctx, b.streamKey("events/string")).Result(); err != nil || v != "not a stream" {
+		t.Errorf("the key of another type became %q (%v)", v, err)
+	}
+}

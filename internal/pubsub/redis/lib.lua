@@ -32,6 +32,9 @@ local function publish_change(key, first)
   local history, payload, channel, topic = ARGV[first], ARGV[first + 1], ARGV[first + 2], ARGV[first + 3]
   local id = redis.pcall('XADD', key, 'MAXLEN', '~', history, '0-*', 'p', payload)
   if type(id) == 'table' and id.err then
+    if not string.find(id.err, 'equal or smaller', 1, true) then
+      error(id) -- out of memory, a wrong type: raised as redis.call would, nothing to repair
+    end
     -- A stream numbered otherwise (an older Rally) cannot take 0-* IDs: start it again.
     -- Cursors into it are beyond the new end, so their watchers get a fresh snapshot.
     redis.call('DEL', key)
