@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,7 +50,8 @@ func readiness(t *testing.T, a *app.App, h healthpb.HealthClient) (healthpb.Heal
 
 // TestRedisOutage: with Redis gone, calls fail fast with UNAVAILABLE (HTTP 503) within
 // their deadline, and both health endpoints say not serving; when Redis is back,
-// everything recovers by itself, and the outage leaves no goroutines behind.
+// everything recovers by itself, and the outage, with dozens of failed calls, leaves no
+// goroutines behind.
 func TestRedisOutage(t *testing.T) {
 	srv := redistest.Start(t)
 	a := startApp(t, srv.URL())
@@ -95,6 +97,27 @@ func TestRedisOutage(t *testing.T) {
 			t.Errorf("%s took %v to fail: not fast", call.name, d)
 		}
 	}
+	// Many more failing calls, at once: if failing left anything behind (a goroutine, a
+	// connection), the count after the outage would show it.
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+			defer cancel()
+			var err error
+			if i%2 == 0 {
+				_, err = r.rsvps.CreateRsvp(ctx, &rallyv1.CreateRsvpRequest{Parent: ev.GetName(), Rsvp: &rallyv1.Rsvp{}})
+			} else {
+				_, err = r.events.GetEvent(ctx, &rallyv1.GetEventRequest{Name: ev.GetName()})
+			}
+			if c := status.Code(err); c != codes.Unavailable {
+				t.Errorf("call %d with Redis down: %v, want UNAVAILABLE", i, err)
+			}
+		}()
+	}
+	wg.Wait()
 	resp, err := http.Get("http://" + a.HTTPAddr() + "/v1/" + ev.GetName())
 	if err != nil {
 		t.Fatal(err)
