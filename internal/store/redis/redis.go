@@ -139,7 +139,7 @@ func WithRSVPRetention(d time.Duration) Option {
 }
 
 // Changes is a change broker's way of appending a change to a topic from inside a script
-// (pubsub/redis.Broker.Changes). With it, CreateRSVP records the RSVP and the change for
+// (pubsub/redis: PublishLua, Broker.StreamKey and Broker.PublishArgs). With it, CreateRSVP records the RSVP and the change for
 // the event's watchers in one script: one round trip on the hot path, and no RSVP whose
 // change could be lost between two calls.
 type Changes struct {

@@ -114,7 +114,7 @@ type rsvpReply struct {
 	status string
 	rsvp   *rallyv1.Rsvp // nil when status is an error
 	sealed []byte
-	extra  string // what a script returns after reply(): the create's event campaign
+	extra  any    // what a script returns after reply(): the create's event campaign, or nil
 }
 
 // runRSVP runs an RSVP write script of the event with the arguments that every write
@@ -149,7 +149,7 @@ func (s *Store) runRSVPKeys(ctx context.Context, script *goredis.Script, keys []
 	sealed, _ := res[5].(string)
 	rep := rsvpReply{status: status, rsvp: r, sealed: []byte(sealed)}
 	if len(res) > 6 {
-		rep.extra, _ = res[6].(string)
+		rep.extra = res[6]
 	}
 	return rep, nil
 }
@@ -243,10 +243,20 @@ func (s *Store) CreateRSVP(ctx context.Context, event string, n store.NewRSVP, n
 	if err != nil {
 		return store.CreatedRSVP{}, err
 	}
-	if rep.status == "replay" {
-		return store.CreatedRSVP{Rsvp: rep.rsvp, Replayed: true, SealedToken: rep.sealed, Campaign: rep.extra}, nil
+	campaign, ok := rep.extra.(string)
+	if !ok {
+		// An event stored before its campaign was a plain field: read it, once per RSVP
+		// until the event's next update writes the field.
+		e, err := s.GetEvent(ctx, event)
+		if err != nil {
+			return store.CreatedRSVP{}, err
+		}
+		campaign = e.GetCampaign()
 	}
-	return store.CreatedRSVP{Rsvp: rep.rsvp, Campaign: rep.extra, Published: published}, nil
+	if rep.status == "replay" {
+		return store.CreatedRSVP{Rsvp: rep.rsvp, Replayed: true, SealedToken: rep.sealed, Campaign: campaign}, nil
+	}
+	return store.CreatedRSVP{Rsvp: rep.rsvp, Campaign: campaign, Published: published}, nil
 }
 
 // readRSVPs runs rsvp_read.lua: the RSVPs with the given IDs, or the one whose token has

@@ -19,9 +19,11 @@ local now, retention = tonumber(ARGV[1]), tonumber(ARGV[2])
 local id, pb, guests, token = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local request, sealed = ARGV[7], ARGV[8]
 
--- with_campaign adds the event's campaign to a reply, for the caller's change to it.
+-- with_campaign adds the event's campaign to a reply, for the caller's change to it:
+-- false when the event was stored without the field (by an older Rally), and rsvp.go
+-- reads the event instead.
 local function with_campaign(out, campaign)
-  out[#out + 1] = campaign or redis.call('HGET', EVENT, 'campaign') or ''
+  out[#out + 1] = campaign or redis.call('HGET', EVENT, 'campaign') or false
   return out
 end
 

@@ -68,7 +68,7 @@ local function event()
     going = tonumber(v[5] or '0'),
     waitlisted = tonumber(v[6] or '0'),
     seq = tonumber(v[7] or '0'),
-    campaign = v[8] or '',
+    campaign = v[8], -- nil in an event stored before the field was (see rsvp_create.lua)
   }
 end
 
