@@ -114,7 +114,7 @@ type rsvpReply struct {
 	status string
 	rsvp   *rallyv1.Rsvp // nil when status is an error
 	sealed []byte
-	extra  any    // what a script returns after reply(): the create's event campaign, or nil
+	extra  any // what a script returns after reply(): the create's event campaign, or nil
 }
 
 // runRSVP runs an RSVP write script of the event with the arguments that every write
