@@ -26,6 +26,7 @@ import (
 	pubsubmemory "github.com/rallyhq/rally/internal/pubsub/memory"
 	pubsubredis "github.com/rallyhq/rally/internal/pubsub/redis"
 	"github.com/rallyhq/rally/internal/ratelimit"
+	"github.com/rallyhq/rally/internal/requestid"
 	"github.com/rallyhq/rally/internal/server"
 	"github.com/rallyhq/rally/internal/store"
 	"github.com/rallyhq/rally/internal/store/memory"
@@ -92,7 +93,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, erro
 // open builds everything Start serves; on error, closeOpened closes what it opened.
 func (a *App) open(ctx context.Context) error {
 	cfg := a.cfg
-	a.log = callLogger(a.log)
+	// Every line logged in a gRPC call's context carries the call's request ID, whichever
+	// logger the caller of Start built.
+	a.log = requestid.Logger(a.log)
 	transport, err := newTransport(cfg)
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package app
 
 import (
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -11,7 +10,6 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/rallyhq/rally/internal/metrics"
-	"github.com/rallyhq/rally/internal/requestid"
 )
 
 // newMetrics returns this rallyd's metrics, served at /metrics on --metrics-addr: a
@@ -42,7 +40,3 @@ func (a *App) openMetrics(m *metrics.Metrics) error {
 	a.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: httpErrorLog(a.log)}
 	return nil
 }
-
-// callLogger returns log with every line logged in a gRPC call's context carrying the
-// call's request ID, whichever logger the caller of Start built.
-func callLogger(log *slog.Logger) *slog.Logger { return requestid.Logger(log) }
