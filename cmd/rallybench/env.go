@@ -23,6 +23,7 @@ import (
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 	"github.com/rallyhq/rally/internal/app"
+	"github.com/rallyhq/rally/internal/app/apptest"
 	"github.com/rallyhq/rally/internal/config"
 )
 
@@ -78,7 +79,7 @@ func startEnv(ctx context.Context, o options) (*env, error) {
 	}
 	cfg, err := config.Parse([]string{
 		"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--metrics-addr=", "--admin-token=" + adminToken,
-		"--redis-url=unix://" + sock, "--redis-prefix=rally:",
+		"--redis-url=unix://" + sock, "--redis-prefix=rally:", "--secrets=" + apptest.Secrets,
 		"--rate-limits=read=off;write=off;rally.v1.RsvpService/CreateRsvp=off",
 		"--max-watches=" + strconv.Itoa(2*o.watchers+100),
 	})

@@ -27,6 +27,7 @@ import (
 	pubsubredis "github.com/rallyhq/rally/internal/pubsub/redis"
 	"github.com/rallyhq/rally/internal/ratelimit"
 	"github.com/rallyhq/rally/internal/requestid"
+	"github.com/rallyhq/rally/internal/secret"
 	"github.com/rallyhq/rally/internal/server"
 	"github.com/rallyhq/rally/internal/store"
 	"github.com/rallyhq/rally/internal/store/memory"
@@ -111,6 +112,9 @@ func (a *App) open(ctx context.Context) error {
 		return err
 	}
 	a.store = openStore(cfg, redisClient, a.broker)
+	if cfg.Secrets == nil {
+		cfg.Secrets = secret.Random() // one process on the memory store (config requires them with Redis)
+	}
 	metrics := newMetrics(redisClient)
 	gatewayKey := clientip.NewGatewayKey()
 	limits := ratelimit.NewInterceptor(ratelimit.Options{
@@ -126,6 +130,7 @@ func (a *App) open(ctx context.Context) error {
 		UnaryInterceptors:  []grpc.UnaryServerInterceptor{limits.Unary()},
 		StreamInterceptors: []grpc.StreamServerInterceptor{limits.Stream()},
 		Metrics:            metrics,
+		Secrets:            cfg.Secrets,
 	}); err != nil {
 		return err
 	}

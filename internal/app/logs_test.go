@@ -36,7 +36,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	for name, redisURL := range backends(t) {
 		t.Run(name, func(t *testing.T) {
 			var logs syncBuffer
-			cfg, err := config.Parse([]string{"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0", "--admin-token=" + token, "--redis-url=" + redisURL(t)})
+			cfg, err := config.Parse([]string{"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0", "--admin-token=" + token, "--secrets=" + apptest.Secrets, "--redis-url=" + redisURL(t)})
 			if err != nil {
 				t.Fatal(err)
 			}

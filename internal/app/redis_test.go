@@ -10,8 +10,8 @@ import (
 	"github.com/rallyhq/rally/internal/config"
 )
 
-// secret is the password in the test URLs: no error may contain it.
-const secret = "hunter2"
+// password is the password in the test URLs: no error may contain it.
+const password = "hunter2"
 
 func TestParseRedisURL(t *testing.T) {
 	t.Parallel()
@@ -27,18 +27,18 @@ func TestParseRedisURL(t *testing.T) {
 		want want
 	}{
 		{"redis://localhost:6379/0", want{kind: "single", addrs: []string{"localhost:6379"}}},
-		{"rediss://user:" + secret + "@redis.example:6380/2", want{kind: "single", addrs: []string{"redis.example:6380"}, tls: true, password: secret}},
+		{"rediss://user:" + password + "@redis.example:6380/2", want{kind: "single", addrs: []string{"redis.example:6380"}, tls: true, password: password}},
 		{"unix:///run/redis/redis.sock", want{kind: "single", addrs: []string{"/run/redis/redis.sock"}, extra: "unix"}},
 		{"redis+cluster://10.0.0.1:7000?addr=10.0.0.2:7000&addr=10.0.0.3:7000",
 			want{kind: "cluster", addrs: []string{"10.0.0.1:7000", "10.0.0.2:7000", "10.0.0.3:7000"}}},
-		{"rediss+cluster://rally:" + secret + "@10.0.0.1:7000?addr=10.0.0.2:7000",
-			want{kind: "cluster", addrs: []string{"10.0.0.1:7000", "10.0.0.2:7000"}, tls: true, password: secret}},
+		{"rediss+cluster://rally:" + password + "@10.0.0.1:7000?addr=10.0.0.2:7000",
+			want{kind: "cluster", addrs: []string{"10.0.0.1:7000", "10.0.0.2:7000"}, tls: true, password: password}},
 		{"REDIS+Cluster://10.0.0.1:7000/", want{kind: "cluster", addrs: []string{"10.0.0.1:7000"}}},
 		{"redis+cluster://10.0.0.1:7000/0?read_timeout=2s", want{kind: "cluster", addrs: []string{"10.0.0.1:7000"}}},
 		{"redis+sentinel://10.0.0.1:26379?master_name=mymaster&addr=10.0.0.2:26379",
 			want{kind: "sentinel", addrs: []string{"10.0.0.1:26379", "10.0.0.2:26379"}, extra: "mymaster "}},
-		{"rediss+sentinel://:s3nt@10.0.0.1:26379?master_name=rally&password=" + secret,
-			want{kind: "sentinel", addrs: []string{"10.0.0.1:26379"}, tls: true, password: secret, extra: "rally s3nt"}},
+		{"rediss+sentinel://:s3nt@10.0.0.1:26379?master_name=rally&password=" + password,
+			want{kind: "sentinel", addrs: []string{"10.0.0.1:26379"}, tls: true, password: password, extra: "rally s3nt"}},
 	} {
 		o, err := parseRedisURL(tc.url)
 		if err != nil {
@@ -81,23 +81,23 @@ func TestParseRedisURLErrors(t *testing.T) {
 	}{
 		{"", "not a URL"},
 		{"localhost:6379", "not a URL"},
-		{"redis:/" + secret + "@localhost", "not a URL"},
-		{secret + "@localhost:6379", "not a URL"},
+		{"redis:/" + password + "@localhost", "not a URL"},
+		{password + "@localhost:6379", "not a URL"},
 		{"http://localhost:6379", `unknown scheme "http"`},
 		{"unix+cluster:///run/redis.sock", "unknown scheme"},
-		{"redis+sentinel+cluster://:" + secret + "@localhost:6379", "unknown scheme"},
-		{"redis+clustr://:" + secret + "@localhost:7000", `unknown scheme "redis+clustr"`},
-		{"redis://:" + secret + "@localhost:port", "malformed URL"},
-		{"redis://:" + secret + "@localhost:6379/x", `invalid database number: "x"`},
-		{"redis://:" + secret + "@localhost:6379/" + secret, "malformed URL"},
-		{"redis://:" + secret + "@local%zzhost:6379", "malformed URL"},
-		{"redis+cluster://:" + secret + "@localhost:7000/3", "only database 0"},
-		{"redis+cluster://:" + secret + "@localhost:7000?addr=nohost", "addr param: nohost"},
-		{"redis+cluster://:" + secret + "@localhost:7000?colour=pink", "unexpected option: colour"},
-		{"rediss+cluster://:" + secret + "@localhost:7000?dial_timeout=soon", "dial_timeout"},
-		{"redis+sentinel://:" + secret + "@localhost:26379", "master_name"},
-		{"redis+sentinel://localhost:26379?master_name=m&password=" + secret + "&colour=pink", "unexpected option: colour"},
-		{"rediss+sentinel://localhost:26379/" + secret + "?master_name=m&password=" + secret, "malformed URL"},
+		{"redis+sentinel+cluster://:" + password + "@localhost:6379", "unknown scheme"},
+		{"redis+clustr://:" + password + "@localhost:7000", `unknown scheme "redis+clustr"`},
+		{"redis://:" + password + "@localhost:port", "malformed URL"},
+		{"redis://:" + password + "@localhost:6379/x", `invalid database number: "x"`},
+		{"redis://:" + password + "@localhost:6379/" + password, "malformed URL"},
+		{"redis://:" + password + "@local%zzhost:6379", "malformed URL"},
+		{"redis+cluster://:" + password + "@localhost:7000/3", "only database 0"},
+		{"redis+cluster://:" + password + "@localhost:7000?addr=nohost", "addr param: nohost"},
+		{"redis+cluster://:" + password + "@localhost:7000?colour=pink", "unexpected option: colour"},
+		{"rediss+cluster://:" + password + "@localhost:7000?dial_timeout=soon", "dial_timeout"},
+		{"redis+sentinel://:" + password + "@localhost:26379", "master_name"},
+		{"redis+sentinel://localhost:26379?master_name=m&password=" + password + "&colour=pink", "unexpected option: colour"},
+		{"rediss+sentinel://localhost:26379/" + password + "?master_name=m&password=" + password, "malformed URL"},
 	} {
 		_, err := parseRedisURL(tc.url)
 		if err == nil {
@@ -105,7 +105,7 @@ func TestParseRedisURLErrors(t *testing.T) {
 			continue
 		}
 		msg := err.Error()
-		if strings.Contains(msg, secret) {
+		if strings.Contains(msg, password) {
 			t.Errorf("parseRedisURL(%q): the error holds the password: %v", tc.url, err)
 		}
 		if !strings.HasPrefix(msg, "redis-url: ") || !strings.Contains(msg, tc.mention) {
@@ -121,9 +121,9 @@ func TestOpenRedisUnreachable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	for _, tc := range []struct{ url, kind string }{
-		{"redis://:" + secret + "@127.0.0.1:1/0?max_retries=-1", "cannot reach Redis:"},
-		{"redis+cluster://:" + secret + "@127.0.0.1:1?max_retries=-1", "cannot reach Redis Cluster"},
-		{"redis+sentinel://:" + secret + "@127.0.0.1:1?master_name=m&password=" + secret + "&max_retries=-1", "cannot reach Redis Sentinel"},
+		{"redis://:" + password + "@127.0.0.1:1/0?max_retries=-1", "cannot reach Redis:"},
+		{"redis+cluster://:" + password + "@127.0.0.1:1?max_retries=-1", "cannot reach Redis Cluster"},
+		{"redis+sentinel://:" + password + "@127.0.0.1:1?master_name=m&password=" + password + "&max_retries=-1", "cannot reach Redis Sentinel"},
 	} {
 		c, err := openRedis(ctx, config.Config{RedisURL: tc.url})
 		if err == nil {
@@ -131,7 +131,7 @@ func TestOpenRedisUnreachable(t *testing.T) {
 			t.Errorf("openRedis(%q) succeeded", tc.url)
 			continue
 		}
-		if strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), tc.kind) {
+		if strings.Contains(err.Error(), password) || !strings.Contains(err.Error(), tc.kind) {
 			t.Errorf("openRedis(%q) = %v, want %q and no password", tc.url, err, tc.kind)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/rallyhq/rally/internal/clientip"
 	"github.com/rallyhq/rally/internal/ratelimit"
+	"github.com/rallyhq/rally/internal/secret"
 )
 
 // Config is everything rallyd needs to start.
@@ -44,6 +46,11 @@ type Config struct {
 	RSVPRetention time.Duration // RSVPs are deleted this long after their event ends, claims after their task (store.ClaimsDeleteAt)
 	MaxGuests     int32         // most guests one RSVP may bring
 	MaxWatches    int           // concurrent watch streams per caller
+
+	// Secrets key what must not be recoverable from a copy of Redis (client addresses in
+	// rate-limit keys, etags, idempotent tokens): see package secret. Nil when none was
+	// given: the memory store then makes one, and the Redis store refuses to start.
+	Secrets *secret.Keyring
 
 	// TLS on both ports when both are set: see the README's "TLS".
 	TLSCert string // PEM certificate (chain, leaf first)
@@ -77,6 +84,8 @@ func Parse(args []string) (Config, error) {
 	fs.DurationVar(&c.RSVPRetention, "rsvp-retention", 72*time.Hour, "how long after an event ends its RSVPs (and their personal fields) are deleted, and after a task's deadline plus claim TTL its claims (RALLY_RSVP_RETENTION)")
 	maxGuests := fs.Uint("max-guests", 5, "most guests one RSVP may bring (RALLY_MAX_GUESTS)")
 	fs.IntVar(&c.MaxWatches, "max-watches", 20, "concurrent watch streams per caller (token, else client address) (RALLY_MAX_WATCHES)")
+	secrets := fs.String("secrets", "", "server secrets, newest first, comma-separated: base64 of at least 32 random bytes each (head -c 32 /dev/urandom | base64), the same on every replica; required with Redis (RALLY_SECRETS)")
+	secretsFile := fs.String("secrets-file", "", "file of server secrets, one per line, newest first (as --secrets) (RALLY_SECRETS_FILE)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate file: serve TLS on both ports (with --tls-key) (RALLY_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file of --tls-cert (RALLY_TLS_KEY)")
 
@@ -110,10 +119,39 @@ func Parse(args []string) (Config, error) {
 	if err := c.parseLimits(*rateLimits, *onRedisErr, *trusted, *origins, *maxStreams); err != nil {
 		return Config{}, err
 	}
+	if err := c.parseSecrets(*secrets, *secretsFile); err != nil {
+		return Config{}, err
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return Config{}, fmt.Errorf("tls-cert, tls-key: set both (a certificate and its key) or neither")
 	}
 	return c, nil
+}
+
+// parseSecrets reads --secrets or --secrets-file. With Redis, replicas must share the
+// secrets: a random one per process would give each replica its own rate-limit budgets
+// and make idempotent retries on another replica fail.
+func (c *Config) parseSecrets(value, file string) error {
+	switch {
+	case value != "" && file != "":
+		return fmt.Errorf("secrets, secrets-file: set one or the other")
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("secrets-file: %w", err)
+		}
+		if c.Secrets, err = secret.Parse(string(b)); err != nil {
+			return fmt.Errorf("secrets-file: %w", err)
+		}
+	case value != "":
+		var err error
+		if c.Secrets, err = secret.Parse(value); err != nil {
+			return fmt.Errorf("secrets: %w", err)
+		}
+	case c.RedisURL != "":
+		return fmt.Errorf("secrets: required with redis-url, the same on every replica; create one with: head -c 32 /dev/urandom | base64")
+	}
+	return nil
 }
 
 // parseLimits checks and stores the abuse limits.

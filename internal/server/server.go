@@ -23,6 +23,7 @@ import (
 	"github.com/rallyhq/rally/internal/metrics"
 	"github.com/rallyhq/rally/internal/pubsub"
 	"github.com/rallyhq/rally/internal/requestid"
+	"github.com/rallyhq/rally/internal/secret"
 	"github.com/rallyhq/rally/internal/store"
 )
 
@@ -55,6 +56,8 @@ type Options struct {
 	// Metrics records calls (by method and code), watch streams and the outcomes of RSVPs
 	// and claims; nil records nothing.
 	Metrics *metrics.Metrics
+	// Secrets key etags and sealed idempotent tokens; nil: a random keyring (one process).
+	Secrets *secret.Keyring
 }
 
 // Server is the gRPC server with its health service, which the caller flips to
@@ -116,12 +119,15 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxWatches == 0 {
 		opts.MaxWatches = 20
 	}
+	if opts.Secrets == nil {
+		opts.Secrets = secret.Random()
+	}
 	if opts.CallerKey == nil {
 		opts.CallerKey = func(context.Context) string { return "" }
 	}
 	svc := &service{store: opts.Store, now: opts.Now, reads: newRecent(256), validator: validator, log: opts.Logger, maxGuests: opts.MaxGuests,
 		broker: opts.Broker, callerKey: opts.CallerKey, watches: &watchers{max: opts.MaxWatches, n: map[string]int{}},
-		metrics: opts.Metrics}
+		metrics: opts.Metrics, secrets: opts.Secrets}
 	authn := auth.NewAuthenticator(opts.AdminToken, isPublic, map[string]auth.Resolver{
 		auth.OrganiserPrefix: svc.resolveToken,
 		auth.RSVPPrefix:      resolveRSVPToken,
@@ -200,4 +206,5 @@ type service struct {
 	watches   *watchers
 	reads     *recent // see readEvent
 	metrics   *metrics.Metrics
+	secrets   *secret.Keyring
 }
