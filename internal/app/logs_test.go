@@ -14,6 +14,7 @@ import (
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 	"github.com/rallyhq/rally/internal/app"
+	"github.com/rallyhq/rally/internal/app/apptest"
 	"github.com/rallyhq/rally/internal/config"
 )
 
