@@ -42,7 +42,7 @@ func (s *campaignServer) CreateCampaign(ctx context.Context, req *rallyv1.Create
 	}
 	now := timestamppb.New(s.now())
 	c.Name, c.CreateTime, c.UpdateTime = "campaigns/"+id, now, now
-	c.Etag = etagOf(c)
+	c.Etag = s.etag(c)
 	err := s.store.CreateCampaign(ctx, c)
 	if errors.Is(err, store.ErrAlreadyExists) && req.GetRequestId() != "" && req.GetCampaignId() == "" {
 		c, err = s.store.GetCampaign(ctx, c.Name) // a retry: return the first attempt's result
@@ -94,7 +94,7 @@ func (s *campaignServer) UpdateCampaign(ctx context.Context, req *rallyv1.Update
 			return validationError(err, "campaign")
 		}
 		cur.UpdateTime = timestamppb.New(s.now())
-		cur.Etag = etagOf(cur)
+		cur.Etag = s.etag(cur)
 		return nil
 	})
 	if err != nil {

@@ -84,7 +84,7 @@ func (s *eventServer) CreateEvent(ctx context.Context, req *rallyv1.CreateEventR
 		e.AttendanceVisibility = rallyv1.AttendanceVisibility_ATTENDANCE_VISIBILITY_APPROXIMATE
 	}
 	e.Etag = ""
-	e.Etag = etagOf(e)
+	e.Etag = s.etag(e)
 	err := s.store.CreateEvent(ctx, e)
 	if errors.Is(err, store.ErrAlreadyExists) && req.GetRequestId() != "" && req.GetEventId() == "" {
 		e, err = s.store.GetEvent(ctx, e.GetName()) // a retry: return the first attempt's result
@@ -207,7 +207,7 @@ func (s *eventServer) UpdateEvent(ctx context.Context, req *rallyv1.UpdateEventR
 			return err
 		}
 		cur.UpdateTime = timestamppb.New(s.now())
-		cur.Etag = etagOf(cur)
+		cur.Etag = s.etag(cur)
 		return nil
 	})
 	if err != nil {
@@ -237,7 +237,7 @@ func (s *eventServer) CancelEvent(ctx context.Context, req *rallyv1.CancelEventR
 		cur.State = rallyv1.EventState_EVENT_STATE_CANCELLED
 		cur.CancelReason = req.GetReason()
 		cur.UpdateTime = timestamppb.New(s.now())
-		cur.Etag = etagOf(cur)
+		cur.Etag = s.etag(cur)
 		return nil
 	})
 	if errors.Is(err, errNoChange) {

@@ -144,7 +144,7 @@ func (s *organiserServer) changeOrganisers(ctx context.Context, name string, cha
 			return err
 		}
 		c.UpdateTime = timestamppb.New(s.now())
-		c.Etag = etagOf(c)
+		c.Etag = s.etag(c)
 		return nil
 	})
 	if errors.Is(err, errNoChange) {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
@@ -12,6 +13,9 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
+	"github.com/rallyhq/rally/internal/secret"
 )
 
 // Helpers shared by the AIP standard methods of every resource: IDs, etags, page sizes
@@ -34,15 +38,37 @@ func idFromRequestID(collection, caller, requestID string) string {
 	return idEncoding.EncodeToString(sum[:16])
 }
 
-// etagOf computes a resource's etag from its content (with the etag itself cleared), so
-// that it changes with every change and needs no counter.
-func etagOf(m proto.Message) string {
+// etag computes a resource's etag: an HMAC, under a key derived from the server secret,
+// of the resource's deterministic encoding with the etag itself and the output-only
+// counters that RSVPs and claims change (an event's attendance, a task's progress)
+// cleared.
+//
+// Keyed, because the stored resource holds what a public reader may not see (the meeting
+// point, the owner, the organisers, exact counts): an unkeyed hash of it would let anyone
+// holding the public etag check guesses at those offline. Without the secret the etag
+// reveals nothing, and guesses cannot be checked.
+//
+// Without the counters, because an RSVP to a HIDDEN event (or a claim) must change
+// nothing a public read shows: the etag would otherwise count them. The counters are
+// not the organisers' to edit, so an update never needs to detect a change in them.
+// update_time is part of the input, so every update still changes the etag.
+//
+// Etags already stored (unkeyed, by an older Rally) stay valid: they are compared as
+// stored, and replaced on the next change.
+func (s *service) etag(m proto.Message) string {
 	c := proto.Clone(m)
+	switch r := c.(type) {
+	case *rallyv1.Event:
+		r.Attendance = nil
+	case *rallyv1.Task:
+		r.Progress = nil
+	}
 	fd := c.ProtoReflect().Descriptor().Fields().ByName("etag")
 	c.ProtoReflect().Clear(fd)
 	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(c)
-	sum := sha256.Sum256(b)
-	return base64.RawURLEncoding.EncodeToString(sum[:12])
+	mac := hmac.New(sha256.New, s.secrets.Key(secret.Etag))
+	mac.Write(b)
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:12])
 }
 
 const (

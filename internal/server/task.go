@@ -133,7 +133,7 @@ func (s *taskServer) CreateTask(ctx context.Context, req *rallyv1.CreateTaskRequ
 	}
 	t.Name, t.State, t.Progress = "tasks/"+newID(), rallyv1.TaskState_TASK_STATE_OPEN, nil
 	t.CreateTime, t.UpdateTime, t.Etag = timestamppb.New(now), timestamppb.New(now), ""
-	t.Etag = etagOf(t)
+	t.Etag = s.etag(t)
 	if err := s.store.CreateTask(ctx, t); err != nil {
 		return nil, err
 	}
@@ -200,7 +200,7 @@ func (s *taskServer) UpdateTask(ctx context.Context, req *rallyv1.UpdateTaskRequ
 		}
 		cur.Progress = nil
 		cur.UpdateTime = timestamppb.New(s.now())
-		cur.Etag = etagOf(cur)
+		cur.Etag = s.etag(cur)
 		return nil
 	})
 	if err != nil {
@@ -220,7 +220,7 @@ func (s *taskServer) CloseTask(ctx context.Context, req *rallyv1.CloseTaskReques
 		}
 		cur.State, cur.Progress = rallyv1.TaskState_TASK_STATE_CLOSED, nil
 		cur.UpdateTime = timestamppb.New(s.now())
-		cur.Etag = etagOf(cur)
+		cur.Etag = s.etag(cur)
 		return nil
 	})
 	if errors.Is(err, errNoChange) {
