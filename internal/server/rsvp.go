@@ -2,10 +2,7 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/sha512"
 	"crypto/subtle"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -36,28 +33,6 @@ var rsvpMask = maskSpec{
 // organisers read in bulk.
 const defaultRSVPPageSize = 100
 
-// requestKey and seal make retried creates (RSVPs, claims) idempotent without keeping
-// the token they return: the store keeps a hash of the request_id (to find the first
-// create) and the token encrypted with a key derived from the request_id (to give the
-// same token back). Both are bound to the parent resource (scope), and neither reveals
-// the token without the request_id, which only the client has.
-func requestKey(scope, requestID string) string {
-	sum := sha256.Sum256([]byte("rally request\x00" + scope + "\x00" + requestID))
-	return hex.EncodeToString(sum[:])
-}
-
-// seal encrypts (and, applied again, decrypts) a token with a one-time key derived from
-// the scope and request_id. Tokens are shorter than the key, which is used once per
-// request_id.
-func seal(scope, requestID string, token []byte) []byte {
-	key := sha512.Sum512([]byte("rally seal\x00" + scope + "\x00" + requestID))
-	out := make([]byte, min(len(token), len(key)))
-	for i := range out {
-		out[i] = token[i] ^ key[i]
-	}
-	return out
-}
-
 func (s *rsvpServer) CreateRsvp(ctx context.Context, req *rallyv1.CreateRsvpRequest) (*rallyv1.CreateRsvpResponse, error) {
 	in := req.GetRsvp()
 	if in.GetGuests() > s.maxGuests {
@@ -83,7 +58,11 @@ func (s *rsvpServer) CreateRsvp(ctx context.Context, req *rallyv1.CreateRsvpRequ
 		Change: s.change(rallyv1.ChangeKind_CHANGE_KIND_ATTENDANCE, event, nil),
 	}
 	if id := req.GetRequestId(); id != "" {
-		n.RequestKey, n.SealedToken = requestKey(event, id), seal(event, id, []byte(token))
+		sealed, err := sealToken(s.secrets, event, id, []byte(token))
+		if err != nil {
+			return nil, err
+		}
+		n.RequestKey, n.SealedToken = requestKey(event, id), sealed
 	}
 	created, err := s.store.CreateRSVP(ctx, event, n, now)
 	s.metrics.RSVP(createOutcome(created, err))
@@ -99,7 +78,13 @@ func (s *rsvpServer) CreateRsvp(ctx context.Context, req *rallyv1.CreateRsvpRequ
 	}
 	switch {
 	case created.Replayed:
-		token = string(seal(event, req.GetRequestId(), created.SealedToken))
+		opened, err := openToken(s.secrets, event, req.GetRequestId(), created.SealedToken)
+		if errors.Is(err, errSealedUnopenable) {
+			return nil, errReplayUnopenable()
+		} else if err != nil {
+			return nil, err
+		}
+		token = string(opened)
 	case created.Published:
 		s.publishChange(ctx, n.Change, created.Campaign)
 	default:

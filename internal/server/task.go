@@ -257,7 +257,11 @@ func (s *taskServer) ClaimTask(ctx context.Context, req *rallyv1.ClaimTaskReques
 		TokenHash: hash[:],
 	}
 	if id := req.GetRequestId(); id != "" {
-		n.RequestKey, n.SealedToken = requestKey(task, id), seal(task, id, []byte(token))
+		sealed, err := sealToken(s.secrets, task, id, []byte(token))
+		if err != nil {
+			return nil, err
+		}
+		n.RequestKey, n.SealedToken = requestKey(task, id), sealed
 	}
 	created, err := s.store.ClaimTask(ctx, task, n, now)
 	if err != nil {
@@ -266,7 +270,13 @@ func (s *taskServer) ClaimTask(ctx context.Context, req *rallyv1.ClaimTaskReques
 	}
 	if created.Replayed {
 		s.metrics.Claim(metrics.ClaimReplayed)
-		token = string(seal(task, req.GetRequestId(), created.SealedToken))
+		opened, err := openToken(s.secrets, task, req.GetRequestId(), created.SealedToken)
+		if errors.Is(err, errSealedUnopenable) {
+			return nil, errReplayUnopenable()
+		} else if err != nil {
+			return nil, err
+		}
+		token = string(opened)
 	} else {
 		s.metrics.Claim(metrics.ClaimClaimed)
 		s.publishTask(ctx, rallyv1.ChangeKind_CHANGE_KIND_TASK_PROGRESS, task)
