@@ -131,6 +131,7 @@ func (a *App) open(ctx context.Context) error {
 		StreamInterceptors: []grpc.StreamServerInterceptor{limits.Stream()},
 		Metrics:            metrics,
 		Secrets:            cfg.Secrets,
+		AttendanceWindow:   cfg.AttendanceWindow,
 	}); err != nil {
 		return err
 	}
@@ -270,6 +271,7 @@ func (a *App) shutdown(ctx context.Context) error {
 	}
 	// Watch streams last until closed: closing the broker ends each with UNAVAILABLE and
 	// the cursor to resume from on another replica, so the servers can then stop quickly.
+	a.grpc.Close() // publishes the coalesced public changes while the broker still runs
 	brokerErr := a.broker.Close()
 	httpErr := a.http.Shutdown(ctx)
 	stopped := make(chan struct{})

@@ -21,6 +21,14 @@ func TestCluster(t *testing.T) {
 		t.Parallel()
 		testRSVPsAcrossReplicas(t, url, "--redis-prefix=rsvps:")
 	})
+	t.Run("InformantWatchers", func(t *testing.T) {
+		t.Parallel()
+		testInformantWatchers(t, url, "--redis-prefix=informant:")
+	})
+	t.Run("RightsEndOnStreams", func(t *testing.T) {
+		t.Parallel()
+		testRightsEndOnStreams(t, url, "--redis-prefix=rights:")
+	})
 }
 
 // TestSentinel runs rallyd on a master that it finds through Sentinel, from a

@@ -18,6 +18,7 @@ import (
 	"github.com/rallyhq/rally/internal/clientip"
 	"github.com/rallyhq/rally/internal/ratelimit"
 	"github.com/rallyhq/rally/internal/secret"
+	"github.com/rallyhq/rally/internal/server"
 )
 
 // Config is everything rallyd needs to start.
@@ -46,6 +47,9 @@ type Config struct {
 	RSVPRetention time.Duration // RSVPs are deleted this long after their event ends, claims after their task (store.ClaimsDeleteAt)
 	MaxGuests     int32         // most guests one RSVP may bring
 	MaxWatches    int           // concurrent watch streams per caller
+	// AttendanceWindow: public attendance changes are coalesced for this long plus a
+	// random jitter of up to as long again, so that a public watcher cannot time RSVPs.
+	AttendanceWindow time.Duration
 
 	// Secrets key what must not be recoverable from a copy of Redis (client addresses in
 	// rate-limit keys, etags, idempotent tokens): see package secret. Nil when none was
@@ -86,6 +90,7 @@ func Parse(args []string) (Config, error) {
 	fs.IntVar(&c.MaxWatches, "max-watches", 20, "concurrent watch streams per caller (token, else client address) (RALLY_MAX_WATCHES)")
 	secrets := fs.String("secrets", "", "server secrets, newest first, comma-separated: base64 of at least 32 random bytes each (head -c 32 /dev/urandom | base64), the same on every replica; required with Redis (RALLY_SECRETS)")
 	secretsFile := fs.String("secrets-file", "", "file of server secrets, one per line, newest first (as --secrets) (RALLY_SECRETS_FILE)")
+	fs.DurationVar(&c.AttendanceWindow, "attendance-window", server.DefaultAttendanceWindow, "public attendance changes are coalesced for this long plus a random jitter of up to as long again, so that public watchers cannot time RSVPs; organisers see every change at once (RALLY_ATTENDANCE_WINDOW)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate file: serve TLS on both ports (with --tls-key) (RALLY_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file of --tls-cert (RALLY_TLS_KEY)")
 
@@ -112,6 +117,9 @@ func Parse(args []string) (Config, error) {
 	c.MaxGuests = int32(*maxGuests)
 	if c.MaxWatches < 1 {
 		return Config{}, fmt.Errorf("max-watches: must be at least 1, got %d", c.MaxWatches)
+	}
+	if c.AttendanceWindow < 10*time.Millisecond {
+		return Config{}, fmt.Errorf("attendance-window: must be at least 10ms, got %v", c.AttendanceWindow)
 	}
 	if c.RSVPRetention < 0 {
 		return Config{}, fmt.Errorf("rsvp-retention: must not be negative, got %v", c.RSVPRetention)

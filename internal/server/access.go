@@ -47,6 +47,13 @@ func organiserOf(tokenName string) string {
 // resolveToken authenticates an organiser's API token.
 func (s *service) resolveToken(ctx context.Context, _, secret string) (auth.Principal, error) {
 	t, err := s.store.GetAPIToken(ctx, tokenID(secret))
+	return s.tokenPrincipal(ctx, t, err)
+}
+
+// tokenPrincipal is the principal of an API token as the store returned it (with its
+// error): refused if unknown, revoked or expired. Watch streams call it again before
+// every message, so that a revoked token's streams end.
+func (s *service) tokenPrincipal(ctx context.Context, t *rallyv1.ApiToken, err error) (auth.Principal, error) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return auth.Principal{}, status.Error(codes.Unauthenticated, "the bearer token is not valid")

@@ -100,7 +100,7 @@ func (s *campaignServer) UpdateCampaign(ctx context.Context, req *rallyv1.Update
 	if err != nil {
 		return nil, err
 	}
-	s.publish(ctx, rallyv1.ChangeKind_CHANGE_KIND_UPDATED, c.GetName(), nil)
+	s.publishTo(ctx, audiencePublic, rallyv1.ChangeKind_CHANGE_KIND_UPDATED, c.GetName(), nil, "", c.GetName())
 	return s.presentCampaign(ctx, c), nil
 }
 

@@ -89,7 +89,7 @@ func (s *eventServer) CreateEvent(ctx context.Context, req *rallyv1.CreateEventR
 	if errors.Is(err, store.ErrAlreadyExists) && req.GetRequestId() != "" && req.GetEventId() == "" {
 		e, err = s.store.GetEvent(ctx, e.GetName()) // a retry: return the first attempt's result
 	} else if err == nil {
-		s.publish(ctx, rallyv1.ChangeKind_CHANGE_KIND_CREATED, e.GetName(), nil, e.GetCampaign())
+		s.publishTo(ctx, audiencePublic, rallyv1.ChangeKind_CHANGE_KIND_CREATED, e.GetName(), nil, e.GetName(), e.GetCampaign())
 	}
 	if err != nil {
 		return nil, err
@@ -219,7 +219,7 @@ func (s *eventServer) UpdateEvent(ctx context.Context, req *rallyv1.UpdateEventR
 	if err := s.store.Rebalance(ctx, e.GetName()); err != nil {
 		s.log.ErrorContext(ctx, "rebalancing RSVPs after an event update failed", "event", e.GetName(), "err", err)
 	}
-	s.publish(ctx, rallyv1.ChangeKind_CHANGE_KIND_UPDATED, e.GetName(), nil, e.GetCampaign())
+	s.publishTo(ctx, updateAudience(paths), rallyv1.ChangeKind_CHANGE_KIND_UPDATED, e.GetName(), nil, e.GetName(), e.GetCampaign())
 	return present(e, true), nil
 }
 
@@ -243,12 +243,24 @@ func (s *eventServer) CancelEvent(ctx context.Context, req *rallyv1.CancelEventR
 	if errors.Is(err, errNoChange) {
 		e, err = s.store.GetEvent(ctx, req.GetName())
 	} else if err == nil {
-		s.publish(ctx, rallyv1.ChangeKind_CHANGE_KIND_CANCELLED, e.GetName(), nil, e.GetCampaign())
+		s.publishTo(ctx, audiencePublic, rallyv1.ChangeKind_CHANGE_KIND_CANCELLED, e.GetName(), nil, e.GetName(), e.GetCampaign())
 	}
 	if err != nil {
 		return nil, err
 	}
 	return present(e, true), nil
+}
+
+// updateAudience is the least audience that sees an event update of these paths: the
+// holders' and organisers' histories alone when only the meeting point changed, which
+// the public does not see (a public message would tell it that something hidden moved).
+func updateAudience(paths []string) audience {
+	for _, p := range paths {
+		if p != "meeting_point" && p != "meeting_point_reveal_time" {
+			return audiencePublic
+		}
+	}
+	return audienceHolders
 }
 
 // present shapes an event for its reader: what someone who does not manage the event

@@ -150,7 +150,9 @@ func (s *organiserServer) changeOrganisers(ctx context.Context, name string, cha
 	if errors.Is(err, errNoChange) {
 		c, err = s.store.GetCampaign(ctx, name)
 	} else if err == nil {
-		s.publish(ctx, rallyv1.ChangeKind_CHANGE_KIND_UPDATED, c.GetName(), nil)
+		// Who organises is not public: only the organisers' history hears of it (and a
+		// removed organiser's open stream ends on it, see watch).
+		s.publishTo(ctx, audienceOrganisers, rallyv1.ChangeKind_CHANGE_KIND_UPDATED, c.GetName(), nil, "", c.GetName())
 	}
 	if err != nil {
 		return nil, err

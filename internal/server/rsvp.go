@@ -85,10 +85,8 @@ func (s *rsvpServer) CreateRsvp(ctx context.Context, req *rallyv1.CreateRsvpRequ
 			return nil, err
 		}
 		token = string(opened)
-	case created.Published:
-		s.publishChange(ctx, n.Change, created.Campaign)
 	default:
-		s.publishChange(ctx, n.Change, event, created.Campaign)
+		s.attendanceChanged(ctx, event, created.Campaign, n.Change, created.Published)
 	}
 	return &rallyv1.CreateRsvpResponse{Rsvp: presentRSVP(created.Rsvp, false), ManageToken: token}, nil
 }

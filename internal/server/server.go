@@ -56,6 +56,9 @@ type Options struct {
 	// Metrics records calls (by method and code), watch streams and the outcomes of RSVPs
 	// and claims; nil records nothing.
 	Metrics *metrics.Metrics
+	// AttendanceWindow is how long public attendance changes are coalesced at least
+	// (default DefaultAttendanceWindow; see publish.go).
+	AttendanceWindow time.Duration
 	// Secrets key etags and sealed idempotent tokens; nil: a random keyring (one process).
 	Secrets *secret.Keyring
 }
@@ -65,7 +68,12 @@ type Options struct {
 type Server struct {
 	GRPC   *grpc.Server
 	Health *health.Server
+	svc    *service
 }
+
+// Close publishes the public attendance changes still being coalesced. Call it at
+// shutdown, before the broker closes.
+func (s *Server) Close() { s.svc.coalescer.close() }
 
 // publicMethods may be called without a token: reads of public data.
 var publicMethods = map[string]bool{
@@ -128,6 +136,10 @@ func New(opts Options) (*Server, error) {
 	svc := &service{store: opts.Store, now: opts.Now, reads: newRecent(256), validator: validator, log: opts.Logger, maxGuests: opts.MaxGuests,
 		broker: opts.Broker, callerKey: opts.CallerKey, watches: &watchers{max: opts.MaxWatches, n: map[string]int{}},
 		metrics: opts.Metrics, secrets: opts.Secrets}
+	if opts.AttendanceWindow <= 0 {
+		opts.AttendanceWindow = DefaultAttendanceWindow
+	}
+	svc.coalescer = newCoalescer(opts.AttendanceWindow, svc.publishPublicAttendance)
 	authn := auth.NewAuthenticator(opts.AdminToken, isPublic, map[string]auth.Resolver{
 		auth.OrganiserPrefix: svc.resolveToken,
 		auth.RSVPPrefix:      resolveRSVPToken,
@@ -207,4 +219,5 @@ type service struct {
 	reads     *recent // see readEvent
 	metrics   *metrics.Metrics
 	secrets   *secret.Keyring
+	coalescer *coalescer // public attendance changes, see publish.go
 }

@@ -113,7 +113,7 @@ func (s *service) publishTask(ctx context.Context, kind rallyv1.ChangeKind, task
 		s.log.ErrorContext(ctx, "publishing a change failed", "resource", task, "err", err)
 		return
 	}
-	s.publish(ctx, kind, task, nil, t.GetCampaign(), t.GetEvent())
+	s.publishTo(ctx, audiencePublic, kind, task, nil, t.GetEvent(), t.GetCampaign())
 }
 
 func (s *taskServer) CreateTask(ctx context.Context, req *rallyv1.CreateTaskRequest) (*rallyv1.Task, error) {
@@ -137,7 +137,7 @@ func (s *taskServer) CreateTask(ctx context.Context, req *rallyv1.CreateTaskRequ
 	if err := s.store.CreateTask(ctx, t); err != nil {
 		return nil, err
 	}
-	s.publish(ctx, rallyv1.ChangeKind_CHANGE_KIND_CREATED, t.GetName(), nil, t.GetCampaign(), t.GetEvent())
+	s.publishTo(ctx, audiencePublic, rallyv1.ChangeKind_CHANGE_KIND_CREATED, t.GetName(), nil, t.GetEvent(), t.GetCampaign())
 	return s.presentTask(t), nil
 }
 

@@ -30,15 +30,6 @@ import (
 // messages published in a different order than their writes (two replicas racing) can
 // never leave a watcher with a stale state: the last message delivered shows the latest.
 
-// publish records a change for the watchers of resource and of the resources in also
-// (its campaign, the event a task is tied to; empty ones are skipped). The write it
-// reports has succeeded, so a failure here is logged rather than returned: the client
-// must not retry a write that happened. Watchers resynchronise on their next change or
-// reconnect.
-func (s *service) publish(ctx context.Context, kind rallyv1.ChangeKind, resource string, ann *rallyv1.Announcement, also ...string) {
-	s.publishChange(ctx, s.change(kind, resource, ann), append([]string{resource}, also...)...)
-}
-
 // change encodes a Change to publish (nil without a broker: nothing to publish).
 func (s *service) change(kind rallyv1.ChangeKind, resource string, ann *rallyv1.Announcement) []byte {
 	if s.broker == nil {
@@ -65,14 +56,15 @@ func (s *service) publishChange(ctx context.Context, payload []byte, topics ...s
 	}
 }
 
-// publishEvent publishes a change of an event, looking up its campaign.
+// publishEvent publishes an RSVP change of an event (see attendanceChanged), looking up
+// its campaign.
 func (s *service) publishEvent(ctx context.Context, kind rallyv1.ChangeKind, event string) {
 	e, err := s.store.GetEvent(ctx, event)
 	if err != nil {
-		s.log.ErrorContext(ctx, "publishing a change failed", "resource", event, "err", err)
+		s.log.ErrorContext(ctx, "publishing a change failed", "err", err)
 		return
 	}
-	s.publish(ctx, kind, event, nil, e.GetCampaign())
+	s.attendanceChanged(ctx, event, e.GetCampaign(), s.change(kind, event, nil), false)
 }
 
 // watchers counts the open watch streams of each caller, to cap them.
@@ -101,12 +93,15 @@ func (w *watchers) acquire(caller string) (release func(), err error) {
 
 // watch runs one watch stream on topic until the client leaves or the server shuts down.
 // snapshot sends the current state with the given cursor; render turns a published Change
-// into what this watcher receives, or reports false to skip it (an announcement the
-// watcher may not read).
+// into what this watcher receives, or reports false to skip it (nothing it sees changed).
+// rights, if not nil, re-checks before every message that the caller may still read the
+// topic (its token, its place among the organisers, its RSVP): rights taken away end the
+// stream with the status rights returns, before the next message, on every replica.
 func (s *service) watch(ctx context.Context, topic, cursor string,
 	send func(*rallyv1.Change) error,
 	snapshot func(cursor string, reset bool) error,
 	render func(*rallyv1.Change) (*rallyv1.Change, bool, error),
+	rights func(ctx context.Context, cursor string) error,
 ) error {
 	if s.broker == nil {
 		return status.Error(codes.Unimplemented, "live updates are not configured")
@@ -135,6 +130,12 @@ func (s *service) watch(ctx context.Context, topic, cursor string,
 			return ctx.Err()
 		case m, ok := <-sub.C():
 			if ok {
+				if rights != nil {
+					if err := rights(ctx, m.Cursor); err != nil {
+						sub.Close()
+						return err
+					}
+				}
 				if err := s.deliver(m, send, render); err != nil {
 					sub.Close()
 					return err
@@ -285,9 +286,108 @@ func (s *service) renderTask(ctx context.Context, c *rallyv1.Change) (*rallyv1.C
 	return c, true, nil
 }
 
-// mayRead reports whether a watcher may read an announcement.
-func mayRead(a *rallyv1.Announcement, privileged bool) bool {
-	return privileged || a.GetAudience() != rallyv1.AnnouncementAudience_ANNOUNCEMENT_AUDIENCE_RSVP_HOLDERS
+// holderRSVP returns the RSVP of the event that the caller's manage token holds, and
+// whether it is current (GOING or WAITLISTED): a cancelled RSVP's token no longer opens
+// what is for RSVP holders. A token that is not one of this event's RSVPs is refused, as
+// any invalid token is.
+func (s *service) holderRSVP(ctx context.Context, event string, holder auth.Principal) (*rallyv1.Rsvp, bool, error) {
+	r, err := s.store.FindRSVPByToken(ctx, event, holder.TokenHash)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, status.Error(codes.Unauthenticated, "the bearer token is not an RSVP of this event")
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return r, r.GetState() != rallyv1.RsvpState_RSVP_STATE_CANCELLED, nil
+}
+
+// eventAudience is the history of the event that the caller may follow: the organisers',
+// the holders' for the holder of a current RSVP, the public's otherwise.
+func (s *service) eventAudience(ctx context.Context, caller auth.Principal, e *rallyv1.Event) (audience, error) {
+	if caller.Kind == auth.RSVPHolder {
+		_, current, err := s.holderRSVP(ctx, e.GetName(), caller)
+		if err != nil || !current {
+			return audiencePublic, err
+		}
+		return audienceHolders, nil
+	}
+	manages, err := s.organisesEvent(ctx, caller, e, nil)
+	if err != nil || !manages {
+		return audiencePublic, err
+	}
+	return audienceOrganisers, nil
+}
+
+// mayRead reports whether an audience may read an announcement.
+func mayRead(a *rallyv1.Announcement, aud audience) bool {
+	return aud > audiencePublic || a.GetAudience() != rallyv1.AnnouncementAudience_ANNOUNCEMENT_AUDIENCE_RSVP_HOLDERS
+}
+
+// errRightsEnded ends a stream whose caller lost the rights it was opened with.
+func errRightsEnded(why string) error {
+	return status.Error(codes.PermissionDenied, why+"; this stream has ended: watch again with the rights you have now")
+}
+
+// stillValid re-checks an organiser's API token (revoked or expired since the stream
+// opened); other callers' credentials do not change.
+func (s *service) stillValid(ctx context.Context, caller auth.Principal) error {
+	if caller.Kind != auth.Organiser {
+		return nil
+	}
+	t, err := s.store.GetAPIToken(ctx, caller.Token)
+	_, err = s.tokenPrincipal(ctx, t, err)
+	return err
+}
+
+// eventRights is the re-check of a stream on an event's history of audience aud: the
+// holder's RSVP is still current, the organiser still organises the event with a valid
+// token. Reads shared by the watchers of a message (the event, its campaign) are made once
+// per replica.
+func (s *service) eventRights(caller auth.Principal, event string, aud audience) func(context.Context, string) error {
+	switch aud {
+	case audienceHolders:
+		return func(ctx context.Context, _ string) error {
+			_, current, err := s.holderRSVP(ctx, event, caller)
+			if status.Code(err) == codes.Unauthenticated || (err == nil && !current) {
+				return errRightsEnded("the RSVP of this token is cancelled or deleted")
+			}
+			return err
+		}
+	case audienceOrganisers:
+		return func(ctx context.Context, cursor string) error {
+			if err := s.stillValid(ctx, caller); err != nil {
+				return err
+			}
+			e, err := s.sharedEvent(ctx, event, cursor)
+			if err != nil {
+				return err
+			}
+			ok, err := s.organisesShared(ctx, caller, e.GetCampaign(), e.GetOwner(), cursor)
+			if err == nil && !ok {
+				return errRightsEnded("you no longer organise " + event)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// organisesShared is organisesEvent for a stream's re-check, with the campaign read once
+// per replica and message.
+func (s *service) organisesShared(ctx context.Context, caller auth.Principal, campaign, owner, cursor string) (bool, error) {
+	switch {
+	case caller.IsAdmin():
+		return true, nil
+	case caller.Kind != auth.Organiser:
+		return false, nil
+	case campaign == "":
+		return owner == caller.Organiser, nil
+	}
+	c, err := s.readCampaign(ctx, campaign, cursor)
+	if err != nil {
+		return false, err
+	}
+	return organisesCampaign(caller, c), nil
 }
 
 func (s *eventServer) WatchEvent(req *rallyv1.WatchEventRequest, stream rallyv1.EventService_WatchEventServer) error {
@@ -297,55 +397,56 @@ func (s *eventServer) WatchEvent(req *rallyv1.WatchEventRequest, stream rallyv1.
 		return err
 	}
 	caller := auth.FromContext(ctx)
-	// Organisers and RSVP holders read announcements for RSVP holders too.
-	privileged, err := s.organisesEvent(ctx, caller, e, nil)
+	aud, err := s.eventAudience(ctx, caller, e)
 	if err != nil {
 		return err
 	}
-	if caller.Kind == auth.RSVPHolder {
-		if _, err := s.meetingPointRevealed(ctx, e, caller); err != nil {
-			return err
-		}
-		privileged = true
-	}
-	view := func(e *rallyv1.Event) (*rallyv1.Event, error) { return s.viewEvent(ctx, caller, e, nil) }
 	// The shaped event is shared by all the watchers of a message who see it alike: with
 	// thousands of watchers, shaping (and copying) it once per watcher was a fifth of the
 	// fan-out's CPU. Everyone sees it as the public or as its organisers do, except that
 	// an RSVP holder also sees the meeting point once their RSVP is GOING and the reveal
-	// time has passed. Reading the holder's RSVP for every change would be a Redis read
-	// per holder per change on a busy event; it is only needed once the reveal time has
-	// passed, and only until it says yes: a holder shown the meeting point keeps it for
-	// the stream.
-	manages := privileged && caller.Kind != auth.RSVPHolder
+	// time has passed. Reading the holder's RSVP for that is only needed once the reveal
+	// time has passed, and only until it says yes: a holder shown the meeting point keeps
+	// it for the stream (the re-check of rights ends the stream if the RSVP is cancelled).
 	revealed := false
-	viewKey := func(ctx context.Context, e *rallyv1.Event) (string, error) {
-		if caller.Kind != auth.RSVPHolder {
-			return fmt.Sprintf("view:%t:", manages), nil
+	shape := func(ctx context.Context, e *rallyv1.Event) (string, func(*rallyv1.Event) *rallyv1.Event, error) {
+		switch aud {
+		case audienceOrganisers:
+			return "view:organisers:", func(e *rallyv1.Event) *rallyv1.Event { return present(e, true) }, nil
+		case audiencePublic:
+			return "view:public:", func(e *rallyv1.Event) *rallyv1.Event { return present(e, false) }, nil
 		}
 		if reveal := e.GetMeetingPointRevealTime(); !revealed && (reveal == nil || !s.now().Before(reveal.AsTime())) {
-			var err error
-			if revealed, err = s.meetingPointRevealed(ctx, e, caller); err != nil {
-				return "", err
+			r, _, err := s.holderRSVP(ctx, e.GetName(), caller)
+			if err != nil {
+				return "", nil, err
 			}
+			revealed = r.GetState() == rallyv1.RsvpState_RSVP_STATE_GOING
 		}
-		return fmt.Sprintf("holder:%t:", revealed), nil
+		r := revealed
+		return fmt.Sprintf("holder:%t:", r), func(e *rallyv1.Event) *rallyv1.Event { return presentToHolder(e, r) }, nil
 	}
-	return s.watch(ctx, req.GetName(), req.GetCursor(), stream.Send,
+	// last is the event as this watcher was last sent it: a change that leaves it as it
+	// was (an attendance change after a shutdown's lost window, one published by two
+	// replicas) is not sent. Organisers are sent every change.
+	var last *rallyv1.Event
+	return s.watch(ctx, eventTopic(req.GetName(), aud), req.GetCursor(), stream.Send,
 		func(cursor string, reset bool) error {
 			e, err := s.store.GetEvent(ctx, req.GetName())
-			if err == nil {
-				e, err = view(e)
-			}
 			if err != nil {
 				return err
 			}
-			return stream.Send(&rallyv1.Change{Resource: e.GetName(), Kind: rallyv1.ChangeKind_CHANGE_KIND_SNAPSHOT, Event: e, Cursor: cursor, Reset_: reset, ChangeTime: timestamppb.New(s.now())})
+			_, view, err := shape(ctx, e)
+			if err != nil {
+				return err
+			}
+			last = view(e)
+			return stream.Send(&rallyv1.Change{Resource: e.GetName(), Kind: rallyv1.ChangeKind_CHANGE_KIND_SNAPSHOT, Event: last, Cursor: cursor, Reset_: reset, ChangeTime: timestamppb.New(s.now())})
 		},
 		func(c *rallyv1.Change) (*rallyv1.Change, bool, error) {
 			switch {
 			case c.GetKind() == rallyv1.ChangeKind_CHANGE_KIND_ANNOUNCEMENT:
-				return c, mayRead(c.GetAnnouncement(), privileged), nil
+				return c, mayRead(c.GetAnnouncement(), aud), nil
 			case strings.HasPrefix(c.GetResource(), "tasks/"):
 				return s.renderTask(ctx, c)
 			}
@@ -353,23 +454,24 @@ func (s *eventServer) WatchEvent(req *rallyv1.WatchEventRequest, stream rallyv1.
 			if err != nil {
 				return nil, false, err
 			}
-			key, err := viewKey(ctx, current)
+			key, view, err := shape(ctx, current)
 			if err != nil {
 				return nil, false, err
 			}
 			v, err := s.shared(ctx, key+c.GetResource()+"@"+c.GetCursor(), func(ctx context.Context) (any, error) {
-				e := proto.CloneOf(current)
-				if caller.Kind == auth.RSVPHolder {
-					return presentToHolder(e, revealed), nil
-				}
-				return present(e, manages), nil
+				return view(proto.CloneOf(current)), nil
 			})
 			if err != nil {
 				return nil, false, err
 			}
-			c.Event = v.(*rallyv1.Event) // shared: marshalled, never modified
+			e := v.(*rallyv1.Event) // shared: marshalled, never modified
+			if aud != audienceOrganisers && proto.Equal(e, last) {
+				return nil, false, nil
+			}
+			last, c.Event = e, e
 			return c, true, nil
-		})
+		},
+		s.eventRights(caller, req.GetName(), aud))
 }
 
 func (s *eventServer) WatchCampaign(req *rallyv1.WatchCampaignRequest, stream rallyv1.EventService_WatchCampaignServer) error {
@@ -379,9 +481,27 @@ func (s *eventServer) WatchCampaign(req *rallyv1.WatchCampaignRequest, stream ra
 		return err
 	}
 	caller := auth.FromContext(ctx)
-	privileged := organisesCampaign(caller, c)
-	campaigns := map[string]*rallyv1.Campaign{}
-	return s.watch(ctx, req.GetName(), req.GetCursor(), stream.Send,
+	aud := audiencePublic
+	if organisesCampaign(caller, c) {
+		aud = audienceOrganisers
+	}
+	// last holds each event as this watcher was last sent it; see WatchEvent.
+	last := map[string]*rallyv1.Event{}
+	viewEvent := func(e *rallyv1.Event) *rallyv1.Event { return present(e, aud == audienceOrganisers) }
+	var rights func(context.Context, string) error
+	if aud == audienceOrganisers {
+		rights = func(ctx context.Context, cursor string) error {
+			if err := s.stillValid(ctx, caller); err != nil {
+				return err
+			}
+			ok, err := s.organisesShared(ctx, caller, req.GetName(), "", cursor)
+			if err == nil && !ok {
+				return errRightsEnded("you no longer organise " + req.GetName())
+			}
+			return err
+		}
+	}
+	return s.watch(ctx, campaignTopic(req.GetName(), aud), req.GetCursor(), stream.Send,
 		func(cursor string, reset bool) error {
 			c, err := s.store.GetCampaign(ctx, req.GetName())
 			if err != nil {
@@ -399,9 +519,8 @@ func (s *eventServer) WatchCampaign(req *rallyv1.WatchCampaignRequest, stream ra
 					return err
 				}
 				for _, e := range page.Items {
-					if e, err = s.viewEvent(ctx, caller, e, campaigns); err != nil {
-						return err
-					}
+					e = viewEvent(e)
+					last[e.GetName()] = e
 					if err := stream.Send(&rallyv1.Change{Resource: e.GetName(), Kind: rallyv1.ChangeKind_CHANGE_KIND_SNAPSHOT,
 						Event: e, Cursor: cursor, Reset_: reset, ChangeTime: now}); err != nil {
 						return err
@@ -415,7 +534,7 @@ func (s *eventServer) WatchCampaign(req *rallyv1.WatchCampaignRequest, stream ra
 		func(ch *rallyv1.Change) (*rallyv1.Change, bool, error) {
 			switch {
 			case ch.GetKind() == rallyv1.ChangeKind_CHANGE_KIND_ANNOUNCEMENT:
-				return ch, mayRead(ch.GetAnnouncement(), privileged), nil
+				return ch, mayRead(ch.GetAnnouncement(), aud), nil
 			case strings.HasPrefix(ch.GetResource(), "tasks/"):
 				return s.renderTask(ctx, ch)
 			case ch.GetResource() == req.GetName():
@@ -427,11 +546,17 @@ func (s *eventServer) WatchCampaign(req *rallyv1.WatchCampaignRequest, stream ra
 				return ch, true, nil
 			}
 			e, err := s.readEvent(ctx, ch.GetResource(), ch.GetCursor())
-			if err == nil {
-				ch.Event, err = s.viewEvent(ctx, caller, e, campaigns)
+			if err != nil {
+				return nil, false, err
 			}
-			return ch, err == nil, err
-		})
+			e = viewEvent(e)
+			if aud != audienceOrganisers && proto.Equal(e, last[e.GetName()]) {
+				return nil, false, nil
+			}
+			last[e.GetName()], ch.Event = e, e
+			return ch, true, nil
+		},
+		rights)
 }
 
 func (s *eventServer) PostAnnouncement(ctx context.Context, req *rallyv1.PostAnnouncementRequest) (*rallyv1.Announcement, error) {
@@ -451,7 +576,11 @@ func (s *eventServer) PostAnnouncement(ctx context.Context, req *rallyv1.PostAnn
 	if err := s.store.AppendAnnouncement(ctx, req.GetParent(), a); err != nil {
 		return nil, err
 	}
-	s.publish(ctx, rallyv1.ChangeKind_CHANGE_KIND_ANNOUNCEMENT, e.GetName(), a, e.GetCampaign())
+	least := audiencePublic
+	if a.Audience == rallyv1.AnnouncementAudience_ANNOUNCEMENT_AUDIENCE_RSVP_HOLDERS {
+		least = audienceHolders
+	}
+	s.publishTo(ctx, least, rallyv1.ChangeKind_CHANGE_KIND_ANNOUNCEMENT, e.GetName(), a, e.GetName(), e.GetCampaign())
 	return a, nil
 }
 
@@ -460,16 +589,9 @@ func (s *eventServer) ListAnnouncements(ctx context.Context, req *rallyv1.ListAn
 	if err != nil {
 		return nil, err
 	}
-	caller := auth.FromContext(ctx)
-	privileged, err := s.organisesEvent(ctx, caller, e, nil)
+	aud, err := s.eventAudience(ctx, auth.FromContext(ctx), e)
 	if err != nil {
 		return nil, err
-	}
-	if caller.Kind == auth.RSVPHolder {
-		if _, err := s.meetingPointRevealed(ctx, e, caller); err != nil {
-			return nil, err
-		}
-		privileged = true
 	}
 	all, err := s.store.ListAnnouncements(ctx, req.GetParent())
 	if err != nil {
@@ -477,7 +599,7 @@ func (s *eventServer) ListAnnouncements(ctx context.Context, req *rallyv1.ListAn
 	}
 	out := all[:0]
 	for _, a := range all {
-		if mayRead(a, privileged) {
+		if mayRead(a, aud) {
 			out = append(out, a)
 		}
 	}

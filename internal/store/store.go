@@ -86,6 +86,7 @@ type Store interface {
 
 	RSVPStore
 	TaskStore
+	PublicViewStore
 
 	// Ping reports whether the backend can serve requests, for health checks.
 	Ping(ctx context.Context) error

@@ -16,12 +16,16 @@ import (
 // Secrets is the server secret of test replicas: replicas sharing a Redis must share it.
 const Secrets = "cmFsbHkgdGVzdCBzZWNyZXQgLSBub3QgZm9yIHByb2R1Y3Rpb24h"
 
+// AttendanceWindow is the test replicas' coalescing window of public attendance changes:
+// short, so that tests of public watchers take milliseconds, not seconds.
+const AttendanceWindow = 50 * time.Millisecond
+
 // Start runs rallyd with the given admin token and configuration flags (which come last
-// and win over the defaults: loopback ports, memory store, the test Secrets), logging
+// and win over the defaults: loopback ports, memory store, the test Secrets, AttendanceWindow), logging
 // nowhere.
 func Start(t testing.TB, adminToken string, flags ...string) *app.App {
 	t.Helper()
-	cfg, err := config.Parse(append([]string{"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0", "--admin-token=" + adminToken, "--secrets=" + Secrets}, flags...))
+	cfg, err := config.Parse(append([]string{"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0", "--admin-token=" + adminToken, "--secrets=" + Secrets, "--attendance-window=" + AttendanceWindow.String()}, flags...))
 	if err != nil {
 		t.Fatal(err)
 	}

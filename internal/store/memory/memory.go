@@ -34,6 +34,8 @@ type Store struct {
 	books   map[string]*book           // RSVPs by event ID
 	boards  map[string]*board          // claims by task ID
 	logs    map[string][]proto.Message // capped logs (audit, announcements), newest first
+	// publicViews is each event's last published public attendance view (SwapPublicView).
+	publicViews map[string]string
 
 	retention  time.Duration    // how long RSVPs outlive their event
 	sweepEvery time.Duration    // how often the sweeper runs; 0: never

@@ -15,6 +15,10 @@
 //	                                   at the event's end plus the RSVP retention
 //	<prefix>{ev:<id>}:changes    STREAM the event's live changes (pubsub/redis), written by
 //	                                   the broker and, for RSVPs, by rsvp_create.lua
+//	<prefix>{ev:<id>}:pubview    STRING the public attendance view last published (a bucket or
+//	                                   an EXACT event's counts; never set for HIDDEN), so that
+//	                                   replicas publish public changes only when it changes;
+//	                                   expires 30 days after its last change
 //	<prefix>{ev:<id>}:audit      LIST  reads of the attendee list, newest first, capped
 //	<prefix>{ev:<id>}:ann        LIST  announcements, newest first, capped
 //	<prefix>{tk:<id>}            HASH  one task: pb, rev, state, deadline_ms, max_claims,

@@ -65,6 +65,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RSVPConcurrentCreates", testRSVPConcurrentCreates},
 		{"RSVPAudit", testRSVPAudit},
 		{"Announcements", testAnnouncements},
+		{"SwapPublicView", testSwapPublicView},
 	}
 	tests = append(tests, taskTests...)
 	for _, tc := range tests {
