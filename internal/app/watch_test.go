@@ -315,6 +315,9 @@ func TestWatchMeetingPointPerHolder(t *testing.T) {
 			r := dialReplica(t, a)
 			ev := eventIn("")
 			ev.Capacity = 1
+			// EXACT, so that every RSVP changes what the public and holders see (they hear of
+			// attendance only when their view of it changes).
+			ev.AttendanceVisibility = rallyv1.AttendanceVisibility_ATTENDANCE_VISIBILITY_EXACT
 			ev.MeetingPoint = "north gate, by the lime tree"
 			ev.MeetingPointRevealTime = timestamppb.New(time.Now().Add(-time.Hour))
 			e, err := r.events.CreateEvent(withToken(t.Context(), token), &rallyv1.CreateEventRequest{Event: ev})
