@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -88,7 +89,7 @@ func (s *rsvpServer) CreateRsvp(ctx context.Context, req *rallyv1.CreateRsvpRequ
 	default:
 		s.attendanceChanged(ctx, event, created.Campaign, n.Change, created.Published)
 	}
-	return &rallyv1.CreateRsvpResponse{Rsvp: presentRSVP(created.Rsvp, false), ManageToken: token}, nil
+	return &rallyv1.CreateRsvpResponse{Rsvp: s.presentRSVPTo(ctx, created.Rsvp, false), ManageToken: token}, nil
 }
 
 // createOutcome is the outcome of a CreateRsvp to count, from the store's answer.
@@ -190,11 +191,16 @@ func (s *rsvpServer) GetRsvp(ctx context.Context, req *rallyv1.GetRsvpRequest) (
 	if err != nil {
 		return nil, err
 	}
+	if organiser {
+		if err := s.audit(ctx, store.EventOfRSVP(req.GetName()), "GetRsvp"); err != nil {
+			return nil, err
+		}
+	}
 	r, _, err := s.store.GetRSVP(ctx, req.GetName())
 	if err != nil {
 		return nil, err
 	}
-	return presentRSVP(r, organiser), nil
+	return s.presentRSVPTo(ctx, r, organiser), nil
 }
 
 func (s *rsvpServer) UpdateRsvp(ctx context.Context, req *rallyv1.UpdateRsvpRequest) (*rallyv1.Rsvp, error) {
@@ -210,6 +216,7 @@ func (s *rsvpServer) UpdateRsvp(ctx context.Context, req *rallyv1.UpdateRsvpRequ
 	if err != nil {
 		return nil, err
 	}
+	hidden := false // whether a holder's raise of guests must not consult the free places
 	var c store.RSVPChange
 	for _, p := range paths {
 		switch p {
@@ -222,31 +229,49 @@ func (s *rsvpServer) UpdateRsvp(ctx context.Context, req *rallyv1.UpdateRsvpRequ
 				s.metrics.RSVP(metrics.RSVPTooManyGuests)
 				return nil, errInvalid("rsvp.guests", fmt.Sprintf("at most %d guests", s.maxGuests))
 			}
-			if _, err := s.checkPartyFits(ctx, store.EventOfRSVP(in.GetName()), in.GetGuests()); err != nil {
+			e, err := s.checkPartyFits(ctx, store.EventOfRSVP(in.GetName()), in.GetGuests())
+			if err != nil {
 				if status.Code(err) == codes.FailedPrecondition {
 					s.metrics.RSVP(metrics.RSVPTooLarge)
 				}
 				return nil, err
 			}
+			if err := s.refuseHiddenGrowth(ctx, e, in.GetName(), in.GetGuests(), organiser); err != nil {
+				return nil, err
+			}
+			hidden = !organiser && e.GetAttendanceVisibility() == rallyv1.AttendanceVisibility_ATTENDANCE_VISIBILITY_HIDDEN
 			c.Guests = &in.Guests
+		}
+	}
+	if organiser {
+		if err := s.audit(ctx, store.EventOfRSVP(in.GetName()), "UpdateRsvp"); err != nil {
+			return nil, err
 		}
 	}
 	r, err := s.store.UpdateRSVP(ctx, in.GetName(), c, s.now())
 	if err != nil {
 		s.metrics.RSVP(rsvpRefusal(err))
+		if hidden && errors.Is(err, store.ErrNoRoom) {
+			return nil, errHiddenGrowth(in.GetName())
+		}
 		return nil, rsvpError(in.GetName(), err)
 	}
 	s.metrics.RSVP(metrics.RSVPUpdated)
 	if c.Guests != nil {
 		s.publishEvent(ctx, rallyv1.ChangeKind_CHANGE_KIND_ATTENDANCE, store.EventOfRSVP(in.GetName()))
 	}
-	return presentRSVP(r, organiser), nil
+	return s.presentRSVPTo(ctx, r, organiser), nil
 }
 
 func (s *rsvpServer) CancelRsvp(ctx context.Context, req *rallyv1.CancelRsvpRequest) (*rallyv1.Rsvp, error) {
 	organiser, err := s.checkRSVP(ctx, req.GetName())
 	if err != nil {
 		return nil, err
+	}
+	if organiser {
+		if err := s.audit(ctx, store.EventOfRSVP(req.GetName()), "CancelRsvp"); err != nil {
+			return nil, err
+		}
 	}
 	r, err := s.store.CancelRSVP(ctx, req.GetName(), s.now())
 	if err != nil {
@@ -255,7 +280,7 @@ func (s *rsvpServer) CancelRsvp(ctx context.Context, req *rallyv1.CancelRsvpRequ
 	}
 	s.metrics.RSVP(metrics.RSVPCancelled)
 	s.publishEvent(ctx, rallyv1.ChangeKind_CHANGE_KIND_ATTENDANCE, store.EventOfRSVP(req.GetName()))
-	return presentRSVP(r, organiser), nil
+	return s.presentRSVPTo(ctx, r, organiser), nil
 }
 
 // checkOrganiser lets only the event's organisers through.
@@ -272,9 +297,7 @@ func (s *rsvpServer) ListRsvps(ctx context.Context, req *rallyv1.ListRsvpsReques
 		return nil, err
 	}
 	// Recorded before the read, so that no read of the attendee list goes unrecorded.
-	if err := s.store.AppendAudit(ctx, req.GetParent(), &rallyv1.AuditEntry{
-		Actor: auth.FromContext(ctx).ID(), Action: "ListRsvps", Event: req.GetParent(), CreateTime: timestamppb.New(s.now()),
-	}); err != nil {
+	if err := s.audit(ctx, req.GetParent(), "ListRsvps"); err != nil {
 		return nil, err
 	}
 	size := int(req.GetPageSize())
@@ -292,6 +315,9 @@ func (s *rsvpServer) CheckInRsvp(ctx context.Context, req *rallyv1.CheckInRsvpRe
 	if err := s.checkOrganiser(ctx, store.EventOfRSVP(req.GetName()), "check in RSVPs"); err != nil {
 		return nil, err
 	}
+	if err := s.audit(ctx, store.EventOfRSVP(req.GetName()), "CheckInRsvp"); err != nil {
+		return nil, err
+	}
 	r, err := s.store.CheckInRSVP(ctx, req.GetName(), s.now())
 	if err != nil {
 		s.metrics.RSVP(rsvpRefusal(err))
@@ -302,7 +328,12 @@ func (s *rsvpServer) CheckInRsvp(ctx context.Context, req *rallyv1.CheckInRsvpRe
 }
 
 func (s *rsvpServer) ListAuditEntries(ctx context.Context, req *rallyv1.ListAuditEntriesRequest) (*rallyv1.ListAuditEntriesResponse, error) {
-	if err := s.checkOrganiser(ctx, req.GetParent(), "read the audit log"); err != nil {
+	if strings.HasPrefix(req.GetParent(), "tasks/") {
+		// A task's claims are its campaign's organisers' to read, and so is their audit.
+		if _, err := s.checkTask(ctx, req.GetParent()); err != nil {
+			return nil, err
+		}
+	} else if err := s.checkOrganiser(ctx, req.GetParent(), "read the audit log"); err != nil {
 		return nil, err
 	}
 	entries, err := s.store.ListAudit(ctx, req.GetParent())

@@ -360,6 +360,11 @@ func (s *taskServer) ListClaims(ctx context.Context, req *rallyv1.ListClaimsRequ
 	if _, err := s.checkTask(ctx, req.GetParent()); err != nil {
 		return nil, err
 	}
+	// Claims carry pseudonyms, notes and proof URLs: recorded before the read, as
+	// ListRsvps is, so that no read of them goes unrecorded.
+	if err := s.audit(ctx, req.GetParent(), "ListClaims"); err != nil {
+		return nil, err
+	}
 	size := int(req.GetPageSize())
 	if size == 0 {
 		size = defaultRSVPPageSize

@@ -108,10 +108,14 @@ type RSVPStore interface {
 	// sets when its RSVPs are deleted (the event's end plus the retention) after its end
 	// moved. UpdateEvent callers call it after every event update.
 	Rebalance(ctx context.Context, event string) error
-	// AppendAudit records a read of the event's attendee list; ListAudit returns the
-	// newest entries first (at most 1000 are kept).
-	AppendAudit(ctx context.Context, event string, e *rallyv1.AuditEntry) error
-	ListAudit(ctx context.Context, event string) ([]*rallyv1.AuditEntry, error)
+	// AppendAudit records an organiser's read of personal data under parent: an event,
+	// `events/{id}`, for its RSVPs, or a task, `tasks/{id}`, for its claims. ListAudit
+	// returns parent's newest entries first (at most MaxAuditEntries are kept). Another
+	// kind of name is ErrNotFound. The entries are kept with their event or task: they
+	// say which organiser read what, which its organisers need to be able to check after
+	// the event too, and they name no participant.
+	AppendAudit(ctx context.Context, parent string, e *rallyv1.AuditEntry) error
+	ListAudit(ctx context.Context, parent string) ([]*rallyv1.AuditEntry, error)
 	// AppendAnnouncement records an announcement; ListAnnouncements returns the newest
 	// first (at most MaxAnnouncements are kept).
 	AppendAnnouncement(ctx context.Context, event string, a *rallyv1.Announcement) error
@@ -137,7 +141,7 @@ func (q RSVPQuery) Range() (Range, error) {
 	return Range{Index: RSVPIndex(q.Event, q.State), Min: "-", Max: "+"}.after(q.PageToken)
 }
 
-// MaxAuditEntries is how many attendee-list reads an event's audit log keeps.
+// MaxAuditEntries is how many reads an event's or a task's audit log keeps.
 const MaxAuditEntries = 1000
 
 // MaxAnnouncements is how many announcements an event keeps.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -291,14 +292,32 @@ func (s *Store) Rebalance(_ context.Context, event string) error {
 }
 
 // AppendAudit implements store.RSVPStore.
-func (s *Store) AppendAudit(_ context.Context, event string, a *rallyv1.AuditEntry) error {
-	pushLog(s, "audit|"+store.ID(event), a, store.MaxAuditEntries)
+func (s *Store) AppendAudit(_ context.Context, parent string, a *rallyv1.AuditEntry) error {
+	name, err := auditLog(parent)
+	if err != nil {
+		return err
+	}
+	pushLog(s, name, a, store.MaxAuditEntries)
 	return nil
 }
 
 // ListAudit implements store.RSVPStore.
-func (s *Store) ListAudit(_ context.Context, event string) ([]*rallyv1.AuditEntry, error) {
-	return readLog[*rallyv1.AuditEntry](s, "audit|"+store.ID(event)), nil
+func (s *Store) ListAudit(_ context.Context, parent string) ([]*rallyv1.AuditEntry, error) {
+	name, err := auditLog(parent)
+	if err != nil {
+		return nil, err
+	}
+	return readLog[*rallyv1.AuditEntry](s, name), nil
+}
+
+// auditLog names the audit log of an event or a task: by the whole name, so that an
+// event and a task of the same ID keep apart.
+func auditLog(parent string) (string, error) {
+	kind, id, _ := strings.Cut(parent, "/")
+	if (kind != "events" && kind != "tasks") || id == "" || strings.Contains(id, "/") {
+		return "", store.NotFoundError(parent)
+	}
+	return "audit|" + parent, nil
 }
 
 // AppendAnnouncement implements store.RSVPStore.

@@ -19,13 +19,16 @@
 //	                                   an EXACT event's counts; never set for HIDDEN), so that
 //	                                   replicas publish public changes only when it changes;
 //	                                   expires 30 days after its last change
-//	<prefix>{ev:<id>}:audit      LIST  reads of the attendee list, newest first, capped
+//	<prefix>{ev:<id>}:audit      LIST  organisers' reads of the event's RSVPs, newest first,
+//	                                   capped; kept with the event
 //	<prefix>{ev:<id>}:ann        LIST  announcements, newest first, capped
 //	<prefix>{tk:<id>}            HASH  one task: pb, rev, state, deadline_ms, max_claims,
 //	                                   ttl_ms, and claim_seq, claimed, completed (claims)
 //	<prefix>{tk:<id>}:claim…     the task's claims: records, open claims by expiry, arrival
 //	                             order, request keys (see task.go and task_lib.lua); they
 //	                             expire at store.ClaimsDeleteAt
+//	<prefix>{tk:<id>}:audit      LIST  organisers' reads of the task's claims, newest first,
+//	                                   capped; kept with the task
 //	<prefix>{cp:<id>}            HASH  one campaign: pb, rev
 //	<prefix>{org:<id>}           HASH  one organiser: pb, rev
 //	<prefix>{tok:<id>}           HASH  one API token: pb, rev (the ID is derived from the

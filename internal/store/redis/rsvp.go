@@ -467,16 +467,36 @@ func (s *Store) Rebalance(ctx context.Context, event string) error {
 	return nil
 }
 
-// AppendAudit implements store.RSVPStore. The audit list has no expiry, unlike the RSVPs:
-// it says which organiser read the attendee list, which the campaign's organisers need to
-// be able to check after the event too; it holds nothing about participants.
-func (s *Store) AppendAudit(ctx context.Context, event string, e *rallyv1.AuditEntry) error {
-	return pushLog(ctx, s, event, "audit", e, store.MaxAuditEntries)
+// AppendAudit implements store.RSVPStore, in the list <record>:audit of the event or the
+// task. The audit list has no expiry, unlike the RSVPs and claims: it says which
+// organiser read personal data, which the campaign's organisers need to be able to
+// check after the event too; it names no participant.
+func (s *Store) AppendAudit(ctx context.Context, parent string, e *rallyv1.AuditEntry) error {
+	key, ok := s.auditKey(parent)
+	if !ok {
+		return store.NotFoundError(parent)
+	}
+	return pushList(ctx, s, key, "audit entry of "+parent, e, store.MaxAuditEntries)
 }
 
 // ListAudit implements store.RSVPStore.
-func (s *Store) ListAudit(ctx context.Context, event string) ([]*rallyv1.AuditEntry, error) {
-	return readLog(ctx, s, event, "audit", store.MaxAuditEntries, func() *rallyv1.AuditEntry { return new(rallyv1.AuditEntry) })
+func (s *Store) ListAudit(ctx context.Context, parent string) ([]*rallyv1.AuditEntry, error) {
+	key, ok := s.auditKey(parent)
+	if !ok {
+		return nil, store.NotFoundError(parent)
+	}
+	return readList(ctx, s, key, "audit entries of "+parent, store.MaxAuditEntries, func() *rallyv1.AuditEntry { return new(rallyv1.AuditEntry) })
+}
+
+// auditKey is the audit list of an event or a task, under its record's hash tag.
+func (s *Store) auditKey(parent string) (string, bool) {
+	if id, ok := eventIDOf(parent); ok {
+		return s.recordKey("ev", id) + ":audit", true
+	}
+	if id, ok := taskIDOf(parent); ok {
+		return s.recordKey("tk", id) + ":audit", true
+	}
+	return "", false
 }
 
 // AppendAnnouncement implements store.RSVPStore. Announcements are the organisers' public
@@ -496,18 +516,22 @@ func pushLog(ctx context.Context, s *Store, event, suffix string, msg proto.Mess
 	if !ok {
 		return store.NotFoundError(event)
 	}
+	return pushList(ctx, s, s.recordKey("ev", evID)+":"+suffix, suffix+" entry of "+event, msg, max)
+}
+
+// pushList prepends msg, what it names, to the capped list at key, newest first.
+func pushList(ctx context.Context, s *Store, key, what string, msg proto.Message, max int) error {
 	pb, err := marshal.Marshal(msg)
 	if err != nil {
-		return fmt.Errorf("encoding a %s entry of %s: %w", suffix, event, err)
+		return fmt.Errorf("encoding an %s: %w", what, err)
 	}
-	key := s.recordKey("ev", evID) + ":" + suffix
 	_, err = s.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 		p.LPush(ctx, key, pb)
 		p.LTrim(ctx, key, 0, int64(max)-1)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("recording a %s entry of %s: %w", suffix, event, err)
+		return fmt.Errorf("recording an %s: %w", what, err)
 	}
 	return nil
 }
@@ -518,15 +542,20 @@ func readLog[T proto.Message](ctx context.Context, s *Store, event, suffix strin
 	if !ok {
 		return nil, store.NotFoundError(event)
 	}
-	raw, err := s.rdb.LRange(ctx, s.recordKey("ev", evID)+":"+suffix, 0, int64(max)-1).Result()
+	return readList(ctx, s, s.recordKey("ev", evID)+":"+suffix, suffix+" entries of "+event, max, newT)
+}
+
+// readList returns the entries, what it names, of the capped list at key, newest first.
+func readList[T proto.Message](ctx context.Context, s *Store, key, what string, max int, newT func() T) ([]T, error) {
+	raw, err := s.rdb.LRange(ctx, key, 0, int64(max)-1).Result()
 	if err != nil {
-		return nil, fmt.Errorf("reading the %s entries of %s: %w", suffix, event, err)
+		return nil, fmt.Errorf("reading the %s: %w", what, err)
 	}
 	out := make([]T, len(raw))
 	for i, pb := range raw {
 		out[i] = newT()
 		if err := proto.Unmarshal([]byte(pb), out[i]); err != nil {
-			return nil, fmt.Errorf("decoding a %s entry of %s: %w", suffix, event, err)
+			return nil, fmt.Errorf("decoding the %s: %w", what, err)
 		}
 	}
 	return out, nil

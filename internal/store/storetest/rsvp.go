@@ -397,6 +397,44 @@ func testRSVPAudit(t *testing.T, s store.Store) {
 	if other, _ := s.ListAudit(ctx, "events/none"); len(other) != 0 {
 		t.Errorf("audit of another event: %v", other)
 	}
+
+	// A task's audit log is its own, even when its ID is an event's.
+	if err := s.AppendAudit(ctx, "tasks/e", &rallyv1.AuditEntry{
+		Actor: "organisers/o9", Action: "ListClaims", Task: "tasks/e", CreateTime: timestamppb.New(base),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	task, err := s.ListAudit(ctx, "tasks/e")
+	if err != nil || len(task) != 1 || task[0].GetAction() != "ListClaims" || task[0].GetTask() != "tasks/e" {
+		t.Errorf("audit of tasks/e: %v, %v", task, err)
+	}
+	if got, err := s.ListAudit(ctx, "events/e"); err != nil || len(got) != 3 {
+		t.Errorf("audit of events/e after a task's entry: %v, %v", got, err)
+	}
+	if other, _ := s.ListAudit(ctx, "tasks/none"); len(other) != 0 {
+		t.Errorf("audit of another task: %v", other)
+	}
+
+	// The log keeps the newest MaxAuditEntries.
+	for i := range store.MaxAuditEntries + 5 {
+		if err := s.AppendAudit(ctx, "tasks/capped", &rallyv1.AuditEntry{Actor: fmt.Sprint("organisers/o", i), Action: "ListClaims"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	capped, err := s.ListAudit(ctx, "tasks/capped")
+	if err != nil || len(capped) != store.MaxAuditEntries || capped[0].GetActor() != fmt.Sprint("organisers/o", store.MaxAuditEntries+4) {
+		t.Errorf("capped audit: %d entries, newest %v, %v; want %d, newest o%d", len(capped), capped[0], err, store.MaxAuditEntries, store.MaxAuditEntries+4)
+	}
+
+	// Other names have no audit log.
+	for _, bad := range []string{"campaigns/c", "e", "events/e/rsvps/r"} {
+		if err := s.AppendAudit(ctx, bad, &rallyv1.AuditEntry{Action: "ListRsvps"}); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("AppendAudit(%q) = %v, want ErrNotFound", bad, err)
+		}
+		if _, err := s.ListAudit(ctx, bad); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("ListAudit(%q) = %v, want ErrNotFound", bad, err)
+		}
+	}
 }
 
 func testAnnouncements(t *testing.T, s store.Store) {

@@ -98,7 +98,8 @@ type Rsvp struct {
 	// Whether the RSVP holds a place. Output only.
 	State RsvpState `protobuf:"varint,5,opt,name=state,proto3,enum=rally.v1.RsvpState" json:"state,omitempty"`
 	// Position on the waitlist, 1 for the next to be promoted; 0 unless WAITLISTED.
-	// Output only.
+	// Also 0 when the event's attendance is HIDDEN, except to the event's organisers: an
+	// exact position would tell its holder how many are waiting. Output only.
 	WaitlistPosition int32 `protobuf:"varint,6,opt,name=waitlist_position,json=waitlistPosition,proto3" json:"waitlist_position,omitempty"`
 	// Whether an organiser checked the participant in at the event. Output only.
 	CheckedIn bool `protobuf:"varint,7,opt,name=checked_in,json=checkedIn,proto3" json:"checked_in,omitempty"`
@@ -203,17 +204,22 @@ func (x *Rsvp) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
-// AuditEntry records one read of an event's attendee list.
+// AuditEntry records one read of personal data by an organiser: of an event's RSVPs or
+// of a task's claims. It names the event or the task, never the RSVP or claim read (its
+// name would tie the entry, which outlives the RSVPs, to one participant).
 type AuditEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Who read it: `organisers/{organiser}`, or `admin`.
 	Actor string `protobuf:"bytes,1,opt,name=actor,proto3" json:"actor,omitempty"`
-	// What was done, such as `ListRsvps`.
+	// What was done: the method, such as `ListRsvps`, `GetRsvp`, `UpdateRsvp`,
+	// `CancelRsvp`, `CheckInRsvp` or `ListClaims`.
 	Action string `protobuf:"bytes,2,opt,name=action,proto3" json:"action,omitempty"`
-	// The event, `events/{event}`.
+	// The event whose RSVPs were read, `events/{event}`; empty for a task's entries.
 	Event string `protobuf:"bytes,3,opt,name=event,proto3" json:"event,omitempty"`
 	// When.
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// The task whose claims were read, `tasks/{task}`; empty for an event's entries.
+	Task          string `protobuf:"bytes,5,opt,name=task,proto3" json:"task,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -276,6 +282,13 @@ func (x *AuditEntry) GetCreateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *AuditEntry) GetTask() string {
+	if x != nil {
+		return x.Task
+	}
+	return ""
+}
+
 // Request for RsvpService.CreateRsvp.
 type CreateRsvpRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -284,7 +297,11 @@ type CreateRsvpRequest struct {
 	// The RSVP: display_name, contact and guests. Output-only fields are ignored.
 	Rsvp *Rsvp `protobuf:"bytes,2,opt,name=rsvp,proto3" json:"rsvp,omitempty"`
 	// Idempotency key, such as a random UUID: retrying with the same key returns the same
-	// RSVP and manage token, and counts once. Keep it as secret as the token.
+	// RSVP and manage token, and counts once. Keep it as secret as the token. The token is
+	// kept for retries sealed under the server's secret; when that can no longer open it
+	// (it was sealed by an older Rally, or the secret has been retired since, after a day
+	// at least), the retry fails with FAILED_PRECONDITION naming request_id: the first
+	// RSVP stands, but its token cannot be given back, so retry with a new request_id.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -721,7 +738,7 @@ func (x *CheckInRsvpRequest) GetName() string {
 // Request for RsvpService.ListAuditEntries.
 type ListAuditEntriesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The event, `events/{event}`.
+	// The event, `events/{event}`, or the task, `tasks/{task}`.
 	Parent        string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -767,7 +784,7 @@ func (x *ListAuditEntriesRequest) GetParent() string {
 // Response of RsvpService.ListAuditEntries.
 type ListAuditEntriesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Reads of the attendee list, newest first (the last 1000).
+	// Reads of personal data, newest first (the last 1000).
 	AuditEntries  []*AuditEntry `protobuf:"bytes,1,rep,name=audit_entries,json=auditEntries,proto3" json:"audit_entries,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -827,14 +844,15 @@ const file_rally_v1_rsvp_proto_rawDesc = "" +
 	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\x8d\x01\n" +
+	"updateTime\"\xa1\x01\n" +
 	"\n" +
 	"AuditEntry\x12\x14\n" +
 	"\x05actor\x18\x01 \x01(\tR\x05actor\x12\x16\n" +
 	"\x06action\x18\x02 \x01(\tR\x06action\x12\x14\n" +
 	"\x05event\x18\x03 \x01(\tR\x05event\x12;\n" +
 	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\xb9\x01\n" +
+	"createTime\x12\x12\n" +
+	"\x04task\x18\x05 \x01(\tR\x04task\"\xb9\x01\n" +
 	"\x11CreateRsvpRequest\x12?\n" +
 	"\x06parent\x18\x01 \x01(\tB'\xbaH$r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\x12\"\n" +
 	"\x04rsvp\x18\x02 \x01(\v2\x0e.rally.v1.RsvpR\x04rsvp\x12?\n" +
@@ -863,16 +881,16 @@ const file_rally_v1_rsvp_proto_rawDesc = "" +
 	"\x05rsvps\x18\x01 \x03(\v2\x0e.rally.v1.RsvpR\x05rsvps\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"f\n" +
 	"\x12CheckInRsvpRequest\x12P\n" +
-	"\x04name\x18\x01 \x01(\tB<\xbaH9r725^events/[a-z0-9][a-z0-9-]{0,62}/rsvps/[a-z0-9]{1,64}$R\x04name\"Z\n" +
-	"\x17ListAuditEntriesRequest\x12?\n" +
-	"\x06parent\x18\x01 \x01(\tB'\xbaH$r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\"U\n" +
+	"\x04name\x18\x01 \x01(\tB<\xbaH9r725^events/[a-z0-9][a-z0-9-]{0,62}/rsvps/[a-z0-9]{1,64}$R\x04name\"b\n" +
+	"\x17ListAuditEntriesRequest\x12G\n" +
+	"\x06parent\x18\x01 \x01(\tB/\xbaH,r*2(^(events|tasks)/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\"U\n" +
 	"\x18ListAuditEntriesResponse\x129\n" +
 	"\raudit_entries\x18\x01 \x03(\v2\x14.rally.v1.AuditEntryR\fauditEntries*r\n" +
 	"\tRsvpState\x12\x1a\n" +
 	"\x16RSVP_STATE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10RSVP_STATE_GOING\x10\x01\x12\x19\n" +
 	"\x15RSVP_STATE_WAITLISTED\x10\x02\x12\x18\n" +
-	"\x14RSVP_STATE_CANCELLED\x10\x032\x90\x06\n" +
+	"\x14RSVP_STATE_CANCELLED\x10\x032\xb5\x06\n" +
 	"\vRsvpService\x12r\n" +
 	"\n" +
 	"CreateRsvp\x12\x1b.rally.v1.CreateRsvpRequest\x1a\x1c.rally.v1.CreateRsvpResponse\")\x82\xd3\xe4\x93\x02#:\x04rsvp\"\x1b/v1/{parent=events/*}/rsvps\x12X\n" +
@@ -882,8 +900,8 @@ const file_rally_v1_rsvp_proto_rawDesc = "" +
 	"\n" +
 	"CancelRsvp\x12\x1b.rally.v1.CancelRsvpRequest\x1a\x0e.rally.v1.Rsvp\"-\x82\xd3\xe4\x93\x02':\x01*\"\"/v1/{name=events/*/rsvps/*}:cancel\x12i\n" +
 	"\tListRsvps\x12\x1a.rally.v1.ListRsvpsRequest\x1a\x1b.rally.v1.ListRsvpsResponse\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/{parent=events/*}/rsvps\x12k\n" +
-	"\vCheckInRsvp\x12\x1c.rally.v1.CheckInRsvpRequest\x1a\x0e.rally.v1.Rsvp\".\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/{name=events/*/rsvps/*}:checkIn\x12\x85\x01\n" +
-	"\x10ListAuditEntries\x12!.rally.v1.ListAuditEntriesRequest\x1a\".rally.v1.ListAuditEntriesResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=events/*}/auditEntriesB2Z0github.com/rallyhq/rally/gen/go/rally/v1;rallyv1b\x06proto3"
+	"\vCheckInRsvp\x12\x1c.rally.v1.CheckInRsvpRequest\x1a\x0e.rally.v1.Rsvp\".\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/{name=events/*/rsvps/*}:checkIn\x12\xaa\x01\n" +
+	"\x10ListAuditEntries\x12!.rally.v1.ListAuditEntriesRequest\x1a\".rally.v1.ListAuditEntriesResponse\"O\x82\xd3\xe4\x93\x02IZ#\x12!/v1/{parent=tasks/*}/auditEntries\x12\"/v1/{parent=events/*}/auditEntriesB2Z0github.com/rallyhq/rally/gen/go/rally/v1;rallyv1b\x06proto3"
 
 var (
 	file_rally_v1_rsvp_proto_rawDescOnce sync.Once

@@ -38,26 +38,44 @@ const (
 // Participants may be watched by their own state, so an RSVP is visible only to the
 // holder of its manage token and to the event's organisers; nobody else can learn that it
 // exists. Personal fields are deleted a configured time after the event ends.
+//
+// When an event's attendance is HIDDEN, what an RSVP's holder gets back does not tell
+// how many people come, so that an informant holding one RSVP learns no more than the
+// public: the RSVP shows no waitlist_position, and a holder cannot add guests (the
+// answer would tell whether places are free). What is left is the state itself: whether
+// the RSVP got a place, the one thing a participant must know. The event's organisers
+// see and do everything, and every read or change of one RSVP by an organiser is
+// recorded in the event's audit log.
 type RsvpServiceClient interface {
 	// CreateRsvp takes a place, or a place on the waitlist when the event is full. It needs
-	// no token. The response holds the manage token, shown this once.
+	// no token. The response holds the manage token, shown this once. A retry with a
+	// request_id whose first answer can no longer be given back (see
+	// CreateRsvpRequest.request_id) fails with FAILED_PRECONDITION: retry with a new one.
 	CreateRsvp(ctx context.Context, in *CreateRsvpRequest, opts ...grpc.CallOption) (*CreateRsvpResponse, error)
 	// GetRsvp returns an RSVP to the holder of its manage token or an organiser of the event.
+	// An organiser's read is recorded in the event's audit log.
 	GetRsvp(ctx context.Context, in *GetRsvpRequest, opts ...grpc.CallOption) (*Rsvp, error)
 	// UpdateRsvp changes the pseudonym, contact or number of guests. More guests than there
 	// are free places fails with FAILED_PRECONDITION; fewer guests free places for the
-	// waitlist.
+	// waitlist. When the event's attendance is HIDDEN, only its organisers may raise the
+	// number of guests: a holder's raise fails with FAILED_PRECONDITION whatever the free
+	// places, so that the answer tells nothing about them (cancel and RSVP again with the
+	// whole party, or ask the organisers). Lowering it always works. An organiser's change
+	// is recorded in the event's audit log.
 	UpdateRsvp(ctx context.Context, in *UpdateRsvpRequest, opts ...grpc.CallOption) (*Rsvp, error)
 	// CancelRsvp gives the place up; the waitlist moves up. Cancelling twice returns the
-	// cancelled RSVP.
+	// cancelled RSVP. An organiser's cancellation is recorded in the event's audit log.
 	CancelRsvp(ctx context.Context, in *CancelRsvpRequest, opts ...grpc.CallOption) (*Rsvp, error)
 	// ListRsvps lists an event's RSVPs in arrival order. Organisers of the event only;
 	// every call is recorded in the event's audit log.
 	ListRsvps(ctx context.Context, in *ListRsvpsRequest, opts ...grpc.CallOption) (*ListRsvpsResponse, error)
-	// CheckInRsvp marks a GOING RSVP as arrived. Organisers of the event only.
+	// CheckInRsvp marks a GOING RSVP as arrived. Organisers of the event only; recorded in
+	// the event's audit log.
 	CheckInRsvp(ctx context.Context, in *CheckInRsvpRequest, opts ...grpc.CallOption) (*Rsvp, error)
-	// ListAuditEntries lists who read the event's attendee list, and when, newest first.
-	// Organisers of the event only.
+	// ListAuditEntries lists the organisers' reads of personal data, and when, newest
+	// first: of an event's RSVPs (ListRsvps, and GetRsvp, UpdateRsvp, CancelRsvp and
+	// CheckInRsvp of one), to the event's organisers; of a task's claims (ListClaims), to
+	// its campaign's organisers.
 	ListAuditEntries(ctx context.Context, in *ListAuditEntriesRequest, opts ...grpc.CallOption) (*ListAuditEntriesResponse, error)
 }
 
@@ -149,26 +167,44 @@ func (c *rsvpServiceClient) ListAuditEntries(ctx context.Context, in *ListAuditE
 // Participants may be watched by their own state, so an RSVP is visible only to the
 // holder of its manage token and to the event's organisers; nobody else can learn that it
 // exists. Personal fields are deleted a configured time after the event ends.
+//
+// When an event's attendance is HIDDEN, what an RSVP's holder gets back does not tell
+// how many people come, so that an informant holding one RSVP learns no more than the
+// public: the RSVP shows no waitlist_position, and a holder cannot add guests (the
+// answer would tell whether places are free). What is left is the state itself: whether
+// the RSVP got a place, the one thing a participant must know. The event's organisers
+// see and do everything, and every read or change of one RSVP by an organiser is
+// recorded in the event's audit log.
 type RsvpServiceServer interface {
 	// CreateRsvp takes a place, or a place on the waitlist when the event is full. It needs
-	// no token. The response holds the manage token, shown this once.
+	// no token. The response holds the manage token, shown this once. A retry with a
+	// request_id whose first answer can no longer be given back (see
+	// CreateRsvpRequest.request_id) fails with FAILED_PRECONDITION: retry with a new one.
 	CreateRsvp(context.Context, *CreateRsvpRequest) (*CreateRsvpResponse, error)
 	// GetRsvp returns an RSVP to the holder of its manage token or an organiser of the event.
+	// An organiser's read is recorded in the event's audit log.
 	GetRsvp(context.Context, *GetRsvpRequest) (*Rsvp, error)
 	// UpdateRsvp changes the pseudonym, contact or number of guests. More guests than there
 	// are free places fails with FAILED_PRECONDITION; fewer guests free places for the
-	// waitlist.
+	// waitlist. When the event's attendance is HIDDEN, only its organisers may raise the
+	// number of guests: a holder's raise fails with FAILED_PRECONDITION whatever the free
+	// places, so that the answer tells nothing about them (cancel and RSVP again with the
+	// whole party, or ask the organisers). Lowering it always works. An organiser's change
+	// is recorded in the event's audit log.
 	UpdateRsvp(context.Context, *UpdateRsvpRequest) (*Rsvp, error)
 	// CancelRsvp gives the place up; the waitlist moves up. Cancelling twice returns the
-	// cancelled RSVP.
+	// cancelled RSVP. An organiser's cancellation is recorded in the event's audit log.
 	CancelRsvp(context.Context, *CancelRsvpRequest) (*Rsvp, error)
 	// ListRsvps lists an event's RSVPs in arrival order. Organisers of the event only;
 	// every call is recorded in the event's audit log.
 	ListRsvps(context.Context, *ListRsvpsRequest) (*ListRsvpsResponse, error)
-	// CheckInRsvp marks a GOING RSVP as arrived. Organisers of the event only.
+	// CheckInRsvp marks a GOING RSVP as arrived. Organisers of the event only; recorded in
+	// the event's audit log.
 	CheckInRsvp(context.Context, *CheckInRsvpRequest) (*Rsvp, error)
-	// ListAuditEntries lists who read the event's attendee list, and when, newest first.
-	// Organisers of the event only.
+	// ListAuditEntries lists the organisers' reads of personal data, and when, newest
+	// first: of an event's RSVPs (ListRsvps, and GetRsvp, UpdateRsvp, CancelRsvp and
+	// CheckInRsvp of one), to the event's organisers; of a task's claims (ListClaims), to
+	// its campaign's organisers.
 	ListAuditEntries(context.Context, *ListAuditEntriesRequest) (*ListAuditEntriesResponse, error)
 	mustEmbedUnimplementedRsvpServiceServer()
 }

@@ -1054,6 +1054,8 @@ type ClaimTaskRequest struct {
 	// Optional pseudonym.
 	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	// Idempotency key, such as a random UUID: a retry returns the same claim and token.
+	// As for CreateRsvpRequest.request_id, a retry whose token can no longer be given back
+	// fails with FAILED_PRECONDITION naming request_id: retry with a new one.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

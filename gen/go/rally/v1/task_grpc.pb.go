@@ -54,7 +54,8 @@ type TaskServiceClient interface {
 	// CompleteClaim reports the work done. Completing twice counts once.
 	CompleteClaim(ctx context.Context, in *CompleteClaimRequest, opts ...grpc.CallOption) (*Claim, error)
 	// ListClaims lists a task's claims in the order they were made, with their proofs and
-	// notes. Organisers of the task's campaign only.
+	// notes. Organisers of the task's campaign only; every call is recorded in the task's
+	// audit log (RsvpService.ListAuditEntries with parent `tasks/{task}`).
 	ListClaims(ctx context.Context, in *ListClaimsRequest, opts ...grpc.CallOption) (*ListClaimsResponse, error)
 	// ReleaseClaim gives the place back without completing.
 	ReleaseClaim(ctx context.Context, in *ReleaseClaimRequest, opts ...grpc.CallOption) (*Claim, error)
@@ -182,7 +183,8 @@ type TaskServiceServer interface {
 	// CompleteClaim reports the work done. Completing twice counts once.
 	CompleteClaim(context.Context, *CompleteClaimRequest) (*Claim, error)
 	// ListClaims lists a task's claims in the order they were made, with their proofs and
-	// notes. Organisers of the task's campaign only.
+	// notes. Organisers of the task's campaign only; every call is recorded in the task's
+	// audit log (RsvpService.ListAuditEntries with parent `tasks/{task}`).
 	ListClaims(context.Context, *ListClaimsRequest) (*ListClaimsResponse, error)
 	// ReleaseClaim gives the place back without completing.
 	ReleaseClaim(context.Context, *ReleaseClaimRequest) (*Claim, error)
