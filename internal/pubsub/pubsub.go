@@ -7,6 +7,14 @@
 // Two implementations, with one conformance suite (brokertest): memory (in process, for
 // the embedded store) and redis (a capped stream per topic for history and resumption,
 // plus one pub/sub subscription per replica to learn of new messages at once).
+//
+// A topic's history is deleted a lifetime after its newest message (each broker's
+// WithHistoryTTL; Rally passes its RSVP retention), so that the history of changes keeps
+// the time of an RSVP no longer than the store keeps the RSVP. Subscribing does not
+// extend it. A history that starts again is a new life: no cursor of an earlier life
+// resumes into it (ErrReset), and live subscriptions of the expired one end with
+// ErrReset. A topic that receives messages for ever is never deleted, but keeps only its
+// newest messages (WithHistory), as any history does. See hub's Lives for how.
 package pubsub
 
 import (
@@ -15,9 +23,9 @@ import (
 )
 
 var (
-	// ErrReset: the cursor cannot be resumed (older than the retained history, from
-	// another epoch of the history such as before Redis lost its data, or malformed). The
-	// subscriber should start afresh from a snapshot.
+	// ErrReset: the cursor cannot be resumed (older than the retained history, of a
+	// history that expired, from another epoch of the history such as before Redis lost
+	// its data, or malformed). The subscriber should start afresh from a snapshot.
 	ErrReset = errors.New("pubsub: cannot resume from this cursor")
 	// ErrSlow: the subscriber did not keep up with its topic and was dropped, so that it
 	// neither slows the others nor holds memory. It can resubscribe from the cursor of the
@@ -66,12 +74,14 @@ type Subscription interface {
 	// Message). It is closed when the subscription ends.
 	C() <-chan *Message
 	// Err says why C was closed: ErrSlow, ErrClosed, ErrReset (the history was lost
-	// under the subscriber, e.g. Redis restarted empty) or the context's error.
+	// under the subscriber: it expired, or Redis restarted empty) or the context's error.
 	Err() error
 	// Head is the cursor of the newest message in the topic when the subscription
 	// started, or, for a topic without messages, a cursor before its first one. It is
 	// never empty: a stream's first snapshot carries it, and resuming from it replays
-	// everything published after the subscription started.
+	// everything published after the subscription started (unless that history has
+	// expired since; a topic without messages for a lifetime may also have had a history
+	// come and go, so its Head is then refused too).
 	Head() string
 	// Close ends the subscription.
 	Close()

@@ -6,7 +6,7 @@
 //			b := memory.New(memory.WithHistory(cfg.History), memory.WithQueueLen(cfg.QueueLen))
 //			t.Cleanup(func() { b.Close() })
 //			return b
-//		})
+//		}, historyExists)
 //	}
 //
 // The checks are written for a loaded machine: they Wait for what must happen with
@@ -32,7 +32,15 @@ type Config struct {
 	History int
 	// QueueLen is how many messages a subscriber may have waiting.
 	QueueLen int
+	// HistoryTTL, if not 0, is how long a topic's history lasts after its newest
+	// message: a fraction of a second, below what the brokers' options allow, so that
+	// the broker must be configured around them.
+	HistoryTTL time.Duration
 }
+
+// HistoryExists reports whether topic has a history in b's backend (Redis: its stream
+// key exists), so that the suite can see a history expire.
+type HistoryExists func(t *testing.T, b pubsub.Broker, topic string) bool
 
 // NewBroker returns a new broker for one subtest, configured as asked, and closes it
 // when the subtest ends (t.Cleanup); the suite may close it first. Two brokers returned
@@ -47,7 +55,7 @@ const (
 )
 
 // Run runs the suite. Subtests run in parallel, each with its own brokers.
-func Run(t *testing.T, newBroker NewBroker) {
+func Run(t *testing.T, newBroker NewBroker, exists HistoryExists) {
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, nb NewBroker)
@@ -70,6 +78,9 @@ func Run(t *testing.T, newBroker NewBroker) {
 		{"Close", testClose},
 		{"ContextCancel", testContextCancel},
 		{"SubscriptionClose", testSubscriptionClose},
+		{"HistoryExpires", func(t *testing.T, nb NewBroker) { testHistoryExpires(t, nb, exists) }},
+		{"HistoryKeptWhileActive", func(t *testing.T, nb NewBroker) { testHistoryKeptWhileActive(t, nb, exists) }},
+		{"NoResumeIntoNewLife", func(t *testing.T, nb NewBroker) { testNoResumeIntoNewLife(t, nb, exists) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

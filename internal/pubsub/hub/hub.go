@@ -1,10 +1,12 @@
 // Package hub is what both pubsub brokers share: the in-process fan-out of one replica
 // to its local subscribers, the replay-then-live handover, and the cursor encoding.
 //
-// A broker keeps each topic's history (a ring in memory, a stream in Redis) in which the
-// messages are numbered 1, 2, 3, …: a message's position. It feeds new messages to the
-// hub in order (Deliver) and lends the hub a Reader of the history, from which a
-// subscriber replays and catches up.
+// A broker keeps each topic's history (a ring in memory, a stream in Redis) in which
+// consecutive messages have consecutive positions. A history lasts a lifetime after its
+// newest message; the next one starts a new life, whose positions are beyond those of
+// every life before (see Lives, and the cursor encoding, which names the life). The
+// broker feeds new messages to the hub in order (Deliver) and lends the hub a Reader of
+// the history, from which a subscriber replays and catches up.
 //
 // # Bounded queues
 //
@@ -30,11 +32,40 @@
 // has, the subscription reads again from where it is. Each subscription remembers the
 // position of the last message it was given and skips anything older, so a message that
 // arrives by both ways is given once.
+//
+// # Lives
+//
+// A topic's history is deleted a lifetime after its newest message (the brokers'
+// WithHistoryTTL), so that it keeps the time of no change longer than the data the
+// change was about. The next message then starts the topic's history again: a new life.
+// Nothing of an old life may leak into a new one: a cursor of the old life resumed in
+// the new one would "continue" from a position that means nothing there, skipping
+// messages or replaying others silently.
+//
+// Positions therefore grow with time, from one life to the next. A life that begins at
+// time S (milliseconds on the broker's clock: Redis's TIME on the node of the topic's
+// stream, or the memory broker's monotonic clock) numbers its messages from position
+// S×PerMilli on: S×PerMilli, S×PerMilli+1, …. A life begins at least a lifetime after
+// the last message of the one before (it expired), and no topic takes PerMilli messages
+// a millisecond, so the positions of one life are beyond every position of the lives
+// before it, and a position tells roughly when its life began.
+//
+// Cursors say exactly which life they belong to (Cursor.Life), so Resume refuses a
+// cursor of another life outright, whatever its position. The one cursor that may move
+// into a new life is the Head of a topic without history (Cursor.N 0, given out at time
+// Life): it stands before the next life, and resumes into the life it finds if that
+// life began less than a lifetime after the cursor was given out, for then no other life
+// can have begun and expired in between. A live subscription is judged the same way by
+// Follows, from its position alone.
+//
+// The clock must not step back by more than the margin EmptyAfter leaves (NTP slews,
+// it does not step; a failover may land on a node whose clock is a little behind).
 package hub
 
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/rallyhq/rally/internal/pubsub"
 )
@@ -48,7 +79,20 @@ const (
 	// DefaultHistory is how many messages a topic keeps for resumption: hours of an
 	// event's changes, minutes of a busy campaign's.
 	DefaultHistory = 1000
+	// DefaultHistoryTTL is how long a topic's history lasts after its newest message: the
+	// store's default RSVP retention, so that a change outlives the RSVP it was about
+	// by no more than the RSVP itself outlives its event. Rally passes its configured
+	// retention.
+	DefaultHistoryTTL = 72 * time.Hour
+	// MinHistoryTTL is the shortest lifetime WithHistoryTTL gives a history: a shorter
+	// one would expire messages before a replica that was briefly away could read them,
+	// and reset every watcher that merely reconnects (a retention of 0, "delete as the
+	// event ends", still leaves the changes a minute).
+	MinHistoryTTL = time.Minute
 )
+
+// Millis is a lifetime in whole milliseconds, at least 1, as the brokers' clocks count.
+func Millis(d time.Duration) uint64 { return uint64(max(d.Milliseconds(), 1)) }
 
 // Entry is a message with its position in its topic's history. Msg is what subscribers
 // receive: the hub queues the pointer itself, never a copy, so it must not be nil and
@@ -61,14 +105,15 @@ type Entry struct {
 // Reader reads a topic's history: the position of its newest message (0 if it has
 // none) and, oldest first, up to limit of the retained messages after position after.
 // It returns only the messages it has, so a caller knows that older ones were dropped
-// when the first is not right after after (see Continues).
+// when the first is not right after after (see Continues): a replay never crosses from
+// one life of the history into the next.
 type Reader func(ctx context.Context, topic string, after uint64, limit int) (last uint64, entries []Entry, err error)
 
 // Continues reports whether entries, read from a history whose newest position is last,
 // carry on right after position after: nothing after it has been dropped from the
-// history, and after is not beyond its end (a cursor from a history that was lost and
-// started again). A position equal to the last message dropped is still fine: everything
-// after it is there.
+// history, and after is not beyond its end (a position of a history that was lost). A
+// position equal to the last message dropped is still fine: everything after it is
+// there.
 func Continues(after, last uint64, entries []Entry) bool {
 	if after > last {
 		return false

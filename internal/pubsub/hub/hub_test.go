@@ -15,7 +15,7 @@ import (
 func entries(topic string, from, to uint64) []Entry {
 	var out []Entry
 	for p := from; p <= to; p++ {
-		out = append(out, Entry{Pos: p, Msg: &pubsub.Message{Topic: topic, Cursor: EncodeCursor(1, topic, p), Payload: fmt.Appendf(nil, "m%d", p)}})
+		out = append(out, Entry{Pos: p, Msg: &pubsub.Message{Topic: topic, Cursor: MessageCursor(1, topic, 1, p), Payload: fmt.Appendf(nil, "m%d", p)}})
 	}
 	return out
 }

@@ -9,8 +9,19 @@ import (
 
 func TestConformance(t *testing.T) {
 	brokertest.Run(t, func(t *testing.T, cfg brokertest.Config) pubsub.Broker {
-		b := New(WithHistory(cfg.History), WithQueueLen(cfg.QueueLen))
+		opts := []Option{WithHistory(cfg.History), WithQueueLen(cfg.QueueLen)}
+		if cfg.HistoryTTL > 0 {
+			// Below hub.MinHistoryTTL, which WithHistoryTTL would impose.
+			opts = append(opts, func(c *config) { c.lifetime = cfg.HistoryTTL })
+		}
+		b := New(opts...)
 		t.Cleanup(func() { b.Close() })
 		return b
+	}, func(t *testing.T, b pubsub.Broker, topic string) bool {
+		m := b.(*Broker)
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		_, ok := m.topics[topic]
+		return ok
 	})
 }

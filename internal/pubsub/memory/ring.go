@@ -1,12 +1,23 @@
 package memory
 
-import "github.com/rallyhq/rally/internal/pubsub/hub"
+import (
+	"container/list"
 
-// ring is one topic's history: its newest messages, numbered from 1.
+	"github.com/rallyhq/rally/internal/pubsub/hub"
+)
+
+// ring is one life of one topic's history: its newest messages, numbered from first
+// (see hub's Lives).
 type ring struct {
-	last    uint64      // position of the newest message; 0 before the first
+	topic   string
+	first   uint64      // position of the life's first message
+	last    uint64      // position of the newest message; first-1 before the first
 	entries []hub.Entry // the retained messages; the oldest at start once full
 	start   int
+	// newest is when the newest message was published (ms on the broker's clock): the
+	// ring expires a lifetime later.
+	newest uint64
+	elem   *list.Element // in Broker.byAge
 }
 
 // append adds e (at position last+1), dropping the oldest message beyond keep.
@@ -20,16 +31,16 @@ func (r *ring) append(e hub.Entry, keep int) {
 	r.start = (r.start + 1) % len(r.entries)
 }
 
-// newest is the position of the newest message; 0 for a topic without any (r nil).
-func (r *ring) newest() uint64 {
+// span is the life's span; empty for a topic without history (r nil).
+func (r *ring) span() hub.Span {
 	if r == nil {
-		return 0
+		return hub.Span{}
 	}
-	return r.last
+	return hub.Span{First: r.first, Last: r.last}
 }
 
 // read returns the newest position and up to limit retained messages after after, as a
-// hub.Reader does. r may be nil: a topic without messages.
+// hub.Reader does. r may be nil: a topic without history.
 func (r *ring) read(after uint64, limit int) (uint64, []hub.Entry) {
 	if r == nil {
 		return 0, nil

@@ -19,12 +19,11 @@ func TestClusterConformance(t *testing.T) {
 	c := redistest.StartCluster(t)
 	var n atomic.Int64
 	brokertest.Run(t, func(t *testing.T, cfg brokertest.Config) pubsub.Broker {
-		b, err := New(context.Background(), c.Client(), fmt.Sprintf("cl%d:", n.Add(1)),
-			WithHistory(cfg.History), WithQueueLen(cfg.QueueLen))
+		b, err := New(context.Background(), c.Client(), fmt.Sprintf("cl%d:", n.Add(1)), conformanceOptions(cfg)...)
 		if err != nil {
 			t.Fatalf("New: %v", err)
 		}
 		t.Cleanup(func() { b.Close() })
 		return b
-	})
+	}, streamExists(c.Client()))
 }

@@ -26,12 +26,12 @@ import (
 // the catch-up after a reconnection.
 const never = time.Hour
 
-// appendSilently appends a message to topic's stream as publish.lua does, but without
-// the signal: a signal lost on the way.
-func appendSilently(t *testing.T, s *redistest.Server, b *Broker, topic string, pos int, payload string) {
+// appendSilently appends a message to topic's existing stream as publish.lua does, but
+// without the signal: a signal lost on the way.
+func appendSilently(t *testing.T, s *redistest.Server, b *Broker, topic string, payload string) {
 	t.Helper()
 	err := s.Client().XAdd(t.Context(), &goredis.XAddArgs{
-		Stream: b.streamKey(topic), ID: fmt.Sprintf("0-%d", pos), Values: []string{"p", payload},
+		Stream: b.streamKey(topic), NoMkStream: true, ID: "0-*", Values: []string{"p", payload},
 	}).Err()
 	if err != nil {
 		t.Fatal(err)
@@ -59,8 +59,18 @@ func TestKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 2 || entries[0].ID != "0-1" || entries[1].ID != "0-2" || entries[1].Values["p"] != "y" {
-		t.Fatalf("stream entries %v, want 0-1 and 0-2 with field p", entries)
+	if len(entries) != 2 || entries[1].Values["p"] != "y" {
+		t.Fatalf("stream entries %v, want two with field p", entries)
+	}
+	// The life began when the first message was published, on Redis's clock.
+	first := lifeStartOf(t, entries[0].ID)
+	if id := fmt.Sprintf("0-%d", first+1); entries[1].ID != id {
+		t.Fatalf("stream entries %v, want the second at %s", entries, id)
+	}
+	for _, key := range []string{"rally:{events/e1}:changes", "rally:{campaigns/c1}:changes"} {
+		if ttl := c.PTTL(ctx, key).Val(); ttl <= hub.DefaultHistoryTTL-time.Minute || ttl > hub.DefaultHistoryTTL {
+			t.Fatalf("%s expires in %v, want the default lifetime %v", key, ttl, hub.DefaultHistoryTTL)
+		}
 	}
 	epoch, err := c.Get(ctx, "rally:changes:epoch").Result()
 	if err != nil || !regexp.MustCompile(`^[0-9a-f]{16}$`).MatchString(epoch) {
@@ -179,7 +189,7 @@ func TestCatchUpAfterReconnect(t *testing.T) {
 	sub := brokertest.Subscribe(t, b, topic, "")
 	brokertest.Publish(t, b, topic, "1")
 	brokertest.Expect(t, sub, topic, "1")
-	appendSilently(t, s, b, topic, 2, "2")
+	appendSilently(t, s, b, topic, "2")
 	if err := s.Client().ClientKillByFilter(t.Context(), "TYPE", "pubsub").Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +209,7 @@ func TestPollDeliversLostSignals(t *testing.T) {
 	brokertest.Publish(t, b, topic, "1")
 	brokertest.Expect(t, sub, topic, "1")
 	start := time.Now()
-	appendSilently(t, s, b, topic, 2, "2")
+	appendSilently(t, s, b, topic, "2")
 	brokertest.Expect(t, sub, topic, "2")
 	t.Logf("a message without a signal arrived after %v (poll interval %v)", time.Since(start), poll)
 }
@@ -312,25 +322,31 @@ func TestTrimBoundary(t *testing.T) {
 	for i := 1; i <= 250; i++ {
 		brokertest.Publish(t, b, topic, strconv.Itoa(i))
 	}
-	first, err := s.Client().XRangeN(t.Context(), b.streamKey(topic), "-", "+", 1).Result()
-	if err != nil || len(first) != 1 {
-		t.Fatalf("XRANGE: %v %v", first, err)
+	position := func(xrange func(ctx context.Context, key, a, b string, n int64) *goredis.XMessageSliceCmd, a, z string) int {
+		entries, err := xrange(t.Context(), b.streamKey(topic), a, z, 1).Result()
+		if err != nil || len(entries) != 1 {
+			t.Fatalf("XRANGE: %v %v", entries, err)
+		}
+		p, _ := strconv.Atoi(strings.TrimPrefix(entries[0].ID, "0-"))
+		return p
 	}
-	f, _ := strconv.Atoi(strings.TrimPrefix(first[0].ID, "0-"))
+	last := position(s.Client().XRevRangeN, "+", "-")
+	f := position(s.Client().XRangeN, "-", "+") - last + 250 // the first entry's message
 	if f < 2 {
-		t.Fatalf("nothing was trimmed: the first entry is %s", first[0].ID)
+		t.Fatalf("nothing was trimmed: the first entry is message %d", f)
 	}
-	epoch := b.currentEpoch()
-	lastTrimmed := hub.EncodeCursor(epoch, topic, uint64(f-1))
-	sub := brokertest.Subscribe(t, b, topic, lastTrimmed)
+	// Cursors of message n, of the life whose first message is at last-249.
+	epoch, life := b.currentEpoch(), hub.LifeOf(uint64(last-249))
+	cursor := func(n int) string { return hub.Cursor{Epoch: epoch, Life: life, N: uint64(n)}.Encode(topic) }
+	sub := brokertest.Subscribe(t, b, topic, cursor(f-1))
 	want := make([]string, 0, 250)
 	for i := f; i <= 250; i++ {
 		want = append(want, strconv.Itoa(i))
 	}
 	brokertest.Expect(t, sub, topic, want...)
-	brokertest.ExpectReset(t, b, topic, hub.EncodeCursor(epoch, topic, uint64(f-2)), "before the last trimmed entry")
+	brokertest.ExpectReset(t, b, topic, cursor(f-2), "before the last trimmed entry")
 	// A cursor beyond the end (from a history that was lost) is no better.
-	brokertest.ExpectReset(t, b, topic, hub.EncodeCursor(epoch, topic, 251), "beyond the end")
+	brokertest.ExpectReset(t, b, topic, cursor(251), "beyond the end")
 }
 
 // Scripts run again after the server forgot them (SCRIPT FLUSH, as after a restart).
@@ -388,9 +404,10 @@ func TestStreamNumberedOtherwise(t *testing.T) {
 		t.Fatalf("publishing to an old stream: %v", err)
 	}
 	entries, err := c.XRange(ctx, b.streamKey("events/old"), "-", "+").Result()
-	if err != nil || len(entries) != 1 || entries[0].ID != "0-1" {
-		t.Fatalf("old stream after a publication: %v (%v), want it started again at 0-1", entries, err)
+	if err != nil || len(entries) != 1 || entries[0].Values["p"] != "y" {
+		t.Fatalf("old stream after a publication: %v (%v), want it started again", entries, err)
 	}
+	lifeStartOf(t, entries[0].ID)
 
 	if err := c.Set(ctx, b.streamKey("events/string"), "not a stream", 0).Err(); err != nil {
 		t.Fatal(err)
@@ -401,4 +418,17 @@ func TestStreamNumberedOtherwise(t *testing.T) {
 	if v, err := c.Get(ctx, b.streamKey("events/string")).Result(); err != nil || v != "not a stream" {
 		t.Errorf("the key of another type became %q (%v)", v, err)
 	}
+}
+
+// lifeStartOf checks that the ID of a life's first entry is 0-<the life's start in ms ×
+// hub.PerMilli>, a start within the last minute, and returns its position.
+func lifeStartOf(t *testing.T, id string) uint64 {
+	t.Helper()
+	pos, err := strconv.ParseUint(strings.TrimPrefix(id, "0-"), 10, 64)
+	life := hub.LifeOf(pos)
+	now := uint64(time.Now().UnixMilli())
+	if err != nil || hub.LifeStart(life) != pos || life > now+1000 || life < now-60_000 {
+		t.Fatalf("entry %s does not start a life at the time (%d ms)", id, now)
+	}
+	return pos
 }

@@ -184,9 +184,10 @@ func (b *Broker) deliver(reqs []readReq, epoch uint64, res []readResult) bool {
 	}
 	for i, r := range reqs {
 		switch {
-		case !hub.Continues(r.after, res[i].last, res[i].entries):
+		case !hub.Follows(r.after, res[i].span, res[i].entries, res[i].now, b.lifetime):
 			// This replica fell behind by more than the history (it could not reach Redis
-			// for that long): its subscribers cannot be given what they missed.
+			// for that long), or the history expired (and may have started again): its
+			// subscribers cannot be given what they missed.
 			b.hub.EndTopic(r.topic, pubsub.ErrReset)
 		case !b.hub.Deliver(r.topic, r.after, res[i].entries), len(res[i].entries) == r.limit:
 			// The feed moved meanwhile (a subscription ended and another began), or there is

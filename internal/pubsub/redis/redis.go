@@ -5,9 +5,13 @@
 //
 // Every key starts with the deployment's prefix (as in the store):
 //
-//	<prefix>{<tag>}:changes    STREAM  the topic's history: entries 0-1, 0-2, 0-3, … (0, then
-//	                                   the message's position), each with one field p, the
-//	                                   payload; capped with MAXLEN ~ (WithHistory)
+//	<prefix>{<tag>}:changes    STREAM  one life of the topic's history: entries 0-<position>
+//	                                   (0, then the message's position, numbered from
+//	                                   the life's start in ms × 1024, see hub's Lives),
+//	                                   each with one field p, the payload; capped with
+//	                                   MAXLEN ~ (WithHistory); expires a lifetime after
+//	                                   its newest entry (PEXPIRE on every append,
+//	                                   WithHistoryTTL)
 //	<prefix>changes:epoch      STRING  the epoch: 16 hex digits, set once (SET NX), no TTL
 //	<prefix>changes            channel PUBLISH <topic> after each append
 //
@@ -29,25 +33,39 @@
 // it follows, so a lost signal delays a message by one poll interval at most and never
 // loses it.
 //
-// # Cursors and the epoch
+// # Cursors, lives and the epoch
 //
-// A cursor is the epoch and the message's position (hub.EncodeCursor). Positions number
-// the messages of a topic without gaps, so a cursor can be resumed exactly when the
-// stream still holds the message after it (hub.Continues); a cursor equal to the last
-// trimmed message is fine. Redis's own IDs, times, cannot say this: MAXLEN trimming does
-// not move XINFO's max-deleted-entry-id, so the last trimmed ID is unknowable.
+// A cursor is the epoch, the life of the topic's history and the message's number in it
+// (hub.Cursor). Positions number the messages of a life without gaps, so a cursor can be
+// resumed exactly when the stream still holds the message after it (hub.Continues); a
+// cursor equal to the last trimmed message is fine. Redis's own IDs, times, cannot say
+// this: MAXLEN trimming does not move XINFO's max-deleted-entry-id, so the last trimmed
+// ID is unknowable.
+//
+// A stream expires a lifetime after its newest entry (the store's RSVP retention, so
+// that no change outlives by much the RSVP it was about), and the next message starts
+// a new life with a new stream, numbered from the time on the stream's node (TIME):
+// read.lua reports the life's first position (from XINFO's entries-added) and that
+// time, and hub.Resume and hub.Follows refuse every cursor and live feed of an earlier
+// life, which therefore get pubsub.ErrReset. Subscribing writes nothing, not even to a
+// topic without history, whose Head is a cursor before its next life (hub.EmptyCursor):
+// watching neither keeps a history alive nor leaves a trace in Redis.
 //
 // If Redis loses its data (a restart without persistence, a failover to an empty
-// replica), positions start again at 1 and an old cursor would point into new messages.
-// The epoch key is lost with the data, the first broker to notice sets a new one, and
-// every broker compares the key with its epoch on every read: a cursor of another epoch
-// gets pubsub.ErrReset, and so do the live subscriptions of a broker that sees the epoch
-// change. Redis must therefore not evict the epoch key (maxmemory-policy noeviction or
-// volatile-*, as for the store). In a Cluster the epoch key lives on one shard only: a
-// shard that loses its data alone is noticed for the streams it held only where a cursor
-// is beyond their new end.
+// replica), cursors of the lost lives are refused as those of expired ones, but a live
+// feed would not know whether it had read everything before the loss. The epoch key is
+// lost with the data, the first broker to notice sets a new one, and every broker
+// compares the key with its epoch on every read: a cursor of another epoch gets
+// pubsub.ErrReset, and so do the live subscriptions of a broker that sees the epoch
+// change. Redis must therefore evict neither the epoch key nor the streams, which have
+// a TTL (maxmemory-policy noeviction; a volatile-* policy would evict streams early). In a Cluster the epoch key lives
+// on one shard only: a shard that loses its data alone is noticed for its streams by
+// their lives.
 //
-// It needs Redis 7.0 or newer (XADD with the ID 0-*).
+// Streams that an older Rally left without a lifetime get one when a broker starts
+// (expire.go).
+//
+// It needs Redis 7.0 or newer (XADD with the ID 0-*, XINFO's entries-added, PEXPIRE LT).
 package redis
 
 import (
@@ -71,12 +89,13 @@ const DefaultPollInterval = time.Second
 
 // Broker is a pubsub.Broker on Redis.
 type Broker struct {
-	rdb     goredis.UniversalClient
-	prefix  string
-	history int
-	tag     func(topic string) string // a topic's hash tag
-	poll    time.Duration
-	hub     *hub.Hub
+	rdb      goredis.UniversalClient
+	prefix   string
+	history  int
+	lifetime uint64                    // of a history after its newest message, in ms
+	tag      func(topic string) string // a topic's hash tag
+	poll     time.Duration
+	hub      *hub.Hub
 
 	// mu guards epoch. It is held for reading while what was read under an epoch is
 	// handed to the hub, and for writing while the epoch changes (adopt), so that no
@@ -104,7 +123,7 @@ var _ pubsub.Broker = (*Broker)(nil)
 
 type config struct {
 	history, queueLen int
-	poll              time.Duration
+	poll, lifetime    time.Duration
 	tag               func(string) string
 }
 
@@ -119,6 +138,13 @@ type Option func(*config)
 // WithHistory sets how many messages each topic keeps at least (MAXLEN ~, so Redis may
 // keep up to about a hundred more; default hub.DefaultHistory).
 func WithHistory(n int) Option { return func(c *config) { c.history = max(n, 1) } }
+
+// WithHistoryTTL sets how long a topic's history lasts after its newest message (at
+// least hub.MinHistoryTTL; default hub.DefaultHistoryTTL). Subscribing does not extend
+// it: watchers cannot keep a history alive.
+func WithHistoryTTL(d time.Duration) Option {
+	return func(c *config) { c.lifetime = max(d, hub.MinHistoryTTL) }
+}
 
 // WithQueueLen sets how many messages a subscriber may have waiting before it is dropped
 // with pubsub.ErrSlow (default hub.DefaultQueueLen).
@@ -139,18 +165,19 @@ func WithPollInterval(d time.Duration) Option {
 // unreachable. The caller owns rdb: Close does not close it.
 func New(ctx context.Context, rdb goredis.UniversalClient, prefix string, opts ...Option) (*Broker, error) {
 	c := config{history: hub.DefaultHistory, queueLen: hub.DefaultQueueLen, poll: DefaultPollInterval,
-		tag: func(topic string) string { return topic }}
+		lifetime: hub.DefaultHistoryTTL, tag: func(topic string) string { return topic }}
 	for _, o := range opts {
 		o(&c)
 	}
 	b := &Broker{
-		rdb:     rdb,
-		prefix:  prefix,
-		history: c.history,
-		tag:     c.tag,
-		poll:    c.poll,
-		dirty:   map[string]struct{}{},
-		wake:    make(chan struct{}, 1),
+		rdb:      rdb,
+		prefix:   prefix,
+		history:  c.history,
+		lifetime: hub.Millis(c.lifetime),
+		tag:      c.tag,
+		poll:     c.poll,
+		dirty:    map[string]struct{}{},
+		wake:     make(chan struct{}, 1),
 	}
 	b.hub = hub.New(c.queueLen, b.markDirty)
 	epoch, err := ensureEpoch(ctx, rdb, b.epochKey())
@@ -166,9 +193,10 @@ func New(ctx context.Context, rdb goredis.UniversalClient, prefix string, opts .
 	}
 	b.ps = ps
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	b.wg.Add(2)
+	b.wg.Add(3)
 	go b.listen(ps)
 	go b.fetchLoop()
+	go b.expireOld()
 	return b, nil
 }
 
@@ -177,9 +205,10 @@ func (b *Broker) streamKey(topic string) string { return b.prefix + "{" + b.tag(
 // StreamKey is the key of a topic's stream, for scripts that publish with PublishLua.
 func (b *Broker) StreamKey(topic string) string { return b.streamKey(topic) }
 
-// PublishArgs are the arguments of publish_change (PublishLua) for payload on topic.
+// PublishArgs are the arguments of publish_change (PublishLua) for payload on topic:
+// five of them, the lifetime last.
 func (b *Broker) PublishArgs(topic string, payload []byte) []any {
-	return []any{b.history, payload, b.channel(), topic}
+	return []any{b.history, payload, b.channel(), topic, b.lifetime}
 }
 func (b *Broker) channel() string  { return b.prefix + "changes" }
 func (b *Broker) epochKey() string { return b.prefix + "changes:epoch" }
@@ -212,21 +241,21 @@ func (b *Broker) Subscribe(ctx context.Context, topic, cursor string) (pubsub.Su
 	if b.ctx.Err() != nil {
 		return nil, pubsub.ErrClosed
 	}
-	var cursorEpoch, after uint64
-	limit := 0 // without a cursor, only the newest position
+	var c *hub.Cursor
+	req := readReq{topic: topic} // without a cursor, only the span
 	if cursor != "" {
-		var err error
-		if cursorEpoch, after, err = hub.DecodeCursor(cursor, topic); err != nil {
+		parsed, err := hub.ParseCursor(cursor, topic)
+		if err != nil {
 			return nil, err
 		}
-		limit = b.hub.QueueLen()
+		c, req.after, req.limit = &parsed, parsed.ReadAfter(), b.hub.QueueLen()
 	}
 	for range maxEpochRetries {
-		epoch, res, err := b.read(ctx, []readReq{{topic, after, limit}})
+		epoch, res, err := b.read(ctx, []readReq{req})
 		if err != nil {
 			return nil, fmt.Errorf("pubsub: subscribing: %w", err)
 		}
-		if sub, done, err := b.start(ctx, topic, cursor, cursorEpoch, after, epoch, res[0]); done {
+		if sub, done, err := b.start(ctx, topic, c, epoch, res[0]); done {
 			return sub, err
 		}
 		if err := b.adopt(ctx); err != nil {
@@ -236,20 +265,26 @@ func (b *Broker) Subscribe(ctx context.Context, topic, cursor string) (pubsub.Su
 	return nil, errors.New("pubsub: subscribing: the epoch keeps changing")
 }
 
-// start joins the hub with what Subscribe read, if it was read in the broker's epoch;
-// otherwise it reports done false, and the broker must adopt the epoch in Redis first.
-func (b *Broker) start(ctx context.Context, topic, cursor string, cursorEpoch, after, epoch uint64, res readResult) (_ pubsub.Subscription, done bool, _ error) {
+// start joins the hub with what Subscribe read, from cursor c (nil: none), if it was
+// read in the broker's epoch; otherwise it reports done false, and the broker must adopt
+// the epoch in Redis first.
+func (b *Broker) start(ctx context.Context, topic string, c *hub.Cursor, epoch uint64, res readResult) (_ pubsub.Subscription, done bool, _ error) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	if epoch != b.epoch {
 		return nil, false, nil
 	}
-	if cursor == "" {
-		after = res.last
-	} else if cursorEpoch != epoch || !hub.Continues(after, res.last, res.entries) {
-		return nil, true, pubsub.ErrReset
+	after := res.span.Last
+	if res.span.Last == 0 {
+		after = hub.EmptyAfter(res.now, b.lifetime)
 	}
-	sub, err := b.hub.Subscribe(ctx, topic, after, hub.EncodeCursor(epoch, topic, res.last), res.entries, b.replayRead)
+	if c != nil {
+		var ok bool
+		if after, ok = hub.Resume(*c, res.span, res.entries, res.now, b.lifetime); !ok || c.Epoch != epoch {
+			return nil, true, pubsub.ErrReset
+		}
+	}
+	sub, err := b.hub.Subscribe(ctx, topic, after, hub.HeadCursor(epoch, topic, res.span, res.now), res.entries, b.replayRead)
 	if err != nil {
 		return nil, true, err
 	}
@@ -271,7 +306,7 @@ func (b *Broker) replayRead(ctx context.Context, topic string, after uint64, lim
 		_ = b.adopt(ctx)
 		return 0, nil, pubsub.ErrReset
 	}
-	return res[0].last, res[0].entries, nil
+	return res[0].span.Last, res[0].entries, nil
 }
 
 // Close ends every subscription with pubsub.ErrClosed and stops listening.

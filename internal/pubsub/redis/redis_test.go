@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/rallyhq/rally/internal/pubsub"
 	"github.com/rallyhq/rally/internal/pubsub/brokertest"
@@ -18,8 +21,32 @@ func TestConformance(t *testing.T) {
 	var n atomic.Int64
 	brokertest.Run(t, func(t *testing.T, cfg brokertest.Config) pubsub.Broker {
 		prefix := fmt.Sprintf("t%d:", n.Add(1))
-		return newBroker(t, s, prefix, WithHistory(cfg.History), WithQueueLen(cfg.QueueLen))
-	})
+		return newBroker(t, s, prefix, conformanceOptions(cfg)...)
+	}, streamExists(s.Client()))
+}
+
+// conformanceOptions are the options of a broker of the conformance suite.
+func conformanceOptions(cfg brokertest.Config) []Option {
+	opts := []Option{WithHistory(cfg.History), WithQueueLen(cfg.QueueLen)}
+	if cfg.HistoryTTL > 0 {
+		// Below hub.MinHistoryTTL, which WithHistoryTTL would impose.
+		opts = append(opts, withLifetime(cfg.HistoryTTL))
+	}
+	return opts
+}
+
+// withLifetime sets the history lifetime without WithHistoryTTL's minimum.
+func withLifetime(d time.Duration) Option { return func(c *config) { c.lifetime = d } }
+
+// streamExists is the suite's HistoryExists: whether the topic's stream key exists.
+func streamExists(rdb goredis.UniversalClient) brokertest.HistoryExists {
+	return func(t *testing.T, b pubsub.Broker, topic string) bool {
+		n, err := rdb.Exists(t.Context(), b.(*Broker).streamKey(topic)).Result()
+		if err != nil {
+			t.Fatalf("EXISTS: %v", err)
+		}
+		return n == 1
+	}
 }
 
 // newBroker returns a broker on s, closed when t ends.

@@ -84,9 +84,11 @@ type readReq struct {
 	limit int
 }
 
-// readResult is what read.lua found: the topic's newest position and the entries.
+// readResult is what read.lua found: the topic's span, the entries, and the time on the
+// stream's node (ms).
 type readResult struct {
-	last    uint64
+	span    hub.Span
+	now     uint64
 	entries []hub.Entry
 }
 
@@ -121,17 +123,19 @@ func (b *Broker) read(ctx context.Context, reqs []readReq) (uint64, []readResult
 // parseRead decodes read.lua's reply.
 func parseRead(v any, epoch uint64, topic string) (readResult, error) {
 	reply, ok := v.([]any)
-	if !ok || len(reply) != 2 {
+	if !ok || len(reply) != 4 {
 		return readResult{}, fmt.Errorf("unexpected reply %v", v)
 	}
-	last, ok := reply[0].(int64)
+	last, ok1 := reply[0].(int64)
 	rows, ok2 := reply[1].([]any)
-	if !ok || !ok2 || last < 0 {
+	first, ok3 := reply[2].(int64)
+	now, ok4 := reply[3].(int64)
+	if !ok1 || !ok2 || !ok3 || !ok4 || last < 0 || first < 0 || first > last+1 || now <= 0 || (first == 0) != (last == 0) {
 		return readResult{}, fmt.Errorf("unexpected reply %v", v)
 	}
-	res := readResult{last: uint64(last), entries: make([]hub.Entry, 0, len(rows))}
+	res := readResult{span: hub.Span{First: uint64(first), Last: uint64(last)}, now: uint64(now), entries: make([]hub.Entry, 0, len(rows))}
 	for _, row := range rows {
-		e, err := parseEntry(row, epoch, topic)
+		e, err := parseEntry(row, epoch, topic, res.span.First)
 		if err != nil {
 			return readResult{}, err
 		}
@@ -140,8 +144,9 @@ func parseRead(v any, epoch uint64, topic string) (readResult, error) {
 	return res, nil
 }
 
-// parseEntry decodes one stream entry, {"0-<pos>", {"p", payload}}.
-func parseEntry(row any, epoch uint64, topic string) (hub.Entry, error) {
+// parseEntry decodes one stream entry, {"0-<pos>", {"p", payload}}, of the life whose
+// first entry is at position first.
+func parseEntry(row any, epoch uint64, topic string, first uint64) (hub.Entry, error) {
 	fields, ok := row.([]any)
 	if !ok || len(fields) != 2 {
 		return hub.Entry{}, fmt.Errorf("unexpected entry %v", row)
@@ -150,13 +155,13 @@ func parseEntry(row any, epoch uint64, topic string) (hub.Entry, error) {
 	kv, _ := fields[1].([]any)
 	num, ok := strings.CutPrefix(id, "0-")
 	pos, err := strconv.ParseUint(num, 10, 64)
-	if !ok || err != nil || pos == 0 || len(kv) != 2 || kv[0] != "p" {
+	if !ok || err != nil || pos < first || len(kv) != 2 || kv[0] != "p" {
 		return hub.Entry{}, fmt.Errorf("entry %v was not written by publish.lua", row)
 	}
 	payload, _ := kv[1].(string)
 	return hub.Entry{Pos: pos, Msg: &pubsub.Message{
 		Topic:   topic,
-		Cursor:  hub.EncodeCursor(epoch, topic, pos),
+		Cursor:  hub.MessageCursor(epoch, topic, first, pos),
 		Payload: []byte(payload),
 	}}, nil
 }
