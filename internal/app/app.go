@@ -196,9 +196,9 @@ func (a *App) closeOpened() {
 // can publish an RSVP's change in the script that writes it.
 func openBroker(ctx context.Context, client goredis.UniversalClient, cfg config.Config) (pubsub.Broker, error) {
 	if client == nil {
-		return pubsubmemory.New(), nil
+		return pubsubmemory.New(pubsubmemory.WithHistoryTTL(cfg.RSVPRetention)), nil
 	}
-	b, err := pubsubredis.New(ctx, client, cfg.RedisPrefix, pubsubredis.WithTopicTag(redisstore.TopicTag))
+	b, err := pubsubredis.New(ctx, client, cfg.RedisPrefix, pubsubredis.WithTopicTag(redisstore.TopicTag), pubsubredis.WithHistoryTTL(cfg.RSVPRetention))
 	if err != nil {
 		return nil, fmt.Errorf("redis: starting the change broker: %w", err)
 	}
