@@ -139,7 +139,7 @@ func testHistoryKeptWhileActive(t *testing.T, nb NewBroker, exists HistoryExists
 		Expect(t, live, topic, msgs(1, n)...)
 		return
 	}
-	t.Skip("the machine stalled for most of a lifetime on every attempt")
+	t.Fatal("the machine stalled for most of a lifetime on every attempt: the history could not be checked")
 }
 
 // An old cursor never resumes into a history that started again, even once the new
