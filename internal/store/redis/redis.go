@@ -13,8 +13,12 @@
 //	<prefix>{ev:<id>}:rsvp…      the event's RSVPs: records with the token and request-key
 //	                                   maps, indexes by state (see rsvp_lib.lua); they expire
 //	                                   at the event's end plus the RSVP retention
-//	<prefix>{ev:<id>}:changes    STREAM the event's live changes (pubsub/redis), written by
-//	                                   the broker and, for RSVPs, by rsvp_create.lua
+//	<prefix>{ev:<id>}:changes    STREAM the organisers' history of the event's changes
+//	                                   (pubsub/redis), written by the broker and, for RSVPs, by
+//	                                   rsvp_create.lua; expires the RSVP retention after its
+//	                                   last change. The public and RSVP holders' histories
+//	                                   ({events/<id>/public}:changes, …/holders) are the
+//	                                   broker's own keys (server/publish.go)
 //	<prefix>{ev:<id>}:pubview    STRING the public attendance view last published (a bucket or
 //	                                   an EXACT event's counts; never set for HIDDEN), so that
 //	                                   replicas publish public changes only when it changes;
