@@ -97,6 +97,7 @@ func (a *App) open(ctx context.Context) error {
 	// Every line logged in a gRPC call's context carries the call's request ID, whichever
 	// logger the caller of Start built.
 	a.log = requestid.Logger(a.log)
+	routeLibraryLogs(a.log) // gRPC's and grpc-gateway's own lines, without addresses
 	transport, err := newTransport(cfg)
 	if err != nil {
 		return err
@@ -122,6 +123,7 @@ func (a *App) open(ctx context.Context) error {
 		Rules:      cfg.RateLimits,
 		Resolver:   clientip.NewResolver(cfg.TrustedProxies),
 		GatewayKey: gatewayKey,
+		Secrets:    cfg.Secrets,
 	})
 	if a.grpc, err = server.New(server.Options{
 		Store: a.store, AdminToken: cfg.AdminToken, Logger: a.log, MaxGuests: cfg.MaxGuests,

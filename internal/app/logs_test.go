@@ -3,6 +3,7 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -60,6 +61,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 				meetingPoint = "Behind-the-kiosk-4410"
 				clientIP     = "203.0.113.77"
 				contact      = "signal-contact-5512"
+				claimant     = "Claimant-Pseudonym-9902"
 			)
 			o, err := orgs.CreateOrganiser(withToken(ctx, token), &rallyv1.CreateOrganiserRequest{Organiser: &rallyv1.Organiser{DisplayName: pseudonym}})
 			if err != nil {
@@ -93,6 +95,31 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 			if _, err := rsvps.ListRsvps(asOrg, &rallyv1.ListRsvpsRequest{Parent: created.GetName()}); err != nil {
 				t.Fatal(err)
 			}
+			// A claim of a task: pseudonym and claim token.
+			task, err := rallyv1.NewTaskServiceClient(conn).CreateTask(asOrg, &rallyv1.CreateTaskRequest{Task: taskIn(c.GetName())})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tasks := rallyv1.NewTaskServiceClient(conn)
+			claim, err := tasks.ClaimTask(ctx, &rallyv1.ClaimTaskRequest{Name: task.GetName(), DisplayName: claimant})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Failed calls that name the RSVP and the claim: each with the other's token,
+			// and a second RSVP read with the first one's token.
+			other, err := rsvps.CreateRsvp(ctx, &rallyv1.CreateRsvpRequest{Parent: created.GetName(), Rsvp: &rallyv1.Rsvp{DisplayName: "someone"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := rsvps.CancelRsvp(withToken(ctx, claim.GetClaimToken()), &rallyv1.CancelRsvpRequest{Name: r.GetRsvp().GetName()}); err == nil {
+				t.Fatal("a claim token cancelled an RSVP")
+			}
+			if _, err := tasks.ReleaseClaim(withToken(ctx, r.GetManageToken()), &rallyv1.ReleaseClaimRequest{Name: claim.GetClaim().GetName()}); err == nil {
+				t.Fatal("an RSVP token released a claim")
+			}
+			if _, err := rsvps.GetRsvp(withToken(ctx, r.GetManageToken()), &rallyv1.GetRsvpRequest{Name: other.GetRsvp().GetName()}); err == nil {
+				t.Fatal("an RSVP token read another RSVP")
+			}
 			// Failures log too: bad tokens, bad input carrying personal data, denied calls.
 			_, _ = orgs.GetOrganiser(withToken(ctx, "rly_org_"+strings.Repeat("x", 43)), &rallyv1.GetOrganiserRequest{Name: "organisers/me"})
 			_, _ = orgs.CreateOrganiser(asOrg, &rallyv1.CreateOrganiserRequest{Organiser: &rallyv1.Organiser{DisplayName: pseudonym}})
@@ -122,10 +149,35 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 				"pseudonym": pseudonym, "meeting point": meetingPoint, "forwarded client address": clientIP,
 				"peer address field": "peer.address", "authorization header": "authorization",
 				"RSVP contact": contact, "RSVP request id": "request-id-secret-0001", "RSVP manage token": r.GetManageToken(),
+				"claimant's pseudonym": claimant, "claim token": claim.GetClaimToken(),
+				"claim token body": strings.TrimPrefix(claim.GetClaimToken(), "rly_claim_"),
 			} {
 				if strings.Contains(out, secret) {
 					t.Errorf("the logs contain the %s", what)
 				}
+			}
+			// At info and above, no line names a participant (an RSVP or a claim), though
+			// the failed calls above named them in their errors.
+			var named int
+			for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+				var l map[string]any
+				if err := json.Unmarshal([]byte(line), &l); err != nil {
+					t.Fatalf("not JSON: %q", line)
+				}
+				if e, _ := l["grpc.error"].(string); strings.Contains(e, "rsvps/…") || strings.Contains(e, "claims/…") {
+					named++
+				}
+				if l["level"] == "DEBUG" {
+					continue
+				}
+				for _, name := range []string{r.GetRsvp().GetName(), other.GetRsvp().GetName(), claim.GetClaim().GetName()} {
+					if id := name[strings.LastIndex(name, "/")+1:]; strings.Contains(line, id) {
+						t.Errorf("a %s line names %s: %s", l["level"], name, line)
+					}
+				}
+			}
+			if named == 0 {
+				t.Errorf("no failed call's error named a participant (redacted); the check above proves nothing:\n%s", out)
 			}
 		})
 	}

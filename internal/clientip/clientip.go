@@ -3,7 +3,12 @@
 // limited by address without letting them choose that address.
 //
 // Addresses are personal data: nothing here logs them, and Bucket turns one into the
-// coarse identity the rate limiter hashes before it stores anything.
+// coarse identity that the rate limiter puts under a keyed MAC (ratelimit.Interceptor's
+// Caller) before it stores anything. The only place an address travels in clear is the
+// x-forwarded-for metadata from rallyd's own gateway to its gRPC port (see FromGRPC): on
+// the loopback connection, TLS-protected when TLS is on, read by the rate limiter and
+// never stored or logged (the call's log line drops the peer's address, and the logs of
+// gRPC and grpc-gateway lose every address on the way to slog; see internal/calllog).
 package clientip
 
 import (

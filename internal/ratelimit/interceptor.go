@@ -2,7 +2,6 @@ package ratelimit
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/rallyhq/rally/internal/auth"
 	"github.com/rallyhq/rally/internal/clientip"
+	"github.com/rallyhq/rally/internal/secret"
 )
 
 // Options configures the interceptors.
@@ -28,6 +28,10 @@ type Options struct {
 	// GatewayKey identifies calls from this process's REST gateway, whose forwarded
 	// client address is believed (see clientip.FromGRPC).
 	GatewayKey string
+	// Secrets key the MAC of callers' identities (secret.ClientMAC); replicas sharing a
+	// Redis must share them, or each counts its own budgets. Nil: a random keyring, for
+	// one process.
+	Secrets *secret.Keyring
 }
 
 // Interceptor counts every call against its caller's budget. It runs after
@@ -37,7 +41,12 @@ type Interceptor struct {
 }
 
 // NewInterceptor returns the rate-limiting interceptors' common part.
-func NewInterceptor(opts Options) *Interceptor { return &Interceptor{opts: opts} }
+func NewInterceptor(opts Options) *Interceptor {
+	if opts.Secrets == nil {
+		opts.Secrets = secret.Random()
+	}
+	return &Interceptor{opts: opts}
+}
 
 // Unary limits unary calls.
 func (i *Interceptor) Unary() grpc.UnaryServerInterceptor {
@@ -83,23 +92,29 @@ func (i *Interceptor) check(ctx context.Context, method string) error {
 }
 
 // Caller identifies the caller of a request for per-caller limits (rate limits here, and
-// others such as concurrent watches): its token, else its client address, hashed (see
-// hashCaller). Authentication must have run.
+// others such as concurrent watches): its token, else its client address, under a keyed
+// MAC (see macCaller). Authentication must have run.
 func (i *Interceptor) Caller(ctx context.Context) string {
 	caller := auth.FromContext(ctx).RateKey()
 	if caller == "" {
 		caller = "addr:" + clientip.Bucket(i.opts.Resolver.FromGRPC(ctx, i.opts.GatewayKey))
 	}
-	return hashCaller(caller)
+	return macCaller(i.opts.Secrets, caller)
 }
 
-// hashCaller turns the caller's identity into the key of its budget. Hashing keeps client
-// addresses and token names out of Redis in plain text: a dump or MONITOR shows opaque
-// keys. (An IPv4 address can be recovered from its hash by trying them all; what limits
-// exposure is that a key expires as soon as its budget has refilled.)
-func hashCaller(caller string) string {
-	sum := sha256.Sum256([]byte("rally-ratelimit\x00" + caller))
-	return hex.EncodeToString(sum[:16])
+// macCaller turns the caller's identity into the key of its budget: HMAC-SHA256 under the
+// deployment's secret (secret.ClientMAC), hex, cut to 128 bits (plenty against collisions
+// between callers). An unkeyed hash would not do: there are only 2^32 IPv4 addresses, so
+// anyone holding a dump of Redis, its AOF or MONITOR output could recover every address
+// by hashing them all; without the secret, which never reaches Redis, the key says
+// nothing.
+//
+// Token-derived identities (an API token's resource name, the first bytes of an RSVP's or
+// claim's token hash) go through the same MAC: the RSVP token's hash is also what the
+// store keeps of that token, so an unkeyed hash of it in a rate-limit key would tie a
+// caller's traffic to their RSVP in a dump.
+func macCaller(secrets *secret.Keyring, caller string) string {
+	return hex.EncodeToString(secrets.MAC(secret.ClientMAC, []byte(caller))[:16])
 }
 
 // exhausted is the refusal of a call over its budget: RESOURCE_EXHAUSTED (HTTP 429) with

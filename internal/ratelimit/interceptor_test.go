@@ -1,10 +1,14 @@
 package ratelimit
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +21,7 @@ import (
 
 	"github.com/rallyhq/rally/internal/auth"
 	"github.com/rallyhq/rally/internal/clientip"
+	"github.com/rallyhq/rally/internal/secret"
 )
 
 const (
@@ -173,5 +178,44 @@ func TestRetrySeconds(t *testing.T) {
 		if got := RetrySeconds(d); got != want {
 			t.Errorf("RetrySeconds(%v) = %d, want %d", d, got, want)
 		}
+	}
+}
+
+// Caller keys are a keyed MAC: the same caller gets the same key under one secret (so
+// replicas sharing the secret share budgets) and another under another secret, and the
+// key is no unkeyed hash of the address that a dump could be searched for.
+func TestCallerKeyedMAC(t *testing.T) {
+	k1, err := secret.New(bytes.Repeat([]byte{1}, secret.MinBytes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, _ := secret.New(bytes.Repeat([]byte{2}, secret.MinBytes))
+	caller := func(k *secret.Keyring, from string, p auth.Principal) string {
+		return NewInterceptor(Options{Limiter: NewMemory(nil), Secrets: k}).Caller(call(from, p))
+	}
+	anon := auth.Principal{}
+	a := caller(k1, "203.0.113.77:1000", anon)
+	if b := caller(k1, "203.0.113.77:2000", anon); a != b {
+		t.Errorf("one address, one secret: keys %q and %q", a, b)
+	}
+	if b := caller(k2, "203.0.113.77:1000", anon); a == b {
+		t.Error("two secrets give one key")
+	}
+	if b := caller(k1, "203.0.113.78:1000", anon); a == b {
+		t.Error("two addresses give one key")
+	}
+	if len(a) != 32 {
+		t.Errorf("key %q, want 32 hex digits", a)
+	}
+	for _, pre := range []string{"203.0.113.77", "addr:203.0.113.77", "rally-ratelimit\x00addr:203.0.113.77"} {
+		sum := sha256.Sum256([]byte(pre))
+		if strings.Contains(hex.EncodeToString(sum[:]), a[:16]) || strings.Contains(a, "203.0.113.77") {
+			t.Errorf("key %q is an unkeyed hash of %q", a, pre)
+		}
+	}
+	// Tokens are MACed too.
+	org := auth.Principal{Kind: auth.Organiser, Organiser: "organisers/o", Token: "organisers/o/apiTokens/t"}
+	if o1, o2 := caller(k1, "203.0.113.77:1000", org), caller(k2, "203.0.113.77:1000", org); o1 == o2 || o1 == a || strings.Contains(o1, "apiTokens") {
+		t.Errorf("token keys %q and %q", o1, o2)
 	}
 }

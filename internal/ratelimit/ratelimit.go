@@ -11,6 +11,22 @@
 // Two Limiters implement it: Memory, in process, for the in-memory store and as a
 // fallback; Redis (redis_rate), shared by every replica, for the Redis store. One
 // conformance suite runs against both.
+//
+// # Keys
+//
+// A budget is kept under its rule and its caller:
+//
+//	<prefix>rl:<rule>:<mac>   STRING  redis_rate's GCRA state (the theoretical arrival time
+//	                                  of the next call); expires when the budget has refilled
+//
+// <rule> is the rule's target (read, write, a service or a method). <mac> is 32 hex
+// digits: HMAC-SHA256 of the caller's identity (its token's resource name, its RSVP or
+// claim token's hash, or "addr:" and its address, an IPv6 one by /64) under the
+// deployment's secret (secret.ClientMAC), cut to 128 bits. Without the secret, which never
+// reaches Redis, a dump reveals no address, not even by trying every IPv4 address. The
+// in-process limiter (Memory) keys its map the same way, and so does the server's count
+// of concurrent watches per caller (Interceptor.Caller). When the secret is rotated,
+// budgets start afresh under the new key, once.
 package ratelimit
 
 import (

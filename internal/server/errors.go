@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/rallyhq/rally/internal/calllog"
 	"github.com/rallyhq/rally/internal/store"
 )
 
@@ -86,8 +87,9 @@ func toStatus(log *slog.Logger, method string, err error) error {
 		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
 	}
 	// Internal errors are logged for operators and hidden from clients: their text may
-	// name keys, addresses or other internals.
-	log.Error("internal error", "method", method, "err", err)
+	// name keys, addresses or other internals. Participants' resource names are cut from
+	// it (calllog.Redact): the log must not tie an RSVP or a claim to a time.
+	log.Error("internal error", "method", method, "err", calllog.Redact(err.Error()))
 	return status.Error(codes.Internal, "internal error")
 }
 

@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ import (
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 	"github.com/rallyhq/rally/internal/auth"
+	"github.com/rallyhq/rally/internal/calllog"
 	"github.com/rallyhq/rally/internal/metrics"
 	"github.com/rallyhq/rally/internal/pubsub"
 	"github.com/rallyhq/rally/internal/requestid"
@@ -146,11 +148,12 @@ func New(opts Options) (*Server, error) {
 		auth.ClaimPrefix:     resolveClaimToken,
 	})
 	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall), logging.WithLevels(callLevel)}
-	logger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
-		opts.Logger.Log(ctx, slog.Level(lvl), msg, withoutPeer(fields)...)
-	})
+	// calllog drops the client's address, redacts participants' names and tokens from
+	// error texts, and samples the lines of refused calls (a few a minute per method and
+	// code); server faults are logged one by one.
+	logger := calllog.New(opts.Logger)
 	recoverOpt := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
-		opts.Logger.ErrorContext(ctx, "panic in handler", "panic", p)
+		opts.Logger.ErrorContext(ctx, "panic in handler", "panic", calllog.Redact(fmt.Sprint(p)))
 		return status.Error(codes.Internal, "internal error")
 	})
 
@@ -190,20 +193,7 @@ func New(opts Options) (*Server, error) {
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)
-	return &Server{GRPC: gs, Health: hs}, nil
-}
-
-// withoutPeer drops the client address from a call's log fields: it is personal data, and
-// the logging interceptor adds it unconditionally (WithDisableLoggingFields does not
-// cover it).
-func withoutPeer(fields []any) []any {
-	out := fields[:0:0]
-	for i := 0; i+1 < len(fields); i += 2 {
-		if k, _ := fields[i].(string); k != "peer.address" {
-			out = append(out, fields[i], fields[i+1])
-		}
-	}
-	return out
+	return &Server{GRPC: gs, Health: hs, svc: svc}, nil
 }
 
 // service holds what every handler needs.
