@@ -40,6 +40,8 @@ type env struct {
 	base  string // http://host:port
 	// campaign holds the events that createEvents creates.
 	campaign string
+	// window is rallyd's coalescing window of public attendance changes.
+	window time.Duration
 }
 
 func (e *env) conn(i int) *grpc.ClientConn { return e.conns[i%len(e.conns)] }
@@ -77,16 +79,23 @@ func startEnv(ctx context.Context, o options) (*env, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	cfg, err := config.Parse([]string{
+	// Watch streams are capped per caller: each measurement's watchers are one caller (the
+	// admin, or anonymous from one address).
+	args := []string{
 		"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--metrics-addr=", "--admin-token=" + adminToken,
 		"--redis-url=unix://" + sock, "--redis-prefix=rally:", "--secrets=" + apptest.Secrets,
 		"--rate-limits=read=off;write=off;rally.v1.RsvpService/CreateRsvp=off",
-		"--max-watches=" + strconv.Itoa(2*o.watchers+100),
-	})
+		"--max-watches=" + strconv.Itoa(2*max(o.watchers, 2*o.rushWatchers)+100),
+	}
+	if o.window > 0 {
+		args = append(args, "--attendance-window="+o.window.String())
+	}
+	cfg, err := config.Parse(args)
 	if err != nil {
 		e.close()
 		return nil, err
 	}
+	e.window = cfg.AttendanceWindow
 	e.app, err = app.Start(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		e.close()

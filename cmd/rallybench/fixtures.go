@@ -31,6 +31,11 @@ func newEvent(i int, capacity int32, campaign string) *rallyv1.Event {
 // admin, concurrently, numbered from first, and returns their names. Like real ones they
 // belong to a campaign, whose watchers hear of their changes too.
 func (e *env) createEvents(ctx context.Context, first, n int, capacity int32) ([]string, error) {
+	return e.createEventsShowing(ctx, first, n, capacity, rallyv1.AttendanceVisibility_ATTENDANCE_VISIBILITY_EXACT)
+}
+
+// createEventsShowing is createEvents with the attendance visibility of the events.
+func (e *env) createEventsShowing(ctx context.Context, first, n int, capacity int32, vis rallyv1.AttendanceVisibility) ([]string, error) {
 	if e.campaign == "" {
 		c, err := rallyv1.NewCampaignServiceClient(e.conn(0)).CreateCampaign(admin(ctx), &rallyv1.CreateCampaignRequest{
 			Campaign: &rallyv1.Campaign{Title: "Benchmark campaign"},
@@ -42,7 +47,9 @@ func (e *env) createEvents(ctx context.Context, first, n int, capacity int32) ([
 	}
 	names := make([]string, n)
 	err := parallel(ctx, n, 64, func(ctx context.Context, i int) error {
-		ev, err := e.events(i).CreateEvent(admin(ctx), &rallyv1.CreateEventRequest{Event: newEvent(first+i, capacity, e.campaign)})
+		in := newEvent(first+i, capacity, e.campaign)
+		in.AttendanceVisibility = vis
+		ev, err := e.events(i).CreateEvent(admin(ctx), &rallyv1.CreateEventRequest{Event: in})
 		if err != nil {
 			return fmt.Errorf("CreateEvent: %w", err)
 		}

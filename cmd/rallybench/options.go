@@ -17,7 +17,10 @@ type options struct {
 	samples       int // latency samples per read kind
 	watchers      int
 	watchRounds   int
-	creates       int // creates counted for the Redis commands per create
+	creates       int           // creates counted for the Redis commands per create
+	rushWatchers  int           // watchers of each of the RSVP rush's two events
+	rushRSVPs     int           // RSVPs of the rush, over both events
+	window        time.Duration // rallyd's --attendance-window (0: its default)
 	jsonPath      string
 	redisServer   string
 	cpuProfile    string // pprof CPU profile of the gRPC CreateRsvp load (rallyd and the load generator)
@@ -27,8 +30,10 @@ type options struct {
 
 	// set in the watcher child process
 	watchChild bool
+	rushChild  bool
 	watchAddr  string
-	watchEvent string
+	watchEvent string // comma-separated for -rush-child
+	watchAdmin bool
 }
 
 func parseOptions(args []string) (options, error) {
@@ -45,6 +50,9 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.watchers, "watchers", 0, "WatchEvent streams on one event (default 10,000, smoke 500)")
 	fs.IntVar(&o.watchRounds, "watch-rounds", 20, "CreateRsvp calls timed to all watchers")
 	fs.IntVar(&o.creates, "creates", 1000, "sequential creates counted for Redis commands per create")
+	fs.IntVar(&o.rushWatchers, "rush-watchers", 0, "RSVP rush: watchers of each of its two events, EXACT and APPROXIMATE (default 1000, smoke 100)")
+	fs.IntVar(&o.rushRSVPs, "rush-rsvps", 0, "RSVP rush: RSVPs, alternating between the two events (default 2000, smoke 200)")
+	fs.DurationVar(&o.window, "attendance-window", 0, "rallyd's --attendance-window, how long public attendance changes are coalesced (default rallyd's own, 2s; smoke 250ms)")
 	fs.StringVar(&o.jsonPath, "json", "rallybench.json", "where to write the results as JSON (empty: nowhere)")
 	fs.StringVar(&o.redisServer, "redis-server", "redis-server", "redis-server binary")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the gRPC CreateRsvp load (rallyd and the load generator share the process) to this file")
@@ -52,8 +60,10 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.fanoutProfile, "fanoutprofile", "", "write a pprof CPU profile of the fan-out rounds to this file")
 	fs.StringVar(&o.only, "only", "", "run only the steps whose names contain this (e.g. throughput, reads, fan-out, correctness)")
 	fs.BoolVar(&o.watchChild, "watch-child", false, "internal: run the watchers of the fan-out measurement")
-	fs.StringVar(&o.watchAddr, "watch-addr", "", "internal: gRPC address for -watch-child")
-	fs.StringVar(&o.watchEvent, "watch-event", "", "internal: event for -watch-child")
+	fs.BoolVar(&o.rushChild, "rush-child", false, "internal: run the watchers of the RSVP rush")
+	fs.StringVar(&o.watchAddr, "watch-addr", "", "internal: gRPC address for -watch-child and -rush-child")
+	fs.StringVar(&o.watchEvent, "watch-event", "", "internal: event for -watch-child, events (comma-separated) for -rush-child")
+	fs.BoolVar(&o.watchAdmin, "watch-admin", false, "internal: the child's watchers hold the admin token (organisers' history)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -69,6 +79,11 @@ func parseOptions(args []string) (options, error) {
 	def(&o.samples, 2000, 500)
 	def(&o.watchers, 10000, 500)
 	def(&o.rounds, 5, 2)
+	def(&o.rushWatchers, 1000, 100)
+	def(&o.rushRSVPs, 2000, 200)
+	if o.window == 0 && o.smoke {
+		o.window = 250 * time.Millisecond
+	}
 	if o.duration == 0 {
 		o.duration = 10 * time.Second
 		if o.smoke {

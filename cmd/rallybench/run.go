@@ -17,6 +17,9 @@ func run(args []string) error {
 	if o.watchChild {
 		return watchChild(o)
 	}
+	if o.rushChild {
+		return rushChild(o)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	start := time.Now()
@@ -37,6 +40,7 @@ func run(args []string) error {
 		{"reads with many events (4)", reads},
 		{"fan-out (5)", fanout},
 		{"correctness (6)", correctness},
+		{"RSVP rush, every change vs coalesced (7)", rush},
 	}
 	for _, s := range steps {
 		if !strings.Contains(s.name, o.only) {
