@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ func TestEnvironmentAndFlags(t *testing.T) {
 	t.Setenv("RALLY_GRPC_ADDR", "127.0.0.1:19090")
 	t.Setenv("RALLY_HTTP_ADDR", "127.0.0.1:18080")
 	t.Setenv("RALLY_REDIS_URL", "redis://localhost:6379/2")
+	t.Setenv("RALLY_SECRETS", "cmFsbHkgY29uZmlnIHRlc3Qgc2VjcmV0LCAzMiBieXRlcyBvciBtb3Jl")
 	t.Setenv("RALLY_ADMIN_TOKEN", strings.Repeat("t", 40))
 	t.Setenv("RALLY_SHUTDOWN_TIMEOUT", "3s")
 	c, err := Parse([]string{"--http-addr=127.0.0.1:28080", "--log-level=debug"})
@@ -107,5 +109,53 @@ func TestLimitsInvalid(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.field) {
 			t.Errorf("Parse(%s) = %v, want an error naming %s", tc.arg, err, tc.field)
 		}
+	}
+}
+
+// TestSecrets: required with Redis (replicas must share them), optional on the memory
+// store, from the flag or a file, never echoed in an error.
+func TestSecrets(t *testing.T) {
+	const secret = "cmFsbHkgY29uZmlnIHRlc3Qgc2VjcmV0LCAzMiBieXRlcyBvciBtb3Jl"
+	if _, err := Parse([]string{"--redis-url=redis://localhost:6379"}); err == nil || !strings.HasPrefix(err.Error(), "secrets: required with redis-url") {
+		t.Errorf("Redis without secrets: %v", err)
+	}
+	c, err := Parse(nil)
+	if err != nil || c.Secrets != nil {
+		t.Errorf("the memory store without secrets: %v, %v", c.Secrets, err)
+	}
+	c, err = Parse([]string{"--redis-url=redis://localhost:6379", "--secrets=" + secret})
+	if err != nil || c.Secrets == nil || c.Secrets.Len() != 1 {
+		t.Errorf("--secrets: %v, %v", c.Secrets, err)
+	}
+	file := t.TempDir() + "/secrets"
+	if err := os.WriteFile(file, []byte("# newest first\n"+secret+"\n"+secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err = Parse([]string{"--secrets-file=" + file})
+	if err != nil || c.Secrets.Len() != 2 {
+		t.Errorf("--secrets-file: %v, %v", c.Secrets, err)
+	}
+	for _, args := range [][]string{
+		{"--secrets=" + secret, "--secrets-file=" + file},
+		{"--secrets=c2hvcnQ"},
+		{"--secrets=not base64 " + secret},
+		{"--secrets-file=" + file + ".missing"},
+	} {
+		_, err := Parse(args)
+		if err == nil {
+			t.Errorf("Parse(%q) succeeded", args)
+		} else if strings.Contains(err.Error(), secret) {
+			t.Errorf("Parse(%q): the error echoes the secret: %v", args, err)
+		}
+	}
+}
+
+func TestAttendanceWindow(t *testing.T) {
+	c, err := Parse([]string{"--attendance-window=5s"})
+	if err != nil || c.AttendanceWindow != 5*time.Second {
+		t.Errorf("--attendance-window=5s: %v, %v", c.AttendanceWindow, err)
+	}
+	if _, err := Parse([]string{"--attendance-window=1ms"}); err == nil {
+		t.Error("a 1ms window was accepted")
 	}
 }
