@@ -31,7 +31,8 @@
 // attaches to the live feed, but only if the feed has not gone past what it has; if it
 // has, the subscription reads again from where it is. Each subscription remembers the
 // position of the last message it was given and skips anything older, so a message that
-// arrives by both ways is given once.
+// arrives by both ways is given once. Every read of a replay must carry on from where
+// the subscription is (Reader, Replays), or the subscription ends with pubsub.ErrReset.
 //
 // # Lives
 //
@@ -55,8 +56,12 @@
 // into a new life is the Head of a topic without history (Cursor.N 0, given out at time
 // Life): it stands before the next life, and resumes into the life it finds if that
 // life began less than a lifetime after the cursor was given out, for then no other life
-// can have begun and expired in between. A live subscription is judged the same way by
-// Follows, from its position alone.
+// can have begun and expired in between. A live feed is judged the same way by Follows,
+// and a replay by Replays, from its position alone: a subscription that found its topic
+// without history stands before the next life (EmptyAfter), and carries on into it
+// whether it joins the live feed before the life begins or the feed goes into the life
+// first (a broker whose reads do not exclude its deliveries, Redis) and the
+// subscription replays the life from its first message.
 //
 // The clock must not step back by more than the margin EmptyAfter leaves (NTP slews,
 // it does not step; a failover may land on a node whose clock is a little behind).
@@ -102,12 +107,15 @@ type Entry struct {
 	Msg *pubsub.Message
 }
 
-// Reader reads a topic's history: the position of its newest message (0 if it has
-// none) and, oldest first, up to limit of the retained messages after position after.
-// It returns only the messages it has, so a caller knows that older ones were dropped
-// when the first is not right after after (see Continues): a replay never crosses from
-// one life of the history into the next.
-type Reader func(ctx context.Context, topic string, after uint64, limit int) (last uint64, entries []Entry, err error)
+// Reader reads a topic's history for a replay: oldest first, up to limit of the retained
+// messages after position after, up to which the subscription has every message. The
+// broker, which has the clock and the lifetime, judges whether they carry on from after
+// (Replays) and returns pubsub.ErrReset if they do not: messages after it were dropped,
+// or its life is over. A replay thus never skips a message, and never crosses from one
+// life into another, except from before any life into the next (a subscription that
+// found its topic without history). Any other error is a history out of reach for now,
+// and the replay reads again.
+type Reader func(ctx context.Context, topic string, after uint64, limit int) ([]Entry, error)
 
 // Continues reports whether entries, read from a history whose newest position is last,
 // carry on right after position after: nothing after it has been dropped from the

@@ -20,7 +20,8 @@ func entries(topic string, from, to uint64) []Entry {
 	return out
 }
 
-// history is a fake history for Readers: every message up to last, none dropped.
+// history is a fake history for Readers: every message up to last, none dropped, so
+// every read carries on (a broker judges that with Replays).
 type history struct {
 	mu    sync.Mutex
 	last  uint64
@@ -31,14 +32,14 @@ type history struct {
 	fail func(n int) error
 }
 
-func (hs *history) read(_ context.Context, topic string, after uint64, limit int) (uint64, []Entry, error) {
+func (hs *history) read(_ context.Context, topic string, after uint64, limit int) ([]Entry, error) {
 	hs.mu.Lock()
 	hs.reads++
 	n := hs.reads
 	hs.mu.Unlock()
 	if hs.fail != nil {
 		if err := hs.fail(n); err != nil {
-			return 0, nil, err
+			return nil, err
 		}
 	}
 	hs.mu.Lock()
@@ -51,7 +52,7 @@ func (hs *history) read(_ context.Context, topic string, after uint64, limit int
 	if hs.then != nil {
 		hs.then(n)
 	}
-	return last, es, nil
+	return es, nil
 }
 
 func (hs *history) add(n uint64) (from uint64, added []Entry) {
@@ -66,7 +67,7 @@ func (hs *history) add(n uint64) (from uint64, added []Entry) {
 // broker does.
 func subscribe(t *testing.T, h *Hub, hs *history, topic string, after uint64) *Sub {
 	t.Helper()
-	_, first, err := hs.read(t.Context(), topic, after, h.QueueLen())
+	first, err := hs.read(t.Context(), topic, after, h.QueueLen())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,8 +243,12 @@ func TestReplayReadErrors(t *testing.T) {
 
 	hs2 := &history{}
 	hs2.add(10)
-	s2, _ := h.Subscribe(t.Context(), "u", 0, "", entries("u", 1, 4), func(ctx context.Context, topic string, after uint64, limit int) (uint64, []Entry, error) {
-		return 10, entries(topic, 8, 10), nil // 5 to 7 were dropped
+	s2, _ := h.Subscribe(t.Context(), "u", 0, "", entries("u", 1, 4), func(ctx context.Context, topic string, after uint64, limit int) ([]Entry, error) {
+		es := entries(topic, 8, 10) // 5 to 7 were dropped
+		if !Replays(after, Span{First: 1, Last: 10}, es, 1, testLifetime) {
+			return nil, pubsub.ErrReset
+		}
+		return es, nil
 	})
 	drain(s2)
 	if !errors.Is(s2.Err(), pubsub.ErrReset) {
@@ -361,5 +366,66 @@ func eventually(t *testing.T, cond func() bool) {
 // drain reads s until it ends.
 func drain(s *Sub) {
 	for range s.C() {
+	}
+}
+
+// A subscription that found its topic without history stands before the next life. If
+// the live feed goes into that life before the subscription joins it (a broker whose
+// read and join are not atomic with its deliveries: Redis), the subscription replays the
+// life from its first message rather than ending with ErrReset.
+func TestReplayFromBeforeTheFirstLife(t *testing.T) {
+	const t0 = 5_000_000 // when the life began
+	h := New(8, nil)
+	life := lifeEntries(t0, 1, 4)
+	one := Span{First: life[0].Pos, Last: life[3].Pos}
+	// A broker's Reader of the life, judging as brokers do.
+	read := func(_ context.Context, _ string, after uint64, limit int) ([]Entry, error) {
+		var es []Entry
+		for _, e := range life {
+			if e.Pos > after && len(es) < limit {
+				es = append(es, e)
+			}
+		}
+		if !Replays(after, one, es, t0+20, testLifetime) {
+			return nil, pubsub.ErrReset
+		}
+		return es, nil
+	}
+	// The first subscriber read the topic without history, and is live.
+	live, err := h.Subscribe(t.Context(), "t", EmptyAfter(t0-50, testLifetime), "head", nil, read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The second read it without history too, a little later; before it joins, the life
+	// begins and the feed takes its first three messages.
+	after := EmptyAfter(t0-10, testLifetime)
+	if !h.Deliver("t", EmptyAfter(t0-50, testLifetime), life[:3]) {
+		t.Fatal("Deliver refused the life's first messages")
+	}
+	late, err := h.Subscribe(t.Context(), "t", after, "head", nil, read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLife(t, late, life[:3])
+	h.Deliver("t", life[2].Pos, life[3:])
+	wantLife(t, late, life[3:])
+	wantLife(t, live, life)
+}
+
+// wantLife receives exactly es, in order.
+func wantLife(t *testing.T, s *Sub, es []Entry) {
+	t.Helper()
+	for _, e := range es {
+		select {
+		case m, ok := <-s.C():
+			if !ok {
+				t.Fatalf("ended before %s: %v", e.Msg.Payload, s.Err())
+			}
+			if m != e.Msg {
+				t.Fatalf("got %s, want %s", m.Payload, e.Msg.Payload)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %s", e.Msg.Payload)
+		}
 	}
 }

@@ -65,6 +65,21 @@ func Follows(after uint64, span Span, entries []Entry, now, lifetime uint64) boo
 	}
 }
 
+// Replays reports whether a replay (a subscription that is not live yet) that has every
+// message up to position after can carry on with entries, read after after at time now
+// from a history whose span is span. It is Follows, but for a history that is missing: a
+// replay is never waited on, for it reads only because the live feed had gone past
+// after (or the history had more than a queue), so there was a history, and it has
+// expired since (or was lost).
+//
+// A replay may start before any life: a subscription that found its topic without
+// history (EmptyAfter), whose live feed went into the next life before it could join
+// the feed. It carries on into that life, from its first message, as the live feed did;
+// Continues alone would refuse it, for the life does not begin at after+1.
+func Replays(after uint64, span Span, entries []Entry, now, lifetime uint64) bool {
+	return span.Last != 0 && Follows(after, span, entries, now, lifetime)
+}
+
 // Resume decides where a subscription from cursor c starts, from what a read found at
 // time now (ms): the history's span, and its entries after c.ReadAfter(). It returns the
 // position to start after, or false if c cannot be resumed (pubsub.ErrReset):

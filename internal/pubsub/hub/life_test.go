@@ -97,3 +97,39 @@ func TestLivesDoNotOverlap(t *testing.T) {
 		t.Fatal("LifeStart, LifeOf and Before disagree")
 	}
 }
+
+func TestReplays(t *testing.T) {
+	const t0 = 5_000_000
+	one := span(t0, 5)
+	later := uint64(t0 + 3*testLifetime)
+	// A subscription that read the topic without history at t0-100, whose live feed went
+	// into life one (begun at t0) before it joined.
+	emptyAt := EmptyAfter(t0-100, testLifetime)
+	for _, tc := range []struct {
+		name    string
+		after   uint64
+		span    Span
+		entries []Entry
+		now     uint64
+		want    bool
+	}{
+		{"carries on", one.First + 2, one, lifeEntries(t0, 4, 5), t0 + 10, true},
+		{"fell behind the history", one.First, one, lifeEntries(t0, 3, 5), t0 + 10, false},
+		{"history gone", one.First + 2, Span{}, nil, t0 + 10, false},
+		{"history started again", one.Last, span(later, 2), lifeEntries(later, 1, 2), later, false},
+		{"empty topic, then a life", emptyAt, one, lifeEntries(t0, 1, 5), t0 + 10, true},
+		{"empty topic, then a life read in part", emptyAt, one, lifeEntries(t0, 1, 2), t0 + 10, true},
+		{"empty topic, then a trimmed life", emptyAt, one, lifeEntries(t0, 2, 5), t0 + 10, false},
+		{"empty topic, a life a lifetime later", emptyAt, span(later, 2), lifeEntries(later, 1, 2), later, false},
+		{"empty topic, history gone", emptyAt, Span{}, nil, t0, false},
+	} {
+		if got := Replays(tc.after, tc.span, tc.entries, tc.now, testLifetime); got != tc.want {
+			t.Errorf("%s: Replays = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	// What the replay used to ask, and why it reset such a subscription: the life does not
+	// begin right after its position.
+	if Continues(emptyAt, one.Last, lifeEntries(t0, 1, 5)) {
+		t.Error("Continues carries a position before a life into it; the case above tests nothing")
+	}
+}

@@ -98,10 +98,8 @@ func (s *Sub) replay(ctx context.Context, read Reader) {
 			return
 		default:
 		}
-		last, entries, err := read(ctx, s.topic, s.last, h.queueLen)
-		if err == nil && !Continues(s.last, last, entries) {
-			err = pubsub.ErrReset // the history moved past us while we replayed
-		}
+		// ErrReset: the history moved past us while we replayed (see Reader).
+		entries, err := read(ctx, s.topic, s.last, h.queueLen)
 		switch {
 		case ctx.Err() != nil:
 			h.end(s, ctx.Err())

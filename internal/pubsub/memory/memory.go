@@ -161,12 +161,18 @@ func (b *Broker) Subscribe(ctx context.Context, topic, cursor string) (pubsub.Su
 	return sub, nil
 }
 
-// read is the hub.Reader of the history.
-func (b *Broker) read(_ context.Context, topic string, after uint64, limit int) (uint64, []hub.Entry, error) {
+// read is the hub.Reader of the history: what it reads must carry on from after
+// (hub.Replays).
+func (b *Broker) read(_ context.Context, topic string, after uint64, limit int) ([]hub.Entry, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	last, entries := b.life(topic, b.now()).read(after, limit)
-	return last, entries, nil
+	now := b.now()
+	r := b.life(topic, now)
+	_, entries := r.read(after, limit)
+	if !hub.Replays(after, r.span(), entries, now, b.lifetime) {
+		return nil, pubsub.ErrReset
+	}
+	return entries, nil
 }
 
 // life returns topic's history at now, or nil if it has none: one that has expired but

@@ -39,8 +39,8 @@ func (r *ring) span() hub.Span {
 	return hub.Span{First: r.first, Last: r.last}
 }
 
-// read returns the newest position and up to limit retained messages after after, as a
-// hub.Reader does. r may be nil: a topic without history.
+// read returns the newest position and up to limit retained messages after after, the
+// entries a hub.Reader returns. r may be nil: a topic without history.
 func (r *ring) read(after uint64, limit int) (uint64, []hub.Entry) {
 	if r == nil {
 		return 0, nil

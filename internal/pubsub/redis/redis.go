@@ -46,10 +46,14 @@
 // that no change outlives by much the RSVP it was about), and the next message starts
 // a new life with a new stream, numbered from the time on the stream's node (TIME):
 // read.lua reports the life's first position (from XINFO's entries-added) and that
-// time, and hub.Resume and hub.Follows refuse every cursor and live feed of an earlier
-// life, which therefore get pubsub.ErrReset. Subscribing writes nothing, not even to a
-// topic without history, whose Head is a cursor before its next life (hub.EmptyCursor):
-// watching neither keeps a history alive nor leaves a trace in Redis.
+// time, and hub.Resume, hub.Follows and hub.Replays refuse every cursor, live feed and
+// replay of an earlier life, which therefore get pubsub.ErrReset. Subscribing writes
+// nothing, not even to a topic without history, whose Head is a cursor before its next
+// life (hub.EmptyCursor): watching neither keeps a history alive nor leaves a trace in
+// Redis. Such a subscription stands before the next life (hub.EmptyAfter) until it
+// joins the live feed; a subscription reads and then joins, not atomically, so the feed
+// may have gone into a life that began in between, and the subscription then replays
+// that life from its first message (hub.Replays), as the feed took it.
 //
 // If Redis loses its data (a restart without persistence, a failover to an empty
 // replica), cursors of the lost lives are refused as those of expired ones, but a live
@@ -117,6 +121,10 @@ type Broker struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
+
+	// joining, if set (by tests, before subscribing), runs in Subscribe between its read
+	// and its joining the hub, to make the world move meanwhile.
+	joining func(topic string)
 }
 
 var _ pubsub.Broker = (*Broker)(nil)
@@ -255,6 +263,9 @@ func (b *Broker) Subscribe(ctx context.Context, topic, cursor string) (pubsub.Su
 		if err != nil {
 			return nil, fmt.Errorf("pubsub: subscribing: %w", err)
 		}
+		if b.joining != nil {
+			b.joining(topic)
+		}
 		if sub, done, err := b.start(ctx, topic, c, epoch, res[0]); done {
 			return sub, err
 		}
@@ -292,11 +303,11 @@ func (b *Broker) start(ctx context.Context, topic string, c *hub.Cursor, epoch u
 }
 
 // replayRead is the hub.Reader of the subscriptions: a read of one topic, valid only in
-// the epoch the subscription started in.
-func (b *Broker) replayRead(ctx context.Context, topic string, after uint64, limit int) (uint64, []hub.Entry, error) {
+// the epoch the subscription started in, and judged by hub.Replays.
+func (b *Broker) replayRead(ctx context.Context, topic string, after uint64, limit int) ([]hub.Entry, error) {
 	epoch, res, err := b.read(ctx, []readReq{{topic, after, limit}})
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	b.mu.RLock()
 	same := epoch == b.epoch
@@ -304,9 +315,13 @@ func (b *Broker) replayRead(ctx context.Context, topic string, after uint64, lim
 	if !same {
 		// The history was lost under the subscription; adopt ends the others too.
 		_ = b.adopt(ctx)
-		return 0, nil, pubsub.ErrReset
+		return nil, pubsub.ErrReset
 	}
-	return res[0].span.Last, res[0].entries, nil
+	r := res[0]
+	if !hub.Replays(after, r.span, r.entries, r.now, b.lifetime) {
+		return nil, pubsub.ErrReset
+	}
+	return r.entries, nil
 }
 
 // Close ends every subscription with pubsub.ErrClosed and stops listening.
