@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 )
@@ -15,7 +18,8 @@ func (c *cli) campaignsCommand() *ffcli.Command {
 	return c.group("campaigns", "create, list, show and change campaigns, and who organises them", "",
 		c.createCampaignCommand(), c.listCampaignsCommand(), c.getCampaignCommand(),
 		c.updateCampaignCommand(), c.campaignOrganiserCommand("add-organiser"),
-		c.campaignOrganiserCommand("remove-organiser"))
+		c.campaignOrganiserCommand("remove-organiser"), c.invitationsCommand(),
+		c.answerInvitationCommand("accept-invitation"), c.answerInvitationCommand("decline-invitation"))
 }
 
 // campaignMask ties each campaign flag to the field it sets.
@@ -162,12 +166,16 @@ func (c *cli) updateCampaignCommand() *ffcli.Command {
 
 // campaignOrganiserCommand is add-organiser or remove-organiser.
 func (c *cli) campaignOrganiserCommand(name string) *ffcli.Command {
-	short := "make an organiser a co-organiser of a campaign (its owner or the admin only)"
+	short := "invite an organiser to co-organise a campaign; it joins once it accepts (the campaign's owner or the admin only)"
+	long := "The organiser is listed among the campaign's organisers only after it runs\n" +
+		"rally campaigns accept-invitation CAMPAIGN with its own token: nobody is listed on a cause\n" +
+		"without agreeing. Until then the campaign shows it as invited, to its organisers only."
 	if name == "remove-organiser" {
-		short = "stop an organiser co-organising a campaign (its owner or the admin only)"
+		short = "stop an organiser co-organising a campaign, or withdraw its invitation (the campaign's owner or the admin only)"
+		long = ""
 	}
 	return c.leaf(leaf{
-		name: name, usage: "campaigns " + name + " CAMPAIGN ORGANISER", minArgs: 2, maxArgs: 2, short: short,
+		name: name, usage: "campaigns " + name + " CAMPAIGN ORGANISER", minArgs: 2, maxArgs: 2, short: short, long: long,
 		run: func(ctx context.Context, args []string) error {
 			campaign, err := resourceName("campaigns", args[0])
 			if err != nil {
@@ -187,6 +195,89 @@ func (c *cli) campaignOrganiserCommand(name string) *ffcli.Command {
 			if err != nil {
 				return err
 			}
+			if err := c.printFields(cp, campaignFields(cp)); err != nil {
+				return err
+			}
+			if name == "add-organiser" && slices.ContainsFunc(cp.GetInvitations(), func(i *rallyv1.CampaignInvitation) bool { return i.GetInvitee() == organiser }) {
+				c.note("\n%s is invited. It joins once it accepts, logged in as itself: rally campaigns accept-invitation %s", organiser, cp.GetName())
+			}
+			return nil
+		},
+	})
+}
+
+// invitationsCommand lists the caller's pending invitations.
+func (c *cli) invitationsCommand() *ffcli.Command {
+	var list listFlags
+	var organiser string
+	return c.leaf(leaf{
+		name: "invitations", usage: "campaigns invitations [--organiser ORGANISER] [--limit N]",
+		short: "list the campaigns that invite you to co-organise them, waiting for your answer",
+		long:  "Answer with rally campaigns accept-invitation CAMPAIGN or decline-invitation CAMPAIGN.",
+		flags: func(fs *flag.FlagSet) {
+			list.register(fs)
+			fs.StringVar(&organiser, "organiser", "me", "whose invitations: `ORGANISER`; another's for the admin only")
+		},
+		run: func(ctx context.Context, _ []string) error {
+			parent, err := resourceName("organisers", organiser)
+			if err != nil {
+				return err
+			}
+			invitations, err := collect(list, func(size int32, token string) ([]*rallyv1.CampaignInvitation, string, error) {
+				resp, err := c.organisersClient().ListCampaignInvitations(ctx, &rallyv1.ListCampaignInvitationsRequest{Parent: parent, PageSize: size, PageToken: token})
+				return resp.GetCampaignInvitations(), resp.GetNextPageToken(), err
+			})
+			if err != nil {
+				return err
+			}
+			var rows [][]string
+			for _, inv := range invitations {
+				campaign, _, _ := strings.Cut(inv.GetName(), "/invitations/")
+				// The title is public; the invitee decides knowing which cause it is.
+				cp, err := c.campaignsClient().GetCampaign(ctx, &rallyv1.GetCampaignRequest{Name: campaign})
+				if err != nil {
+					return err
+				}
+				inviter := inv.GetInviter()
+				if inviter == "" {
+					inviter = "(the admin)"
+				}
+				rows = append(rows, []string{campaign, cp.GetTitle(), inviter, formatTime(inv.GetCreateTime(), nil)})
+			}
+			return c.printTable(&rallyv1.ListCampaignInvitationsResponse{CampaignInvitations: invitations},
+				[]string{"CAMPAIGN", "TITLE", "INVITED BY", "SINCE"}, rows)
+		},
+	})
+}
+
+// answerInvitationCommand is accept-invitation or decline-invitation.
+func (c *cli) answerInvitationCommand(name string) *ffcli.Command {
+	short := "accept a campaign's invitation: you become one of its organisers"
+	if name == "decline-invitation" {
+		short = "decline a campaign's invitation: you are not listed among its organisers"
+	}
+	return c.leaf(leaf{
+		name: name, usage: "campaigns " + name + " CAMPAIGN", minArgs: 1, maxArgs: 1, short: short,
+		long: "Only the invited organiser can answer, logged in with its own token.",
+		run: func(ctx context.Context, args []string) error {
+			campaign, err := resourceName("campaigns", args[0])
+			if err != nil {
+				return err
+			}
+			if name == "decline-invitation" {
+				if _, err := c.organisersClient().DeclineCampaignInvitation(ctx, &rallyv1.DeclineCampaignInvitationRequest{Campaign: campaign}); err != nil {
+					return err
+				}
+				if c.json {
+					return c.printJSON(&emptypb.Empty{})
+				}
+				_, err := fmt.Fprintf(c.stdout, "Declined the invitation of %s.\n", campaign)
+				return err
+			}
+			cp, err := c.organisersClient().AcceptCampaignInvitation(ctx, &rallyv1.AcceptCampaignInvitationRequest{Campaign: campaign})
+			if err != nil {
+				return err
+			}
 			return c.printFields(cp, campaignFields(cp))
 		},
 	})
@@ -202,9 +293,19 @@ func campaignFields(cp *rallyv1.Campaign) []field {
 		{"Ends", formatTime(cp.GetEndTime(), nil)},
 		{"Owner", cp.GetOwner()},
 		{"Organisers", strings.Join(cp.GetOrganisers(), ", ")},
+		{"Invited", strings.Join(invitees(cp), ", ")},
 		{"Description", cp.GetDescription()},
 		{"Created", formatTime(cp.GetCreateTime(), nil)},
 		{"Updated", formatTime(cp.GetUpdateTime(), nil)},
 		{"Etag", cp.GetEtag()},
 	}
+}
+
+// invitees are the organisers a campaign invites that have not answered yet.
+func invitees(cp *rallyv1.Campaign) []string {
+	var names []string
+	for _, inv := range cp.GetInvitations() {
+		names = append(names, inv.GetInvitee())
+	}
+	return names
 }

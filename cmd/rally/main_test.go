@@ -17,7 +17,7 @@ import (
 // The tests run the real rally binary, as a person at a shell would, against a real
 // rallyd started in-process on the memory store.
 
-const adminToken = "rly_admin_cli-test-token-0123456789abcdefghijklmnop"
+const adminToken = "rly_admin_srDucs1aLvHAaAUJABuUdRilySVhX3Q_cuvZ8N4LFwQ"
 
 var rallyBin string // built once by TestMain
 

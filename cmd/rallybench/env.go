@@ -27,7 +27,7 @@ import (
 	"github.com/rallyhq/rally/internal/config"
 )
 
-const adminToken = "rallybench-admin-token-0123456789abcdef"
+const adminToken = "rly_admin_P-mkmtKODN7FAHDsE-dwiPygn1j0REQX5OmHrX7mrMA"
 
 // env is a private redis-server, an in-process rallyd on it, and clients of both.
 type env struct {

@@ -442,8 +442,11 @@ func testRightsEndOnStreams(t *testing.T, url string, flags ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, o := range []string{bob, carol} {
+	for o, tok := range map[string]string{bob: bobTok, carol: carolTok} {
 		if _, err := a.organisers.AddCampaignOrganiser(asAlice, &rallyv1.AddCampaignOrganiserRequest{Campaign: c.GetName(), Organiser: o}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.organisers.AcceptCampaignInvitation(withToken(ctx, tok), &rallyv1.AcceptCampaignInvitationRequest{Campaign: c.GetName()}); err != nil {
 			t.Fatal(err)
 		}
 	}

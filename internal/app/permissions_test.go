@@ -46,6 +46,7 @@ const (
 	rightOrganiser               // the resource's organisers (and the admin)
 	adminOnly                    // the admin
 	private                      // an RSVP: its holder and its event's organisers; to anyone else it does not exist
+	invitee                      // an invitation: only the invited organiser answers it, not even the admin; to another organiser it does not exist
 )
 
 // want is the code a caller gets from an RPC with the given access.
@@ -53,11 +54,13 @@ func (a access) want(c caller) codes.Code {
 	switch {
 	case c == revoked || c == expired || c == garbage:
 		return codes.Unauthenticated // a bad token is refused even on public reads
+	case a == invitee && c == admin:
+		return codes.PermissionDenied // consent is not the admin's to give
 	case c == admin || a == public:
 		return codes.OK
 	case c == anonymous:
 		return codes.Unauthenticated
-	case a == private && c == other:
+	case (a == private || a == invitee) && c == other:
 		return codes.NotFound
 	case a == adminOnly, a == rightOrganiser && c == other:
 		return codes.PermissionDenied
@@ -76,6 +79,7 @@ type world struct {
 	rsvp       string // an anonymous RSVP to event
 	task       string // a task in campaign
 	claim      string // an anonymous claim of task
+	invitation string // a campaign of the admin's that invites alice to co-organise it
 }
 
 type rest struct{ method, path, body string }
@@ -226,6 +230,24 @@ var matrixRows = []matrixRow{
 		func(w world) rest {
 			return rest{"POST", "/v1/" + w.campaign + ":removeOrganiser", `{"organiser":"` + w.bob + `"}`}
 		}},
+	{"AcceptCampaignInvitation", invitee,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.organisers.AcceptCampaignInvitation(ctx, &rallyv1.AcceptCampaignInvitationRequest{Campaign: w.invitation})
+			return err
+		},
+		func(w world) rest { return rest{"POST", "/v1/" + w.invitation + ":acceptInvitation", `{}`} }},
+	{"DeclineCampaignInvitation", invitee,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.organisers.DeclineCampaignInvitation(ctx, &rallyv1.DeclineCampaignInvitationRequest{Campaign: w.invitation})
+			return err
+		},
+		func(w world) rest { return rest{"POST", "/v1/" + w.invitation + ":declineInvitation", `{}`} }},
+	{"ListCampaignInvitations", rightOrganiser,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.organisers.ListCampaignInvitations(ctx, &rallyv1.ListCampaignInvitationsRequest{Parent: w.alice})
+			return err
+		},
+		func(w world) rest { return rest{"GET", "/v1/" + w.alice + "/campaignInvitations", ""} }},
 	{"CreateRsvp", public,
 		func(ctx context.Context, c clients, w world) error {
 			_, err := c.rsvps.CreateRsvp(ctx, &rallyv1.CreateRsvpRequest{Parent: w.event, Rsvp: &rallyv1.Rsvp{Guests: 1}})
@@ -420,8 +442,15 @@ func TestPermissionMatrix(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				inviting, err := c.campaigns.CreateCampaign(adminCtx, &rallyv1.CreateCampaignRequest{Campaign: &rallyv1.Campaign{Title: "Invites alice"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := c.organisers.AddCampaignOrganiser(adminCtx, &rallyv1.AddCampaignOrganiserRequest{Campaign: inviting.GetName(), Organiser: alice}); err != nil {
+					t.Fatal(err)
+				}
 				return world{alice: alice, bob: bob, campaign: cp.GetName(), event: ev.GetName(), standalone: sa.GetName(), aliceToken: spare,
-					rsvp: r.GetRsvp().GetName(), task: tk.GetName(), claim: cl.GetClaim().GetName()}
+					rsvp: r.GetRsvp().GetName(), task: tk.GetName(), claim: cl.GetClaim().GetName(), invitation: inviting.GetName()}
 			}
 
 			for _, row := range matrixRows {

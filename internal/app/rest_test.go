@@ -12,7 +12,7 @@ import (
 	"github.com/rallyhq/rally/internal/redistest"
 )
 
-const token = "rly_admin_rest-test-token-0123456789abcdefghijklmnop"
+const token = "rly_admin_w5tfnrd9yYO2DcE1PdTpQ6mtjNsMY2cudt6Bgkroijw"
 
 // startApp runs the real rallyd (gRPC server, gateway dialling it, store) on free
 // loopback ports. redisURL empty means the memory store. Rate limits are off, since every

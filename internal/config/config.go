@@ -73,7 +73,7 @@ func Parse(args []string) (Config, error) {
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "127.0.0.1:9464", "Prometheus /metrics listen address, kept off the public port: the figures show activity; empty disables it (RALLY_METRICS_ADDR)")
 	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL: redis://host:6379/0, rediss://..., unix:///path, redis+cluster://host:port?addr=host2:port2 or redis+sentinel://host:26379?master_name=mymaster&addr=host2:26379 (also rediss+); empty uses the in-memory store (RALLY_REDIS_URL)")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "rally:", "prefix of every Redis key (RALLY_REDIS_PREFIX)")
-	fs.StringVar(&c.AdminToken, "admin-token", "", "admin bearer token for writes; generated and printed once when empty (RALLY_ADMIN_TOKEN)")
+	fs.StringVar(&c.AdminToken, "admin-token", "", "admin bearer token: rly_admin_ and at least 32 random characters, such as rly_admin_$(openssl rand -hex 32); generated and printed once when empty (RALLY_ADMIN_TOKEN)")
 	fs.BoolVar(&c.Demo, "demo", false, "seed a demo campaign into the in-memory store (RALLY_DEMO)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error (RALLY_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json (RALLY_LOG_FORMAT)")
@@ -108,8 +108,10 @@ func Parse(args []string) (Config, error) {
 	if c.Demo && c.RedisURL != "" {
 		return Config{}, fmt.Errorf("demo: the demo data is only seeded into the in-memory store; unset RALLY_REDIS_URL or RALLY_DEMO")
 	}
-	if c.AdminToken != "" && len(strings.TrimSpace(c.AdminToken)) < 32 {
-		return Config{}, fmt.Errorf("admin-token: must be at least 32 characters")
+	if c.AdminToken != "" {
+		if err := checkAdminToken(c.AdminToken); err != nil {
+			return Config{}, err
+		}
 	}
 	if *maxGuests > 100 {
 		return Config{}, fmt.Errorf("max-guests: at most 100 (the API's own bound), got %d", *maxGuests)

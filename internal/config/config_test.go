@@ -24,13 +24,13 @@ func TestEnvironmentAndFlags(t *testing.T) {
 	t.Setenv("RALLY_HTTP_ADDR", "127.0.0.1:18080")
 	t.Setenv("RALLY_REDIS_URL", "redis://localhost:6379/2")
 	t.Setenv("RALLY_SECRETS", "cmFsbHkgY29uZmlnIHRlc3Qgc2VjcmV0LCAzMiBieXRlcyBvciBtb3Jl")
-	t.Setenv("RALLY_ADMIN_TOKEN", strings.Repeat("t", 40))
+	t.Setenv("RALLY_ADMIN_TOKEN", testAdminToken)
 	t.Setenv("RALLY_SHUTDOWN_TIMEOUT", "3s")
 	c, err := Parse([]string{"--http-addr=127.0.0.1:28080", "--log-level=debug"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.GRPCAddr != "127.0.0.1:19090" || c.RedisURL != "redis://localhost:6379/2" || c.AdminToken != strings.Repeat("t", 40) || c.ShutdownTimeout != 3*time.Second {
+	if c.GRPCAddr != "127.0.0.1:19090" || c.RedisURL != "redis://localhost:6379/2" || c.AdminToken != testAdminToken || c.ShutdownTimeout != 3*time.Second {
 		t.Errorf("environment not applied: %+v", c)
 	}
 	if c.HTTPAddr != "127.0.0.1:28080" || c.LogLevel != slog.LevelDebug {

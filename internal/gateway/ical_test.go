@@ -26,7 +26,7 @@ import (
 	"github.com/rallyhq/rally/internal/redistest"
 )
 
-const adminToken = "rly_admin_ical-test-token-0123456789abcdefghijklmnop"
+const adminToken = "rly_admin_RVALIAPKauKYfFH3JvEblWmrg_hTbIGNWvFPtCnC4nE"
 
 // noLimits turns rate limits off: the tests call from one address as fast as they can.
 const noLimits = "--rate-limits=read=off;write=off"

@@ -22,13 +22,13 @@ var campaignName = regexp.MustCompile(`^campaigns/[a-z0-9][a-z0-9-]{0,62}$`)
 
 var campaignMask = maskSpec{
 	updatable: []string{"title", "description", "hashtags", "start_time", "end_time", "website_uri"},
-	ignored:   []string{"name", "organisers", "owner", "create_time", "update_time", "etag"},
+	ignored:   []string{"name", "organisers", "owner", "invitations", "create_time", "update_time", "etag"},
 }
 
 func (s *campaignServer) CreateCampaign(ctx context.Context, req *rallyv1.CreateCampaignRequest) (*rallyv1.Campaign, error) {
 	caller := auth.FromContext(ctx)
 	c := proto.CloneOf(req.GetCampaign())
-	c.Organisers, c.Owner, c.Etag = nil, "", ""
+	c.Organisers, c.Owner, c.Invitations, c.Etag = nil, "", nil, ""
 	if caller.Kind == auth.Organiser {
 		c.Owner, c.Organisers = caller.Organiser, []string{caller.Organiser}
 	}
@@ -104,11 +104,12 @@ func (s *campaignServer) UpdateCampaign(ctx context.Context, req *rallyv1.Update
 	return s.presentCampaign(ctx, c), nil
 }
 
-// presentCampaign removes who organises a campaign for callers who are not among them:
-// the public should not be able to map organisers to causes.
+// presentCampaign removes who organises a campaign, and who is invited to, for callers
+// who are not among its organisers: the public should not be able to map organisers to
+// causes, and an invitee learns who else organises only once it has accepted.
 func (s *service) presentCampaign(ctx context.Context, c *rallyv1.Campaign) *rallyv1.Campaign {
 	if !organisesCampaign(auth.FromContext(ctx), c) {
-		c.Owner, c.Organisers = "", nil
+		c.Owner, c.Organisers, c.Invitations = "", nil, nil
 	}
 	return c
 }

@@ -3,9 +3,11 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
@@ -104,42 +106,184 @@ func (s *organiserServer) RevokeApiToken(ctx context.Context, req *rallyv1.Revok
 	return t, err
 }
 
+// maxInvitations bounds the invitations pending on one campaign, so that an owner cannot
+// grow a campaign's record (and the invitation indexes) without limit.
+const maxInvitations = 100
+
+// AddCampaignOrganiser invites an organiser: the campaign holds the invitation until the
+// invitee accepts it (AcceptCampaignInvitation), and only then lists it among its
+// organisers, so that nobody is listed on a cause without agreeing.
 func (s *organiserServer) AddCampaignOrganiser(ctx context.Context, req *rallyv1.AddCampaignOrganiserRequest) (*rallyv1.Campaign, error) {
-	if _, err := s.store.GetOrganiser(ctx, req.GetOrganiser()); err != nil {
+	p := auth.FromContext(ctx)
+	name, invitee := req.GetCampaign(), req.GetOrganiser()
+	// The right first, the invitee second: a caller who may not add organisers gets the
+	// same answer whether the organiser exists or not, and no store read of it, so that
+	// neither the answer nor its timing tells which organisers exist. (The campaign is
+	// public: its existence tells nothing.) The update checks the right again.
+	c, err := s.store.GetCampaign(ctx, name)
+	if err != nil {
 		return nil, err
 	}
-	return s.changeOrganisers(ctx, req.GetCampaign(), func(c *rallyv1.Campaign) error {
-		if slices.Contains(c.GetOrganisers(), req.GetOrganiser()) {
+	if !ownsCampaign(p, c) {
+		return nil, errDeniedOrganisers(name)
+	}
+	if _, err := s.store.GetOrganiser(ctx, invitee); err != nil {
+		return nil, err
+	}
+	now := timestamppb.New(s.now())
+	inviter := ""
+	if p.Kind == auth.Organiser {
+		inviter = p.Organiser
+	}
+	c, err = s.changeOrganisers(ctx, name, func(c *rallyv1.Campaign) error {
+		if !ownsCampaign(p, c) {
+			return errDeniedOrganisers(name)
+		}
+		if slices.Contains(c.GetOrganisers(), invitee) || invitation(c, invitee) >= 0 {
 			return errNoChange
 		}
-		c.Organisers = append(c.Organisers, req.GetOrganiser())
+		if len(c.GetInvitations()) >= maxInvitations {
+			return errPrecondition(name, fmt.Sprintf("%d invitations are pending already; withdraw some with RemoveCampaignOrganiser first", maxInvitations))
+		}
+		c.Invitations = append(c.Invitations, &rallyv1.CampaignInvitation{
+			Name: invitationName(name, invitee), Invitee: invitee, Inviter: inviter, CreateTime: now,
+		})
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return s.presentCampaign(ctx, c), nil
 }
 
+// RemoveCampaignOrganiser removes a co-organiser, or withdraws its pending invitation.
 func (s *organiserServer) RemoveCampaignOrganiser(ctx context.Context, req *rallyv1.RemoveCampaignOrganiserRequest) (*rallyv1.Campaign, error) {
-	return s.changeOrganisers(ctx, req.GetCampaign(), func(c *rallyv1.Campaign) error {
-		if req.GetOrganiser() == c.GetOwner() {
+	p := auth.FromContext(ctx)
+	name, org := req.GetCampaign(), req.GetOrganiser()
+	c, err := s.changeOrganisers(ctx, name, func(c *rallyv1.Campaign) error {
+		if !ownsCampaign(p, c) {
+			return errDeniedOrganisers(name)
+		}
+		if org == c.GetOwner() {
 			return errPrecondition(c.GetName(), "the owner cannot be removed from the campaign")
 		}
-		i := slices.Index(c.GetOrganisers(), req.GetOrganiser())
+		if i := invitation(c, org); i >= 0 {
+			c.Invitations = slices.Delete(c.Invitations, i, i+1)
+			return nil
+		}
+		i := slices.Index(c.GetOrganisers(), org)
 		if i < 0 {
 			return errNoChange
 		}
 		c.Organisers = slices.Delete(c.Organisers, i, i+1)
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return s.presentCampaign(ctx, c), nil
 }
 
-// changeOrganisers applies change to a campaign's organisers if the caller owns it.
-// The check runs inside the update, on the stored campaign, so that it cannot race with
-// a concurrent change of the owner's rights.
-func (s *organiserServer) changeOrganisers(ctx context.Context, name string, change func(*rallyv1.Campaign) error) (*rallyv1.Campaign, error) {
-	p := auth.FromContext(ctx)
-	c, err := s.store.UpdateCampaign(ctx, name, func(c *rallyv1.Campaign) error {
-		if !ownsCampaign(p, c) {
-			return errDenied("change the organisers of " + name + ": only its owner may")
+// AcceptCampaignInvitation moves the caller from the campaign's invitations to its
+// organisers.
+func (s *organiserServer) AcceptCampaignInvitation(ctx context.Context, req *rallyv1.AcceptCampaignInvitationRequest) (*rallyv1.Campaign, error) {
+	me, err := invitee(ctx, "accept")
+	if err != nil {
+		return nil, err
+	}
+	name := req.GetCampaign()
+	c, err := s.changeOrganisers(ctx, name, func(c *rallyv1.Campaign) error {
+		i := invitation(c, me)
+		if i < 0 {
+			if slices.Contains(c.GetOrganisers(), me) {
+				return errNoChange // accepted already: a retry
+			}
+			return store.NotFoundError(invitationName(name, me))
 		}
+		c.Invitations = slices.Delete(c.Invitations, i, i+1)
+		c.Organisers = append(c.Organisers, me)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.presentCampaign(ctx, c), nil
+}
+
+// DeclineCampaignInvitation deletes the caller's invitation.
+func (s *organiserServer) DeclineCampaignInvitation(ctx context.Context, req *rallyv1.DeclineCampaignInvitationRequest) (*emptypb.Empty, error) {
+	me, err := invitee(ctx, "decline")
+	if err != nil {
+		return nil, err
+	}
+	name := req.GetCampaign()
+	_, err = s.changeOrganisers(ctx, name, func(c *rallyv1.Campaign) error {
+		i := invitation(c, me)
+		if i < 0 {
+			return store.NotFoundError(invitationName(name, me))
+		}
+		c.Invitations = slices.Delete(c.Invitations, i, i+1)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &emptypb.Empty{}, nil
+}
+
+// ListCampaignInvitations lists an organiser's pending invitations.
+func (s *organiserServer) ListCampaignInvitations(ctx context.Context, req *rallyv1.ListCampaignInvitationsRequest) (*rallyv1.ListCampaignInvitationsResponse, error) {
+	parent, err := checkSelf(ctx, "parent", req.GetParent(), "list the invitations")
+	if err != nil {
+		return nil, err
+	}
+	page, err := s.store.ListInvitedCampaigns(ctx, store.InvitationQuery{Organiser: parent, PageSize: pageSize(req.GetPageSize()), PageToken: req.GetPageToken()})
+	if err != nil {
+		return nil, err
+	}
+	resp := &rallyv1.ListCampaignInvitationsResponse{NextPageToken: page.NextPageToken}
+	for _, c := range page.Items {
+		if i := invitation(c, parent); i >= 0 {
+			resp.CampaignInvitations = append(resp.CampaignInvitations, c.GetInvitations()[i])
+		}
+	}
+	return resp, nil
+}
+
+// invitee returns the calling organiser, who alone may answer its invitations: consent is
+// not the admin's to give.
+func invitee(ctx context.Context, verb string) (string, error) {
+	p := auth.FromContext(ctx)
+	if p.Kind != auth.Organiser {
+		return "", errDenied(verb + " an invitation: only the invited organiser may, with its own token")
+	}
+	return p.Organiser, nil
+}
+
+// invitation returns the index of the organiser's pending invitation to c, or -1.
+func invitation(c *rallyv1.Campaign, organiser string) int {
+	return slices.IndexFunc(c.GetInvitations(), func(inv *rallyv1.CampaignInvitation) bool {
+		return inv.GetInvitee() == organiser
+	})
+}
+
+// invitationName is `campaigns/{c}/invitations/{organiser's ID}`.
+func invitationName(campaign, organiser string) string {
+	return campaign + "/invitations/" + store.ID(organiser)
+}
+
+func errDeniedOrganisers(campaign string) error {
+	return errDenied("change the organisers of " + campaign + ": only its owner may")
+}
+
+// changeOrganisers applies change to a campaign's organisers and invitations. change
+// checks the caller's right itself, inside the update, on the stored campaign, so that
+// the check cannot race with a concurrent change of the campaign.
+//
+// Who organises, and who is invited, is not public: only the organisers' history hears of
+// a change (and an organiser removed by it has its open streams end, see watch).
+func (s *organiserServer) changeOrganisers(ctx context.Context, name string, change func(*rallyv1.Campaign) error) (*rallyv1.Campaign, error) {
+	c, err := s.store.UpdateCampaign(ctx, name, func(c *rallyv1.Campaign) error {
 		if err := change(c); err != nil {
 			return err
 		}
@@ -148,14 +292,11 @@ func (s *organiserServer) changeOrganisers(ctx context.Context, name string, cha
 		return nil
 	})
 	if errors.Is(err, errNoChange) {
-		c, err = s.store.GetCampaign(ctx, name)
-	} else if err == nil {
-		// Who organises is not public: only the organisers' history hears of it (and a
-		// removed organiser's open stream ends on it, see watch).
-		s.publishTo(ctx, audienceOrganisers, rallyv1.ChangeKind_CHANGE_KIND_UPDATED, c.GetName(), nil, "", c.GetName())
+		return s.store.GetCampaign(ctx, name)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return s.presentCampaign(ctx, c), nil
+	s.publishTo(ctx, audienceOrganisers, rallyv1.ChangeKind_CHANGE_KIND_UPDATED, c.GetName(), nil, "", c.GetName())
+	return c, nil
 }

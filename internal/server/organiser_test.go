@@ -50,10 +50,15 @@ func TestCoOrganisers(t *testing.T) {
 		t.Fatalf("organisers leaked to the public: %v, %v", pub, err)
 	}
 
-	// Bob cannot touch the campaign until Alice adds him.
+	// Bob cannot touch the campaign until Alice invites him and he accepts.
 	_, err = h.events.CreateEvent(asBob, &rallyv1.CreateEventRequest{Event: validEvent(c.GetName())})
 	wantCode(t, err, codes.PermissionDenied, "")
 	if _, err := orgs.AddCampaignOrganiser(asAlice, &rallyv1.AddCampaignOrganiserRequest{Campaign: c.GetName(), Organiser: bob}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.events.CreateEvent(asBob, &rallyv1.CreateEventRequest{Event: validEvent(c.GetName())})
+	wantCode(t, err, codes.PermissionDenied, "")
+	if _, err := orgs.AcceptCampaignInvitation(asBob, &rallyv1.AcceptCampaignInvitationRequest{Campaign: c.GetName()}); err != nil {
 		t.Fatal(err)
 	}
 	e, err := h.events.CreateEvent(asBob, &rallyv1.CreateEventRequest{Event: validEvent(c.GetName())})

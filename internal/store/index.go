@@ -117,8 +117,45 @@ func EventKey(e *rallyv1.Event) string {
 	return timeKey(e.GetStartTime().AsTime()) + ID(e.GetName())
 }
 
-// CampaignIndex is the one index of campaigns.
+// CampaignIndex is the index of all campaigns.
 const CampaignIndex = "cp|all"
+
+// CampaignIndexes returns the names of every index the campaign belongs to: CampaignIndex,
+// and the invitation index of each organiser it invites (InvitationQuery), so that an
+// organiser's pending invitations are listed without reading every campaign.
+func CampaignIndexes(c *rallyv1.Campaign) []string {
+	names := []string{CampaignIndex}
+	for _, inv := range c.GetInvitations() {
+		names = append(names, invitationIndex(inv.GetInvitee()))
+	}
+	return names
+}
+
+func invitationIndex(organiser string) string { return "cp|inv=" + url.QueryEscape(ID(organiser)) }
+
+// InvitationQuery selects a page of the campaigns that invite an organiser.
+type InvitationQuery struct {
+	Organiser string // organisers/{id}
+	PageSize  int    // 1 or more; the server applies defaults and bounds
+	PageToken string // from the previous page, or empty
+}
+
+// Range returns the slice of the organiser's invitation index after the page token's
+// position.
+func (q InvitationQuery) Range() (Range, error) {
+	return Range{Index: invitationIndex(q.Organiser), Min: "-", Max: "+"}.after(q.PageToken)
+}
+
+// Matches reports whether the campaign still invites the query's organiser. Backends use
+// it to drop index entries that a concurrent or interrupted write left stale.
+func (q InvitationQuery) Matches(c *rallyv1.Campaign) bool {
+	for _, inv := range c.GetInvitations() {
+		if inv.GetInvitee() == q.Organiser {
+			return true
+		}
+	}
+	return false
+}
 
 // CampaignKey is the campaign's key in CampaignIndex: create time, then ID.
 func CampaignKey(c *rallyv1.Campaign) string {

@@ -56,6 +56,10 @@ type Store interface {
 	ListCampaigns(ctx context.Context, q CampaignQuery) (Page[*rallyv1.Campaign], error)
 	// UpdateCampaign changes a campaign through mutate (see the type comment).
 	UpdateCampaign(ctx context.Context, name string, mutate func(*rallyv1.Campaign) error) (*rallyv1.Campaign, error)
+	// ListInvitedCampaigns returns a page of the campaigns whose invitations include one
+	// for q.Organiser, ordered like ListCampaigns. Its cost depends on the page size, not
+	// on how many campaigns are stored.
+	ListInvitedCampaigns(ctx context.Context, q InvitationQuery) (Page[*rallyv1.Campaign], error)
 
 	// CreateEvent stores a new event whose name is set. ErrAlreadyExists if taken.
 	CreateEvent(ctx context.Context, e *rallyv1.Event) error

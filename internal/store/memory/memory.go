@@ -29,7 +29,7 @@ type Store struct {
 	tokens     *table[*rallyv1.ApiToken]
 	tasks      *table[*rallyv1.Task]
 	// indexes holds one ordered set of keys per index name (store.EventIndexes,
-	// store.CampaignIndex, ...). An index that becomes empty is removed.
+	// store.CampaignIndexes, ...). An index that becomes empty is removed.
 	indexes map[string]*btree.BTreeG[string]
 	books   map[string]*book           // RSVPs by event ID
 	boards  map[string]*board          // claims by task ID
@@ -66,7 +66,7 @@ var (
 // New returns an empty store. Close it to stop its sweeper.
 func New(opts ...Option) *Store {
 	s := &Store{
-		campaigns:  newTable(store.CampaignKey, func(*rallyv1.Campaign) []string { return []string{store.CampaignIndex} }),
+		campaigns:  newTable(store.CampaignKey, store.CampaignIndexes),
 		events:     newTable(store.EventKey, store.EventIndexes),
 		organisers: newTable[*rallyv1.Organiser](nil, nil),
 		tokens:     newTable(store.APITokenKey, store.APITokenIndexes),
@@ -228,6 +228,15 @@ func (s *Store) ListCampaigns(ctx context.Context, q store.CampaignQuery) (store
 // UpdateCampaign implements store.Store.
 func (s *Store) UpdateCampaign(_ context.Context, name string, mutate func(*rallyv1.Campaign) error) (*rallyv1.Campaign, error) {
 	return update(s, s.campaigns, name, mutate)
+}
+
+// ListInvitedCampaigns implements store.Store.
+func (s *Store) ListInvitedCampaigns(ctx context.Context, q store.InvitationQuery) (store.Page[*rallyv1.Campaign], error) {
+	r, err := q.Range()
+	if err != nil {
+		return store.Page[*rallyv1.Campaign]{}, err
+	}
+	return list(ctx, s, s.campaigns, r, q.PageSize, q.Matches)
 }
 
 // CreateEvent implements store.Store.

@@ -37,7 +37,9 @@
 //	<prefix>{org:<id>}           HASH  one organiser: pb, rev
 //	<prefix>{tok:<id>}           HASH  one API token: pb, rev (the ID is derived from the
 //	                                   token's SHA-256, so a bearer token is found in one read)
-//	<prefix>{idx}:<index name>   ZSET  one index (store.EventIndexes, store.CampaignIndex)
+//	<prefix>{idx}:<index name>   ZSET  one index (store.EventIndexes, store.CampaignIndexes:
+//	                                   all campaigns, and per organiser the campaigns
+//	                                   that invite it to co-organise them)
 //	<prefix>{idx}:m:ev:<id>      HASH  the index entries of one event: rev, key, idx
 //	<prefix>{idx}:m:cp:<id>      HASH  the same for one campaign (m:tok:<id> for tokens,
 //	                                   m:tk:<id> for tasks)
@@ -293,7 +295,7 @@ var campaignKind = kind[*rallyv1.Campaign]{
 	new:     func() *rallyv1.Campaign { return new(rallyv1.Campaign) },
 	fields:  func(*rallyv1.Campaign) []any { return nil },
 	key:     store.CampaignKey,
-	indexes: func(*rallyv1.Campaign) []string { return []string{store.CampaignIndex} },
+	indexes: store.CampaignIndexes,
 }
 
 // recordKey is the key of a record: <prefix>{ev:<id>} or <prefix>{cp:<id>}.
@@ -330,6 +332,15 @@ func (s *Store) ListCampaigns(ctx context.Context, q store.CampaignQuery) (store
 // UpdateCampaign implements store.Store.
 func (s *Store) UpdateCampaign(ctx context.Context, name string, mutate func(*rallyv1.Campaign) error) (*rallyv1.Campaign, error) {
 	return update(ctx, s, campaignKind, name, mutate)
+}
+
+// ListInvitedCampaigns implements store.Store.
+func (s *Store) ListInvitedCampaigns(ctx context.Context, q store.InvitationQuery) (store.Page[*rallyv1.Campaign], error) {
+	r, err := q.Range()
+	if err != nil {
+		return store.Page[*rallyv1.Campaign]{}, err
+	}
+	return list(ctx, s, campaignKind, r, q.PageSize, q.Matches)
 }
 
 // CreateEvent implements store.Store.

@@ -49,6 +49,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"PageTokenOfAnotherQuery", testPageTokenOfAnotherQuery},
 		{"GarbagePageTokens", testGarbagePageTokens},
 		{"ListCampaigns", testListCampaigns},
+		{"InvitedCampaigns", testInvitedCampaigns},
 		{"EmptyLists", testEmptyLists},
 		{"Ping", testPing},
 		{"Organisers", testOrganisers},

@@ -255,6 +255,20 @@ func (p *Page) Open(url string) {
 	})()`)
 }
 
+// Back goes back in the tab's history, as the browser's back button does, and waits for
+// the client to show the page (restored from the back-forward cache, or loaded again).
+func (p *Page) Back() {
+	p.t.Helper()
+	// Not chromedp.NavigateBack: it waits for a load event, which a page restored from
+	// the back-forward cache never fires.
+	from := p.Eval(`location.href`)
+	p.Eval(`(history.back(), "")`)
+	p.waitJS("the previous page to render", `(() => {
+		const m = document.getElementById("main");
+		return location.href !== `+jsString(from)+` && document.readyState === "complete" && !!m && !m.textContent.includes("Loading…");
+	})()`)
+}
+
 // WaitVisible waits until the element that the CSS selector sel matches is shown.
 func (p *Page) WaitVisible(sel string) {
 	p.t.Helper()

@@ -16,7 +16,7 @@ import (
 	"github.com/rallyhq/rally/internal/web/browsertest"
 )
 
-const adminToken = "rly_admin_browser-test-token-0123456789abcdefghijk"
+const adminToken = "rly_admin_wnFfRfurNquVWbOm4kZ8XezSmzfFOSsDC9lAVTZ5WTE"
 
 // rally is one rallyd on the memory store, and gRPC clients acting as its admin.
 type rally struct {
@@ -199,4 +199,114 @@ func TestRSVPFormShowsFieldError(t *testing.T) {
 		t.Errorf("the refused RSVP shows as the participant's own (#my-rsvp hidden = %s)", got)
 	}
 	p.WaitText("#attendance", re(`^0 going \(10 places\)$`))
+}
+
+// A manage link opened in a browser that holds another RSVP to the event asks before
+// replacing it, keeps it unless told otherwise, and never leaves the token in the address
+// bar. A browser without an RSVP, or one opening its own link, is not asked.
+func TestManageLinkAsksBeforeReplacing(t *testing.T) {
+	r := startRally(t)
+	r.event(t, r.campaign(t, "kz-solidarity"), "vigil-berlin", "Vigil at the Embassy of Kazakhstan", "Berlin", "DE", 10)
+	b := browsertest.Start(t)
+	url := r.base + "/e/vigil-berlin"
+	rsvp := func(p *browsertest.Page, name string) (link, stored string) {
+		t.Helper()
+		p.Open(url)
+		p.Fill("#rsvp-name", name)
+		p.Click("#rsvp-submit")
+		p.WaitText("#my-rsvp-state", re(`^Going\. \(as `+name+`\)$`))
+		return p.Eval(`document.querySelector("#manage-link a").href`), p.Eval(`localStorage.getItem("rally.rsvp.vigil-berlin")`)
+	}
+	// The link holds the token only in its fragment.
+	aru := b.NewPage("Aru", browsertest.Phone)
+	aruLink, aruStored := rsvp(aru, "Aru")
+	bota := b.NewPage("Bota", browsertest.Phone)
+	botaLink, botaStored := rsvp(bota, "Bota")
+	if !re(`/e/vigil-berlin#rsvp=[a-z0-9]+&token=rly_rsvp_`).MatchString(botaLink) {
+		t.Fatalf("manage link %q", botaLink)
+	}
+	open := func(p *browsertest.Page, link string) {
+		t.Helper()
+		p.Open(r.base + "/c/kz-solidarity") // a page load, not a change of fragment on the same page
+		p.Open(link)
+		if got := p.Eval(`location.href`); got != url {
+			t.Errorf("%s: the address bar shows %q after opening a manage link, want %q", "the page", got, url)
+		}
+	}
+
+	// Aru opens Bota's link: asked, and keeps her own.
+	open(aru, botaLink)
+	aru.WaitText("#rsvp-replace-dialog h1", re(`^Replace your RSVP\?$`))
+	aru.WaitText("#rsvp-replace-ours", re(`^Going, as Aru$`))
+	aru.WaitText("#rsvp-replace-theirs", re(`^Going, as Bota$`))
+	if got := aru.Eval(`document.activeElement.id`); got != "rsvp-keep" {
+		t.Errorf("the dialog opens with %q focused, want the button that keeps the RSVP", got)
+	}
+	if got := aru.Eval(`localStorage.getItem("rally.rsvp.vigil-berlin")`); got != aruStored {
+		t.Errorf("the stored RSVP changed before the answer: %s", got)
+	}
+	aru.Click("#rsvp-keep")
+	aru.WaitText("#my-rsvp-state", re(`^Going\. \(as Aru\)$`))
+	if got := aru.Eval(`localStorage.getItem("rally.rsvp.vigil-berlin")`); got != aruStored {
+		t.Errorf("kept, yet the stored RSVP is now %s", got)
+	}
+
+	// Escape keeps it too.
+	open(aru, botaLink)
+	aru.WaitText("#rsvp-replace-dialog h1", re(`^Replace your RSVP\?$`))
+	aru.Eval(`(document.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true })), "")`)
+	aru.WaitText("#my-rsvp-state", re(`^Going\. \(as Aru\)$`))
+
+	// Asked again, Aru replaces it: the page is Bota's RSVP now.
+	open(aru, botaLink)
+	aru.Click("#rsvp-replace")
+	aru.WaitText("#my-rsvp-state", re(`^Going\. \(as Bota\)$`))
+	if got := aru.Eval(`localStorage.getItem("rally.rsvp.vigil-berlin")`); got != botaStored {
+		t.Errorf("replaced, yet the stored RSVP is %s, want %s", got, botaStored)
+	}
+
+	// Opening the link of the RSVP it holds asks nothing.
+	open(aru, botaLink)
+	aru.WaitText("#my-rsvp-state", re(`^Going\. \(as Bota\)$`))
+	if got := aru.Eval(`String(document.getElementById("rsvp-replace-dialog"))`); got != "null" {
+		t.Errorf("asked to replace an RSVP with itself")
+	}
+
+	// A browser without an RSVP to the event takes the link's at once.
+	other := b.NewPage("another device", browsertest.Desktop)
+	open(other, aruLink)
+	other.WaitText("#my-rsvp-state", re(`^Going\. \(as Aru\)$`))
+	if got := other.Eval(`localStorage.getItem("rally.rsvp.vigil-berlin")`); got != aruStored {
+		t.Errorf("the other device stored %s, want %s", got, aruStored)
+	}
+}
+
+// A visitor who goes back and forth between live pages is never stalled: a page left
+// behind (kept in the back-forward cache) gives up its stream, which a browser would
+// otherwise count against its six connections to the server, and a page it comes back to
+// is live again.
+func TestBackAndForthBetweenLivePages(t *testing.T) {
+	r := startRally(t)
+	r.event(t, r.campaign(t, "kz-solidarity"), "vigil-berlin", "Vigil at the Embassy of Kazakhstan", "Berlin", "DE", 10)
+	b := browsertest.Start(t)
+	p := b.NewPage("visitor", browsertest.Phone)
+	for range 5 { // each round left two streams open before, past six by the fourth
+		p.Open(r.base + "/e/vigil-berlin")
+		waitLive(p)
+		markLoaded(p)
+		p.Open(r.base + "/c/kz-solidarity")
+		waitLive(p)
+	}
+	// Back to the event page, restored from the back-forward cache (not loaded again: what
+	// is tested is that its stream resumes).
+	p.Back()
+	p.WaitText("h1", re(`^Vigil at the Embassy of Kazakhstan$`))
+	noReload(t, p, "the event page the visitor came back to")
+	waitLive(p)
+	participant := b.NewPage("participant", browsertest.Phone)
+	participant.Open(r.base + "/e/vigil-berlin")
+	participant.Fill("#rsvp-name", "Aru")
+	participant.Click("#rsvp-submit")
+	participant.WaitText("#my-rsvp-state", re(`^Going\. \(as Aru\)$`))
+	p.WaitText("#attendance", re(`^1 going \(10 places\)$`))
 }

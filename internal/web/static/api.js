@@ -16,9 +16,16 @@ export class ApiError extends Error {
 }
 
 // api calls one method. A network failure throws a TypeError, as fetch does.
-export async function api(path, { method = "GET", body, token, query } = {}) {
+//
+// idempotencyKey makes a create safe to retry. It is sent in the Idempotency-Key header,
+// as the IETF draft's quoted string, and so is a requestId given in query or body, which
+// api moves there: the key is a secret (a retry with it gives an RSVP's token back), and a
+// URL's query is kept by proxies and access logs.
+export async function api(path, { method = "GET", body, token, query, idempotencyKey } = {}) {
   const headers = {};
   if (token) headers.Authorization = `Bearer ${token}`;
+  ({ query, body, idempotencyKey } = liftRequestId(query, body, idempotencyKey));
+  if (idempotencyKey) headers["Idempotency-Key"] = `"${idempotencyKey}"`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const res = await fetch(withQuery(path, query), {
     method,
@@ -49,6 +56,20 @@ export async function listAll(path, key, { query = {}, token } = {}) {
   return items;
 }
 
+// liftRequestId takes requestId out of query and body, as the idempotency key unless one
+// is given.
+function liftRequestId(query, body, idempotencyKey) {
+  for (const part of [query, body]) {
+    if (part && typeof part === "object" && part.requestId) idempotencyKey = idempotencyKey || part.requestId;
+  }
+  const without = (part) => {
+    if (!part || typeof part !== "object" || !("requestId" in part)) return part;
+    const { requestId: _, ...rest } = part;
+    return rest;
+  };
+  return { query: without(query), body: without(body), idempotencyKey };
+}
+
 function withQuery(path, query) {
   if (!query) return path;
   const q = new URLSearchParams();
@@ -71,11 +92,17 @@ export function requestId() {
 // long as the page lives: after a dropped connection or a server shutdown it reconnects,
 // with growing pauses, from the last cursor, so that no change is missed. onStatus gets
 // "live", "reconnecting" or "stopped".
+//
+// A page left for another is often kept whole in the browser's back-forward cache, and
+// its open stream with it: a browser allows only six connections to one server, so a few
+// pages left that way would stall every later page. The stream ends when the page is
+// hidden, and resumes from its cursor if the page comes back from that cache.
 export function watch(path, { token, onChange, onStatus = () => {} }) {
   let cursor = "";
   let stopped = false;
   let ctrl = null;
   let delay = 1000;
+  let run = 0; // the loop that may go on; a pause or a stop ends the others
 
   async function once() {
     ctrl = new AbortController();
@@ -113,12 +140,13 @@ export function watch(path, { token, onChange, onStatus = () => {} }) {
     }
   }
 
-  (async () => {
-    while (!stopped) {
+  async function loop(me) {
+    const ended = () => stopped || me !== run;
+    while (!ended()) {
       try {
         await once();
       } catch (err) {
-        if (stopped) return;
+        if (ended()) return;
         // Not found or not allowed will not get better by retrying.
         if (err instanceof ApiError && [3, 5, 7, 16].includes(err.code)) {
           onStatus("stopped");
@@ -126,16 +154,31 @@ export function watch(path, { token, onChange, onStatus = () => {} }) {
         }
         if (err instanceof ApiError && err.retryAfter) delay = Math.max(delay, err.retryAfter * 1000);
       }
-      if (stopped) return;
+      if (ended()) return;
       onStatus("reconnecting");
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, 30000);
     }
-  })();
+  }
+
+  function pause() {
+    run++;
+    ctrl?.abort();
+  }
+  function resume(e) {
+    if (!e.persisted || stopped) return;
+    delay = 1000;
+    loop(++run);
+  }
+  addEventListener("pagehide", pause);
+  addEventListener("pageshow", resume);
+  loop(run);
 
   return {
     stop() {
       stopped = true;
+      removeEventListener("pagehide", pause);
+      removeEventListener("pageshow", resume);
       if (ctrl) ctrl.abort();
     },
   };

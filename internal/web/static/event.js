@@ -8,8 +8,16 @@ const RSVP_FIELDS = { displayName: "Name", contact: "Contact", guests: "Guests" 
 export async function render(main, eventId) {
   const name = `events/${eventId}`;
   const key = `rsvp.${eventId}`;
-  takeTokenFromLink(key);
   let mine = saved.get(key); // {name, manageToken} of this browser's RSVP, if any
+  const linked = takeTokenFromLink(eventId);
+  if (linked && !(mine && mine.name === linked.name && mine.manageToken === linked.manageToken)) {
+    // A link to another RSVP than the one this browser holds may come from someone else:
+    // replacing ours silently would lose it, and hand our page to theirs. Ask first.
+    if (!mine || await confirmReplace(main, mine, linked)) {
+      mine = linked;
+      saved.set(key, mine);
+    }
+  }
 
   const ev = await api(`/v1/${name}`, { token: mine?.manageToken }).catch((err) => {
     // A manage token for an RSVP deleted since (after the event) is refused: read publicly.
@@ -242,14 +250,59 @@ export async function render(main, eventId) {
   restartWatch();
 }
 
-// takeTokenFromLink stores the manage token of a link like /e/ID#rsvp=RID&token=TOKEN and
+// takeTokenFromLink reads the RSVP of a link like /e/ID#rsvp=RID&token=TOKEN and
 // removes it from the address bar, so that it does not stay in the history or get shared
-// by a screenshot. The fragment never reaches any server.
-function takeTokenFromLink(key) {
+// by a screenshot. The fragment never reaches any server. It returns {name, manageToken},
+// or null when the address holds no such link.
+function takeTokenFromLink(eventId) {
   const p = new URLSearchParams(location.hash.slice(1));
   const rsvp = p.get("rsvp"), token = p.get("token");
-  if (!rsvp || !token) return;
-  const eventId = key.slice("rsvp.".length);
-  saved.set(key, { name: rsvp.includes("/") ? rsvp : `events/${eventId}/rsvps/${rsvp}`, manageToken: token });
+  if (!rsvp || !token) return null;
   history.replaceState(null, "", location.pathname);
+  return { name: rsvp.includes("/") ? rsvp : `events/${eventId}/rsvps/${rsvp}`, manageToken: token };
+}
+
+// A manage link opened on a page that is already showing changes only the fragment, and
+// a browser does not load the page again for that: load it, so that the link is read.
+addEventListener("hashchange", () => {
+  if (new URLSearchParams(location.hash.slice(1)).get("token")) location.reload();
+});
+
+// confirmReplace asks, in the page (a dialog of DOM elements: the page's CSP allows no
+// inline script, and window.confirm can be silenced by the browser), whether to replace
+// the RSVP this browser holds for the event with the one of a link. Keeping it is the
+// default: the dialog opens with that button focused, and Escape keeps it too. It
+// resolves true to replace.
+async function confirmReplace(main, mine, linked) {
+  // What each RSVP is, as its own token reads it, so that the person can tell them apart.
+  const describe = (r) => api(`/v1/${r.name}`, { token: r.manageToken }).then(
+    (x) => `${{ RSVP_STATE_GOING: "Going", RSVP_STATE_WAITLISTED: "Waitlisted", RSVP_STATE_CANCELLED: "Cancelled" }[x.state] || label(x.state, "RSVP_STATE_")}` +
+      (x.guests ? ` with ${x.guests} guest${x.guests > 1 ? "s" : ""}` : "") + (x.displayName ? `, as ${x.displayName}` : ", without a name"),
+    () => "Rally does not know this RSVP (deleted, or the token is wrong).");
+  const [ours, theirs] = await Promise.all([describe(mine), describe(linked)]);
+  return new Promise((resolve) => {
+    const keep = h("button", { type: "button", id: "rsvp-keep" }, "Keep the RSVP on this device");
+    const replace = h("button", { type: "button", id: "rsvp-replace", class: "secondary" }, "Replace it with the link's RSVP");
+    const dialog = h("section", { id: "rsvp-replace-dialog", class: "note", role: "alertdialog", "aria-modal": "true",
+      "aria-labelledby": "rsvp-replace-h", "aria-describedby": "rsvp-replace-why" },
+      h("h1", { id: "rsvp-replace-h" }, "Replace your RSVP?"),
+      h("p", { id: "rsvp-replace-why" }, "This link is for another RSVP to this event than the one this device holds."),
+      h("dl", { class: "facts" },
+        h("dt", {}, "On this device"), h("dd", { id: "rsvp-replace-ours" }, ours),
+        h("dt", {}, "In the link"), h("dd", { id: "rsvp-replace-theirs" }, theirs)),
+      h("p", {}, "If you replace it, this device forgets its own RSVP: only its private link opens it again. ",
+        "A link someone else sent you is their RSVP, and they can see what you do with it: replace only if the link is yours."),
+      h("p", { class: "actions" }, keep, replace));
+    const answer = (yes) => () => {
+      removeEventListener("keydown", onKey);
+      fill(main, h("p", {}, "Loading…"));
+      resolve(yes);
+    };
+    const onKey = (e) => { if (e.key === "Escape") answer(false)(); };
+    keep.addEventListener("click", answer(false));
+    replace.addEventListener("click", answer(true));
+    addEventListener("keydown", onKey);
+    fill(main, dialog);
+    keep.focus();
+  });
 }

@@ -44,7 +44,8 @@ type Campaign struct {
 	WebsiteUri string `protobuf:"bytes,7,opt,name=website_uri,json=websiteUri,proto3" json:"website_uri,omitempty"`
 	// Resource names of the organisers who manage the campaign (`organisers/{organiser}`),
 	// the owner included. Output only; shown to the campaign's organisers only, so that the
-	// public cannot map who organises what. Changed with AddCampaignOrganiser and
+	// public cannot map who organises what. An organiser joins by accepting an invitation
+	// (AddCampaignOrganiser, then AcceptCampaignInvitation) and leaves with
 	// RemoveCampaignOrganiser.
 	Organisers []string `protobuf:"bytes,8,rep,name=organisers,proto3" json:"organisers,omitempty"`
 	// When the campaign was created. Output only.
@@ -57,7 +58,11 @@ type Campaign struct {
 	// The organiser who created the campaign, `organisers/{organiser}`: the only one who can
 	// add and remove co-organisers. Empty for campaigns created by the admin. Output only;
 	// like organisers, shown to the campaign's organisers only.
-	Owner         string `protobuf:"bytes,12,opt,name=owner,proto3" json:"owner,omitempty"`
+	Owner string `protobuf:"bytes,12,opt,name=owner,proto3" json:"owner,omitempty"`
+	// The invitations to co-organise the campaign that their invitees have not answered
+	// yet, oldest first. An invitee is not an organiser until it accepts. Output only; like
+	// organisers, shown to the campaign's organisers only.
+	Invitations   []*CampaignInvitation `protobuf:"bytes,13,rep,name=invitations,proto3" json:"invitations,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -176,6 +181,90 @@ func (x *Campaign) GetOwner() string {
 	return ""
 }
 
+func (x *Campaign) GetInvitations() []*CampaignInvitation {
+	if x != nil {
+		return x.Invitations
+	}
+	return nil
+}
+
+// CampaignInvitation asks an organiser to co-organise a campaign. The campaign's owner (or
+// the admin) creates it with OrganiserService.AddCampaignOrganiser; the invitee accepts or
+// declines it with its own token, and until then is not among the campaign's organisers.
+type CampaignInvitation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name, `campaigns/{campaign}/invitations/{organiser}`: one invitation per
+	// campaign and invitee. Output only.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The invited organiser, `organisers/{organiser}`. Output only.
+	Invitee string `protobuf:"bytes,2,opt,name=invitee,proto3" json:"invitee,omitempty"`
+	// The organiser who invited, `organisers/{organiser}`, so that the invitee knows who
+	// asks; empty when the admin did. Output only.
+	Inviter string `protobuf:"bytes,3,opt,name=inviter,proto3" json:"inviter,omitempty"`
+	// When the invitation was made. Output only.
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CampaignInvitation) Reset() {
+	*x = CampaignInvitation{}
+	mi := &file_rally_v1_campaign_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CampaignInvitation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CampaignInvitation) ProtoMessage() {}
+
+func (x *CampaignInvitation) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_v1_campaign_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CampaignInvitation.ProtoReflect.Descriptor instead.
+func (*CampaignInvitation) Descriptor() ([]byte, []int) {
+	return file_rally_v1_campaign_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CampaignInvitation) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CampaignInvitation) GetInvitee() string {
+	if x != nil {
+		return x.Invitee
+	}
+	return ""
+}
+
+func (x *CampaignInvitation) GetInviter() string {
+	if x != nil {
+		return x.Inviter
+	}
+	return ""
+}
+
+func (x *CampaignInvitation) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
 // Request for CampaignService.CreateCampaign.
 type CreateCampaignRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -194,7 +283,7 @@ type CreateCampaignRequest struct {
 
 func (x *CreateCampaignRequest) Reset() {
 	*x = CreateCampaignRequest{}
-	mi := &file_rally_v1_campaign_proto_msgTypes[1]
+	mi := &file_rally_v1_campaign_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -206,7 +295,7 @@ func (x *CreateCampaignRequest) String() string {
 func (*CreateCampaignRequest) ProtoMessage() {}
 
 func (x *CreateCampaignRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_campaign_proto_msgTypes[1]
+	mi := &file_rally_v1_campaign_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -219,7 +308,7 @@ func (x *CreateCampaignRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCampaignRequest.ProtoReflect.Descriptor instead.
 func (*CreateCampaignRequest) Descriptor() ([]byte, []int) {
-	return file_rally_v1_campaign_proto_rawDescGZIP(), []int{1}
+	return file_rally_v1_campaign_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *CreateCampaignRequest) GetCampaign() *Campaign {
@@ -254,7 +343,7 @@ type GetCampaignRequest struct {
 
 func (x *GetCampaignRequest) Reset() {
 	*x = GetCampaignRequest{}
-	mi := &file_rally_v1_campaign_proto_msgTypes[2]
+	mi := &file_rally_v1_campaign_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -266,7 +355,7 @@ func (x *GetCampaignRequest) String() string {
 func (*GetCampaignRequest) ProtoMessage() {}
 
 func (x *GetCampaignRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_campaign_proto_msgTypes[2]
+	mi := &file_rally_v1_campaign_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -279,7 +368,7 @@ func (x *GetCampaignRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCampaignRequest.ProtoReflect.Descriptor instead.
 func (*GetCampaignRequest) Descriptor() ([]byte, []int) {
-	return file_rally_v1_campaign_proto_rawDescGZIP(), []int{2}
+	return file_rally_v1_campaign_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GetCampaignRequest) GetName() string {
@@ -302,7 +391,7 @@ type ListCampaignsRequest struct {
 
 func (x *ListCampaignsRequest) Reset() {
 	*x = ListCampaignsRequest{}
-	mi := &file_rally_v1_campaign_proto_msgTypes[3]
+	mi := &file_rally_v1_campaign_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -314,7 +403,7 @@ func (x *ListCampaignsRequest) String() string {
 func (*ListCampaignsRequest) ProtoMessage() {}
 
 func (x *ListCampaignsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_campaign_proto_msgTypes[3]
+	mi := &file_rally_v1_campaign_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -327,7 +416,7 @@ func (x *ListCampaignsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCampaignsRequest.ProtoReflect.Descriptor instead.
 func (*ListCampaignsRequest) Descriptor() ([]byte, []int) {
-	return file_rally_v1_campaign_proto_rawDescGZIP(), []int{3}
+	return file_rally_v1_campaign_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListCampaignsRequest) GetPageSize() int32 {
@@ -357,7 +446,7 @@ type ListCampaignsResponse struct {
 
 func (x *ListCampaignsResponse) Reset() {
 	*x = ListCampaignsResponse{}
-	mi := &file_rally_v1_campaign_proto_msgTypes[4]
+	mi := &file_rally_v1_campaign_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -369,7 +458,7 @@ func (x *ListCampaignsResponse) String() string {
 func (*ListCampaignsResponse) ProtoMessage() {}
 
 func (x *ListCampaignsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_campaign_proto_msgTypes[4]
+	mi := &file_rally_v1_campaign_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -382,7 +471,7 @@ func (x *ListCampaignsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCampaignsResponse.ProtoReflect.Descriptor instead.
 func (*ListCampaignsResponse) Descriptor() ([]byte, []int) {
-	return file_rally_v1_campaign_proto_rawDescGZIP(), []int{4}
+	return file_rally_v1_campaign_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListCampaignsResponse) GetCampaigns() []*Campaign {
@@ -415,7 +504,7 @@ type UpdateCampaignRequest struct {
 
 func (x *UpdateCampaignRequest) Reset() {
 	*x = UpdateCampaignRequest{}
-	mi := &file_rally_v1_campaign_proto_msgTypes[5]
+	mi := &file_rally_v1_campaign_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -427,7 +516,7 @@ func (x *UpdateCampaignRequest) String() string {
 func (*UpdateCampaignRequest) ProtoMessage() {}
 
 func (x *UpdateCampaignRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_campaign_proto_msgTypes[5]
+	mi := &file_rally_v1_campaign_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -440,7 +529,7 @@ func (x *UpdateCampaignRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCampaignRequest.ProtoReflect.Descriptor instead.
 func (*UpdateCampaignRequest) Descriptor() ([]byte, []int) {
-	return file_rally_v1_campaign_proto_rawDescGZIP(), []int{5}
+	return file_rally_v1_campaign_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *UpdateCampaignRequest) GetCampaign() *Campaign {
@@ -461,7 +550,7 @@ var File_rally_v1_campaign_proto protoreflect.FileDescriptor
 
 const file_rally_v1_campaign_proto_rawDesc = "" +
 	"\n" +
-	"\x17rally/v1/campaign.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbb\x05\n" +
+	"\x17rally/v1/campaign.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfb\x05\n" +
 	"\bCampaign\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\x05title\x18\x02 \x01(\tB\n" +
@@ -482,8 +571,15 @@ const file_rally_v1_campaign_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
 	"\x04etag\x18\v \x01(\tR\x04etag\x12\x14\n" +
-	"\x05owner\x18\f \x01(\tR\x05owner:\x95\x01\xbaH\x91\x01\x1a\x8e\x01\n" +
-	"\x18campaign.end_after_start\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_time\"\xda\x01\n" +
+	"\x05owner\x18\f \x01(\tR\x05owner\x12>\n" +
+	"\vinvitations\x18\r \x03(\v2\x1c.rally.v1.CampaignInvitationR\vinvitations:\x95\x01\xbaH\x91\x01\x1a\x8e\x01\n" +
+	"\x18campaign.end_after_start\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_time\"\x99\x01\n" +
+	"\x12CampaignInvitation\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\ainvitee\x18\x02 \x01(\tR\ainvitee\x12\x18\n" +
+	"\ainviter\x18\x03 \x01(\tR\ainviter\x12;\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\"\xda\x01\n" +
 	"\x15CreateCampaignRequest\x126\n" +
 	"\bcampaign\x18\x01 \x01(\v2\x12.rally.v1.CampaignB\x06\xbaH\x03\xc8\x01\x01R\bcampaign\x12I\n" +
 	"\vcampaign_id\x18\x02 \x01(\tB(\xbaH%\xd8\x01\x01r 2\x1e^[a-z][a-z0-9-]{1,61}[a-z0-9]$R\n" +
@@ -523,39 +619,42 @@ func file_rally_v1_campaign_proto_rawDescGZIP() []byte {
 	return file_rally_v1_campaign_proto_rawDescData
 }
 
-var file_rally_v1_campaign_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_rally_v1_campaign_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_rally_v1_campaign_proto_goTypes = []any{
 	(*Campaign)(nil),              // 0: rally.v1.Campaign
-	(*CreateCampaignRequest)(nil), // 1: rally.v1.CreateCampaignRequest
-	(*GetCampaignRequest)(nil),    // 2: rally.v1.GetCampaignRequest
-	(*ListCampaignsRequest)(nil),  // 3: rally.v1.ListCampaignsRequest
-	(*ListCampaignsResponse)(nil), // 4: rally.v1.ListCampaignsResponse
-	(*UpdateCampaignRequest)(nil), // 5: rally.v1.UpdateCampaignRequest
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil), // 7: google.protobuf.FieldMask
+	(*CampaignInvitation)(nil),    // 1: rally.v1.CampaignInvitation
+	(*CreateCampaignRequest)(nil), // 2: rally.v1.CreateCampaignRequest
+	(*GetCampaignRequest)(nil),    // 3: rally.v1.GetCampaignRequest
+	(*ListCampaignsRequest)(nil),  // 4: rally.v1.ListCampaignsRequest
+	(*ListCampaignsResponse)(nil), // 5: rally.v1.ListCampaignsResponse
+	(*UpdateCampaignRequest)(nil), // 6: rally.v1.UpdateCampaignRequest
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil), // 8: google.protobuf.FieldMask
 }
 var file_rally_v1_campaign_proto_depIdxs = []int32{
-	6,  // 0: rally.v1.Campaign.start_time:type_name -> google.protobuf.Timestamp
-	6,  // 1: rally.v1.Campaign.end_time:type_name -> google.protobuf.Timestamp
-	6,  // 2: rally.v1.Campaign.create_time:type_name -> google.protobuf.Timestamp
-	6,  // 3: rally.v1.Campaign.update_time:type_name -> google.protobuf.Timestamp
-	0,  // 4: rally.v1.CreateCampaignRequest.campaign:type_name -> rally.v1.Campaign
-	0,  // 5: rally.v1.ListCampaignsResponse.campaigns:type_name -> rally.v1.Campaign
-	0,  // 6: rally.v1.UpdateCampaignRequest.campaign:type_name -> rally.v1.Campaign
-	7,  // 7: rally.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
-	1,  // 8: rally.v1.CampaignService.CreateCampaign:input_type -> rally.v1.CreateCampaignRequest
-	2,  // 9: rally.v1.CampaignService.GetCampaign:input_type -> rally.v1.GetCampaignRequest
-	3,  // 10: rally.v1.CampaignService.ListCampaigns:input_type -> rally.v1.ListCampaignsRequest
-	5,  // 11: rally.v1.CampaignService.UpdateCampaign:input_type -> rally.v1.UpdateCampaignRequest
-	0,  // 12: rally.v1.CampaignService.CreateCampaign:output_type -> rally.v1.Campaign
-	0,  // 13: rally.v1.CampaignService.GetCampaign:output_type -> rally.v1.Campaign
-	4,  // 14: rally.v1.CampaignService.ListCampaigns:output_type -> rally.v1.ListCampaignsResponse
-	0,  // 15: rally.v1.CampaignService.UpdateCampaign:output_type -> rally.v1.Campaign
-	12, // [12:16] is the sub-list for method output_type
-	8,  // [8:12] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	7,  // 0: rally.v1.Campaign.start_time:type_name -> google.protobuf.Timestamp
+	7,  // 1: rally.v1.Campaign.end_time:type_name -> google.protobuf.Timestamp
+	7,  // 2: rally.v1.Campaign.create_time:type_name -> google.protobuf.Timestamp
+	7,  // 3: rally.v1.Campaign.update_time:type_name -> google.protobuf.Timestamp
+	1,  // 4: rally.v1.Campaign.invitations:type_name -> rally.v1.CampaignInvitation
+	7,  // 5: rally.v1.CampaignInvitation.create_time:type_name -> google.protobuf.Timestamp
+	0,  // 6: rally.v1.CreateCampaignRequest.campaign:type_name -> rally.v1.Campaign
+	0,  // 7: rally.v1.ListCampaignsResponse.campaigns:type_name -> rally.v1.Campaign
+	0,  // 8: rally.v1.UpdateCampaignRequest.campaign:type_name -> rally.v1.Campaign
+	8,  // 9: rally.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
+	2,  // 10: rally.v1.CampaignService.CreateCampaign:input_type -> rally.v1.CreateCampaignRequest
+	3,  // 11: rally.v1.CampaignService.GetCampaign:input_type -> rally.v1.GetCampaignRequest
+	4,  // 12: rally.v1.CampaignService.ListCampaigns:input_type -> rally.v1.ListCampaignsRequest
+	6,  // 13: rally.v1.CampaignService.UpdateCampaign:input_type -> rally.v1.UpdateCampaignRequest
+	0,  // 14: rally.v1.CampaignService.CreateCampaign:output_type -> rally.v1.Campaign
+	0,  // 15: rally.v1.CampaignService.GetCampaign:output_type -> rally.v1.Campaign
+	5,  // 16: rally.v1.CampaignService.ListCampaigns:output_type -> rally.v1.ListCampaignsResponse
+	0,  // 17: rally.v1.CampaignService.UpdateCampaign:output_type -> rally.v1.Campaign
+	14, // [14:18] is the sub-list for method output_type
+	10, // [10:14] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_rally_v1_campaign_proto_init() }
@@ -569,7 +668,7 @@ func file_rally_v1_campaign_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rally_v1_campaign_proto_rawDesc), len(file_rally_v1_campaign_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

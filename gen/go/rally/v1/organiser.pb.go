@@ -11,6 +11,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	emptypb "google.golang.org/protobuf/types/known/emptypb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -528,7 +529,7 @@ type AddCampaignOrganiserRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The campaign, `campaigns/{campaign}`.
 	Campaign string `protobuf:"bytes,1,opt,name=campaign,proto3" json:"campaign,omitempty"`
-	// The organiser to add, `organisers/{organiser}`.
+	// The organiser to invite, `organisers/{organiser}`.
 	Organiser     string `protobuf:"bytes,2,opt,name=organiser,proto3" json:"organiser,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -583,7 +584,7 @@ type RemoveCampaignOrganiserRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The campaign, `campaigns/{campaign}`.
 	Campaign string `protobuf:"bytes,1,opt,name=campaign,proto3" json:"campaign,omitempty"`
-	// The organiser to remove, `organisers/{organiser}`.
+	// The organiser to remove, or whose invitation to withdraw, `organisers/{organiser}`.
 	Organiser     string `protobuf:"bytes,2,opt,name=organiser,proto3" json:"organiser,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -633,11 +634,222 @@ func (x *RemoveCampaignOrganiserRequest) GetOrganiser() string {
 	return ""
 }
 
+// Request for OrganiserService.AcceptCampaignInvitation.
+type AcceptCampaignInvitationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The campaign that invited the caller, `campaigns/{campaign}`.
+	Campaign      string `protobuf:"bytes,1,opt,name=campaign,proto3" json:"campaign,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptCampaignInvitationRequest) Reset() {
+	*x = AcceptCampaignInvitationRequest{}
+	mi := &file_rally_v1_organiser_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptCampaignInvitationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptCampaignInvitationRequest) ProtoMessage() {}
+
+func (x *AcceptCampaignInvitationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_v1_organiser_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptCampaignInvitationRequest.ProtoReflect.Descriptor instead.
+func (*AcceptCampaignInvitationRequest) Descriptor() ([]byte, []int) {
+	return file_rally_v1_organiser_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *AcceptCampaignInvitationRequest) GetCampaign() string {
+	if x != nil {
+		return x.Campaign
+	}
+	return ""
+}
+
+// Request for OrganiserService.DeclineCampaignInvitation.
+type DeclineCampaignInvitationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The campaign that invited the caller, `campaigns/{campaign}`.
+	Campaign      string `protobuf:"bytes,1,opt,name=campaign,proto3" json:"campaign,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeclineCampaignInvitationRequest) Reset() {
+	*x = DeclineCampaignInvitationRequest{}
+	mi := &file_rally_v1_organiser_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeclineCampaignInvitationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeclineCampaignInvitationRequest) ProtoMessage() {}
+
+func (x *DeclineCampaignInvitationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_v1_organiser_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeclineCampaignInvitationRequest.ProtoReflect.Descriptor instead.
+func (*DeclineCampaignInvitationRequest) Descriptor() ([]byte, []int) {
+	return file_rally_v1_organiser_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *DeclineCampaignInvitationRequest) GetCampaign() string {
+	if x != nil {
+		return x.Campaign
+	}
+	return ""
+}
+
+// Request for OrganiserService.ListCampaignInvitations.
+type ListCampaignInvitationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The invited organiser: `organisers/me`, or any organiser for the admin.
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// Most invitations to return: 1 to 1000; 0 means the default of 50.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page, to get the next one. Empty for the first page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCampaignInvitationsRequest) Reset() {
+	*x = ListCampaignInvitationsRequest{}
+	mi := &file_rally_v1_organiser_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCampaignInvitationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCampaignInvitationsRequest) ProtoMessage() {}
+
+func (x *ListCampaignInvitationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_v1_organiser_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCampaignInvitationsRequest.ProtoReflect.Descriptor instead.
+func (*ListCampaignInvitationsRequest) Descriptor() ([]byte, []int) {
+	return file_rally_v1_organiser_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListCampaignInvitationsRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *ListCampaignInvitationsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListCampaignInvitationsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// Response of OrganiserService.ListCampaignInvitations.
+type ListCampaignInvitationsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The pending invitations of this page.
+	CampaignInvitations []*CampaignInvitation `protobuf:"bytes,1,rep,name=campaign_invitations,json=campaignInvitations,proto3" json:"campaign_invitations,omitempty"`
+	// Token for the next page; empty when this is the last one.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCampaignInvitationsResponse) Reset() {
+	*x = ListCampaignInvitationsResponse{}
+	mi := &file_rally_v1_organiser_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCampaignInvitationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCampaignInvitationsResponse) ProtoMessage() {}
+
+func (x *ListCampaignInvitationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_v1_organiser_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCampaignInvitationsResponse.ProtoReflect.Descriptor instead.
+func (*ListCampaignInvitationsResponse) Descriptor() ([]byte, []int) {
+	return file_rally_v1_organiser_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ListCampaignInvitationsResponse) GetCampaignInvitations() []*CampaignInvitation {
+	if x != nil {
+		return x.CampaignInvitations
+	}
+	return nil
+}
+
+func (x *ListCampaignInvitationsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_rally_v1_organiser_proto protoreflect.FileDescriptor
 
 const file_rally_v1_organiser_proto_rawDesc = "" +
 	"\n" +
-	"\x18rally/v1/organiser.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rally/v1/campaign.proto\"\x8a\x01\n" +
+	"\x18rally/v1/organiser.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rally/v1/campaign.proto\"\x8a\x01\n" +
 	"\tOrganiser\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12,\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\vdisplayName\x12;\n" +
@@ -675,7 +887,21 @@ const file_rally_v1_organiser_proto_rawDesc = "" +
 	"\torganiser\x18\x02 \x01(\tB+\xbaH(r&2$^organisers/[a-z0-9][a-z0-9-]{0,62}$R\torganiser\"\xb3\x01\n" +
 	"\x1eRemoveCampaignOrganiserRequest\x12F\n" +
 	"\bcampaign\x18\x01 \x01(\tB*\xbaH'r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\bcampaign\x12I\n" +
-	"\torganiser\x18\x02 \x01(\tB+\xbaH(r&2$^organisers/[a-z0-9][a-z0-9-]{0,62}$R\torganiser2\x88\a\n" +
+	"\torganiser\x18\x02 \x01(\tB+\xbaH(r&2$^organisers/[a-z0-9][a-z0-9-]{0,62}$R\torganiser\"i\n" +
+	"\x1fAcceptCampaignInvitationRequest\x12F\n" +
+	"\bcampaign\x18\x01 \x01(\tB*\xbaH'r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\bcampaign\"j\n" +
+	" DeclineCampaignInvitationRequest\x12F\n" +
+	"\bcampaign\x18\x01 \x01(\tB*\xbaH'r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\bcampaign\"\xb7\x01\n" +
+	"\x1eListCampaignInvitationsRequest\x12C\n" +
+	"\x06parent\x18\x01 \x01(\tB+\xbaH(r&2$^organisers/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\"\x9a\x01\n" +
+	"\x1fListCampaignInvitationsResponse\x12O\n" +
+	"\x14campaign_invitations\x18\x01 \x03(\v2\x1c.rally.v1.CampaignInvitationR\x13campaignInvitations\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xdf\n" +
+	"\n" +
 	"\x10OrganiserService\x12k\n" +
 	"\x0fCreateOrganiser\x12 .rally.v1.CreateOrganiserRequest\x1a\x13.rally.v1.Organiser\"!\x82\xd3\xe4\x93\x02\x1b:\torganiser\"\x0e/v1/organisers\x12c\n" +
 	"\fGetOrganiser\x12\x1d.rally.v1.GetOrganiserRequest\x1a\x13.rally.v1.Organiser\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/{name=organisers/*}\x12\x8b\x01\n" +
@@ -683,7 +909,10 @@ const file_rally_v1_organiser_proto_rawDesc = "" +
 	"\rListApiTokens\x12\x1e.rally.v1.ListApiTokensRequest\x1a\x1f.rally.v1.ListApiTokensResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v1/{parent=organisers/*}/apiTokens\x12|\n" +
 	"\x0eRevokeApiToken\x12\x1f.rally.v1.RevokeApiTokenRequest\x1a\x12.rally.v1.ApiToken\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/{name=organisers/*/apiTokens/*}:revoke\x12\x85\x01\n" +
 	"\x14AddCampaignOrganiser\x12%.rally.v1.AddCampaignOrganiserRequest\x1a\x12.rally.v1.Campaign\"2\x82\xd3\xe4\x93\x02,:\x01*\"'/v1/{campaign=campaigns/*}:addOrganiser\x12\x8e\x01\n" +
-	"\x17RemoveCampaignOrganiser\x12(.rally.v1.RemoveCampaignOrganiserRequest\x1a\x12.rally.v1.Campaign\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/{campaign=campaigns/*}:removeOrganiserB2Z0github.com/rallyhq/rally/gen/go/rally/v1;rallyv1b\x06proto3"
+	"\x17RemoveCampaignOrganiser\x12(.rally.v1.RemoveCampaignOrganiserRequest\x1a\x12.rally.v1.Campaign\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/{campaign=campaigns/*}:removeOrganiser\x12\x91\x01\n" +
+	"\x18AcceptCampaignInvitation\x12).rally.v1.AcceptCampaignInvitationRequest\x1a\x12.rally.v1.Campaign\"6\x82\xd3\xe4\x93\x020:\x01*\"+/v1/{campaign=campaigns/*}:acceptInvitation\x12\x98\x01\n" +
+	"\x19DeclineCampaignInvitation\x12*.rally.v1.DeclineCampaignInvitationRequest\x1a\x16.google.protobuf.Empty\"7\x82\xd3\xe4\x93\x021:\x01*\",/v1/{campaign=campaigns/*}:declineInvitation\x12\xa5\x01\n" +
+	"\x17ListCampaignInvitations\x12(.rally.v1.ListCampaignInvitationsRequest\x1a).rally.v1.ListCampaignInvitationsResponse\"5\x82\xd3\xe4\x93\x02/\x12-/v1/{parent=organisers/*}/campaignInvitationsB2Z0github.com/rallyhq/rally/gen/go/rally/v1;rallyv1b\x06proto3"
 
 var (
 	file_rally_v1_organiser_proto_rawDescOnce sync.Once
@@ -697,50 +926,63 @@ func file_rally_v1_organiser_proto_rawDescGZIP() []byte {
 	return file_rally_v1_organiser_proto_rawDescData
 }
 
-var file_rally_v1_organiser_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_rally_v1_organiser_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_rally_v1_organiser_proto_goTypes = []any{
-	(*Organiser)(nil),                      // 0: rally.v1.Organiser
-	(*ApiToken)(nil),                       // 1: rally.v1.ApiToken
-	(*CreateOrganiserRequest)(nil),         // 2: rally.v1.CreateOrganiserRequest
-	(*GetOrganiserRequest)(nil),            // 3: rally.v1.GetOrganiserRequest
-	(*CreateApiTokenRequest)(nil),          // 4: rally.v1.CreateApiTokenRequest
-	(*CreateApiTokenResponse)(nil),         // 5: rally.v1.CreateApiTokenResponse
-	(*ListApiTokensRequest)(nil),           // 6: rally.v1.ListApiTokensRequest
-	(*ListApiTokensResponse)(nil),          // 7: rally.v1.ListApiTokensResponse
-	(*RevokeApiTokenRequest)(nil),          // 8: rally.v1.RevokeApiTokenRequest
-	(*AddCampaignOrganiserRequest)(nil),    // 9: rally.v1.AddCampaignOrganiserRequest
-	(*RemoveCampaignOrganiserRequest)(nil), // 10: rally.v1.RemoveCampaignOrganiserRequest
-	(*timestamppb.Timestamp)(nil),          // 11: google.protobuf.Timestamp
-	(*Campaign)(nil),                       // 12: rally.v1.Campaign
+	(*Organiser)(nil),                        // 0: rally.v1.Organiser
+	(*ApiToken)(nil),                         // 1: rally.v1.ApiToken
+	(*CreateOrganiserRequest)(nil),           // 2: rally.v1.CreateOrganiserRequest
+	(*GetOrganiserRequest)(nil),              // 3: rally.v1.GetOrganiserRequest
+	(*CreateApiTokenRequest)(nil),            // 4: rally.v1.CreateApiTokenRequest
+	(*CreateApiTokenResponse)(nil),           // 5: rally.v1.CreateApiTokenResponse
+	(*ListApiTokensRequest)(nil),             // 6: rally.v1.ListApiTokensRequest
+	(*ListApiTokensResponse)(nil),            // 7: rally.v1.ListApiTokensResponse
+	(*RevokeApiTokenRequest)(nil),            // 8: rally.v1.RevokeApiTokenRequest
+	(*AddCampaignOrganiserRequest)(nil),      // 9: rally.v1.AddCampaignOrganiserRequest
+	(*RemoveCampaignOrganiserRequest)(nil),   // 10: rally.v1.RemoveCampaignOrganiserRequest
+	(*AcceptCampaignInvitationRequest)(nil),  // 11: rally.v1.AcceptCampaignInvitationRequest
+	(*DeclineCampaignInvitationRequest)(nil), // 12: rally.v1.DeclineCampaignInvitationRequest
+	(*ListCampaignInvitationsRequest)(nil),   // 13: rally.v1.ListCampaignInvitationsRequest
+	(*ListCampaignInvitationsResponse)(nil),  // 14: rally.v1.ListCampaignInvitationsResponse
+	(*timestamppb.Timestamp)(nil),            // 15: google.protobuf.Timestamp
+	(*CampaignInvitation)(nil),               // 16: rally.v1.CampaignInvitation
+	(*Campaign)(nil),                         // 17: rally.v1.Campaign
+	(*emptypb.Empty)(nil),                    // 18: google.protobuf.Empty
 }
 var file_rally_v1_organiser_proto_depIdxs = []int32{
-	11, // 0: rally.v1.Organiser.create_time:type_name -> google.protobuf.Timestamp
-	11, // 1: rally.v1.ApiToken.expire_time:type_name -> google.protobuf.Timestamp
-	11, // 2: rally.v1.ApiToken.create_time:type_name -> google.protobuf.Timestamp
-	11, // 3: rally.v1.ApiToken.revoke_time:type_name -> google.protobuf.Timestamp
+	15, // 0: rally.v1.Organiser.create_time:type_name -> google.protobuf.Timestamp
+	15, // 1: rally.v1.ApiToken.expire_time:type_name -> google.protobuf.Timestamp
+	15, // 2: rally.v1.ApiToken.create_time:type_name -> google.protobuf.Timestamp
+	15, // 3: rally.v1.ApiToken.revoke_time:type_name -> google.protobuf.Timestamp
 	0,  // 4: rally.v1.CreateOrganiserRequest.organiser:type_name -> rally.v1.Organiser
 	1,  // 5: rally.v1.CreateApiTokenRequest.api_token:type_name -> rally.v1.ApiToken
 	1,  // 6: rally.v1.CreateApiTokenResponse.api_token:type_name -> rally.v1.ApiToken
 	1,  // 7: rally.v1.ListApiTokensResponse.api_tokens:type_name -> rally.v1.ApiToken
-	2,  // 8: rally.v1.OrganiserService.CreateOrganiser:input_type -> rally.v1.CreateOrganiserRequest
-	3,  // 9: rally.v1.OrganiserService.GetOrganiser:input_type -> rally.v1.GetOrganiserRequest
-	4,  // 10: rally.v1.OrganiserService.CreateApiToken:input_type -> rally.v1.CreateApiTokenRequest
-	6,  // 11: rally.v1.OrganiserService.ListApiTokens:input_type -> rally.v1.ListApiTokensRequest
-	8,  // 12: rally.v1.OrganiserService.RevokeApiToken:input_type -> rally.v1.RevokeApiTokenRequest
-	9,  // 13: rally.v1.OrganiserService.AddCampaignOrganiser:input_type -> rally.v1.AddCampaignOrganiserRequest
-	10, // 14: rally.v1.OrganiserService.RemoveCampaignOrganiser:input_type -> rally.v1.RemoveCampaignOrganiserRequest
-	0,  // 15: rally.v1.OrganiserService.CreateOrganiser:output_type -> rally.v1.Organiser
-	0,  // 16: rally.v1.OrganiserService.GetOrganiser:output_type -> rally.v1.Organiser
-	5,  // 17: rally.v1.OrganiserService.CreateApiToken:output_type -> rally.v1.CreateApiTokenResponse
-	7,  // 18: rally.v1.OrganiserService.ListApiTokens:output_type -> rally.v1.ListApiTokensResponse
-	1,  // 19: rally.v1.OrganiserService.RevokeApiToken:output_type -> rally.v1.ApiToken
-	12, // 20: rally.v1.OrganiserService.AddCampaignOrganiser:output_type -> rally.v1.Campaign
-	12, // 21: rally.v1.OrganiserService.RemoveCampaignOrganiser:output_type -> rally.v1.Campaign
-	15, // [15:22] is the sub-list for method output_type
-	8,  // [8:15] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	16, // 8: rally.v1.ListCampaignInvitationsResponse.campaign_invitations:type_name -> rally.v1.CampaignInvitation
+	2,  // 9: rally.v1.OrganiserService.CreateOrganiser:input_type -> rally.v1.CreateOrganiserRequest
+	3,  // 10: rally.v1.OrganiserService.GetOrganiser:input_type -> rally.v1.GetOrganiserRequest
+	4,  // 11: rally.v1.OrganiserService.CreateApiToken:input_type -> rally.v1.CreateApiTokenRequest
+	6,  // 12: rally.v1.OrganiserService.ListApiTokens:input_type -> rally.v1.ListApiTokensRequest
+	8,  // 13: rally.v1.OrganiserService.RevokeApiToken:input_type -> rally.v1.RevokeApiTokenRequest
+	9,  // 14: rally.v1.OrganiserService.AddCampaignOrganiser:input_type -> rally.v1.AddCampaignOrganiserRequest
+	10, // 15: rally.v1.OrganiserService.RemoveCampaignOrganiser:input_type -> rally.v1.RemoveCampaignOrganiserRequest
+	11, // 16: rally.v1.OrganiserService.AcceptCampaignInvitation:input_type -> rally.v1.AcceptCampaignInvitationRequest
+	12, // 17: rally.v1.OrganiserService.DeclineCampaignInvitation:input_type -> rally.v1.DeclineCampaignInvitationRequest
+	13, // 18: rally.v1.OrganiserService.ListCampaignInvitations:input_type -> rally.v1.ListCampaignInvitationsRequest
+	0,  // 19: rally.v1.OrganiserService.CreateOrganiser:output_type -> rally.v1.Organiser
+	0,  // 20: rally.v1.OrganiserService.GetOrganiser:output_type -> rally.v1.Organiser
+	5,  // 21: rally.v1.OrganiserService.CreateApiToken:output_type -> rally.v1.CreateApiTokenResponse
+	7,  // 22: rally.v1.OrganiserService.ListApiTokens:output_type -> rally.v1.ListApiTokensResponse
+	1,  // 23: rally.v1.OrganiserService.RevokeApiToken:output_type -> rally.v1.ApiToken
+	17, // 24: rally.v1.OrganiserService.AddCampaignOrganiser:output_type -> rally.v1.Campaign
+	17, // 25: rally.v1.OrganiserService.RemoveCampaignOrganiser:output_type -> rally.v1.Campaign
+	17, // 26: rally.v1.OrganiserService.AcceptCampaignInvitation:output_type -> rally.v1.Campaign
+	18, // 27: rally.v1.OrganiserService.DeclineCampaignInvitation:output_type -> google.protobuf.Empty
+	14, // 28: rally.v1.OrganiserService.ListCampaignInvitations:output_type -> rally.v1.ListCampaignInvitationsResponse
+	19, // [19:29] is the sub-list for method output_type
+	9,  // [9:19] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_rally_v1_organiser_proto_init() }
@@ -755,7 +997,7 @@ func file_rally_v1_organiser_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rally_v1_organiser_proto_rawDesc), len(file_rally_v1_organiser_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

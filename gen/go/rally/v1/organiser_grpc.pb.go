@@ -11,6 +11,7 @@ import (
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
+	emptypb "google.golang.org/protobuf/types/known/emptypb"
 )
 
 // This is a compile-time assertion to ensure that this generated file
@@ -19,13 +20,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	OrganiserService_CreateOrganiser_FullMethodName         = "/rally.v1.OrganiserService/CreateOrganiser"
-	OrganiserService_GetOrganiser_FullMethodName            = "/rally.v1.OrganiserService/GetOrganiser"
-	OrganiserService_CreateApiToken_FullMethodName          = "/rally.v1.OrganiserService/CreateApiToken"
-	OrganiserService_ListApiTokens_FullMethodName           = "/rally.v1.OrganiserService/ListApiTokens"
-	OrganiserService_RevokeApiToken_FullMethodName          = "/rally.v1.OrganiserService/RevokeApiToken"
-	OrganiserService_AddCampaignOrganiser_FullMethodName    = "/rally.v1.OrganiserService/AddCampaignOrganiser"
-	OrganiserService_RemoveCampaignOrganiser_FullMethodName = "/rally.v1.OrganiserService/RemoveCampaignOrganiser"
+	OrganiserService_CreateOrganiser_FullMethodName           = "/rally.v1.OrganiserService/CreateOrganiser"
+	OrganiserService_GetOrganiser_FullMethodName              = "/rally.v1.OrganiserService/GetOrganiser"
+	OrganiserService_CreateApiToken_FullMethodName            = "/rally.v1.OrganiserService/CreateApiToken"
+	OrganiserService_ListApiTokens_FullMethodName             = "/rally.v1.OrganiserService/ListApiTokens"
+	OrganiserService_RevokeApiToken_FullMethodName            = "/rally.v1.OrganiserService/RevokeApiToken"
+	OrganiserService_AddCampaignOrganiser_FullMethodName      = "/rally.v1.OrganiserService/AddCampaignOrganiser"
+	OrganiserService_RemoveCampaignOrganiser_FullMethodName   = "/rally.v1.OrganiserService/RemoveCampaignOrganiser"
+	OrganiserService_AcceptCampaignInvitation_FullMethodName  = "/rally.v1.OrganiserService/AcceptCampaignInvitation"
+	OrganiserService_DeclineCampaignInvitation_FullMethodName = "/rally.v1.OrganiserService/DeclineCampaignInvitation"
+	OrganiserService_ListCampaignInvitations_FullMethodName   = "/rally.v1.OrganiserService/ListCampaignInvitations"
 )
 
 // OrganiserServiceClient is the client API for OrganiserService service.
@@ -36,8 +40,9 @@ const (
 // campaign.
 //
 // The operator (holding RALLY_ADMIN_TOKEN) creates organisers. An organiser manages its own
-// API tokens; `organisers/me` always names the caller. A campaign's owner adds and removes
-// its co-organisers.
+// API tokens; `organisers/me` always names the caller. A campaign's owner invites
+// co-organisers and removes them; an invited organiser joins only by accepting the
+// invitation with its own token, so that nobody is listed on a cause without agreeing.
 type OrganiserServiceClient interface {
 	// CreateOrganiser creates an organiser account. Admin only.
 	CreateOrganiser(ctx context.Context, in *CreateOrganiserRequest, opts ...grpc.CallOption) (*Organiser, error)
@@ -51,12 +56,34 @@ type OrganiserServiceClient interface {
 	ListApiTokens(ctx context.Context, in *ListApiTokensRequest, opts ...grpc.CallOption) (*ListApiTokensResponse, error)
 	// RevokeApiToken revokes a token at once. Revoking a revoked token returns it unchanged.
 	RevokeApiToken(ctx context.Context, in *RevokeApiTokenRequest, opts ...grpc.CallOption) (*ApiToken, error)
-	// AddCampaignOrganiser makes an organiser a co-organiser of a campaign. Campaign owner
-	// or admin only. Adding an organiser twice is not an error.
+	// AddCampaignOrganiser invites an organiser to co-organise a campaign: the campaign
+	// holds a pending invitation (`campaigns/{campaign}/invitations/{organiser}`, shown to
+	// its organisers) until the invitee accepts it with AcceptCampaignInvitation, and only
+	// then lists the invitee among its organisers. Campaign owner or admin only. Inviting an
+	// organiser who is invited already, or organises the campaign, changes nothing.
+	//
+	// A caller who may not change the campaign's organisers gets PERMISSION_DENIED whether
+	// the organiser named exists or not, so that the answer tells it nothing about which
+	// organisers exist. At most 100 invitations may be pending on one campaign.
 	AddCampaignOrganiser(ctx context.Context, in *AddCampaignOrganiserRequest, opts ...grpc.CallOption) (*Campaign, error)
-	// RemoveCampaignOrganiser removes a co-organiser from a campaign. Campaign owner or
-	// admin only; the owner cannot be removed.
+	// RemoveCampaignOrganiser removes a co-organiser from a campaign, or withdraws its
+	// pending invitation. Campaign owner or admin only; the owner cannot be removed.
 	RemoveCampaignOrganiser(ctx context.Context, in *RemoveCampaignOrganiserRequest, opts ...grpc.CallOption) (*Campaign, error)
+	// AcceptCampaignInvitation accepts the caller's invitation to co-organise a campaign:
+	// the caller joins its organisers and gets the campaign as its organisers see it. Only
+	// the invited organiser, with its own token, may accept (the admin may not accept for
+	// anyone). NOT_FOUND when the caller has no pending invitation to the campaign; accepting
+	// again once joined returns the campaign unchanged.
+	AcceptCampaignInvitation(ctx context.Context, in *AcceptCampaignInvitationRequest, opts ...grpc.CallOption) (*Campaign, error)
+	// DeclineCampaignInvitation declines the caller's invitation to co-organise a campaign:
+	// the invitation is deleted and the caller does not join. Only the invited organiser,
+	// with its own token. NOT_FOUND when the caller has no pending invitation to the
+	// campaign.
+	DeclineCampaignInvitation(ctx context.Context, in *DeclineCampaignInvitationRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
+	// ListCampaignInvitations lists the invitations an organiser has not answered yet: the
+	// caller's own (`organisers/me`), or any organiser's for the admin. Ordered by the
+	// campaigns' creation, oldest first.
+	ListCampaignInvitations(ctx context.Context, in *ListCampaignInvitationsRequest, opts ...grpc.CallOption) (*ListCampaignInvitationsResponse, error)
 }
 
 type organiserServiceClient struct {
@@ -137,6 +164,36 @@ func (c *organiserServiceClient) RemoveCampaignOrganiser(ctx context.Context, in
 	return out, nil
 }
 
+func (c *organiserServiceClient) AcceptCampaignInvitation(ctx context.Context, in *AcceptCampaignInvitationRequest, opts ...grpc.CallOption) (*Campaign, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Campaign)
+	err := c.cc.Invoke(ctx, OrganiserService_AcceptCampaignInvitation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *organiserServiceClient) DeclineCampaignInvitation(ctx context.Context, in *DeclineCampaignInvitationRequest, opts ...grpc.CallOption) (*emptypb.Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(emptypb.Empty)
+	err := c.cc.Invoke(ctx, OrganiserService_DeclineCampaignInvitation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *organiserServiceClient) ListCampaignInvitations(ctx context.Context, in *ListCampaignInvitationsRequest, opts ...grpc.CallOption) (*ListCampaignInvitationsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCampaignInvitationsResponse)
+	err := c.cc.Invoke(ctx, OrganiserService_ListCampaignInvitations_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // OrganiserServiceServer is the server API for OrganiserService service.
 // All implementations must embed UnimplementedOrganiserServiceServer
 // for forward compatibility.
@@ -145,8 +202,9 @@ func (c *organiserServiceClient) RemoveCampaignOrganiser(ctx context.Context, in
 // campaign.
 //
 // The operator (holding RALLY_ADMIN_TOKEN) creates organisers. An organiser manages its own
-// API tokens; `organisers/me` always names the caller. A campaign's owner adds and removes
-// its co-organisers.
+// API tokens; `organisers/me` always names the caller. A campaign's owner invites
+// co-organisers and removes them; an invited organiser joins only by accepting the
+// invitation with its own token, so that nobody is listed on a cause without agreeing.
 type OrganiserServiceServer interface {
 	// CreateOrganiser creates an organiser account. Admin only.
 	CreateOrganiser(context.Context, *CreateOrganiserRequest) (*Organiser, error)
@@ -160,12 +218,34 @@ type OrganiserServiceServer interface {
 	ListApiTokens(context.Context, *ListApiTokensRequest) (*ListApiTokensResponse, error)
 	// RevokeApiToken revokes a token at once. Revoking a revoked token returns it unchanged.
 	RevokeApiToken(context.Context, *RevokeApiTokenRequest) (*ApiToken, error)
-	// AddCampaignOrganiser makes an organiser a co-organiser of a campaign. Campaign owner
-	// or admin only. Adding an organiser twice is not an error.
+	// AddCampaignOrganiser invites an organiser to co-organise a campaign: the campaign
+	// holds a pending invitation (`campaigns/{campaign}/invitations/{organiser}`, shown to
+	// its organisers) until the invitee accepts it with AcceptCampaignInvitation, and only
+	// then lists the invitee among its organisers. Campaign owner or admin only. Inviting an
+	// organiser who is invited already, or organises the campaign, changes nothing.
+	//
+	// A caller who may not change the campaign's organisers gets PERMISSION_DENIED whether
+	// the organiser named exists or not, so that the answer tells it nothing about which
+	// organisers exist. At most 100 invitations may be pending on one campaign.
 	AddCampaignOrganiser(context.Context, *AddCampaignOrganiserRequest) (*Campaign, error)
-	// RemoveCampaignOrganiser removes a co-organiser from a campaign. Campaign owner or
-	// admin only; the owner cannot be removed.
+	// RemoveCampaignOrganiser removes a co-organiser from a campaign, or withdraws its
+	// pending invitation. Campaign owner or admin only; the owner cannot be removed.
 	RemoveCampaignOrganiser(context.Context, *RemoveCampaignOrganiserRequest) (*Campaign, error)
+	// AcceptCampaignInvitation accepts the caller's invitation to co-organise a campaign:
+	// the caller joins its organisers and gets the campaign as its organisers see it. Only
+	// the invited organiser, with its own token, may accept (the admin may not accept for
+	// anyone). NOT_FOUND when the caller has no pending invitation to the campaign; accepting
+	// again once joined returns the campaign unchanged.
+	AcceptCampaignInvitation(context.Context, *AcceptCampaignInvitationRequest) (*Campaign, error)
+	// DeclineCampaignInvitation declines the caller's invitation to co-organise a campaign:
+	// the invitation is deleted and the caller does not join. Only the invited organiser,
+	// with its own token. NOT_FOUND when the caller has no pending invitation to the
+	// campaign.
+	DeclineCampaignInvitation(context.Context, *DeclineCampaignInvitationRequest) (*emptypb.Empty, error)
+	// ListCampaignInvitations lists the invitations an organiser has not answered yet: the
+	// caller's own (`organisers/me`), or any organiser's for the admin. Ordered by the
+	// campaigns' creation, oldest first.
+	ListCampaignInvitations(context.Context, *ListCampaignInvitationsRequest) (*ListCampaignInvitationsResponse, error)
 	mustEmbedUnimplementedOrganiserServiceServer()
 }
 
@@ -196,6 +276,15 @@ func (UnimplementedOrganiserServiceServer) AddCampaignOrganiser(context.Context,
 }
 func (UnimplementedOrganiserServiceServer) RemoveCampaignOrganiser(context.Context, *RemoveCampaignOrganiserRequest) (*Campaign, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method RemoveCampaignOrganiser not implemented")
+}
+func (UnimplementedOrganiserServiceServer) AcceptCampaignInvitation(context.Context, *AcceptCampaignInvitationRequest) (*Campaign, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AcceptCampaignInvitation not implemented")
+}
+func (UnimplementedOrganiserServiceServer) DeclineCampaignInvitation(context.Context, *DeclineCampaignInvitationRequest) (*emptypb.Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DeclineCampaignInvitation not implemented")
+}
+func (UnimplementedOrganiserServiceServer) ListCampaignInvitations(context.Context, *ListCampaignInvitationsRequest) (*ListCampaignInvitationsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListCampaignInvitations not implemented")
 }
 func (UnimplementedOrganiserServiceServer) mustEmbedUnimplementedOrganiserServiceServer() {}
 func (UnimplementedOrganiserServiceServer) testEmbeddedByValue()                          {}
@@ -344,6 +433,60 @@ func _OrganiserService_RemoveCampaignOrganiser_Handler(srv interface{}, ctx cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _OrganiserService_AcceptCampaignInvitation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AcceptCampaignInvitationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OrganiserServiceServer).AcceptCampaignInvitation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OrganiserService_AcceptCampaignInvitation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OrganiserServiceServer).AcceptCampaignInvitation(ctx, req.(*AcceptCampaignInvitationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OrganiserService_DeclineCampaignInvitation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeclineCampaignInvitationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OrganiserServiceServer).DeclineCampaignInvitation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OrganiserService_DeclineCampaignInvitation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OrganiserServiceServer).DeclineCampaignInvitation(ctx, req.(*DeclineCampaignInvitationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OrganiserService_ListCampaignInvitations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCampaignInvitationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OrganiserServiceServer).ListCampaignInvitations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OrganiserService_ListCampaignInvitations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OrganiserServiceServer).ListCampaignInvitations(ctx, req.(*ListCampaignInvitationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // OrganiserService_ServiceDesc is the grpc.ServiceDesc for OrganiserService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -378,6 +521,18 @@ var OrganiserService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RemoveCampaignOrganiser",
 			Handler:    _OrganiserService_RemoveCampaignOrganiser_Handler,
+		},
+		{
+			MethodName: "AcceptCampaignInvitation",
+			Handler:    _OrganiserService_AcceptCampaignInvitation_Handler,
+		},
+		{
+			MethodName: "DeclineCampaignInvitation",
+			Handler:    _OrganiserService_DeclineCampaignInvitation_Handler,
+		},
+		{
+			MethodName: "ListCampaignInvitations",
+			Handler:    _OrganiserService_ListCampaignInvitations_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
