@@ -134,6 +134,7 @@ func (a *App) open(ctx context.Context) error {
 		Metrics:            metrics,
 		Secrets:            cfg.Secrets,
 		AttendanceWindow:   cfg.AttendanceWindow,
+		CallTimeout:        cfg.CallTimeout,
 	}); err != nil {
 		return err
 	}

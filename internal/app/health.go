@@ -12,10 +12,16 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
-// healthInterval is how often readiness asks the store whether it answers: a load
-// balancer learns of a Redis outage (or its end) within about a second, and /healthz
-// never waits for Redis itself.
-const healthInterval = time.Second
+// Readiness asks the store whether it answers every healthInterval, and counts an answer
+// that takes longer than pingTimeout as none: a load balancer learns that Redis is gone
+// or hung within about a second (the two together), and that it is back within
+// healthInterval. /healthz never waits for Redis itself. Redis answers a PING in well
+// under a millisecond; the timeout leaves room for a busy machine, so that a replica does
+// not flap between ready and not.
+const (
+	healthInterval = 250 * time.Millisecond
+	pingTimeout    = 750 * time.Millisecond
+)
 
 var (
 	errNotReady     = errors.New("the store does not answer")
@@ -76,7 +82,7 @@ func (r *readiness) watch() {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), healthInterval)
+		ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
 		err := r.ping(ctx)
 		cancel()
 		if ok := err == nil; r.storeOK.Swap(ok) != ok {

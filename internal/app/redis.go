@@ -12,6 +12,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/rallyhq/rally/internal/config"
+	"github.com/rallyhq/rally/internal/server"
 )
 
 // redisForms names the URL forms that --redis-url takes, for error messages.
@@ -22,6 +23,9 @@ type redisOptions struct {
 	single   *goredis.Options
 	cluster  *goredis.ClusterOptions
 	sentinel *goredis.FailoverOptions
+	// callTimeout is the server's --call-timeout, which bounds each Redis command too
+	// (see failFast); 0: server.DefaultCallTimeout.
+	callTimeout time.Duration
 }
 
 // Failing fast: with Redis unreachable, a call should fail with UNAVAILABLE well within
@@ -29,39 +33,68 @@ type redisOptions struct {
 // five seconds each (per retry of the command). The URL's own dial_timeout and
 // dialer_retries win. Callers' deadlines reach every Redis call
 // (ContextTimeoutEnabled), so a paused or slow Redis costs a call its deadline, no more.
+//
+// With Redis hung rather than gone (stopped by a long fork, behind a partition), dialling
+// may well succeed and only the replies never come. Every unary call has a deadline (the
+// server's --call-timeout), but some Redis work runs without one; the read and write
+// timeouts bound each command there, so that a hung Redis never holds a pooled connection
+// for ever: the connection is dropped when its timeout passes, and a new one dialled once
+// Redis answers again. The pool timeout bounds the wait for a free connection when a hung
+// Redis holds all of them. All three are the call timeout: a call's own deadline is what
+// ends its wait (go-redis takes the earlier of the two), and no Redis command waits longer
+// than a whole call may. The URL's read_timeout, write_timeout and pool_timeout win.
 const (
 	defaultDialTimeout   = time.Second
 	defaultDialerRetries = 1
 )
 
-// failFast applies the defaults above to options that do not set them.
-func failFast(dialTimeout *time.Duration, dialerRetries *int, contextTimeout *bool) {
-	if *dialTimeout == 0 {
-		*dialTimeout = defaultDialTimeout
+// timeouts points at the fields of one of go-redis's option types that failFast sets.
+type timeouts struct {
+	dial, read, write, pool *time.Duration
+	dialerRetries           *int
+	contextTimeout          *bool
+}
+
+// failFast applies the defaults above to options that do not set them, with
+// commandTimeout as the read and pool timeouts. The write timeout follows the read
+// timeout, as in go-redis.
+func failFast(t timeouts, commandTimeout time.Duration) {
+	setDefault(t.dial, defaultDialTimeout)
+	setDefault(t.read, commandTimeout)
+	setDefault(t.write, *t.read)
+	setDefault(t.pool, commandTimeout)
+	if *t.dialerRetries == 0 {
+		*t.dialerRetries = defaultDialerRetries
 	}
-	if *dialerRetries == 0 {
-		*dialerRetries = defaultDialerRetries
+	*t.contextTimeout = true
+}
+
+// setDefault sets d to def if it is unset (zero).
+func setDefault(d *time.Duration, def time.Duration) {
+	if *d == 0 {
+		*d = def
 	}
-	*contextTimeout = true
 }
 
 // newClient returns the client that the options describe.
 func (o redisOptions) newClient() goredis.UniversalClient {
-	switch {
-	case o.cluster != nil:
-		failFast(&o.cluster.DialTimeout, &o.cluster.DialerRetries, &o.cluster.ContextTimeoutEnabled)
-	case o.sentinel != nil:
-		failFast(&o.sentinel.DialTimeout, &o.sentinel.DialerRetries, &o.sentinel.ContextTimeoutEnabled)
-	default:
-		failFast(&o.single.DialTimeout, &o.single.DialerRetries, &o.single.ContextTimeoutEnabled)
+	cmd := o.callTimeout
+	if cmd <= 0 {
+		cmd = server.DefaultCallTimeout
 	}
 	switch {
 	case o.cluster != nil:
-		return goredis.NewClusterClient(o.cluster)
+		c := o.cluster
+		failFast(timeouts{&c.DialTimeout, &c.ReadTimeout, &c.WriteTimeout, &c.PoolTimeout, &c.DialerRetries, &c.ContextTimeoutEnabled}, cmd)
+		return goredis.NewClusterClient(c)
 	case o.sentinel != nil:
-		return goredis.NewFailoverClient(o.sentinel)
+		s := o.sentinel
+		failFast(timeouts{&s.DialTimeout, &s.ReadTimeout, &s.WriteTimeout, &s.PoolTimeout, &s.DialerRetries, &s.ContextTimeoutEnabled}, cmd)
+		return goredis.NewFailoverClient(s)
 	default:
-		return goredis.NewClient(o.single)
+		s := o.single
+		failFast(timeouts{&s.DialTimeout, &s.ReadTimeout, &s.WriteTimeout, &s.PoolTimeout, &s.DialerRetries, &s.ContextTimeoutEnabled}, cmd)
+		return goredis.NewClient(s)
 	}
 }
 
@@ -162,6 +195,7 @@ func openRedis(ctx context.Context, cfg config.Config) (goredis.UniversalClient,
 	if err != nil {
 		return nil, err
 	}
+	opts.callTimeout = cfg.CallTimeout
 	client := opts.newClient()
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

@@ -26,6 +26,10 @@ func testRSVPsAcrossReplicas(t *testing.T, url string, flags ...string) {
 	const n, capacity = 1000, 100
 	replicas := []rallyv1.RsvpServiceClient{}
 	var events rallyv1.EventServiceClient
+	// A thousand RSVPs at once take a while to answer (half a second on a quiet machine,
+	// several under the race detector on a busy one): longer than the shipped call
+	// timeout, which this test of capacity under contention is not about.
+	flags = append([]string{"--call-timeout=1m"}, flags...)
 	for range 2 {
 		a := startApp(t, url, flags...)
 		conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))

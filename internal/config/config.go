@@ -34,6 +34,7 @@ type Config struct {
 	LogFormat       string        // json or text
 	ShutdownTimeout time.Duration // grace period for in-flight requests on SIGINT/SIGTERM
 	ShutdownDelay   time.Duration // unready but still serving, before draining, at shutdown
+	CallTimeout     time.Duration // server-side deadline of every unary call (a client's shorter one wins)
 
 	// Abuse limits: see the README's "Limits".
 	RateLimits            ratelimit.Rules  // per-method budgets, on top of ratelimit.DefaultRules
@@ -61,6 +62,10 @@ type Config struct {
 	TLSKey  string // PEM private key of the certificate
 }
 
+// minCallTimeout is the shortest --call-timeout accepted: below it, a Redis that is only
+// busy (a fork, a slow replica link) would fail honest calls.
+const minCallTimeout = 100 * time.Millisecond
+
 // TLS reports whether both ports serve TLS.
 func (c Config) TLS() bool { return c.TLSCert != "" }
 
@@ -78,6 +83,7 @@ func Parse(args []string) (Config, error) {
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error (RALLY_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json (RALLY_LOG_FORMAT)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "grace period for in-flight requests at shutdown (RALLY_SHUTDOWN_TIMEOUT)")
+	fs.DurationVar(&c.CallTimeout, "call-timeout", server.DefaultCallTimeout, "server-side deadline of every unary call, which reaches Redis: a call the store does not answer in time fails with UNAVAILABLE for the client to retry; a client's shorter deadline wins, watch streams are exempt (RALLY_CALL_TIMEOUT)")
 	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", 0, "at shutdown, how long to report not ready while still serving, so that load balancers stop sending new requests first; within shutdown-timeout (RALLY_SHUTDOWN_DELAY)")
 	rateLimits := fs.String("rate-limits", "", "per-method rate limits over the defaults ("+ratelimit.DefaultRules+"), such as 'write=1/s,burst=10; rally.v1.EventService/CreateEvent=10/m,burst=3' (RALLY_RATE_LIMITS)")
 	onRedisErr := fs.String("rate-limit-on-redis-error", string(ratelimit.PolicyLocal), "when Redis cannot decide a rate limit: local (count in this process), open (allow) or closed (refuse) (RALLY_RATE_LIMIT_ON_REDIS_ERROR)")
@@ -122,6 +128,9 @@ func Parse(args []string) (Config, error) {
 	}
 	if c.AttendanceWindow < 10*time.Millisecond {
 		return Config{}, fmt.Errorf("attendance-window: must be at least 10ms, got %v", c.AttendanceWindow)
+	}
+	if c.CallTimeout < minCallTimeout {
+		return Config{}, fmt.Errorf("call-timeout: must be at least %v, got %v", minCallTimeout, c.CallTimeout)
 	}
 	if c.RSVPRetention < 0 {
 		return Config{}, fmt.Errorf("rsvp-retention: must not be negative, got %v", c.RSVPRetention)

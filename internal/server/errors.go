@@ -116,6 +116,12 @@ func (m errorMapper) toStatus(ctx context.Context, method string, err error) err
 	}
 	if _, ok := status.FromError(err); !ok {
 		switch {
+		case callTimedOut(ctx):
+			// The server's own deadline passed (deadline.go), not the client's: the store
+			// hangs. UNAVAILABLE, which clients retry, rather than a DEADLINE_EXCEEDED for
+			// a deadline the client never set.
+			m.log.Debug("the store did not answer within the call timeout", "method", method)
+			return status.Error(codes.Unavailable, "the store did not answer in time; retry")
 		case errors.Is(ctx.Err(), context.DeadlineExceeded):
 			// The store gave up because the caller's deadline passed (its error may say
 			// "i/o timeout" rather than wrap the context's).

@@ -63,6 +63,9 @@ type Options struct {
 	AttendanceWindow time.Duration
 	// Secrets key etags and sealed idempotent tokens; nil: a random keyring (one process).
 	Secrets *secret.Keyring
+	// CallTimeout bounds every unary call on the server's side (default
+	// DefaultCallTimeout; see deadline.go).
+	CallTimeout time.Duration
 }
 
 // Server is the gRPC server with its health service, which the caller flips to
@@ -111,7 +114,8 @@ func callLevel(code codes.Code) logging.Level {
 }
 
 // New builds the gRPC server with every Rally service registered behind the interceptor
-// chain: request ID, metrics, log, recover, authenticate, validate, map errors.
+// chain: request ID, metrics, deadline (unary), log, recover, authenticate, validate,
+// map errors.
 func New(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -162,6 +166,7 @@ func New(opts Options) (*Server, error) {
 	unary := []grpc.UnaryServerInterceptor{
 		requestid.UnaryServerInterceptor(),
 		opts.Metrics.UnaryServerInterceptor(),
+		deadlineUnaryInterceptor(opts.CallTimeout),
 		logging.UnaryServerInterceptor(logger, logOpts...),
 		recovery.UnaryServerInterceptor(recoverOpt),
 		authn.UnaryInterceptor(),
