@@ -285,7 +285,7 @@ func testRedisHung(t *testing.T, r freezer, a *app.App, concurrent int) {
 // parallel, as it counts the process's goroutines.
 func TestRedisHung(t *testing.T) {
 	srv := redistest.Start(t)
-	testRedisHung(t, srv, startApp(t, srv.URL()), 50)
+	testRedisHung(t, srv, startApp(t, srv.URL(), shippedDeadline), 50)
 }
 
 // TestRedisHungDefaultLimits: the same calls, one of each, with the shipped rate limits,
@@ -300,15 +300,19 @@ func TestRedisHungDefaultLimits(t *testing.T) {
 	w.waitReady(t, true, readyWithin)
 }
 
+// shippedDeadline puts back the shipped call deadline, which apptest lengthens for the
+// other tests (see apptest.CallTimeout).
+var shippedDeadline = "--call-timeout=" + server.DefaultCallTimeout.String()
+
 // startDefaultLimits is startApp with the shipped rate limits.
 func startDefaultLimits(t *testing.T, redisURL string) *app.App {
 	t.Helper()
-	return startApp(t, redisURL, "--rate-limits=")
+	return startApp(t, redisURL, "--rate-limits=", shippedDeadline)
 }
 
 // TestRedisClusterHung: every node of a Redis Cluster stopped at once. Not parallel, as
 // it counts the process's goroutines.
 func TestRedisClusterHung(t *testing.T) {
 	c := redistest.StartCluster(t)
-	testRedisHung(t, c, startApp(t, c.URL()), 20)
+	testRedisHung(t, c, startApp(t, c.URL(), shippedDeadline), 20)
 }

@@ -20,12 +20,18 @@ const Secrets = "cmFsbHkgdGVzdCBzZWNyZXQgLSBub3QgZm9yIHByb2R1Y3Rpb24h"
 // short, so that tests of public watchers take milliseconds, not seconds.
 const AttendanceWindow = 50 * time.Millisecond
 
+// CallTimeout is the test replicas' server-side deadline of a call: far longer than the
+// shipped one, because under the race detector on a loaded two-core machine a burst of
+// calls can take seconds each. Tests of the deadline itself pass the shipped one.
+const CallTimeout = 30 * time.Second
+
 // Start runs rallyd with the given admin token and configuration flags (which come last
-// and win over the defaults: loopback ports, memory store, the test Secrets, AttendanceWindow), logging
+// and win over the defaults: loopback ports, memory store, the test Secrets, AttendanceWindow, CallTimeout), logging
 // nowhere.
 func Start(t testing.TB, adminToken string, flags ...string) *app.App {
 	t.Helper()
-	cfg, err := config.Parse(append([]string{"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0", "--admin-token=" + adminToken, "--secrets=" + Secrets, "--attendance-window=" + AttendanceWindow.String()}, flags...))
+	cfg, err := config.Parse(append([]string{"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0", "--admin-token=" + adminToken, "--secrets=" + Secrets, "--attendance-window=" + AttendanceWindow.String(),
+		"--call-timeout=" + CallTimeout.String()}, flags...))
 	if err != nil {
 		t.Fatal(err)
 	}
