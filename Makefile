@@ -45,7 +45,7 @@ test-deps:
 	  fi; \
 	fi
 
-## fuzz: run each fuzz test for FUZZTIME (default 8s; about a minute in all). `make test`
+## fuzz: run each fuzz test for FUZZTIME (default 8s; about a minute and a half in all). `make test`
 ## runs their seed corpora; a failing input is saved under the package's testdata/fuzz
 FUZZTIME ?= 8s
 fuzz:
@@ -54,7 +54,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzListPageToken$$' -fuzztime $(FUZZTIME) ./internal/store
 	$(GO) test -run '^$$' -fuzz '^FuzzRequestProto$$' -fuzztime $(FUZZTIME) ./internal/server
 	$(GO) test -run '^$$' -fuzz '^FuzzRequestJSON$$' -fuzztime $(FUZZTIME) ./internal/server
+	$(GO) test -run '^$$' -fuzz '^FuzzRequestBytes$$' -fuzztime $(FUZZTIME) ./internal/server
 	$(GO) test -run '^$$' -fuzz '^FuzzPathAt$$' -fuzztime $(FUZZTIME) ./internal/gateway
+	$(GO) test -run '^$$' -fuzz '^FuzzRESTPath$$' -fuzztime $(FUZZTIME) ./internal/gateway
+	$(GO) test -run '^$$' -fuzz '^FuzzRESTQuery$$' -fuzztime $(FUZZTIME) ./internal/gateway
 
 ## bench: measure rallyd on a private redis-server against same-run baselines (issue 8);
 ## prints a table with targets and writes bin/bench.json. BENCH_FLAGS adds flags (-h lists them)

@@ -169,7 +169,7 @@ func (c *cli) createEventCommand() *ffcli.Command {
 			if e.Campaign, err = optionalName("campaigns", campaign); err != nil {
 				return err
 			}
-			e, err = c.eventsClient().CreateEvent(ctx, &rallyv1.CreateEventRequest{Event: e, EventId: id, RequestId: requestID})
+			e, err = c.eventsClient().CreateEvent(withIdempotencyKey(ctx, requestID), &rallyv1.CreateEventRequest{Event: e, EventId: id})
 			if err != nil {
 				return err
 			}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
@@ -149,6 +150,20 @@ func (c *cli) issue(ctx context.Context, h *holding, requestID string, call func
 		return err
 	}
 	return c.keep(h, r)
+}
+
+// idempotencyKeyMetadata is the metadata the server takes a create's idempotency key from
+// (server.IdempotencyKeyHeader), filling the request's request_id with it.
+const idempotencyKeyMetadata = "idempotency-key"
+
+// withIdempotencyKey sends key, when set, as the idempotency-key metadata rather than in
+// the request's request_id: the key is a secret, and metadata is where Rally's clients
+// keep it (over REST, the Idempotency-Key header keeps it out of the URLs that proxies log).
+func withIdempotencyKey(ctx context.Context, key string) context.Context {
+	if key == "" {
+		return ctx
+	}
+	return metadata.AppendToOutgoingContext(ctx, idempotencyKeyMetadata, key)
 }
 
 // newRequestID returns 128 random bits in hex. It must be unguessable: with the event or

@@ -86,7 +86,7 @@ RSVPs. Example: rally rsvp create vigil-berlin --name Robin --guests 1`,
 				return err
 			}
 			return c.issue(ctx, rsvpHolding, requestID, func(ctx context.Context, requestID string) (issued, error) {
-				resp, err := c.rsvpsClient().CreateRsvp(ctx, &rallyv1.CreateRsvpRequest{Parent: event, Rsvp: rsvp, RequestId: requestID})
+				resp, err := c.rsvpsClient().CreateRsvp(withIdempotencyKey(ctx, requestID), &rallyv1.CreateRsvpRequest{Parent: event, Rsvp: rsvp})
 				r := resp.GetRsvp()
 				return issued{response: resp, resource: r, fields: rsvpFields(r), name: r.GetName(), token: resp.GetManageToken()}, err
 			})

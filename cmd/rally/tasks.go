@@ -240,7 +240,7 @@ Example: rally tasks claim share-statement --name Robin`,
 				return err
 			}
 			return c.issue(ctx, claimHolding, requestID, func(ctx context.Context, requestID string) (issued, error) {
-				resp, err := c.tasksClient().ClaimTask(ctx, &rallyv1.ClaimTaskRequest{Name: task, DisplayName: displayName, RequestId: requestID})
+				resp, err := c.tasksClient().ClaimTask(withIdempotencyKey(ctx, requestID), &rallyv1.ClaimTaskRequest{Name: task, DisplayName: displayName})
 				cl := resp.GetClaim()
 				return issued{response: resp, resource: cl, fields: claimFields(cl), name: cl.GetName(), token: resp.GetClaimToken()}, err
 			})

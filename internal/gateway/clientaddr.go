@@ -12,6 +12,7 @@ import (
 
 	"github.com/rallyhq/rally/internal/clientip"
 	"github.com/rallyhq/rally/internal/requestid"
+	"github.com/rallyhq/rally/internal/server"
 )
 
 // The gRPC port limits anonymous REST callers by the HTTP client's address, which only the
@@ -38,10 +39,13 @@ func resolveClient(resolver clientip.Resolver, next http.Handler) http.Handler {
 // headerMatcher is grpc-gateway's default, except that a client cannot pass metadata the
 // gRPC port reads as the gateway's own (Grpc-Metadata-X-Forwarded-For,
 // Grpc-Metadata-X-Rally-Gateway-Key), and that X-Request-Id passes as it is, for the gRPC
-// port to check and log (see requestid).
+// port to check and log (see requestid), and Idempotency-Key too, for the server to fill
+// request_id with (server.IdempotencyKeyHeader).
 func headerMatcher(key string) (string, bool) {
-	if strings.EqualFold(key, requestid.Header) {
-		return requestid.Header, true
+	for _, h := range []string{requestid.Header, server.IdempotencyKeyHeader} {
+		if strings.EqualFold(key, h) {
+			return h, true
+		}
 	}
 	md, ok := runtime.DefaultHeaderMatcher(key)
 	if !ok {

@@ -3,7 +3,8 @@ package gateway
 import "testing"
 
 // Clients cannot smuggle, as Grpc-Metadata-* headers, the metadata by which the gRPC port
-// recognises the gateway and the address it forwards; other metadata still passes.
+// recognises the gateway and the address it forwards; other metadata still passes, and
+// X-Request-Id and Idempotency-Key pass as the metadata the server reads.
 func TestHeaderMatcher(t *testing.T) {
 	for header, want := range map[string]string{
 		"Grpc-Metadata-X-Forwarded-For":     "",
@@ -15,6 +16,8 @@ func TestHeaderMatcher(t *testing.T) {
 		"X-Forwarded-For":                   "",
 		"X-Request-Id":                      "x-request-id",
 		"x-request-id":                      "x-request-id",
+		"Idempotency-Key":                   "idempotency-key",
+		"Grpc-Metadata-Idempotency-Key":     "Idempotency-Key",
 	} {
 		got, ok := headerMatcher(header)
 		if got != want || ok != (want != "") {

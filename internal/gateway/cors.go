@@ -10,7 +10,7 @@ import (
 
 const (
 	corsMethods = "GET, POST, PATCH, DELETE"
-	corsHeaders = "Authorization, Content-Type, X-Request-Id"
+	corsHeaders = "Authorization, Content-Type, Idempotency-Key, X-Request-Id"
 	// corsMaxAge lets a browser reuse a preflight for ten minutes.
 	corsMaxAge = "600"
 )

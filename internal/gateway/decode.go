@@ -165,12 +165,5 @@ func badBody(state *bodyState, err error) error {
 	if field == "" {
 		field = "body"
 	}
-	msg := "invalid request: " + field + ": " + state.badReason
-	st, derr := status.New(codes.InvalidArgument, msg).WithDetails(&errdetails.BadRequest{
-		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: state.badReason}},
-	})
-	if derr != nil {
-		return err
-	}
-	return st.Err()
+	return invalidArgument(&errdetails.BadRequest_FieldViolation{Field: field, Description: state.badReason})
 }

@@ -75,6 +75,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	guard := &badBytes{}
 	gw := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{
 			Marshaler: fieldMarshaler{&runtime.JSONPb{
@@ -88,7 +89,10 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
 		runtime.WithOutgoingHeaderMatcher(outgoingHeaderMatcher),
 		runtime.WithMetadata(gatewayKey(opts.GatewayKey)),
+		runtime.WithMiddlewares(guard.middleware),
+		runtime.WithRoutingErrorHandler(routingError),
 	)
+	guard.mux = gw
 	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
 		rallyv1.RegisterCampaignServiceHandler,
 		rallyv1.RegisterEventServiceHandler,
@@ -156,7 +160,8 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 //     413 Content Too Large with code RESOURCE_EXHAUSTED (what the gRPC port answers to
 //     an oversized message);
 //   - a JSON body that cannot be decoded is InvalidArgument with a BadRequest naming the
-//     field where decoding stopped (decode.go), as any other bad field is;
+//     field where decoding stopped (decode.go), as any other bad field is, and so is a
+//     query value grpc-gateway cannot parse into its field (badbytes.go);
 //   - a refusal by the rate limiter (RESOURCE_EXHAUSTED, 429) carries Retry-After, in
 //     whole seconds, from its RetryInfo.
 func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
@@ -165,7 +170,7 @@ func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshale
 		w = &statusOverride{ResponseWriter: w, code: http.StatusRequestEntityTooLarge}
 	}
 	state, _ := r.Context().Value(bodyStateKey{}).(*bodyState)
-	err = badBody(state, err)
+	err = badQuery(badBody(state, err))
 	switch st := status.Convert(err); st.Code() {
 	case codes.Aborted:
 		w = &statusOverride{ResponseWriter: w, code: http.StatusPreconditionFailed}

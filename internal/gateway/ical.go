@@ -83,8 +83,22 @@ func icsOr(feed func(w http.ResponseWriter, r *http.Request, id string), next ht
 	})
 }
 
+// refuseBadBytes answers, as the gateway does (badbytes.go), a feed asked for with bytes that
+// are not UTF-8 in its ID or query, which the gRPC call could not carry; it reports
+// whether it did. Headers are not checked: the feeds forward none.
+func (f *feeds) refuseBadBytes(w http.ResponseWriter, r *http.Request, name string) bool {
+	if err := byteViolations(r, map[string]string{"name": name}, false); err != nil {
+		f.fail(w, r, err)
+		return true
+	}
+	return false
+}
+
 // event serves the calendar of one event.
 func (f *feeds) event(w http.ResponseWriter, r *http.Request, id string) {
+	if f.refuseBadBytes(w, r, "events/"+id) {
+		return
+	}
 	e, err := f.events.GetEvent(f.outgoing(r), &rallyv1.GetEventRequest{Name: "events/" + id})
 	if err != nil {
 		f.fail(w, r, err)
@@ -99,6 +113,9 @@ func (f *feeds) event(w http.ResponseWriter, r *http.Request, id string) {
 
 // campaign serves the calendar of a campaign's events, scheduled and cancelled.
 func (f *feeds) campaign(w http.ResponseWriter, r *http.Request, id string) {
+	if f.refuseBadBytes(w, r, "campaigns/"+id) {
+		return
+	}
 	ctx := f.outgoing(r)
 	camp, err := f.campaigns.GetCampaign(ctx, &rallyv1.GetCampaignRequest{Name: "campaigns/" + id})
 	if err != nil {

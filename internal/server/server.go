@@ -173,7 +173,10 @@ func New(opts Options) (*Server, error) {
 	}
 	unary = append(unary, opts.UnaryInterceptors...)
 	errs := errorMapper{log: opts.Logger, unavailable: opts.Unavailable}
-	unary = append(unary, validateUnaryInterceptor(validator), errs.unary)
+	// Requests protobuf could not decode (codec.go) are refused before validation or a
+	// handler reads them; the idempotency-key metadata fills request_id before validation
+	// checks it (idempotency.go).
+	unary = append(unary, decodeErrorUnary, idempotencyKeyUnary, validateUnaryInterceptor(validator), errs.unary)
 	stream := []grpc.StreamServerInterceptor{
 		requestid.StreamServerInterceptor(),
 		opts.Metrics.StreamServerInterceptor(),
@@ -182,8 +185,9 @@ func New(opts Options) (*Server, error) {
 		authn.StreamInterceptor(),
 	}
 	stream = append(stream, opts.StreamInterceptors...)
-	stream = append(stream, validateStreamInterceptor(validator), errs.stream)
+	stream = append(stream, decodeErrorStream, idempotencyKeyStream, validateStreamInterceptor(validator), errs.stream)
 	grpcOpts := append([]grpc.ServerOption{
+		grpc.ForceServerCodecV2(newRequestCodec()), // bad bytes are INVALID_ARGUMENT: see codec.go
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 	}, opts.ServerOptions...)

@@ -275,7 +275,10 @@ type CreateCampaignRequest struct {
 	// unguessable ID when it is empty.
 	CampaignId string `protobuf:"bytes,2,opt,name=campaign_id,json=campaignId,proto3" json:"campaign_id,omitempty"`
 	// Optional idempotency key, such as a UUID. Retrying a create with the same request_id
-	// returns the campaign created the first time instead of a second one.
+	// returns the campaign created the first time instead of a second one. Send it in the
+	// Idempotency-Key header over REST, or the idempotency-key metadata over gRPC, which
+	// set this field; given both ways, the two must be equal. In the REST query
+	// (?requestId=) it still works but is discouraged: proxies and access logs keep URLs.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -302,6 +302,11 @@ type CreateRsvpRequest struct {
 	// (it was sealed by an older Rally, or the secret has been retired since, after a day
 	// at least), the retry fails with FAILED_PRECONDITION naming request_id: the first
 	// RSVP stands, but its token cannot be given back, so retry with a new request_id.
+	//
+	// Send it in the Idempotency-Key header over REST, or the idempotency-key metadata over
+	// gRPC, which set this field; given both ways, the two must be equal. In the REST query
+	// (?requestId=) it still works but is discouraged: it is a secret, and proxies and
+	// access logs keep URLs.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

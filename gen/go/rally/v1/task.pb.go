@@ -1055,7 +1055,10 @@ type ClaimTaskRequest struct {
 	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	// Idempotency key, such as a random UUID: a retry returns the same claim and token.
 	// As for CreateRsvpRequest.request_id, a retry whose token can no longer be given back
-	// fails with FAILED_PRECONDITION naming request_id: retry with a new one.
+	// fails with FAILED_PRECONDITION naming request_id: retry with a new one. Keep it as
+	// secret as the token, and send it in the Idempotency-Key header over REST, or the
+	// idempotency-key metadata over gRPC, which set this field; given both ways, the two
+	// must be equal.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
