@@ -2,6 +2,9 @@ package app_test
 
 import (
 	"context"
+	"crypto/ecdh"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"strings"
@@ -80,6 +83,7 @@ type world struct {
 	task       string // a task in campaign
 	claim      string // an anonymous claim of task
 	invitation string // a campaign of the admin's that invites alice to co-organise it
+	aliceKey   string // a current key of alice, to revoke
 }
 
 type rest struct{ method, path, body string }
@@ -97,6 +101,15 @@ type clients struct {
 	organisers rallyv1.OrganiserServiceClient
 	rsvps      rallyv1.RsvpServiceClient
 	tasks      rallyv1.TaskServiceClient
+}
+
+// x25519Public returns a fresh X25519 public key, as an organiser's device would make.
+func x25519Public() []byte {
+	k, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	return k.PublicKey().Bytes()
 }
 
 func eventIn(campaign string) *rallyv1.Event {
@@ -214,6 +227,27 @@ var matrixRows = []matrixRow{
 			return err
 		},
 		func(w world) rest { return rest{"POST", "/v1/" + w.aliceToken + ":revoke", `{}`} }},
+	{"CreateOrganiserKey", rightOrganiser,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.organisers.CreateOrganiserKey(ctx, &rallyv1.CreateOrganiserKeyRequest{Parent: w.alice, OrganiserKey: &rallyv1.OrganiserKey{
+				Algorithm: rallyv1.KeyAlgorithm_KEY_ALGORITHM_HPKE_X25519, PublicKey: x25519Public()}})
+			return err
+		},
+		func(w world) rest {
+			return rest{"POST", "/v1/" + w.alice + "/keys", `{"algorithm":"KEY_ALGORITHM_HPKE_X25519","publicKey":"` + base64.StdEncoding.EncodeToString(x25519Public()) + `"}`}
+		}},
+	{"ListOrganiserKeys", rightOrganiser,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.organisers.ListOrganiserKeys(ctx, &rallyv1.ListOrganiserKeysRequest{Parent: w.alice})
+			return err
+		},
+		func(w world) rest { return rest{"GET", "/v1/" + w.alice + "/keys", ""} }},
+	{"RevokeOrganiserKey", rightOrganiser,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.organisers.RevokeOrganiserKey(ctx, &rallyv1.RevokeOrganiserKeyRequest{Name: w.aliceKey})
+			return err
+		},
+		func(w world) rest { return rest{"POST", "/v1/" + w.aliceKey + ":revoke", `{}`} }},
 	{"AddCampaignOrganiser", rightOrganiser,
 		func(ctx context.Context, c clients, w world) error {
 			_, err := c.organisers.AddCampaignOrganiser(ctx, &rallyv1.AddCampaignOrganiserRequest{Campaign: w.campaign, Organiser: w.bob})
@@ -415,6 +449,7 @@ func TestPermissionMatrix(t *testing.T) {
 			time.Sleep(time.Until(expiresAt) + 50*time.Millisecond)
 
 			aliceCtx := withToken(ctx, aliceSecret)
+			lastKey := ""
 			newWorld := func(t *testing.T) world {
 				t.Helper()
 				cp, err := c.campaigns.CreateCampaign(aliceCtx, &rallyv1.CreateCampaignRequest{Campaign: &rallyv1.Campaign{Title: "Solidarity"}})
@@ -449,8 +484,21 @@ func TestPermissionMatrix(t *testing.T) {
 				if _, err := c.organisers.AddCampaignOrganiser(adminCtx, &rallyv1.AddCampaignOrganiserRequest{Campaign: inviting.GetName(), Organiser: alice}); err != nil {
 					t.Fatal(err)
 				}
+				// One current key per world: the last world's is revoked first, so that the
+				// worlds do not add up to more keys than an organiser may hold.
+				if lastKey != "" {
+					if _, err := c.organisers.RevokeOrganiserKey(adminCtx, &rallyv1.RevokeOrganiserKeyRequest{Name: lastKey}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				key, err := c.organisers.CreateOrganiserKey(adminCtx, &rallyv1.CreateOrganiserKeyRequest{Parent: alice, OrganiserKey: &rallyv1.OrganiserKey{
+					Algorithm: rallyv1.KeyAlgorithm_KEY_ALGORITHM_HPKE_X25519, PublicKey: x25519Public()}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				lastKey = key.GetName()
 				return world{alice: alice, bob: bob, campaign: cp.GetName(), event: ev.GetName(), standalone: sa.GetName(), aliceToken: spare,
-					rsvp: r.GetRsvp().GetName(), task: tk.GetName(), claim: cl.GetClaim().GetName(), invitation: inviting.GetName()}
+					rsvp: r.GetRsvp().GetName(), task: tk.GetName(), claim: cl.GetClaim().GetName(), invitation: inviting.GetName(), aliceKey: lastKey}
 			}
 
 			for _, row := range matrixRows {

@@ -184,6 +184,8 @@ func checkSelf(ctx context.Context, field, name, what string) (string, error) {
 	org := name
 	if i := strings.Index(name, "/apiTokens/"); i >= 0 {
 		org = name[:i]
+	} else if i := strings.Index(name, "/keys/"); i >= 0 {
+		org = name[:i]
 	}
 	if !p.IsAdmin() && org != p.Organiser {
 		return "", errDenied(what + " of another organiser")

@@ -22,13 +22,13 @@ var campaignName = regexp.MustCompile(`^campaigns/[a-z0-9][a-z0-9-]{0,62}$`)
 
 var campaignMask = maskSpec{
 	updatable: []string{"title", "description", "hashtags", "start_time", "end_time", "website_uri"},
-	ignored:   []string{"name", "organisers", "owner", "invitations", "create_time", "update_time", "etag"},
+	ignored:   []string{"name", "organisers", "owner", "invitations", "create_time", "update_time", "etag", "recipient_keys"},
 }
 
 func (s *campaignServer) CreateCampaign(ctx context.Context, req *rallyv1.CreateCampaignRequest) (*rallyv1.Campaign, error) {
 	caller := auth.FromContext(ctx)
 	c := proto.CloneOf(req.GetCampaign())
-	c.Organisers, c.Owner, c.Invitations, c.Etag = nil, "", nil, ""
+	c.Organisers, c.Owner, c.Invitations, c.Etag, c.RecipientKeys = nil, "", nil, "", nil
 	if caller.Kind == auth.Organiser {
 		c.Owner, c.Organisers = caller.Organiser, []string{caller.Organiser}
 	}
@@ -53,12 +53,21 @@ func (s *campaignServer) CreateCampaign(ctx context.Context, req *rallyv1.Create
 	return s.presentCampaign(ctx, c), nil
 }
 
+// GetCampaign returns the campaign with its recipient keys. Only GetCampaign looks them up
+// (one read per organiser): lists stay one read per campaign, and a client about to seal
+// reads the one campaign it seals for.
 func (s *campaignServer) GetCampaign(ctx context.Context, req *rallyv1.GetCampaignRequest) (*rallyv1.Campaign, error) {
 	c, err := s.store.GetCampaign(ctx, req.GetName())
 	if err != nil {
 		return nil, err
 	}
-	return s.presentCampaign(ctx, c), nil
+	keys, err := s.recipientKeys(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	c = s.presentCampaign(ctx, c)
+	c.RecipientKeys = keys
+	return c, nil
 }
 
 func (s *campaignServer) ListCampaigns(ctx context.Context, req *rallyv1.ListCampaignsRequest) (*rallyv1.ListCampaignsResponse, error) {

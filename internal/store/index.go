@@ -191,6 +191,26 @@ func APITokenRange(organiser string) Range {
 	return r
 }
 
+// OrganiserKeyKey is a key's key in its organiser's key index: create time, then ID.
+func OrganiserKeyKey(k *rallyv1.OrganiserKey) string {
+	return timeKey(k.GetCreateTime().AsTime()) + ID(k.GetName())
+}
+
+// OrganiserKeyIndexes returns the one index of an organiser key: its organiser's keys.
+func OrganiserKeyIndexes(k *rallyv1.OrganiserKey) []string {
+	org, _, _ := strings.Cut(k.GetName(), "/keys/")
+	return []string{organiserKeyIndex(org)}
+}
+
+func organiserKeyIndex(organiser string) string {
+	return "okey|o=" + url.QueryEscape(ID(organiser))
+}
+
+// Range returns the slice of the organiser's key index after the page token's position.
+func (q OrganiserKeyQuery) Range() (Range, error) {
+	return Range{Index: organiserKeyIndex(q.Organiser), Min: "-", Max: "+"}.after(q.PageToken)
+}
+
 // ID returns the last segment of a resource name: "abc" for "events/abc".
 func ID(name string) string {
 	return name[strings.LastIndexByte(name, '/')+1:]

@@ -88,6 +88,19 @@ type Store interface {
 	// UpdateAPIToken changes a token through mutate (see the type comment).
 	UpdateAPIToken(ctx context.Context, name string, mutate func(*rallyv1.ApiToken) error) (*rallyv1.ApiToken, error)
 
+	// CreateOrganiserKey stores a new organiser key whose name is set
+	// (`organisers/{o}/keys/{id}`). Key IDs are unique across organisers:
+	// ErrAlreadyExists if the ID is taken by any organiser's key.
+	CreateOrganiserKey(ctx context.Context, k *rallyv1.OrganiserKey) error
+	// GetOrganiserKey returns a key by name or bare ID: keys are stored by ID, so that an
+	// envelope's recipient (a key ID) is found in one read. The caller checks that the
+	// returned name is the one it expects.
+	GetOrganiserKey(ctx context.Context, name string) (*rallyv1.OrganiserKey, error)
+	// ListOrganiserKeys returns a page of an organiser's keys, oldest first.
+	ListOrganiserKeys(ctx context.Context, q OrganiserKeyQuery) (Page[*rallyv1.OrganiserKey], error)
+	// UpdateOrganiserKey changes a key through mutate (see the type comment).
+	UpdateOrganiserKey(ctx context.Context, name string, mutate func(*rallyv1.OrganiserKey) error) (*rallyv1.OrganiserKey, error)
+
 	RSVPStore
 	TaskStore
 	PublicViewStore
@@ -104,6 +117,13 @@ type Page[T any] struct {
 	Items []T
 	// NextPageToken continues the list; empty on the last page.
 	NextPageToken string
+}
+
+// OrganiserKeyQuery selects a page of an organiser's keys.
+type OrganiserKeyQuery struct {
+	Organiser string // organisers/{id}
+	PageSize  int    // 1 or more; the server applies defaults and bounds
+	PageToken string // from the previous page, or empty
 }
 
 // CampaignQuery selects a page of campaigns.

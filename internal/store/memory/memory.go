@@ -27,6 +27,7 @@ type Store struct {
 	events     *table[*rallyv1.Event]
 	organisers *table[*rallyv1.Organiser]
 	tokens     *table[*rallyv1.ApiToken]
+	keys       *table[*rallyv1.OrganiserKey]
 	tasks      *table[*rallyv1.Task]
 	// indexes holds one ordered set of keys per index name (store.EventIndexes,
 	// store.CampaignIndexes, ...). An index that becomes empty is removed.
@@ -70,6 +71,7 @@ func New(opts ...Option) *Store {
 		events:     newTable(store.EventKey, store.EventIndexes),
 		organisers: newTable[*rallyv1.Organiser](nil, nil),
 		tokens:     newTable(store.APITokenKey, store.APITokenIndexes),
+		keys:       newTable(store.OrganiserKeyKey, store.OrganiserKeyIndexes),
 		tasks:      newTable(store.TaskKey, store.TaskIndexes),
 		indexes:    make(map[string]*btree.BTreeG[string]),
 		books:      make(map[string]*book),
@@ -292,6 +294,30 @@ func (s *Store) ListAPITokens(ctx context.Context, organiser string) ([]*rallyv1
 // UpdateAPIToken implements store.Store.
 func (s *Store) UpdateAPIToken(_ context.Context, name string, mutate func(*rallyv1.ApiToken) error) (*rallyv1.ApiToken, error) {
 	return update(s, s.tokens, name, mutate)
+}
+
+// CreateOrganiserKey implements store.Store.
+func (s *Store) CreateOrganiserKey(_ context.Context, k *rallyv1.OrganiserKey) error {
+	return create(s, s.keys, k)
+}
+
+// GetOrganiserKey implements store.Store.
+func (s *Store) GetOrganiserKey(_ context.Context, name string) (*rallyv1.OrganiserKey, error) {
+	return get(s, s.keys, name)
+}
+
+// ListOrganiserKeys implements store.Store.
+func (s *Store) ListOrganiserKeys(ctx context.Context, q store.OrganiserKeyQuery) (store.Page[*rallyv1.OrganiserKey], error) {
+	r, err := q.Range()
+	if err != nil {
+		return store.Page[*rallyv1.OrganiserKey]{}, err
+	}
+	return list(ctx, s, s.keys, r, q.PageSize, nil)
+}
+
+// UpdateOrganiserKey implements store.Store.
+func (s *Store) UpdateOrganiserKey(_ context.Context, name string, mutate func(*rallyv1.OrganiserKey) error) (*rallyv1.OrganiserKey, error) {
+	return update(s, s.keys, name, mutate)
 }
 
 // Ping implements store.Store: the memory store is always ready.

@@ -37,12 +37,14 @@
 //	<prefix>{org:<id>}           HASH  one organiser: pb, rev
 //	<prefix>{tok:<id>}           HASH  one API token: pb, rev (the ID is derived from the
 //	                                   token's SHA-256, so a bearer token is found in one read)
+//	<prefix>{okey:<id>}          HASH  one organiser key (public half only): pb, rev; key IDs
+//	                                   are random and unique across organisers
 //	<prefix>{idx}:<index name>   ZSET  one index (store.EventIndexes, store.CampaignIndexes:
 //	                                   all campaigns, and per organiser the campaigns
 //	                                   that invite it to co-organise them)
 //	<prefix>{idx}:m:ev:<id>      HASH  the index entries of one event: rev, key, idx
 //	<prefix>{idx}:m:cp:<id>      HASH  the same for one campaign (m:tok:<id> for tokens,
-//	                                   m:tk:<id> for tasks)
+//	                                   m:tk:<id> for tasks, m:okey:<id> for organiser keys)
 //
 // All keys of one event share the hash tag {ev:<id>}, so that the Lua scripts that enforce
 // an event's invariants (capacity, waitlist) touch one Cluster slot. pb is the resource
@@ -290,6 +292,14 @@ var tokenKind = kind[*rallyv1.ApiToken]{
 	indexes: store.APITokenIndexes,
 }
 
+var organiserKeyKind = kind[*rallyv1.OrganiserKey]{
+	tag:     "okey",
+	new:     func() *rallyv1.OrganiserKey { return new(rallyv1.OrganiserKey) },
+	fields:  func(*rallyv1.OrganiserKey) []any { return nil },
+	key:     store.OrganiserKeyKey,
+	indexes: store.OrganiserKeyIndexes,
+}
+
 var campaignKind = kind[*rallyv1.Campaign]{
 	tag:     "cp",
 	new:     func() *rallyv1.Campaign { return new(rallyv1.Campaign) },
@@ -396,6 +406,30 @@ func (s *Store) ListAPITokens(ctx context.Context, organiser string) ([]*rallyv1
 // UpdateAPIToken implements store.Store.
 func (s *Store) UpdateAPIToken(ctx context.Context, name string, mutate func(*rallyv1.ApiToken) error) (*rallyv1.ApiToken, error) {
 	return update(ctx, s, tokenKind, name, mutate)
+}
+
+// CreateOrganiserKey implements store.Store.
+func (s *Store) CreateOrganiserKey(ctx context.Context, k *rallyv1.OrganiserKey) error {
+	return create(ctx, s, organiserKeyKind, k)
+}
+
+// GetOrganiserKey implements store.Store.
+func (s *Store) GetOrganiserKey(ctx context.Context, name string) (*rallyv1.OrganiserKey, error) {
+	return get(ctx, s, organiserKeyKind, name)
+}
+
+// ListOrganiserKeys implements store.Store.
+func (s *Store) ListOrganiserKeys(ctx context.Context, q store.OrganiserKeyQuery) (store.Page[*rallyv1.OrganiserKey], error) {
+	r, err := q.Range()
+	if err != nil {
+		return store.Page[*rallyv1.OrganiserKey]{}, err
+	}
+	return list(ctx, s, organiserKeyKind, r, q.PageSize, nil)
+}
+
+// UpdateOrganiserKey implements store.Store.
+func (s *Store) UpdateOrganiserKey(ctx context.Context, name string, mutate func(*rallyv1.OrganiserKey) error) (*rallyv1.OrganiserKey, error) {
+	return update(ctx, s, organiserKeyKind, name, mutate)
 }
 
 // Ping implements store.Store with a PING.

@@ -54,6 +54,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Ping", testPing},
 		{"Organisers", testOrganisers},
 		{"APITokens", testAPITokens},
+		{"OrganiserKeys", testOrganiserKeys},
 		{"RSVPCreateAndGet", testRSVPCreateAndGet},
 		{"RSVPWaitlistIsFirstComeFirstServed", testRSVPWaitlistFIFO},
 		{"RSVPCapacityIncreasePromotes", testRSVPCapacityIncrease},

@@ -62,7 +62,14 @@ type Campaign struct {
 	// The invitations to co-organise the campaign that their invitees have not answered
 	// yet, oldest first. An invitee is not an organiser until it accepts. Output only; like
 	// organisers, shown to the campaign's organisers only.
-	Invitations   []*CampaignInvitation `protobuf:"bytes,13,rep,name=invitations,proto3" json:"invitations,omitempty"`
+	Invitations []*CampaignInvitation `protobuf:"bytes,13,rep,name=invitations,proto3" json:"invitations,omitempty"`
+	// The keys that participants' clients seal personal fields to (see Envelope): the
+	// current (not revoked) HPKE keys of the owner and the co-organisers, oldest first.
+	// Shown to everyone, since every participant's client seals to them, but by key ID
+	// alone, so that they do not say who organises. Filled in by GetCampaign only (lists
+	// leave it empty). Empty when no organiser has a key: then RSVPs and claims are stored
+	// with their personal fields in clear. Output only.
+	RecipientKeys []*RecipientKey `protobuf:"bytes,14,rep,name=recipient_keys,json=recipientKeys,proto3" json:"recipient_keys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -184,6 +191,13 @@ func (x *Campaign) GetOwner() string {
 func (x *Campaign) GetInvitations() []*CampaignInvitation {
 	if x != nil {
 		return x.Invitations
+	}
+	return nil
+}
+
+func (x *Campaign) GetRecipientKeys() []*RecipientKey {
+	if x != nil {
+		return x.RecipientKeys
 	}
 	return nil
 }
@@ -553,7 +567,7 @@ var File_rally_v1_campaign_proto protoreflect.FileDescriptor
 
 const file_rally_v1_campaign_proto_rawDesc = "" +
 	"\n" +
-	"\x17rally/v1/campaign.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfb\x05\n" +
+	"\x17rally/v1/campaign.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12rally/v1/key.proto\"\xba\x06\n" +
 	"\bCampaign\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\x05title\x18\x02 \x01(\tB\n" +
@@ -575,7 +589,8 @@ const file_rally_v1_campaign_proto_rawDesc = "" +
 	"updateTime\x12\x12\n" +
 	"\x04etag\x18\v \x01(\tR\x04etag\x12\x14\n" +
 	"\x05owner\x18\f \x01(\tR\x05owner\x12>\n" +
-	"\vinvitations\x18\r \x03(\v2\x1c.rally.v1.CampaignInvitationR\vinvitations:\x95\x01\xbaH\x91\x01\x1a\x8e\x01\n" +
+	"\vinvitations\x18\r \x03(\v2\x1c.rally.v1.CampaignInvitationR\vinvitations\x12=\n" +
+	"\x0erecipient_keys\x18\x0e \x03(\v2\x16.rally.v1.RecipientKeyR\rrecipientKeys:\x95\x01\xbaH\x91\x01\x1a\x8e\x01\n" +
 	"\x18campaign.end_after_start\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_time\"\x99\x01\n" +
 	"\x12CampaignInvitation\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
@@ -632,7 +647,8 @@ var file_rally_v1_campaign_proto_goTypes = []any{
 	(*ListCampaignsResponse)(nil), // 5: rally.v1.ListCampaignsResponse
 	(*UpdateCampaignRequest)(nil), // 6: rally.v1.UpdateCampaignRequest
 	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil), // 8: google.protobuf.FieldMask
+	(*RecipientKey)(nil),          // 8: rally.v1.RecipientKey
+	(*fieldmaskpb.FieldMask)(nil), // 9: google.protobuf.FieldMask
 }
 var file_rally_v1_campaign_proto_depIdxs = []int32{
 	7,  // 0: rally.v1.Campaign.start_time:type_name -> google.protobuf.Timestamp
@@ -640,24 +656,25 @@ var file_rally_v1_campaign_proto_depIdxs = []int32{
 	7,  // 2: rally.v1.Campaign.create_time:type_name -> google.protobuf.Timestamp
 	7,  // 3: rally.v1.Campaign.update_time:type_name -> google.protobuf.Timestamp
 	1,  // 4: rally.v1.Campaign.invitations:type_name -> rally.v1.CampaignInvitation
-	7,  // 5: rally.v1.CampaignInvitation.create_time:type_name -> google.protobuf.Timestamp
-	0,  // 6: rally.v1.CreateCampaignRequest.campaign:type_name -> rally.v1.Campaign
-	0,  // 7: rally.v1.ListCampaignsResponse.campaigns:type_name -> rally.v1.Campaign
-	0,  // 8: rally.v1.UpdateCampaignRequest.campaign:type_name -> rally.v1.Campaign
-	8,  // 9: rally.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
-	2,  // 10: rally.v1.CampaignService.CreateCampaign:input_type -> rally.v1.CreateCampaignRequest
-	3,  // 11: rally.v1.CampaignService.GetCampaign:input_type -> rally.v1.GetCampaignRequest
-	4,  // 12: rally.v1.CampaignService.ListCampaigns:input_type -> rally.v1.ListCampaignsRequest
-	6,  // 13: rally.v1.CampaignService.UpdateCampaign:input_type -> rally.v1.UpdateCampaignRequest
-	0,  // 14: rally.v1.CampaignService.CreateCampaign:output_type -> rally.v1.Campaign
-	0,  // 15: rally.v1.CampaignService.GetCampaign:output_type -> rally.v1.Campaign
-	5,  // 16: rally.v1.CampaignService.ListCampaigns:output_type -> rally.v1.ListCampaignsResponse
-	0,  // 17: rally.v1.CampaignService.UpdateCampaign:output_type -> rally.v1.Campaign
-	14, // [14:18] is the sub-list for method output_type
-	10, // [10:14] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	8,  // 5: rally.v1.Campaign.recipient_keys:type_name -> rally.v1.RecipientKey
+	7,  // 6: rally.v1.CampaignInvitation.create_time:type_name -> google.protobuf.Timestamp
+	0,  // 7: rally.v1.CreateCampaignRequest.campaign:type_name -> rally.v1.Campaign
+	0,  // 8: rally.v1.ListCampaignsResponse.campaigns:type_name -> rally.v1.Campaign
+	0,  // 9: rally.v1.UpdateCampaignRequest.campaign:type_name -> rally.v1.Campaign
+	9,  // 10: rally.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
+	2,  // 11: rally.v1.CampaignService.CreateCampaign:input_type -> rally.v1.CreateCampaignRequest
+	3,  // 12: rally.v1.CampaignService.GetCampaign:input_type -> rally.v1.GetCampaignRequest
+	4,  // 13: rally.v1.CampaignService.ListCampaigns:input_type -> rally.v1.ListCampaignsRequest
+	6,  // 14: rally.v1.CampaignService.UpdateCampaign:input_type -> rally.v1.UpdateCampaignRequest
+	0,  // 15: rally.v1.CampaignService.CreateCampaign:output_type -> rally.v1.Campaign
+	0,  // 16: rally.v1.CampaignService.GetCampaign:output_type -> rally.v1.Campaign
+	5,  // 17: rally.v1.CampaignService.ListCampaigns:output_type -> rally.v1.ListCampaignsResponse
+	0,  // 18: rally.v1.CampaignService.UpdateCampaign:output_type -> rally.v1.Campaign
+	15, // [15:19] is the sub-list for method output_type
+	11, // [11:15] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_rally_v1_campaign_proto_init() }
@@ -665,6 +682,7 @@ func file_rally_v1_campaign_proto_init() {
 	if File_rally_v1_campaign_proto != nil {
 		return
 	}
+	file_rally_v1_key_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -845,11 +845,232 @@ func (x *ListCampaignInvitationsResponse) GetNextPageToken() string {
 	return ""
 }
 
+// Request for OrganiserService.CreateOrganiserKey.
+type CreateOrganiserKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The organiser that will own the key: `organisers/me`, or any organiser for the admin.
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// The key: its algorithm and public key. Output-only fields are ignored.
+	OrganiserKey  *OrganiserKey `protobuf:"bytes,2,opt,name=organiser_key,json=organiserKey,proto3" json:"organiser_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateOrganiserKeyRequest) Reset() {
+	*x = CreateOrganiserKeyRequest{}
+	mi := &file_rally_v1_organiser_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateOrganiserKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateOrganiserKeyRequest) ProtoMessage() {}
+
+func (x *CreateOrganiserKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_v1_organiser_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateOrganiserKeyRequest.ProtoReflect.Descriptor instead.
+func (*CreateOrganiserKeyRequest) Descriptor() ([]byte, []int) {
+	return file_rally_v1_organiser_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *CreateOrganiserKeyRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *CreateOrganiserKeyRequest) GetOrganiserKey() *OrganiserKey {
+	if x != nil {
+		return x.OrganiserKey
+	}
+	return nil
+}
+
+// Request for OrganiserService.ListOrganiserKeys.
+type ListOrganiserKeysRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The organiser whose keys to list: `organisers/me`, or any organiser for the admin.
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// Most keys to return: 1 to 1000; 0 means the default of 50.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page, to get the next one. Empty for the first page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOrganiserKeysRequest) Reset() {
+	*x = ListOrganiserKeysRequest{}
+	mi := &file_rally_v1_organiser_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOrganiserKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOrganiserKeysRequest) ProtoMessage() {}
+
+func (x *ListOrganiserKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_v1_organiser_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOrganiserKeysRequest.ProtoReflect.Descriptor instead.
+func (*ListOrganiserKeysRequest) Descriptor() ([]byte, []int) {
+	return file_rally_v1_organiser_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListOrganiserKeysRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *ListOrganiserKeysRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListOrganiserKeysRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// Response of OrganiserService.ListOrganiserKeys.
+type ListOrganiserKeysResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The keys of this page, oldest first.
+	OrganiserKeys []*OrganiserKey `protobuf:"bytes,1,rep,name=organiser_keys,json=organiserKeys,proto3" json:"organiser_keys,omitempty"`
+	// Token for the next page; empty when this is the last one.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOrganiserKeysResponse) Reset() {
+	*x = ListOrganiserKeysResponse{}
+	mi := &file_rally_v1_organiser_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOrganiserKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOrganiserKeysResponse) ProtoMessage() {}
+
+func (x *ListOrganiserKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_v1_organiser_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOrganiserKeysResponse.ProtoReflect.Descriptor instead.
+func (*ListOrganiserKeysResponse) Descriptor() ([]byte, []int) {
+	return file_rally_v1_organiser_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ListOrganiserKeysResponse) GetOrganiserKeys() []*OrganiserKey {
+	if x != nil {
+		return x.OrganiserKeys
+	}
+	return nil
+}
+
+func (x *ListOrganiserKeysResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// Request for OrganiserService.RevokeOrganiserKey.
+type RevokeOrganiserKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name of the key, `organisers/{organiser}/keys/{key}`; `organisers/me/...`
+	// works too.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeOrganiserKeyRequest) Reset() {
+	*x = RevokeOrganiserKeyRequest{}
+	mi := &file_rally_v1_organiser_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeOrganiserKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeOrganiserKeyRequest) ProtoMessage() {}
+
+func (x *RevokeOrganiserKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_v1_organiser_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeOrganiserKeyRequest.ProtoReflect.Descriptor instead.
+func (*RevokeOrganiserKeyRequest) Descriptor() ([]byte, []int) {
+	return file_rally_v1_organiser_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *RevokeOrganiserKeyRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
 var File_rally_v1_organiser_proto protoreflect.FileDescriptor
 
 const file_rally_v1_organiser_proto_rawDesc = "" +
 	"\n" +
-	"\x18rally/v1/organiser.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rally/v1/campaign.proto\"\x8a\x01\n" +
+	"\x18rally/v1/organiser.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rally/v1/campaign.proto\x1a\x12rally/v1/key.proto\"\x8a\x01\n" +
 	"\tOrganiser\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12,\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\vdisplayName\x12;\n" +
@@ -900,14 +1121,30 @@ const file_rally_v1_organiser_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\"\x9a\x01\n" +
 	"\x1fListCampaignInvitationsResponse\x12O\n" +
 	"\x14campaign_invitations\x18\x01 \x03(\v2\x1c.rally.v1.CampaignInvitationR\x13campaignInvitations\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xdf\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa5\x01\n" +
+	"\x19CreateOrganiserKeyRequest\x12C\n" +
+	"\x06parent\x18\x01 \x01(\tB+\xbaH(r&2$^organisers/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\x12C\n" +
+	"\rorganiser_key\x18\x02 \x01(\v2\x16.rally.v1.OrganiserKeyB\x06\xbaH\x03\xc8\x01\x01R\forganiserKey\"\xb1\x01\n" +
+	"\x18ListOrganiserKeysRequest\x12C\n" +
+	"\x06parent\x18\x01 \x01(\tB+\xbaH(r&2$^organisers/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
 	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\"\x82\x01\n" +
+	"\x19ListOrganiserKeysResponse\x12=\n" +
+	"\x0eorganiser_keys\x18\x01 \x03(\v2\x16.rally.v1.OrganiserKeyR\rorganiserKeys\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"y\n" +
+	"\x19RevokeOrganiserKeyRequest\x12\\\n" +
+	"\x04name\x18\x01 \x01(\tBH\xbaHErC2A^organisers/[a-z0-9][a-z0-9-]{0,62}/keys/[a-z0-9][a-z0-9-]{0,62}$R\x04name2\xf7\r\n" +
 	"\x10OrganiserService\x12k\n" +
 	"\x0fCreateOrganiser\x12 .rally.v1.CreateOrganiserRequest\x1a\x13.rally.v1.Organiser\"!\x82\xd3\xe4\x93\x02\x1b:\torganiser\"\x0e/v1/organisers\x12c\n" +
 	"\fGetOrganiser\x12\x1d.rally.v1.GetOrganiserRequest\x1a\x13.rally.v1.Organiser\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/{name=organisers/*}\x12\x8b\x01\n" +
 	"\x0eCreateApiToken\x12\x1f.rally.v1.CreateApiTokenRequest\x1a .rally.v1.CreateApiTokenResponse\"6\x82\xd3\xe4\x93\x020:\tapi_token\"#/v1/{parent=organisers/*}/apiTokens\x12}\n" +
 	"\rListApiTokens\x12\x1e.rally.v1.ListApiTokensRequest\x1a\x1f.rally.v1.ListApiTokensResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v1/{parent=organisers/*}/apiTokens\x12|\n" +
-	"\x0eRevokeApiToken\x12\x1f.rally.v1.RevokeApiTokenRequest\x1a\x12.rally.v1.ApiToken\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/{name=organisers/*/apiTokens/*}:revoke\x12\x85\x01\n" +
+	"\x0eRevokeApiToken\x12\x1f.rally.v1.RevokeApiTokenRequest\x1a\x12.rally.v1.ApiToken\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/{name=organisers/*/apiTokens/*}:revoke\x12\x88\x01\n" +
+	"\x12CreateOrganiserKey\x12#.rally.v1.CreateOrganiserKeyRequest\x1a\x16.rally.v1.OrganiserKey\"5\x82\xd3\xe4\x93\x02/:\rorganiser_key\"\x1e/v1/{parent=organisers/*}/keys\x12\x84\x01\n" +
+	"\x11ListOrganiserKeys\x12\".rally.v1.ListOrganiserKeysRequest\x1a#.rally.v1.ListOrganiserKeysResponse\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{parent=organisers/*}/keys\x12\x83\x01\n" +
+	"\x12RevokeOrganiserKey\x12#.rally.v1.RevokeOrganiserKeyRequest\x1a\x16.rally.v1.OrganiserKey\"0\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/{name=organisers/*/keys/*}:revoke\x12\x85\x01\n" +
 	"\x14AddCampaignOrganiser\x12%.rally.v1.AddCampaignOrganiserRequest\x1a\x12.rally.v1.Campaign\"2\x82\xd3\xe4\x93\x02,:\x01*\"'/v1/{campaign=campaigns/*}:addOrganiser\x12\x8e\x01\n" +
 	"\x17RemoveCampaignOrganiser\x12(.rally.v1.RemoveCampaignOrganiserRequest\x1a\x12.rally.v1.Campaign\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/{campaign=campaigns/*}:removeOrganiser\x12\x91\x01\n" +
 	"\x18AcceptCampaignInvitation\x12).rally.v1.AcceptCampaignInvitationRequest\x1a\x12.rally.v1.Campaign\"6\x82\xd3\xe4\x93\x020:\x01*\"+/v1/{campaign=campaigns/*}:acceptInvitation\x12\x98\x01\n" +
@@ -926,7 +1163,7 @@ func file_rally_v1_organiser_proto_rawDescGZIP() []byte {
 	return file_rally_v1_organiser_proto_rawDescData
 }
 
-var file_rally_v1_organiser_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_rally_v1_organiser_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_rally_v1_organiser_proto_goTypes = []any{
 	(*Organiser)(nil),                        // 0: rally.v1.Organiser
 	(*ApiToken)(nil),                         // 1: rally.v1.ApiToken
@@ -943,46 +1180,59 @@ var file_rally_v1_organiser_proto_goTypes = []any{
 	(*DeclineCampaignInvitationRequest)(nil), // 12: rally.v1.DeclineCampaignInvitationRequest
 	(*ListCampaignInvitationsRequest)(nil),   // 13: rally.v1.ListCampaignInvitationsRequest
 	(*ListCampaignInvitationsResponse)(nil),  // 14: rally.v1.ListCampaignInvitationsResponse
-	(*timestamppb.Timestamp)(nil),            // 15: google.protobuf.Timestamp
-	(*CampaignInvitation)(nil),               // 16: rally.v1.CampaignInvitation
-	(*Campaign)(nil),                         // 17: rally.v1.Campaign
-	(*emptypb.Empty)(nil),                    // 18: google.protobuf.Empty
+	(*CreateOrganiserKeyRequest)(nil),        // 15: rally.v1.CreateOrganiserKeyRequest
+	(*ListOrganiserKeysRequest)(nil),         // 16: rally.v1.ListOrganiserKeysRequest
+	(*ListOrganiserKeysResponse)(nil),        // 17: rally.v1.ListOrganiserKeysResponse
+	(*RevokeOrganiserKeyRequest)(nil),        // 18: rally.v1.RevokeOrganiserKeyRequest
+	(*timestamppb.Timestamp)(nil),            // 19: google.protobuf.Timestamp
+	(*CampaignInvitation)(nil),               // 20: rally.v1.CampaignInvitation
+	(*OrganiserKey)(nil),                     // 21: rally.v1.OrganiserKey
+	(*Campaign)(nil),                         // 22: rally.v1.Campaign
+	(*emptypb.Empty)(nil),                    // 23: google.protobuf.Empty
 }
 var file_rally_v1_organiser_proto_depIdxs = []int32{
-	15, // 0: rally.v1.Organiser.create_time:type_name -> google.protobuf.Timestamp
-	15, // 1: rally.v1.ApiToken.expire_time:type_name -> google.protobuf.Timestamp
-	15, // 2: rally.v1.ApiToken.create_time:type_name -> google.protobuf.Timestamp
-	15, // 3: rally.v1.ApiToken.revoke_time:type_name -> google.protobuf.Timestamp
+	19, // 0: rally.v1.Organiser.create_time:type_name -> google.protobuf.Timestamp
+	19, // 1: rally.v1.ApiToken.expire_time:type_name -> google.protobuf.Timestamp
+	19, // 2: rally.v1.ApiToken.create_time:type_name -> google.protobuf.Timestamp
+	19, // 3: rally.v1.ApiToken.revoke_time:type_name -> google.protobuf.Timestamp
 	0,  // 4: rally.v1.CreateOrganiserRequest.organiser:type_name -> rally.v1.Organiser
 	1,  // 5: rally.v1.CreateApiTokenRequest.api_token:type_name -> rally.v1.ApiToken
 	1,  // 6: rally.v1.CreateApiTokenResponse.api_token:type_name -> rally.v1.ApiToken
 	1,  // 7: rally.v1.ListApiTokensResponse.api_tokens:type_name -> rally.v1.ApiToken
-	16, // 8: rally.v1.ListCampaignInvitationsResponse.campaign_invitations:type_name -> rally.v1.CampaignInvitation
-	2,  // 9: rally.v1.OrganiserService.CreateOrganiser:input_type -> rally.v1.CreateOrganiserRequest
-	3,  // 10: rally.v1.OrganiserService.GetOrganiser:input_type -> rally.v1.GetOrganiserRequest
-	4,  // 11: rally.v1.OrganiserService.CreateApiToken:input_type -> rally.v1.CreateApiTokenRequest
-	6,  // 12: rally.v1.OrganiserService.ListApiTokens:input_type -> rally.v1.ListApiTokensRequest
-	8,  // 13: rally.v1.OrganiserService.RevokeApiToken:input_type -> rally.v1.RevokeApiTokenRequest
-	9,  // 14: rally.v1.OrganiserService.AddCampaignOrganiser:input_type -> rally.v1.AddCampaignOrganiserRequest
-	10, // 15: rally.v1.OrganiserService.RemoveCampaignOrganiser:input_type -> rally.v1.RemoveCampaignOrganiserRequest
-	11, // 16: rally.v1.OrganiserService.AcceptCampaignInvitation:input_type -> rally.v1.AcceptCampaignInvitationRequest
-	12, // 17: rally.v1.OrganiserService.DeclineCampaignInvitation:input_type -> rally.v1.DeclineCampaignInvitationRequest
-	13, // 18: rally.v1.OrganiserService.ListCampaignInvitations:input_type -> rally.v1.ListCampaignInvitationsRequest
-	0,  // 19: rally.v1.OrganiserService.CreateOrganiser:output_type -> rally.v1.Organiser
-	0,  // 20: rally.v1.OrganiserService.GetOrganiser:output_type -> rally.v1.Organiser
-	5,  // 21: rally.v1.OrganiserService.CreateApiToken:output_type -> rally.v1.CreateApiTokenResponse
-	7,  // 22: rally.v1.OrganiserService.ListApiTokens:output_type -> rally.v1.ListApiTokensResponse
-	1,  // 23: rally.v1.OrganiserService.RevokeApiToken:output_type -> rally.v1.ApiToken
-	17, // 24: rally.v1.OrganiserService.AddCampaignOrganiser:output_type -> rally.v1.Campaign
-	17, // 25: rally.v1.OrganiserService.RemoveCampaignOrganiser:output_type -> rally.v1.Campaign
-	17, // 26: rally.v1.OrganiserService.AcceptCampaignInvitation:output_type -> rally.v1.Campaign
-	18, // 27: rally.v1.OrganiserService.DeclineCampaignInvitation:output_type -> google.protobuf.Empty
-	14, // 28: rally.v1.OrganiserService.ListCampaignInvitations:output_type -> rally.v1.ListCampaignInvitationsResponse
-	19, // [19:29] is the sub-list for method output_type
-	9,  // [9:19] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	20, // 8: rally.v1.ListCampaignInvitationsResponse.campaign_invitations:type_name -> rally.v1.CampaignInvitation
+	21, // 9: rally.v1.CreateOrganiserKeyRequest.organiser_key:type_name -> rally.v1.OrganiserKey
+	21, // 10: rally.v1.ListOrganiserKeysResponse.organiser_keys:type_name -> rally.v1.OrganiserKey
+	2,  // 11: rally.v1.OrganiserService.CreateOrganiser:input_type -> rally.v1.CreateOrganiserRequest
+	3,  // 12: rally.v1.OrganiserService.GetOrganiser:input_type -> rally.v1.GetOrganiserRequest
+	4,  // 13: rally.v1.OrganiserService.CreateApiToken:input_type -> rally.v1.CreateApiTokenRequest
+	6,  // 14: rally.v1.OrganiserService.ListApiTokens:input_type -> rally.v1.ListApiTokensRequest
+	8,  // 15: rally.v1.OrganiserService.RevokeApiToken:input_type -> rally.v1.RevokeApiTokenRequest
+	15, // 16: rally.v1.OrganiserService.CreateOrganiserKey:input_type -> rally.v1.CreateOrganiserKeyRequest
+	16, // 17: rally.v1.OrganiserService.ListOrganiserKeys:input_type -> rally.v1.ListOrganiserKeysRequest
+	18, // 18: rally.v1.OrganiserService.RevokeOrganiserKey:input_type -> rally.v1.RevokeOrganiserKeyRequest
+	9,  // 19: rally.v1.OrganiserService.AddCampaignOrganiser:input_type -> rally.v1.AddCampaignOrganiserRequest
+	10, // 20: rally.v1.OrganiserService.RemoveCampaignOrganiser:input_type -> rally.v1.RemoveCampaignOrganiserRequest
+	11, // 21: rally.v1.OrganiserService.AcceptCampaignInvitation:input_type -> rally.v1.AcceptCampaignInvitationRequest
+	12, // 22: rally.v1.OrganiserService.DeclineCampaignInvitation:input_type -> rally.v1.DeclineCampaignInvitationRequest
+	13, // 23: rally.v1.OrganiserService.ListCampaignInvitations:input_type -> rally.v1.ListCampaignInvitationsRequest
+	0,  // 24: rally.v1.OrganiserService.CreateOrganiser:output_type -> rally.v1.Organiser
+	0,  // 25: rally.v1.OrganiserService.GetOrganiser:output_type -> rally.v1.Organiser
+	5,  // 26: rally.v1.OrganiserService.CreateApiToken:output_type -> rally.v1.CreateApiTokenResponse
+	7,  // 27: rally.v1.OrganiserService.ListApiTokens:output_type -> rally.v1.ListApiTokensResponse
+	1,  // 28: rally.v1.OrganiserService.RevokeApiToken:output_type -> rally.v1.ApiToken
+	21, // 29: rally.v1.OrganiserService.CreateOrganiserKey:output_type -> rally.v1.OrganiserKey
+	17, // 30: rally.v1.OrganiserService.ListOrganiserKeys:output_type -> rally.v1.ListOrganiserKeysResponse
+	21, // 31: rally.v1.OrganiserService.RevokeOrganiserKey:output_type -> rally.v1.OrganiserKey
+	22, // 32: rally.v1.OrganiserService.AddCampaignOrganiser:output_type -> rally.v1.Campaign
+	22, // 33: rally.v1.OrganiserService.RemoveCampaignOrganiser:output_type -> rally.v1.Campaign
+	22, // 34: rally.v1.OrganiserService.AcceptCampaignInvitation:output_type -> rally.v1.Campaign
+	23, // 35: rally.v1.OrganiserService.DeclineCampaignInvitation:output_type -> google.protobuf.Empty
+	14, // 36: rally.v1.OrganiserService.ListCampaignInvitations:output_type -> rally.v1.ListCampaignInvitationsResponse
+	24, // [24:37] is the sub-list for method output_type
+	11, // [11:24] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_rally_v1_organiser_proto_init() }
@@ -991,13 +1241,14 @@ func file_rally_v1_organiser_proto_init() {
 		return
 	}
 	file_rally_v1_campaign_proto_init()
+	file_rally_v1_key_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rally_v1_organiser_proto_rawDesc), len(file_rally_v1_organiser_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,9 @@ const (
 	OrganiserService_CreateApiToken_FullMethodName            = "/rally.v1.OrganiserService/CreateApiToken"
 	OrganiserService_ListApiTokens_FullMethodName             = "/rally.v1.OrganiserService/ListApiTokens"
 	OrganiserService_RevokeApiToken_FullMethodName            = "/rally.v1.OrganiserService/RevokeApiToken"
+	OrganiserService_CreateOrganiserKey_FullMethodName        = "/rally.v1.OrganiserService/CreateOrganiserKey"
+	OrganiserService_ListOrganiserKeys_FullMethodName         = "/rally.v1.OrganiserService/ListOrganiserKeys"
+	OrganiserService_RevokeOrganiserKey_FullMethodName        = "/rally.v1.OrganiserService/RevokeOrganiserKey"
 	OrganiserService_AddCampaignOrganiser_FullMethodName      = "/rally.v1.OrganiserService/AddCampaignOrganiser"
 	OrganiserService_RemoveCampaignOrganiser_FullMethodName   = "/rally.v1.OrganiserService/RemoveCampaignOrganiser"
 	OrganiserService_AcceptCampaignInvitation_FullMethodName  = "/rally.v1.OrganiserService/AcceptCampaignInvitation"
@@ -56,6 +59,17 @@ type OrganiserServiceClient interface {
 	ListApiTokens(ctx context.Context, in *ListApiTokensRequest, opts ...grpc.CallOption) (*ListApiTokensResponse, error)
 	// RevokeApiToken revokes a token at once. Revoking a revoked token returns it unchanged.
 	RevokeApiToken(ctx context.Context, in *RevokeApiTokenRequest, opts ...grpc.CallOption) (*ApiToken, error)
+	// CreateOrganiserKey registers the public half of a key pair of an organiser: the
+	// caller itself (`organisers/me`), or any organiser for the admin. The private half never
+	// reaches the server. Keys of the HPKE algorithms become recipients of every campaign
+	// the organiser owns or co-organises (Campaign.recipient_keys).
+	CreateOrganiserKey(ctx context.Context, in *CreateOrganiserKeyRequest, opts ...grpc.CallOption) (*OrganiserKey, error)
+	// ListOrganiserKeys lists an organiser's keys, revoked ones included, oldest first.
+	ListOrganiserKeys(ctx context.Context, in *ListOrganiserKeysRequest, opts ...grpc.CallOption) (*ListOrganiserKeysResponse, error)
+	// RevokeOrganiserKey revokes a key: nothing new is sealed to it. Records sealed to it
+	// before stay sealed to it (the server cannot reseal them). Revoking a revoked key
+	// returns it unchanged.
+	RevokeOrganiserKey(ctx context.Context, in *RevokeOrganiserKeyRequest, opts ...grpc.CallOption) (*OrganiserKey, error)
 	// AddCampaignOrganiser invites an organiser to co-organise a campaign: the campaign
 	// holds a pending invitation (`campaigns/{campaign}/invitations/{organiser}`, shown to
 	// its organisers) until the invitee accepts it with AcceptCampaignInvitation, and only
@@ -144,6 +158,36 @@ func (c *organiserServiceClient) RevokeApiToken(ctx context.Context, in *RevokeA
 	return out, nil
 }
 
+func (c *organiserServiceClient) CreateOrganiserKey(ctx context.Context, in *CreateOrganiserKeyRequest, opts ...grpc.CallOption) (*OrganiserKey, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(OrganiserKey)
+	err := c.cc.Invoke(ctx, OrganiserService_CreateOrganiserKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *organiserServiceClient) ListOrganiserKeys(ctx context.Context, in *ListOrganiserKeysRequest, opts ...grpc.CallOption) (*ListOrganiserKeysResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListOrganiserKeysResponse)
+	err := c.cc.Invoke(ctx, OrganiserService_ListOrganiserKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *organiserServiceClient) RevokeOrganiserKey(ctx context.Context, in *RevokeOrganiserKeyRequest, opts ...grpc.CallOption) (*OrganiserKey, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(OrganiserKey)
+	err := c.cc.Invoke(ctx, OrganiserService_RevokeOrganiserKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *organiserServiceClient) AddCampaignOrganiser(ctx context.Context, in *AddCampaignOrganiserRequest, opts ...grpc.CallOption) (*Campaign, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Campaign)
@@ -218,6 +262,17 @@ type OrganiserServiceServer interface {
 	ListApiTokens(context.Context, *ListApiTokensRequest) (*ListApiTokensResponse, error)
 	// RevokeApiToken revokes a token at once. Revoking a revoked token returns it unchanged.
 	RevokeApiToken(context.Context, *RevokeApiTokenRequest) (*ApiToken, error)
+	// CreateOrganiserKey registers the public half of a key pair of an organiser: the
+	// caller itself (`organisers/me`), or any organiser for the admin. The private half never
+	// reaches the server. Keys of the HPKE algorithms become recipients of every campaign
+	// the organiser owns or co-organises (Campaign.recipient_keys).
+	CreateOrganiserKey(context.Context, *CreateOrganiserKeyRequest) (*OrganiserKey, error)
+	// ListOrganiserKeys lists an organiser's keys, revoked ones included, oldest first.
+	ListOrganiserKeys(context.Context, *ListOrganiserKeysRequest) (*ListOrganiserKeysResponse, error)
+	// RevokeOrganiserKey revokes a key: nothing new is sealed to it. Records sealed to it
+	// before stay sealed to it (the server cannot reseal them). Revoking a revoked key
+	// returns it unchanged.
+	RevokeOrganiserKey(context.Context, *RevokeOrganiserKeyRequest) (*OrganiserKey, error)
 	// AddCampaignOrganiser invites an organiser to co-organise a campaign: the campaign
 	// holds a pending invitation (`campaigns/{campaign}/invitations/{organiser}`, shown to
 	// its organisers) until the invitee accepts it with AcceptCampaignInvitation, and only
@@ -270,6 +325,15 @@ func (UnimplementedOrganiserServiceServer) ListApiTokens(context.Context, *ListA
 }
 func (UnimplementedOrganiserServiceServer) RevokeApiToken(context.Context, *RevokeApiTokenRequest) (*ApiToken, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method RevokeApiToken not implemented")
+}
+func (UnimplementedOrganiserServiceServer) CreateOrganiserKey(context.Context, *CreateOrganiserKeyRequest) (*OrganiserKey, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CreateOrganiserKey not implemented")
+}
+func (UnimplementedOrganiserServiceServer) ListOrganiserKeys(context.Context, *ListOrganiserKeysRequest) (*ListOrganiserKeysResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListOrganiserKeys not implemented")
+}
+func (UnimplementedOrganiserServiceServer) RevokeOrganiserKey(context.Context, *RevokeOrganiserKeyRequest) (*OrganiserKey, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RevokeOrganiserKey not implemented")
 }
 func (UnimplementedOrganiserServiceServer) AddCampaignOrganiser(context.Context, *AddCampaignOrganiserRequest) (*Campaign, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method AddCampaignOrganiser not implemented")
@@ -397,6 +461,60 @@ func _OrganiserService_RevokeApiToken_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _OrganiserService_CreateOrganiserKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateOrganiserKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OrganiserServiceServer).CreateOrganiserKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OrganiserService_CreateOrganiserKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OrganiserServiceServer).CreateOrganiserKey(ctx, req.(*CreateOrganiserKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OrganiserService_ListOrganiserKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListOrganiserKeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OrganiserServiceServer).ListOrganiserKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OrganiserService_ListOrganiserKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OrganiserServiceServer).ListOrganiserKeys(ctx, req.(*ListOrganiserKeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OrganiserService_RevokeOrganiserKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeOrganiserKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OrganiserServiceServer).RevokeOrganiserKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OrganiserService_RevokeOrganiserKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OrganiserServiceServer).RevokeOrganiserKey(ctx, req.(*RevokeOrganiserKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _OrganiserService_AddCampaignOrganiser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(AddCampaignOrganiserRequest)
 	if err := dec(in); err != nil {
@@ -513,6 +631,18 @@ var OrganiserService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RevokeApiToken",
 			Handler:    _OrganiserService_RevokeApiToken_Handler,
+		},
+		{
+			MethodName: "CreateOrganiserKey",
+			Handler:    _OrganiserService_CreateOrganiserKey_Handler,
+		},
+		{
+			MethodName: "ListOrganiserKeys",
+			Handler:    _OrganiserService_ListOrganiserKeys_Handler,
+		},
+		{
+			MethodName: "RevokeOrganiserKey",
+			Handler:    _OrganiserService_RevokeOrganiserKey_Handler,
 		},
 		{
 			MethodName: "AddCampaignOrganiser",
