@@ -119,11 +119,13 @@ func (a *App) open(ctx context.Context) error {
 	metrics := newMetrics(redisClient)
 	gatewayKey := clientip.NewGatewayKey()
 	limits := ratelimit.NewInterceptor(ratelimit.Options{
-		Limiter:    newLimiter(cfg, redisClient, a.log),
-		Rules:      cfg.RateLimits,
-		Resolver:   clientip.NewResolver(cfg.TrustedProxies),
-		GatewayKey: gatewayKey,
-		Secrets:    cfg.Secrets,
+		Limiter:           newLimiter(cfg, redisClient, a.log),
+		Rules:             cfg.RateLimits,
+		Resolver:          clientip.NewResolver(cfg.TrustedProxies),
+		GatewayKey:        gatewayKey,
+		Secrets:           cfg.Secrets,
+		MaxStreamsPerAddr: cfg.MaxStreamsPerAddr,
+		MaxWatches:        cfg.MaxWatches,
 	})
 	if a.grpc, err = server.New(server.Options{
 		Store: a.store, AdminToken: cfg.AdminToken, Logger: a.log, MaxGuests: cfg.MaxGuests,
@@ -131,6 +133,8 @@ func (a *App) open(ctx context.Context) error {
 		ServerOptions:      append(grpcLimits(cfg), transport.server...),
 		UnaryInterceptors:  []grpc.UnaryServerInterceptor{limits.Unary()},
 		StreamInterceptors: []grpc.StreamServerInterceptor{limits.Stream()},
+		BeforeAuthUnary:    []grpc.UnaryServerInterceptor{limits.BeforeAuthUnary()},
+		BeforeAuthStream:   []grpc.StreamServerInterceptor{limits.BeforeAuthStream()},
 		Metrics:            metrics,
 		Secrets:            cfg.Secrets,
 		AttendanceWindow:   cfg.AttendanceWindow,
@@ -147,6 +151,7 @@ func (a *App) open(ctx context.Context) error {
 	if a.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("http-addr: %w", err)
 	}
+	a.grpcLis, a.httpLis = limitConns(cfg, a.grpcLis, a.log), limitConns(cfg, a.httpLis, a.log)
 	a.ready = newReadiness(a.grpc.Health, a.store.Ping, a.log)
 	a.gw, err = gateway.New(ctx, gateway.Options{
 		GRPCTarget:   loopback(a.grpcLis.Addr()),

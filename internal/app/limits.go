@@ -3,6 +3,7 @@ package app
 import (
 	"crypto/tls"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/rallyhq/rally/internal/clientip"
 	"github.com/rallyhq/rally/internal/config"
 	"github.com/rallyhq/rally/internal/ratelimit"
 )
@@ -69,6 +71,15 @@ func newHTTPServer(h http.Handler, tlsConfig *tls.Config, log *slog.Logger) *htt
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 	}
+}
+
+// limitConns caps the connections of each client address on a port, trusted proxies
+// exempt (their clients are counted by forwarded address, call by call). The gateway's
+// own connection to the gRPC port comes from loopback and counts as one connection of
+// that address: only a local proxy shares it, and one that relays outside clients must be
+// a trusted proxy anyway, or all its clients would share one budget.
+func limitConns(cfg config.Config, l net.Listener, log *slog.Logger) net.Listener {
+	return ratelimit.LimitListener(l, cfg.MaxConnsPerAddr, clientip.NewResolver(cfg.TrustedProxies).Trusted, log)
 }
 
 // newLimiter returns the rate limiter for the store: in process for the memory store;

@@ -686,7 +686,9 @@ func TestRefusalsDoNotFlood(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			var logs syncBuffer
-			a := startLogged(t, &logs, slog.LevelInfo, "--redis-url="+redisURL(t), "--rate-limits=read=1/h,burst=1")
+			// auth=off: the bad tokens below must each reach authentication and be
+			// counted as UNAUTHENTICATED (their own budget is abuse_auth_test.go's).
+			a := startLogged(t, &logs, slog.LevelInfo, "--redis-url="+redisURL(t), "--rate-limits=read=1/h,burst=1; auth=off")
 			conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 			if err != nil {
 				t.Fatal(err)

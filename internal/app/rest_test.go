@@ -15,13 +15,17 @@ import (
 const token = "rly_admin_w5tfnrd9yYO2DcE1PdTpQ6mtjNsMY2cudt6Bgkroijw"
 
 // startApp runs the real rallyd (gRPC server, gateway dialling it, store) on free
-// loopback ports. redisURL empty means the memory store. Rate limits are off, since every
-// test calls from the same address as fast as it can (limits_test.go turns them on);
-// flags in extra come last and win.
+// loopback ports. redisURL empty means the memory store. Rate limits and the cap on calls
+// per address are off, since every test calls from the same address as fast as it can
+// (limits_test.go and abuse_*_test.go turn them on); flags in extra come last and win.
 func startApp(t *testing.T, redisURL string, extra ...string) *app.App {
 	t.Helper()
-	return apptest.Start(t, token, append([]string{"--redis-url=" + redisURL, "--rate-limits=read=off;write=off;rally.v1.RsvpService/CreateRsvp=off"}, extra...)...)
+	return apptest.Start(t, token, append([]string{"--redis-url=" + redisURL, noLimits, "--max-streams-per-addr=0"}, extra...)...)
 }
+
+// noLimits turns every default rate limit off.
+const noLimits = "--rate-limits=read=off; write=off; auth=off; rally.v1.RsvpService/CreateRsvp=off; " +
+	"rally.v1.TaskService/ClaimTask=off; rally.v1.OrganiserService/CreateApiToken=off"
 
 type client struct {
 	t    *testing.T

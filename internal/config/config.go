@@ -43,6 +43,8 @@ type Config struct {
 	CORSOrigins           []string         // exact origins whose pages may call the API
 	MaxRequestBytes       int              // largest gRPC message and HTTP body accepted
 	GRPCMaxStreams        uint32           // concurrent streams per gRPC connection
+	MaxConnsPerAddr       int              // open connections per client address, on each port; 0: no cap
+	MaxStreamsPerAddr     int              // calls in progress (gRPC streams) per client address; 0: no cap
 
 	// RSVPs: see the README's "Privacy".
 	RSVPRetention time.Duration // RSVPs are deleted this long after their event ends, claims after their task (store.ClaimsDeleteAt)
@@ -91,6 +93,8 @@ func Parse(args []string) (Config, error) {
 	origins := fs.String("cors-origins", "", "comma-separated exact origins, such as https://app.example.org, whose pages may call the API (RALLY_CORS_ORIGINS)")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", 1<<20, "largest gRPC message and HTTP request body accepted, in bytes (RALLY_MAX_REQUEST_BYTES)")
 	maxStreams := fs.Uint("grpc-max-streams", 1000, "concurrent streams per gRPC connection; the REST gateway's calls share one (RALLY_GRPC_MAX_STREAMS)")
+	fs.IntVar(&c.MaxConnsPerAddr, "max-conns-per-addr", ratelimit.DefaultMaxConnsPerAddr, "open connections per client address (IPv6 by /64) on each port, trusted proxies exempt; 0: no cap (RALLY_MAX_CONNS_PER_ADDR)")
+	fs.IntVar(&c.MaxStreamsPerAddr, "max-streams-per-addr", ratelimit.DefaultMaxStreamsPerAddr, "calls in progress (unary or streaming, REST included) per client address (IPv6 by /64), behind trusted proxies by forwarded address; 0: no cap (RALLY_MAX_STREAMS_PER_ADDR)")
 	fs.DurationVar(&c.RSVPRetention, "rsvp-retention", 72*time.Hour, "how long after an event ends its RSVPs (and their personal fields) are deleted, and after a task's deadline plus claim TTL its claims (RALLY_RSVP_RETENTION)")
 	maxGuests := fs.Uint("max-guests", 5, "most guests one RSVP may bring (RALLY_MAX_GUESTS)")
 	fs.IntVar(&c.MaxWatches, "max-watches", 20, "concurrent watch streams per caller (token, else client address) (RALLY_MAX_WATCHES)")
@@ -195,6 +199,12 @@ func (c *Config) parseLimits(rules, onRedisErr, trusted, origins string, maxStre
 		return fmt.Errorf("grpc-max-streams: must be between 1 and %d, got %d", uint32(math.MaxUint32), maxStreams)
 	}
 	c.GRPCMaxStreams = uint32(maxStreams)
+	if c.MaxConnsPerAddr < 0 {
+		return fmt.Errorf("max-conns-per-addr: must be 0 (no cap) or more, got %d", c.MaxConnsPerAddr)
+	}
+	if c.MaxStreamsPerAddr < 0 {
+		return fmt.Errorf("max-streams-per-addr: must be 0 (no cap) or more, got %d", c.MaxStreamsPerAddr)
+	}
 	return nil
 }
 

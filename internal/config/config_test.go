@@ -57,9 +57,10 @@ func TestLimitsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.RateLimits.String() != "rally.v1.RsvpService/CreateRsvp=1/m,burst=5; read=20/s,burst=50; write=2/s,burst=20" || c.RateLimitOnRedisError != "local" ||
-		c.RSVPRetention != 72*time.Hour || c.MaxGuests != 5 ||
-		c.MaxRequestBytes != 1<<20 || c.GRPCMaxStreams != 1000 || len(c.TrustedProxies) != 0 || len(c.CORSOrigins) != 0 || c.TLS() {
+	if c.RateLimits.String() != "auth=1/m,burst=10; rally.v1.OrganiserService/CreateApiToken=10/h,burst=5; rally.v1.RsvpService/CreateRsvp=1/m,burst=5; rally.v1.TaskService/ClaimTask=10/h,burst=5; read=20/s,burst=50; write=2/s,burst=20" ||
+		c.RateLimitOnRedisError != "local" || c.RSVPRetention != 72*time.Hour || c.MaxGuests != 5 ||
+		c.MaxRequestBytes != 1<<20 || c.GRPCMaxStreams != 1000 || len(c.TrustedProxies) != 0 || len(c.CORSOrigins) != 0 || c.TLS() ||
+		c.MaxConnsPerAddr != 128 || c.MaxStreamsPerAddr != 128 {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -71,18 +72,22 @@ func TestLimitsFromEnvironment(t *testing.T) {
 	t.Setenv("RALLY_CORS_ORIGINS", "https://app.example.org, http://localhost:3000")
 	t.Setenv("RALLY_MAX_REQUEST_BYTES", "65536")
 	t.Setenv("RALLY_GRPC_MAX_STREAMS", "50")
+	t.Setenv("RALLY_MAX_CONNS_PER_ADDR", "0")
+	t.Setenv("RALLY_MAX_STREAMS_PER_ADDR", "500")
 	t.Setenv("RALLY_TLS_CERT", "/etc/rally/cert.pem")
 	t.Setenv("RALLY_TLS_KEY", "/etc/rally/key.pem")
 	c, err := Parse(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.RateLimits.String(); got != "rally.v1.EventService/CreateEvent=10/m,burst=3; rally.v1.RsvpService/CreateRsvp=1/m,burst=5; read=20/s,burst=50; write=1/s,burst=10" {
+	if got := c.RateLimits.String(); got != "auth=1/m,burst=10; rally.v1.EventService/CreateEvent=10/m,burst=3; rally.v1.OrganiserService/CreateApiToken=10/h,burst=5; "+
+		"rally.v1.RsvpService/CreateRsvp=1/m,burst=5; rally.v1.TaskService/ClaimTask=10/h,burst=5; read=20/s,burst=50; write=1/s,burst=10" {
 		t.Errorf("rate limits: %s", got)
 	}
 	if c.RateLimitOnRedisError != "closed" || fmt.Sprint(c.TrustedProxies) != "[10.0.0.0/8 192.0.2.1/32]" ||
 		strings.Join(c.CORSOrigins, " ") != "https://app.example.org http://localhost:3000" ||
-		c.MaxRequestBytes != 65536 || c.GRPCMaxStreams != 50 || !c.TLS() || c.TLSKey != "/etc/rally/key.pem" {
+		c.MaxRequestBytes != 65536 || c.GRPCMaxStreams != 50 || !c.TLS() || c.TLSKey != "/etc/rally/key.pem" ||
+		c.MaxConnsPerAddr != 0 || c.MaxStreamsPerAddr != 500 {
 		t.Errorf("environment not applied: %+v", c)
 	}
 }
@@ -102,6 +107,8 @@ func TestLimitsInvalid(t *testing.T) {
 		{"--cors-origins=https://App.example.org", "cors-origins"},
 		{"--max-request-bytes=10", "max-request-bytes"},
 		{"--grpc-max-streams=0", "grpc-max-streams"},
+		{"--max-conns-per-addr=-1", "max-conns-per-addr"},
+		{"--max-streams-per-addr=-1", "max-streams-per-addr"},
 		{"--tls-cert=/etc/rally/cert.pem", "tls-key"},
 		{"--tls-key=/etc/rally/key.pem", "tls-cert"},
 	} {

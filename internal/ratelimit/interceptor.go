@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -32,12 +33,26 @@ type Options struct {
 	// Redis must share them, or each counts its own budgets. Nil: a random keyring, for
 	// one process.
 	Secrets *secret.Keyring
+	// MaxStreamsPerAddr caps the calls in progress (unary calls and streams, of every
+	// service) per client address on this replica; 0: no cap. See BeforeAuthUnary.
+	MaxStreamsPerAddr int
+	// MaxWatches caps the streams of the standard services (health Watch, reflection)
+	// per caller, as server.Options.MaxWatches caps Rally's own watches; 0: no cap.
+	MaxWatches int
 }
 
-// Interceptor counts every call against its caller's budget. It runs after
-// authentication, so it knows who the caller is.
+// Interceptor counts every call against its caller's budget. Its Unary and Stream run
+// after authentication, so that they know who the caller is; BeforeAuthUnary and
+// BeforeAuthStream run before it, and bound what a caller can make the server do before
+// anyone knows who it is (see guard.go).
 type Interceptor struct {
 	opts Options
+	// calls counts the calls in progress per client address, streams the standard
+	// services' streams per caller.
+	calls, streams *counter
+	// blocked remembers, per client address, until when failed authentications are
+	// refused without asking the limiter or the store (see guard.go).
+	blocked *blocklist
 }
 
 // NewInterceptor returns the rate-limiting interceptors' common part.
@@ -45,7 +60,12 @@ func NewInterceptor(opts Options) *Interceptor {
 	if opts.Secrets == nil {
 		opts.Secrets = secret.Random()
 	}
-	return &Interceptor{opts: opts}
+	return &Interceptor{
+		opts:    opts,
+		calls:   newCounter(opts.MaxStreamsPerAddr),
+		streams: newCounter(opts.MaxWatches),
+		blocked: newBlocklist(time.Now),
+	}
 }
 
 // Unary limits unary calls.
@@ -58,11 +78,22 @@ func (i *Interceptor) Unary() grpc.UnaryServerInterceptor {
 	}
 }
 
-// Stream limits the opening of streams (a watch costs one call, however long it lasts).
+// Stream limits the opening of streams (a watch costs one call, however long it lasts),
+// and caps the concurrent streams of the standard services per caller: a health Watch or
+// a reflection stream holds a goroutine and its buffers as long as a Rally watch does,
+// whose cap (server.Options.MaxWatches) lives with the watch handlers.
 func (i *Interceptor) Stream() grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		if err := i.check(ss.Context(), info.FullMethod); err != nil {
+		ctx := ss.Context()
+		if err := i.check(ctx, info.FullMethod); err != nil {
 			return err
+		}
+		if !strings.HasPrefix(info.FullMethod, "/"+rallyPackage) {
+			release, ok := i.streams.acquire(i.Caller(ctx))
+			if !ok {
+				return status.Errorf(codes.ResourceExhausted, "at most %d streams of %s at once per caller; close one first", i.streams.max, serviceOf(info.FullMethod))
+			}
+			defer release()
 		}
 		return handler(srv, ss)
 	}
@@ -92,14 +123,36 @@ func (i *Interceptor) check(ctx context.Context, method string) error {
 }
 
 // Caller identifies the caller of a request for per-caller limits (rate limits here, and
-// others such as concurrent watches): its token, else its client address, under a keyed
-// MAC (see macCaller). Authentication must have run.
+// others such as concurrent watches), under a keyed MAC (see macCaller). Authentication
+// must have run.
+//
+//   - An organiser is its account, whichever of its tokens it used: tokens are minted at
+//     will, and a budget per token would let one organiser multiply its budgets by
+//     minting more.
+//   - Everyone else (anonymous callers, and holders of RSVP and claim tokens) is their
+//     client address. RSVP and claim tokens are only checked by the handler, after the
+//     limiter, so a budget per such token would give every made-up token a fresh budget
+//     and a fresh key in Redis.
 func (i *Interceptor) Caller(ctx context.Context) string {
-	caller := auth.FromContext(ctx).RateKey()
-	if caller == "" {
-		caller = "addr:" + clientip.Bucket(i.opts.Resolver.FromGRPC(ctx, i.opts.GatewayKey))
+	switch p := auth.FromContext(ctx); p.Kind {
+	case auth.Organiser:
+		return macCaller(i.opts.Secrets, "organiser:"+p.Organiser)
+	case auth.Admin:
+		return macCaller(i.opts.Secrets, "admin")
 	}
-	return macCaller(i.opts.Secrets, caller)
+	return i.addrKey(ctx)
+}
+
+type addrKeyCtx struct{}
+
+// addrKey is the client address's identity under the MAC: "addr:" and its bucket (an
+// IPv6 address by /64). BeforeAuthUnary and BeforeAuthStream work it out once per call
+// and leave it in the context for the rest of the call.
+func (i *Interceptor) addrKey(ctx context.Context) string {
+	if k, ok := ctx.Value(addrKeyCtx{}).(string); ok {
+		return k
+	}
+	return macCaller(i.opts.Secrets, "addr:"+clientip.Bucket(i.opts.Resolver.FromGRPC(ctx, i.opts.GatewayKey)))
 }
 
 // macCaller turns the caller's identity into the key of its budget: HMAC-SHA256 under the
@@ -109,10 +162,8 @@ func (i *Interceptor) Caller(ctx context.Context) string {
 // by hashing them all; without the secret, which never reaches Redis, the key says
 // nothing.
 //
-// Token-derived identities (an API token's resource name, the first bytes of an RSVP's or
-// claim's token hash) go through the same MAC: the RSVP token's hash is also what the
-// store keeps of that token, so an unkeyed hash of it in a rate-limit key would tie a
-// caller's traffic to their RSVP in a dump.
+// Organisers' identities (their account's resource name) go through the same MAC, so
+// that a dump does not show which organiser was busy when.
 func macCaller(secrets *secret.Keyring, caller string) string {
 	return hex.EncodeToString(secrets.MAC(secret.ClientMAC, []byte(caller))[:16])
 }

@@ -113,19 +113,37 @@ func TestInterceptorCallers(t *testing.T) {
 	if n := budget(t, ic, getEvent, call("127.0.0.1:1000", anon, "x-forwarded-for", "198.51.100.6")); n != 0 {
 		t.Errorf("a local process without the gateway key bought %d more calls by forwarding", n)
 	}
-	// Tokens are counted by token, wherever they come from; the admin is not counted.
+	// Organisers are counted by account, whichever token they use and wherever they
+	// come from: minting tokens buys no budget. The admin is not counted.
 	if n := budget(t, ic, createEvent, call("203.0.113.1:1000", org("organisers/o/apiTokens/a"))); n != 2 {
 		t.Errorf("token a: %d passed, want 2", n)
 	}
-	if n := budget(t, ic, createEvent, call("203.0.113.1:1000", org("organisers/o/apiTokens/b"))); n != 2 {
-		t.Errorf("token b: %d passed, want 2", n)
+	if n := budget(t, ic, createEvent, call("203.0.113.9:1000", org("organisers/o/apiTokens/b"))); n != 0 {
+		t.Errorf("another token of the same organiser: %d more passed, want 0", n)
+	}
+	other := auth.Principal{Kind: auth.Organiser, Organiser: "organisers/p", Token: "organisers/p/apiTokens/a"}
+	if n := budget(t, ic, createEvent, call("203.0.113.1:1000", other)); n != 2 {
+		t.Errorf("another organiser: %d passed, want 2", n)
 	}
 	if n := budget(t, ic, createEvent, call("203.0.113.1:1000", auth.Principal{Kind: auth.Admin})); n != 10 {
 		t.Errorf("admin: refused after %d", n)
 	}
-	// Health checks and reflection are never counted.
-	if n := budget(t, ic, "/grpc.health.v1.Health/Check", call("203.0.113.1:1000", anon)); n != 10 {
-		t.Errorf("health: refused after %d", n)
+	// RSVP and claim tokens are checked by the handler, after the limiter: their holders
+	// are counted by address, so that made-up tokens buy nothing.
+	rsvp := auth.Principal{Kind: auth.RSVPHolder, TokenHash: bytes.Repeat([]byte{1}, 32)}
+	claim := auth.Principal{Kind: auth.ClaimHolder, TokenHash: bytes.Repeat([]byte{2}, 32)}
+	if n := budget(t, ic, getEvent, call("203.0.113.3:1000", rsvp)); n != 3 {
+		t.Errorf("RSVP holder: %d passed, want 3", n)
+	}
+	if n := budget(t, ic, getEvent, call("203.0.113.3:1000", claim)); n != 0 {
+		t.Errorf("a claim token from the same address: %d more passed, want 0", n)
+	}
+	if n := budget(t, ic, getEvent, call("203.0.113.3:1000", anon)); n != 0 {
+		t.Errorf("anonymous from the same address: %d more passed, want 0", n)
+	}
+	// Health checks and reflection are reads like any other.
+	if n := budget(t, ic, "/grpc.health.v1.Health/Check", call("203.0.113.4:1000", anon)); n != 3 {
+		t.Errorf("health: %d passed, want the read burst of 3", n)
 	}
 }
 

@@ -1,6 +1,6 @@
 // Package ratelimit keeps flooders from exhausting Rally: every call to a Rally method is
-// counted against a budget of its caller (the token it used, else its client address)
-// and refused with RESOURCE_EXHAUSTED, and a RetryInfo saying when to come back, once
+// counted against a budget of its caller (the organiser account whose token it used, else
+// its client address) and refused with RESOURCE_EXHAUSTED, and a RetryInfo saying when to come back, once
 // the budget is spent.
 //
 // Budgets follow GCRA, the generic cell rate algorithm: a limit of Rate calls per Period
@@ -19,14 +19,19 @@
 //	<prefix>rl:<rule>:<mac>   STRING  redis_rate's GCRA state (the theoretical arrival time
 //	                                  of the next call); expires when the budget has refilled
 //
-// <rule> is the rule's target (read, write, a service or a method). <mac> is 32 hex
-// digits: HMAC-SHA256 of the caller's identity (its token's resource name, its RSVP or
-// claim token's hash, or "addr:" and its address, an IPv6 one by /64) under the
-// deployment's secret (secret.ClientMAC), cut to 128 bits. Without the secret, which never
-// reaches Redis, a dump reveals no address, not even by trying every IPv4 address. The
-// in-process limiter (Memory) keys its map the same way, and so does the server's count
-// of concurrent watches per caller (Interceptor.Caller). When the secret is rotated,
-// budgets start afresh under the new key, once.
+// <rule> is the rule's target (read, write, auth, a service or a method). <mac> is 32
+// hex digits: HMAC-SHA256 of the caller's identity (an organiser's account, whichever
+// token it used; else "addr:" and the client address, an IPv6 one by /64, for anonymous
+// callers and holders of RSVP and claim tokens alike) under the deployment's secret
+// (secret.ClientMAC), cut to 128 bits. Without the secret, which never reaches Redis, a
+// dump reveals no address, not even by trying every IPv4 address. The in-process limiter
+// (Memory) keys its map the same way, and so do the counts of concurrent watches and
+// streams per caller (Interceptor.Caller) and of calls per address (guard.go). When the
+// secret is rotated, budgets start afresh under the new key, once.
+//
+// Failed authentications have a budget of their own per client address (rule "auth"),
+// counted before authentication (guard.go), and so do connections per address on both
+// ports (LimitListener).
 package ratelimit
 
 import (

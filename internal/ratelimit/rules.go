@@ -15,21 +15,42 @@ import (
 // DefaultRules are the limits that apply unless RALLY_RATE_LIMITS overrides them: reads
 // generous (a page view is a few calls, and many people can share one address behind a
 // carrier's NAT), writes tighter (a flood of writes is what fills events with fake RSVPs).
+// The README's "Limits" gives the reasoning behind each figure; in short:
 //
-// CreateRsvp is a write anyone may make without an account, and the flooder of the threat
-// model fills an event with fake RSVPs: per address it gets a few at once and then one a
-// minute, enough for a household sharing a connection, too little for a flood.
-const DefaultRules = "read=20/s,burst=50; write=2/s,burst=20; rally.v1.RsvpService/CreateRsvp=1/m,burst=5"
+//   - auth: failed authentications per client address (a token that is unknown, revoked
+//     or expired, or an RSVP or claim token that matches nothing). Ten at once, then one a
+//     minute: a person retyping a token or a phone with an expired one stays well
+//     inside it, while a guesser gets ten tries and then one a minute, each refused before
+//     any lookup (see guard.go).
+//   - CreateRsvp: anyone may RSVP without an account, and the flooder of the threat model
+//     fills an event with fake RSVPs. Per address (or per organiser account) five at once,
+//     then one a minute: a family RSVPs once with its guests, and a shared flat or a group
+//     in a café gets five at once and the rest within minutes, while one address takes at
+//     most five RSVPs (with MaxGuests each) in a rush.
+//   - ClaimTask: a claim holds one of a task's few places for the claim TTL (48 h), so a
+//     hoarder gains more per call than a flooder of RSVPs: five at once, like CreateRsvp,
+//     then ten an hour.
+//   - CreateApiToken: tokens share their account's budgets, so minting them buys nothing;
+//     the limit only bounds the tokens kept for an account (a few devices at once, ten an
+//     hour).
+const DefaultRules = "read=20/s,burst=50; write=2/s,burst=20; auth=1/m,burst=10; " +
+	"rally.v1.RsvpService/CreateRsvp=1/m,burst=5; rally.v1.TaskService/ClaimTask=10/h,burst=5; " +
+	"rally.v1.OrganiserService/CreateApiToken=10/h,burst=5"
 
-// Classes of methods, for rules that do not name a service or method.
+// Classes of methods, for rules that do not name a service or method, and the budget of
+// failed authentications.
 const (
-	ClassRead  = "read"  // Get*, List*, Watch*, Search*, BatchGet*
+	ClassRead  = "read"  // Get*, List*, Watch*, Search*, BatchGet*, and every method of the standard services
 	ClassWrite = "write" // every other Rally method
+	// ClassAuth is the budget of failed authentications per client address; it names no
+	// method.
+	ClassAuth = "auth"
 )
 
-// limitedPackage is the API the classes apply to. Other services on the port (health
-// checks, reflection) are not limited unless a rule names them.
-const limitedPackage = "rally."
+// rallyPackage is Rally's own API, whose methods are classed by their verbs. The standard
+// services on the port (health checks, reflection) only read, and are counted as reads
+// like any other call: a stream of theirs is as costly as a watch.
+const rallyPackage = "rally."
 
 // Rules give each method its budget. A rule names a target: a full method
 // (rally.v1.EventService/CreateEvent), a service (rally.v1.EventService) or a class
@@ -67,8 +88,8 @@ func parseRules(s string, base Rules) (Rules, error) {
 		if !ok {
 			return Rules{}, fmt.Errorf("%q: want TARGET=RATE[,burst=N], such as write=2/s,burst=20", entry)
 		}
-		if target != ClassRead && target != ClassWrite && !targetRE.MatchString(target) {
-			return Rules{}, fmt.Errorf("%q: the target must be read, write, a service such as rally.v1.EventService or a method such as rally.v1.EventService/CreateEvent", entry)
+		if !isClass(target) && !targetRE.MatchString(target) {
+			return Rules{}, fmt.Errorf("%q: the target must be read, write, auth, a service such as rally.v1.EventService or a method such as rally.v1.EventService/CreateEvent", entry)
 		}
 		if seen[target] {
 			return Rules{}, fmt.Errorf("%q: %s has a rule already", entry, target)
@@ -152,14 +173,18 @@ func (r Rules) For(fullMethod string) (target string, limit Limit) {
 			return t, l
 		}
 	}
-	if !strings.HasPrefix(service, limitedPackage) {
-		return "", Limit{}
-	}
 	class := ClassWrite
-	if isRead(method) {
+	if isRead(method) || !strings.HasPrefix(service, rallyPackage) {
 		class = ClassRead
 	}
 	return class, r.limits[class]
+}
+
+// FailedAuth is the budget of failed authentications of one client address.
+func (r Rules) FailedAuth() Limit { return r.limits[ClassAuth] }
+
+func isClass(target string) bool {
+	return target == ClassRead || target == ClassWrite || target == ClassAuth
 }
 
 // isRead tells reads from writes by the AIP verbs that begin method names.
@@ -177,7 +202,7 @@ func isRead(method string) bool {
 // limit.
 func (r Rules) Check(services map[string]grpc.ServiceInfo) error {
 	for _, t := range slices.Sorted(maps.Keys(r.limits)) {
-		if t == ClassRead || t == ClassWrite {
+		if isClass(t) {
 			continue
 		}
 		service, method, isMethod := strings.Cut(t, "/")

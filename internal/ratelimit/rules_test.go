@@ -13,7 +13,8 @@ func TestParseRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "rally.v1.CampaignService=off; rally.v1.EventService/CancelEvent=5/10s,burst=5; rally.v1.EventService/CreateEvent=10/m,burst=3; rally.v1.RsvpService/CreateRsvp=1/m,burst=5; read=50/s,burst=100; write=2/s,burst=20"
+	want := "auth=1/m,burst=10; rally.v1.CampaignService=off; rally.v1.EventService/CancelEvent=5/10s,burst=5; rally.v1.EventService/CreateEvent=10/m,burst=3; " +
+		"rally.v1.OrganiserService/CreateApiToken=10/h,burst=5; rally.v1.RsvpService/CreateRsvp=1/m,burst=5; rally.v1.TaskService/ClaimTask=10/h,burst=5; read=50/s,burst=100; write=2/s,burst=20"
 	if got := r.String(); got != want {
 		t.Errorf("rules:\n got %s\nwant %s", got, want)
 	}
@@ -21,13 +22,17 @@ func TestParseRules(t *testing.T) {
 		target string
 		limit  Limit
 	}{
-		"/rally.v1.EventService/CreateEvent":                        {"rally.v1.EventService/CreateEvent", Limit{10, time.Minute, 3}},
-		"/rally.v1.EventService/GetEvent":                           {"read", Limit{50, time.Second, 100}},
-		"/rally.v1.EventService/WatchEvent":                         {"read", Limit{50, time.Second, 100}},
-		"/rally.v1.EventService/UpdateEvent":                        {"write", Limit{2, time.Second, 20}},
-		"/rally.v1.CampaignService/GetCampaign":                     {"rally.v1.CampaignService", Limit{}},
-		"/grpc.health.v1.Health/Check":                              {"", Limit{}},
-		"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo": {"", Limit{}},
+		"/rally.v1.EventService/CreateEvent":    {"rally.v1.EventService/CreateEvent", Limit{10, time.Minute, 3}},
+		"/rally.v1.EventService/GetEvent":       {"read", Limit{50, time.Second, 100}},
+		"/rally.v1.EventService/WatchEvent":     {"read", Limit{50, time.Second, 100}},
+		"/rally.v1.EventService/UpdateEvent":    {"write", Limit{2, time.Second, 20}},
+		"/rally.v1.CampaignService/GetCampaign": {"rally.v1.CampaignService", Limit{}},
+		// The standard services are reads like any other: a health Watch or a reflection
+		// stream costs as much as a watch.
+		"/grpc.health.v1.Health/Check":                              {"read", Limit{50, time.Second, 100}},
+		"/grpc.health.v1.Health/Watch":                              {"read", Limit{50, time.Second, 100}},
+		"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo": {"read", Limit{50, time.Second, 100}},
+		"/rally.v1.TaskService/ClaimTask":                           {"rally.v1.TaskService/ClaimTask", Limit{10, time.Hour, 5}},
 	} {
 		target, limit := r.For(method)
 		if target != want.target || limit != want.limit {
@@ -41,8 +46,16 @@ func TestParseRulesDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.String() != "rally.v1.RsvpService/CreateRsvp=1/m,burst=5; read=20/s,burst=50; write=2/s,burst=20" {
+	if r.String() != "auth=1/m,burst=10; rally.v1.OrganiserService/CreateApiToken=10/h,burst=5; rally.v1.RsvpService/CreateRsvp=1/m,burst=5; "+
+		"rally.v1.TaskService/ClaimTask=10/h,burst=5; read=20/s,burst=50; write=2/s,burst=20" {
 		t.Errorf("defaults: %s", r)
+	}
+	if got := r.FailedAuth(); got != (Limit{1, time.Minute, 10}) {
+		t.Errorf("FailedAuth() = %v", got)
+	}
+	off, _ := ParseRules("auth=off")
+	if !off.FailedAuth().Unlimited() {
+		t.Errorf("auth=off: FailedAuth() = %v", off.FailedAuth())
 	}
 }
 
@@ -50,6 +63,7 @@ func TestParseRulesErrors(t *testing.T) {
 	for in, mention := range map[string]string{
 		"read":                       "TARGET=RATE",
 		"reads=1/s":                  "the target must be",
+		"authn=1/s":                  "the target must be",
 		"rally.v1.EventService/=1/s": "the target must be",
 		"read=1/s;read=2/s":          "has a rule already",
 		"read=0/s":                   "N at least 1",
@@ -75,7 +89,10 @@ func TestParseRulesErrors(t *testing.T) {
 func TestRulesCheck(t *testing.T) {
 	services := map[string]grpc.ServiceInfo{
 		"rally.v1.EventService": {Methods: []grpc.MethodInfo{{Name: "CreateEvent"}, {Name: "GetEvent"}}},
-		"rally.v1.RsvpService":  {Methods: []grpc.MethodInfo{{Name: "CreateRsvp"}}}, // named by DefaultRules
+		// named by DefaultRules
+		"rally.v1.RsvpService":      {Methods: []grpc.MethodInfo{{Name: "CreateRsvp"}}},
+		"rally.v1.TaskService":      {Methods: []grpc.MethodInfo{{Name: "ClaimTask"}}},
+		"rally.v1.OrganiserService": {Methods: []grpc.MethodInfo{{Name: "CreateApiToken"}}},
 	}
 	for in, wantErr := range map[string]string{
 		"rally.v1.EventService/CreateEvent=1/s": "",

@@ -51,6 +51,11 @@ type Options struct {
 	// validation: they see the caller (auth.FromContext), as rate limits need to.
 	UnaryInterceptors  []grpc.UnaryServerInterceptor
 	StreamInterceptors []grpc.StreamServerInterceptor
+	// BeforeAuthUnary and BeforeAuthStream run just before authentication, around it:
+	// they know the client's address only, and see whether authentication failed (caps
+	// per address, the budget of failed authentications).
+	BeforeAuthUnary  []grpc.UnaryServerInterceptor
+	BeforeAuthStream []grpc.StreamServerInterceptor
 	// Unavailable reports whether an error means the store cannot be reached (the
 	// store's own judgement, e.g. redis.IsUnavailable); such calls fail with
 	// UNAVAILABLE, which clients retry. Nil: none does.
@@ -169,8 +174,9 @@ func New(opts Options) (*Server, error) {
 		deadlineUnaryInterceptor(opts.CallTimeout),
 		logging.UnaryServerInterceptor(logger, logOpts...),
 		recovery.UnaryServerInterceptor(recoverOpt),
-		authn.UnaryInterceptor(),
 	}
+	unary = append(unary, opts.BeforeAuthUnary...)
+	unary = append(unary, authn.UnaryInterceptor())
 	unary = append(unary, opts.UnaryInterceptors...)
 	errs := errorMapper{log: opts.Logger, unavailable: opts.Unavailable}
 	// Requests protobuf could not decode (codec.go) are refused before validation or a
@@ -182,8 +188,9 @@ func New(opts Options) (*Server, error) {
 		opts.Metrics.StreamServerInterceptor(),
 		logging.StreamServerInterceptor(logger, logOpts...),
 		recovery.StreamServerInterceptor(recoverOpt),
-		authn.StreamInterceptor(),
 	}
+	stream = append(stream, opts.BeforeAuthStream...)
+	stream = append(stream, authn.StreamInterceptor())
 	stream = append(stream, opts.StreamInterceptors...)
 	stream = append(stream, decodeErrorStream, idempotencyKeyStream, validateStreamInterceptor(validator), errs.stream)
 	grpcOpts := append([]grpc.ServerOption{
