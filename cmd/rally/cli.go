@@ -95,7 +95,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 func (c *cli) root() *ffcli.Command {
 	root := c.group("", "", longHelp,
-		c.loginCommand(), c.logoutCommand(), c.organisersCommand(), c.tokensCommand(),
+		c.loginCommand(), c.logoutCommand(), c.organisersCommand(), c.tokensCommand(), c.keysCommand(),
 		c.campaignsCommand(), c.eventsCommand(), c.rsvpsCommand(), c.rsvpCommand(), c.tasksCommand())
 	// Only the root reads the environment: RALLY_* variables are global settings, and a
 	// stray RALLY_TITLE must not fill in a command's flag.
