@@ -61,7 +61,7 @@ func (b *badBytes) middleware(next runtime.HandlerFunc) runtime.HandlerFunc {
 func routingError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
 	switch {
 	case !utf8.ValidString(r.URL.Path):
-		errorHandler(ctx, mux, m, w, r, invalidArgument(&errdetails.BadRequest_FieldViolation{Field: "path", Description: reasonUTF8}))
+		errorHandler(ctx, mux, m, w, r, server.InvalidArgument(&errdetails.BadRequest_FieldViolation{Field: "path", Description: reasonUTF8}))
 		return
 	case httpStatus == http.StatusMethodNotAllowed:
 		w = &statusOverride{ResponseWriter: w, code: http.StatusMethodNotAllowed}
@@ -111,7 +111,7 @@ func byteViolations(r *http.Request, pathParams map[string]string, headers bool)
 	}
 	slices.SortFunc(out, func(a, b *errdetails.BadRequest_FieldViolation) int { return strings.Compare(a.Field, b.Field) })
 	out = slices.CompactFunc(out, func(a, b *errdetails.BadRequest_FieldViolation) bool { return a.Field == b.Field })
-	return invalidArgument(out...)
+	return server.InvalidArgument(out...)
 }
 
 // queryViolations checks a raw query as url.ParseQuery (which grpc-gateway uses) reads
@@ -181,25 +181,6 @@ func metadataText(v string) bool {
 	return true
 }
 
-// invalidArgument reports bad fields as the server does (server.invalidArgument): the
-// message names every field too, for clients that show only the message.
-func invalidArgument(violations ...*errdetails.BadRequest_FieldViolation) error {
-	msg := "invalid request: "
-	for i, v := range violations {
-		// A status holds UTF-8 only: the JSON error body could not be written otherwise.
-		v.Field, v.Description = strings.ToValidUTF8(v.Field, "\uFFFD"), strings.ToValidUTF8(v.Description, "\uFFFD")
-		if i > 0 {
-			msg += "; "
-		}
-		msg += v.GetField() + ": " + v.GetDescription()
-	}
-	st, err := status.New(codes.InvalidArgument, msg).WithDetails(&errdetails.BadRequest{FieldViolations: violations})
-	if err != nil {
-		return status.Error(codes.InvalidArgument, msg)
-	}
-	return st.Err()
-}
-
 // queryParseError matches grpc-gateway's errors for a query value it cannot parse into its
 // field (runtime/query.go), which name the field only in their text.
 var queryParseError = regexp.MustCompile(`^(?:parsing (?:field|list)|too many values for field) "([^"]+)": (.*)$`)
@@ -215,5 +196,5 @@ func badQuery(err error) error {
 	if m == nil {
 		return err
 	}
-	return invalidArgument(&errdetails.BadRequest_FieldViolation{Field: m[1], Description: m[2]})
+	return server.InvalidArgument(&errdetails.BadRequest_FieldViolation{Field: m[1], Description: m[2]})
 }

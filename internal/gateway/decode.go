@@ -13,6 +13,8 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/rallyhq/rally/internal/server"
 )
 
 // Malformed JSON bodies. protojson reports where it stopped ("proto: (line 1:27): invalid
@@ -165,5 +167,5 @@ func badBody(state *bodyState, err error) error {
 	if field == "" {
 		field = "body"
 	}
-	return invalidArgument(&errdetails.BadRequest_FieldViolation{Field: field, Description: state.badReason})
+	return server.InvalidArgument(&errdetails.BadRequest_FieldViolation{Field: field, Description: state.badReason})
 }

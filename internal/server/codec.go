@@ -112,7 +112,7 @@ func decodeError(m proto.Message) error {
 			}
 			rest = rest[n+sn:]
 		}
-		return invalidArgument(&v)
+		return InvalidArgument(&v)
 	}
 	return nil
 }

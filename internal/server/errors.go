@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -21,14 +22,18 @@ import (
 // errInvalid reports one bad field: InvalidArgument with a google.rpc.BadRequest naming
 // it, which the gateway turns into HTTP 400 with the field in the JSON body.
 func errInvalid(field, description string) error {
-	return invalidArgument(&errdetails.BadRequest_FieldViolation{Field: field, Description: description})
+	return InvalidArgument(&errdetails.BadRequest_FieldViolation{Field: field, Description: description})
 }
 
-// invalidArgument reports bad fields. The message names every field too, for clients
-// that show only the message.
-func invalidArgument(violations ...*errdetails.BadRequest_FieldViolation) error {
+// InvalidArgument reports bad fields, as every bad request is answered over gRPC and REST
+// (the gateway calls it for what it refuses itself). The message names every field too,
+// for clients that show only the message.
+func InvalidArgument(violations ...*errdetails.BadRequest_FieldViolation) error {
 	msg := "invalid request: "
 	for i, v := range violations {
+		// A status holds UTF-8 only (the JSON error body could not be written otherwise),
+		// and a bad field may be named after the bad bytes it holds.
+		v.Field, v.Description = strings.ToValidUTF8(v.Field, "\uFFFD"), strings.ToValidUTF8(v.Description, "\uFFFD")
 		if i > 0 {
 			msg += "; "
 		}

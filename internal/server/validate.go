@@ -43,7 +43,7 @@ func validationError(err error, prefix string) error {
 		}
 		out = append(out, &errdetails.BadRequest_FieldViolation{Field: field, Description: v.Proto.GetMessage()})
 	}
-	return invalidArgument(out...)
+	return InvalidArgument(out...)
 }
 
 // validateRequest validates a whole request. It runs before the handler, outside the
@@ -51,7 +51,7 @@ func validationError(err error, prefix string) error {
 // failed to evaluate is INTERNAL (its error is not logged: it may quote the request).
 func validateRequest(v protovalidate.Validator, m proto.Message) error {
 	if bad := invalidTimes(m.ProtoReflect(), "", nil); len(bad) > 0 {
-		return invalidArgument(bad...)
+		return InvalidArgument(bad...)
 	}
 	err := v.Validate(m)
 	if err == nil {
