@@ -23,6 +23,7 @@ import (
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 	"github.com/rallyhq/rally/internal/app"
+	"github.com/rallyhq/rally/internal/app/apptest"
 	"github.com/rallyhq/rally/internal/pubsub/hub"
 )
 
@@ -337,7 +338,7 @@ func testInformantWatchers(t *testing.T, url string, flags ...string) {
 	// Let every coalescing window close (several times the test window), then mark the
 	// streams with a public announcement: what each received before it is all the rush
 	// showed it.
-	time.Sleep(20 * 50 * time.Millisecond)
+	time.Sleep(20 * apptest.AttendanceWindow)
 	const marker = "The vigil starts at noon"
 	if _, err := b.events.PostAnnouncement(admin, &rallyv1.PostAnnouncementRequest{Parent: hidden.GetName(), Announcement: &rallyv1.Announcement{Text: marker}}); err != nil {
 		t.Fatal(err)
@@ -434,7 +435,7 @@ func testRightsEndOnStreams(t *testing.T, url string, flags ...string) {
 		}
 		return o.GetName(), tok.GetSecret()
 	}
-	alice, aliceTok := organiser("alice")
+	_, aliceTok := organiser("alice")
 	bob, bobTok := organiser("bob")
 	carol, carolTok := organiser("carol")
 	asAlice := withToken(ctx, aliceTok)
@@ -543,5 +544,4 @@ func testRightsEndOnStreams(t *testing.T, url string, flags ...string) {
 	if snap := collect(t, s).waitFor(t, "alice's snapshot", func(*rallyv1.Change) bool { return true })[0]; snap.GetEvent().GetMeetingPoint() != moved {
 		t.Errorf("the organiser's snapshot: %v", snap.GetEvent())
 	}
-	_ = alice
 }

@@ -258,7 +258,7 @@ func (s *rsvpServer) UpdateRsvp(ctx context.Context, req *rallyv1.UpdateRsvpRequ
 	}
 	s.metrics.RSVP(metrics.RSVPUpdated)
 	if c.Guests != nil {
-		s.publishEvent(ctx, rallyv1.ChangeKind_CHANGE_KIND_ATTENDANCE, store.EventOfRSVP(in.GetName()))
+		s.rsvpChanged(ctx, store.EventOfRSVP(in.GetName()))
 	}
 	return s.presentRSVPTo(ctx, r, organiser), nil
 }
@@ -279,7 +279,7 @@ func (s *rsvpServer) CancelRsvp(ctx context.Context, req *rallyv1.CancelRsvpRequ
 		return nil, rsvpError(req.GetName(), err)
 	}
 	s.metrics.RSVP(metrics.RSVPCancelled)
-	s.publishEvent(ctx, rallyv1.ChangeKind_CHANGE_KIND_ATTENDANCE, store.EventOfRSVP(req.GetName()))
+	s.rsvpChanged(ctx, store.EventOfRSVP(req.GetName()))
 	return s.presentRSVPTo(ctx, r, organiser), nil
 }
 

@@ -56,15 +56,15 @@ func (s *service) publishChange(ctx context.Context, payload []byte, topics ...s
 	}
 }
 
-// publishEvent publishes an RSVP change of an event (see attendanceChanged), looking up
-// its campaign.
-func (s *service) publishEvent(ctx context.Context, kind rallyv1.ChangeKind, event string) {
+// rsvpChanged publishes an RSVP change of an event that the store did not publish itself
+// (see attendanceChanged), looking up the event's campaign.
+func (s *service) rsvpChanged(ctx context.Context, event string) {
 	e, err := s.store.GetEvent(ctx, event)
 	if err != nil {
 		s.log.ErrorContext(ctx, "publishing a change failed", "err", err)
 		return
 	}
-	s.attendanceChanged(ctx, event, e.GetCampaign(), s.change(kind, event, nil), false)
+	s.attendanceChanged(ctx, event, e.GetCampaign(), nil, false)
 }
 
 // watchers counts the open watch streams of each caller, to cap them.
