@@ -329,12 +329,14 @@ func errRightsEnded(why string) error {
 }
 
 // stillValid re-checks an organiser's API token (revoked or expired since the stream
-// opened); other callers' credentials do not change.
-func (s *service) stillValid(ctx context.Context, caller auth.Principal) error {
+// opened) before the message at cursor, read once per replica and message for all the
+// streams of that token; other callers' credentials do not change.
+func (s *service) stillValid(ctx context.Context, caller auth.Principal, cursor string) error {
 	if caller.Kind != auth.Organiser {
 		return nil
 	}
-	t, err := s.store.GetAPIToken(ctx, caller.Token)
+	v, err := s.shared(ctx, caller.Token+"@"+cursor, func(ctx context.Context) (any, error) { return s.store.GetAPIToken(ctx, caller.Token) })
+	t, _ := v.(*rallyv1.ApiToken)
 	_, err = s.tokenPrincipal(ctx, t, err)
 	return err
 }
@@ -355,7 +357,7 @@ func (s *service) eventRights(caller auth.Principal, event string, aud audience)
 		}
 	case audienceOrganisers:
 		return func(ctx context.Context, cursor string) error {
-			if err := s.stillValid(ctx, caller); err != nil {
+			if err := s.stillValid(ctx, caller, cursor); err != nil {
 				return err
 			}
 			e, err := s.sharedEvent(ctx, event, cursor)
@@ -491,7 +493,7 @@ func (s *eventServer) WatchCampaign(req *rallyv1.WatchCampaignRequest, stream ra
 	var rights func(context.Context, string) error
 	if aud == audienceOrganisers {
 		rights = func(ctx context.Context, cursor string) error {
-			if err := s.stillValid(ctx, caller); err != nil {
+			if err := s.stillValid(ctx, caller, cursor); err != nil {
 				return err
 			}
 			ok, err := s.organisesShared(ctx, caller, req.GetName(), "", cursor)
