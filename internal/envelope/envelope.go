@@ -20,11 +20,15 @@ const Version = 1
 // another purpose or version opens as an envelope.
 const label = "rally-envelope-v1\x00"
 
+// Sizes of an envelope's parts, for checks of envelopes that cannot be opened.
 const (
 	contentKeySize = 32 // AES-256
-	nonceSize      = 12
-	// sealedKeySize is HPKE's ciphertext of a content key: the key and AES-128-GCM's tag.
-	sealedKeySize = contentKeySize + 16
+	// NonceSize is the AES-GCM nonce's size.
+	NonceSize = 12
+	// TagSize is the AES-GCM tag's size: the least ciphertext (of empty fields).
+	TagSize = 16
+	// SealedKeySize is HPKE's ciphertext of a content key: the key and AES-128-GCM's tag.
+	SealedKeySize = contentKeySize + TagSize
 )
 
 // Errors of Open, to test with errors.Is. Each says what is wrong, for the organiser who
@@ -79,7 +83,7 @@ func Seal(fields *rallyv1.SealedFields, recipients []Recipient, resource string)
 		return nil, err
 	}
 	contentKey := make([]byte, contentKeySize)
-	nonce := make([]byte, nonceSize)
+	nonce := make([]byte, NonceSize)
 	_, _ = rand.Read(contentKey)
 	_, _ = rand.Read(nonce)
 	gcm, err := newGCM(contentKey)
@@ -108,7 +112,7 @@ func Seal(fields *rallyv1.SealedFields, recipients []Recipient, resource string)
 		}
 		// hpke.Seal returns enc || ciphertext; the ciphertext of a content key has a fixed
 		// size, so enc is the rest, whatever the KEM.
-		split := len(out) - sealedKeySize
+		split := len(out) - SealedKeySize
 		env.Recipients = append(env.Recipients, &rallyv1.SealedKey{Key: r.Key, Enc: out[:split], SealedKey: out[split:]})
 	}
 	return env, nil
@@ -141,8 +145,8 @@ func Open(env *rallyv1.Envelope, key string, priv hpke.PrivateKey, resource stri
 	if err != nil || len(contentKey) != contentKeySize {
 		return nil, fmt.Errorf("%w (key %s)", ErrWrongKey, key)
 	}
-	if len(env.GetNonce()) != nonceSize {
-		return nil, fmt.Errorf("%w: the nonce is %d bytes, not %d", ErrTampered, len(env.GetNonce()), nonceSize)
+	if len(env.GetNonce()) != NonceSize {
+		return nil, fmt.Errorf("%w: the nonce is %d bytes, not %d", ErrTampered, len(env.GetNonce()), NonceSize)
 	}
 	gcm, err := newGCM(contentKey)
 	if err != nil {

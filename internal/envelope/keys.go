@@ -30,6 +30,18 @@ func KEM(alg rallyv1.KeyAlgorithm) (hpke.KEM, bool) {
 	return nil, false
 }
 
+// EncSize returns the size of the HPKE encapsulated key of an HPKE key algorithm (0 for
+// others).
+func EncSize(alg rallyv1.KeyAlgorithm) int {
+	switch alg {
+	case rallyv1.KeyAlgorithm_KEY_ALGORITHM_HPKE_X25519:
+		return 32
+	case rallyv1.KeyAlgorithm_KEY_ALGORITHM_HPKE_MLKEM768_X25519:
+		return 1088 + 32 // ML-KEM-768's ciphertext, then X25519's ephemeral key
+	}
+	return 0
+}
+
 // IsHPKE reports whether keys of the algorithm are sealed to.
 func IsHPKE(alg rallyv1.KeyAlgorithm) bool {
 	_, ok := KEM(alg)

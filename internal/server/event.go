@@ -102,7 +102,18 @@ func (s *eventServer) GetEvent(ctx context.Context, req *rallyv1.GetEventRequest
 	if err != nil {
 		return nil, err
 	}
-	return s.viewEvent(ctx, auth.FromContext(ctx), e, nil)
+	// Read before viewEvent, which clears the owner for everyone but organisers. Only
+	// GetEvent looks the keys up, as only GetCampaign does for a campaign.
+	keys, err := s.eventRecipientKeys(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.viewEvent(ctx, auth.FromContext(ctx), e, nil)
+	if err != nil {
+		return nil, err
+	}
+	v.RecipientKeys = keys
+	return v, nil
 }
 
 // viewEvent shapes an event for a caller: fully for its organisers, with the meeting point

@@ -114,6 +114,24 @@ func (s *service) recipientKeys(ctx context.Context, c *rallyv1.Campaign) ([]*ra
 	if c.GetOwner() != "" && !slices.Contains(orgs, c.GetOwner()) {
 		orgs = append([]string{c.GetOwner()}, orgs...)
 	}
+	return s.keysOf(ctx, orgs)
+}
+
+// eventRecipientKeys returns the keys that the event's RSVPs are sealed to: its
+// campaign's, or its owner's when it has no campaign.
+func (s *service) eventRecipientKeys(ctx context.Context, e *rallyv1.Event) ([]*rallyv1.RecipientKey, error) {
+	if e.GetCampaign() == "" {
+		return s.keysOf(ctx, []string{e.GetOwner()})
+	}
+	c, err := s.store.GetCampaign(ctx, e.GetCampaign())
+	if err != nil {
+		return nil, err
+	}
+	return s.recipientKeys(ctx, c)
+}
+
+// keysOf returns the current HPKE keys of the organisers, as recipient keys.
+func (s *service) keysOf(ctx context.Context, orgs []string) ([]*rallyv1.RecipientKey, error) {
 	var out []*rallyv1.RecipientKey
 	for _, o := range orgs {
 		keys, err := s.currentKeys(ctx, o)

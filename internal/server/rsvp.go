@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"google.golang.org/grpc/codes"
@@ -26,7 +27,7 @@ type rsvpServer struct {
 var rsvpName = regexp.MustCompile(`^events/[a-z0-9][a-z0-9-]{0,62}/rsvps/[a-z0-9]{1,64}$`)
 
 var rsvpMask = maskSpec{
-	updatable: []string{"display_name", "contact", "guests"},
+	updatable: []string{"display_name", "contact", "guests", "envelope"},
 	ignored:   []string{"name", "state", "waitlist_position", "checked_in", "create_time", "update_time"},
 }
 
@@ -41,22 +42,33 @@ func (s *rsvpServer) CreateRsvp(ctx context.Context, req *rallyv1.CreateRsvpRequ
 		return nil, errInvalid("rsvp.guests", fmt.Sprintf("at most %d guests", s.maxGuests))
 	}
 	event := req.GetParent()
+	id := req.GetRsvpId()
+	if id == "" {
+		id = newID()
+	}
+	name := event + "/rsvps/" + id
+	personal, err := s.sealRSVP(ctx, event, name, in.GetEnvelope(), &rallyv1.SealedFields{DisplayName: in.GetDisplayName(), Contact: in.GetContact()})
+	if err != nil {
+		return nil, err
+	}
 	token := auth.NewToken(auth.RSVPPrefix)
 	hash := auth.Hash(token)
 	now := s.now()
 	n := store.NewRSVP{
 		Rsvp: &rallyv1.Rsvp{
-			Name:        event + "/rsvps/" + newID(),
-			DisplayName: in.GetDisplayName(),
-			Contact:     in.GetContact(),
-			Guests:      in.GetGuests(),
-			CreateTime:  timestamppb.New(now),
-			UpdateTime:  timestamppb.New(now),
+			Name:       name,
+			Guests:     in.GetGuests(),
+			Envelope:   personal.Envelope,
+			CreateTime: timestamppb.New(now),
+			UpdateTime: timestamppb.New(now),
 		},
 		TokenHash: hash[:],
 		// A store that can records the change with the RSVP (one round trip on the hot
 		// path, and the change cannot be lost); the others leave it to publish below.
 		Change: s.change(rallyv1.ChangeKind_CHANGE_KIND_ATTENDANCE, event, nil),
+	}
+	if personal.InClear {
+		n.Rsvp.DisplayName, n.Rsvp.Contact = in.GetDisplayName(), in.GetContact()
 	}
 	if id := req.GetRequestId(); id != "" {
 		sealed, err := sealToken(s.secrets, event, id, []byte(token))
@@ -89,7 +101,24 @@ func (s *rsvpServer) CreateRsvp(ctx context.Context, req *rallyv1.CreateRsvpRequ
 	default:
 		s.attendanceChanged(ctx, event, created.Campaign, n.Change, created.Published)
 	}
-	return &rallyv1.CreateRsvpResponse{Rsvp: s.presentRSVPTo(ctx, created.Rsvp, false), ManageToken: token}, nil
+	inClear := created.Rsvp.GetDisplayName() != "" || created.Rsvp.GetContact() != ""
+	return &rallyv1.CreateRsvpResponse{Rsvp: s.presentRSVPTo(ctx, created.Rsvp, false), ManageToken: token, StoredInClear: inClear}, nil
+}
+
+// sealRSVP seals an RSVP's personal fields for the RSVP named name (see seal).
+func (s *service) sealRSVP(ctx context.Context, event, name string, env *rallyv1.Envelope, plain *rallyv1.SealedFields) (sealed, error) {
+	if !hasPersonal(env, plain) {
+		return sealed{}, nil
+	}
+	e, err := s.store.GetEvent(ctx, event)
+	if err != nil {
+		return sealed{}, err
+	}
+	keys, err := s.eventRecipientKeys(ctx, e)
+	if err != nil {
+		return sealed{}, err
+	}
+	return seal(name, "rsvp.envelope", env, plain, keys)
 }
 
 // createOutcome is the outcome of a CreateRsvp to count, from the store's answer.
@@ -178,10 +207,10 @@ func (s *service) checkRSVP(ctx context.Context, name string) (organiser bool, e
 	return ok, err
 }
 
-// presentRSVP removes what only organisers see: the contact.
+// presentRSVP removes what only organisers see: the contact and the envelope.
 func presentRSVP(r *rallyv1.Rsvp, organiser bool) *rallyv1.Rsvp {
 	if !organiser {
-		r.Contact = ""
+		r.Contact, r.Envelope = "", nil
 	}
 	return r
 }
@@ -217,13 +246,12 @@ func (s *rsvpServer) UpdateRsvp(ctx context.Context, req *rallyv1.UpdateRsvpRequ
 		return nil, err
 	}
 	hidden := false // whether a holder's raise of guests must not consult the free places
-	var c store.RSVPChange
+	c, err := s.personalChange(ctx, in, paths)
+	if err != nil {
+		return nil, err
+	}
 	for _, p := range paths {
 		switch p {
-		case "display_name":
-			c.DisplayName = &in.DisplayName
-		case "contact":
-			c.Contact = &in.Contact
 		case "guests":
 			if in.GetGuests() > s.maxGuests {
 				s.metrics.RSVP(metrics.RSVPTooManyGuests)
@@ -281,6 +309,53 @@ func (s *rsvpServer) CancelRsvp(ctx context.Context, req *rallyv1.CancelRsvpRequ
 	s.metrics.RSVP(metrics.RSVPCancelled)
 	s.rsvpChanged(ctx, store.EventOfRSVP(req.GetName()))
 	return s.presentRSVPTo(ctx, r, organiser), nil
+}
+
+// personalChange is the change of an UpdateRsvp to the RSVP's personal fields, sealed as
+// a new RSVP's would be. The server cannot open a sealed RSVP's fields, so plain changes
+// to one must give both fields; an unsealed RSVP's plain fields are merged and sealed
+// when its campaign has keys by now.
+func (s *service) personalChange(ctx context.Context, in *rallyv1.Rsvp, paths []string) (store.RSVPChange, error) {
+	byEnvelope := slices.Contains(paths, "envelope")
+	name, contact := slices.Contains(paths, "display_name"), slices.Contains(paths, "contact")
+	if !byEnvelope && !name && !contact {
+		return store.RSVPChange{}, nil
+	}
+	if byEnvelope && (name || contact) {
+		return store.RSVPChange{}, errInvalid("update_mask", "change the personal fields either sealed in envelope or as display_name and contact, not both")
+	}
+	cur, _, err := s.store.GetRSVP(ctx, in.GetName())
+	if err != nil {
+		return store.RSVPChange{}, err
+	}
+	none, removed := "", &rallyv1.Envelope{}
+	if byEnvelope && in.GetEnvelope() == nil {
+		// An empty envelope in the mask removes the personal fields.
+		return store.RSVPChange{Envelope: removed, DisplayName: &none, Contact: &none}, nil
+	}
+	fields := &rallyv1.SealedFields{DisplayName: cur.GetDisplayName(), Contact: cur.GetContact()}
+	var env *rallyv1.Envelope
+	switch {
+	case byEnvelope:
+		env, fields = in.GetEnvelope(), nil
+	case cur.GetEnvelope() != nil && !(name && contact):
+		return store.RSVPChange{}, errInvalid("update_mask", "the RSVP's display_name and contact are sealed, so the server cannot keep one while changing the other: change both together (or send a new envelope)")
+	default:
+		if name {
+			fields.DisplayName = in.GetDisplayName()
+		}
+		if contact {
+			fields.Contact = in.GetContact()
+		}
+	}
+	personal, err := s.sealRSVP(ctx, store.EventOfRSVP(in.GetName()), in.GetName(), env, fields)
+	if err != nil {
+		return store.RSVPChange{}, err
+	}
+	if personal.Envelope != nil {
+		return store.RSVPChange{Envelope: personal.Envelope, DisplayName: &none, Contact: &none}, nil
+	}
+	return store.RSVPChange{Envelope: removed, DisplayName: &fields.DisplayName, Contact: &fields.Contact}, nil
 }
 
 // checkOrganiser lets only the event's organisers through.

@@ -249,12 +249,24 @@ func taskError(subject string, err error) error {
 
 func (s *taskServer) ClaimTask(ctx context.Context, req *rallyv1.ClaimTaskRequest) (*rallyv1.ClaimTaskResponse, error) {
 	task := req.GetName()
+	id := req.GetClaimId()
+	if id == "" {
+		id = newID()
+	}
+	name := task + "/claims/" + id
+	personal, err := s.sealClaim(ctx, task, name, "envelope", req.GetEnvelope(), &rallyv1.SealedFields{DisplayName: req.GetDisplayName()})
+	if err != nil {
+		return nil, err
+	}
 	token := auth.NewToken(auth.ClaimPrefix)
 	hash := auth.Hash(token)
 	now := s.now()
 	n := store.NewClaim{
-		Claim:     &rallyv1.Claim{Name: task + "/claims/" + newID(), DisplayName: req.GetDisplayName(), CreateTime: timestamppb.New(now)},
+		Claim:     &rallyv1.Claim{Name: name, Envelope: personal.Envelope, CreateTime: timestamppb.New(now)},
 		TokenHash: hash[:],
+	}
+	if personal.InClear {
+		n.Claim.DisplayName = req.GetDisplayName()
 	}
 	if id := req.GetRequestId(); id != "" {
 		sealed, err := sealToken(s.secrets, task, id, []byte(token))
@@ -281,7 +293,29 @@ func (s *taskServer) ClaimTask(ctx context.Context, req *rallyv1.ClaimTaskReques
 		s.metrics.Claim(metrics.ClaimClaimed)
 		s.publishTask(ctx, rallyv1.ChangeKind_CHANGE_KIND_TASK_PROGRESS, task)
 	}
-	return &rallyv1.ClaimTaskResponse{Claim: presentClaim(created.Claim, false), ClaimToken: token}, nil
+	inClear := created.Claim.GetDisplayName() != ""
+	return &rallyv1.ClaimTaskResponse{Claim: presentClaim(created.Claim, false), ClaimToken: token, StoredInClear: inClear}, nil
+}
+
+// sealClaim seals a claim's personal fields for the claim named name (see seal),
+// reading the task for its campaign only when there are any.
+func (s *service) sealClaim(ctx context.Context, task, name, field string, env *rallyv1.Envelope, plain *rallyv1.SealedFields) (sealed, error) {
+	if !hasPersonal(env, plain) {
+		return sealed{}, nil
+	}
+	t, err := s.store.GetTask(ctx, task, s.now())
+	if err != nil {
+		return sealed{}, err
+	}
+	c, err := s.store.GetCampaign(ctx, t.GetCampaign())
+	if err != nil {
+		return sealed{}, err
+	}
+	keys, err := s.recipientKeys(ctx, c)
+	if err != nil {
+		return sealed{}, err
+	}
+	return seal(name, field, env, plain, keys)
 }
 
 // claimRefusal is the outcome to count for the store's refusal of a claim or of a change
@@ -298,10 +332,10 @@ func claimRefusal(err error) metrics.ClaimOutcome {
 	return metrics.ClaimOutcome{}
 }
 
-// presentClaim removes what only organisers see: the proof and the note.
+// presentClaim removes what only organisers see: the proof, the note and the envelopes.
 func presentClaim(c *rallyv1.Claim, organiser bool) *rallyv1.Claim {
 	if !organiser {
-		c.ProofUrl, c.Note = "", ""
+		c.ProofUrl, c.Note, c.Envelope, c.CompletionEnvelope = "", "", nil, nil
 	}
 	return c
 }
@@ -331,7 +365,16 @@ func (s *taskServer) CompleteClaim(ctx context.Context, req *rallyv1.CompleteCla
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.store.CompleteClaim(ctx, req.GetName(), req.GetProofUrl(), req.GetNote(), s.now())
+	personal, err := s.sealClaim(ctx, store.TaskOfClaim(req.GetName()), req.GetName(), "envelope", req.GetEnvelope(),
+		&rallyv1.SealedFields{Note: req.GetNote(), ProofUrl: req.GetProofUrl()})
+	if err != nil {
+		return nil, err
+	}
+	done := store.Completion{Envelope: personal.Envelope}
+	if personal.InClear {
+		done.ProofURL, done.Note = req.GetProofUrl(), req.GetNote()
+	}
+	c, err := s.store.CompleteClaim(ctx, req.GetName(), done, s.now())
 	if err != nil {
 		s.metrics.Claim(claimRefusal(err))
 		return nil, taskError(req.GetName(), err)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 )
 
@@ -71,6 +73,19 @@ type RSVPChange struct {
 	DisplayName *string
 	Contact     *string
 	Guests      *int32
+	// Envelope replaces the RSVP's envelope; an empty Envelope (version 0) removes it.
+	Envelope *rallyv1.Envelope
+}
+
+// ApplyEnvelope returns the envelope that an RSVP with envelope cur has after the change.
+func (c RSVPChange) ApplyEnvelope(cur *rallyv1.Envelope) *rallyv1.Envelope {
+	switch {
+	case c.Envelope == nil:
+		return cur
+	case c.Envelope.GetVersion() == 0:
+		return nil
+	}
+	return proto.Clone(c.Envelope).(*rallyv1.Envelope)
 }
 
 // RSVPQuery selects a page of an event's RSVPs, in arrival order.

@@ -37,6 +37,13 @@ type NewClaim struct {
 	SealedToken []byte
 }
 
+// Completion is what a claim is completed with: the proof URL and the note in plain
+// (when the campaign has no keys), or sealed in Envelope; all optional.
+type Completion struct {
+	ProofURL, Note string
+	Envelope       *rallyv1.Envelope
+}
+
 // CreatedClaim is the outcome of ClaimTask.
 type CreatedClaim struct {
 	Claim       *rallyv1.Claim
@@ -83,7 +90,7 @@ type TaskStore interface {
 	// CompleteClaim completes an open claim with an optional proof URL and note.
 	// Completing a completed claim returns it unchanged (counted once); a released or
 	// expired claim: ErrClaimNotOpen.
-	CompleteClaim(ctx context.Context, name, proofURL, note string, now time.Time) (*rallyv1.Claim, error)
+	CompleteClaim(ctx context.Context, name string, done Completion, now time.Time) (*rallyv1.Claim, error)
 	// ReleaseClaim gives an open claim's place back. Releasing twice returns it unchanged;
 	// a completed or expired claim: ErrClaimNotOpen.
 	ReleaseClaim(ctx context.Context, name string, now time.Time) (*rallyv1.Claim, error)

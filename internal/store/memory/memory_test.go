@@ -70,7 +70,7 @@ func TestClaimDeletion(t *testing.T) {
 	if _, err := s.ClaimTask(ctx, "tasks/t", storetest.NewClaim("t", "a"), start); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CompleteClaim(ctx, "tasks/t/claims/a", "https://example.org/proof", "done", start); err != nil {
+	if _, err := s.CompleteClaim(ctx, "tasks/t/claims/a", store.Completion{ProofURL: "https://example.org/proof", Note: "done"}, start); err != nil {
 		t.Fatal(err)
 	}
 	at := store.ClaimsDeleteAt(task, 72*time.Hour)

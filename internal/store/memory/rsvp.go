@@ -140,6 +140,14 @@ func (s *Store) CreateRSVP(_ context.Context, event string, n store.NewRSVP, now
 	if req, ok := b.byRequest[n.RequestKey]; ok && n.RequestKey != "" {
 		return store.CreatedRSVP{Rsvp: s.view(b.rsvps[req.id]), Replayed: true, SealedToken: req.sealed, Campaign: e.GetCampaign()}, nil
 	}
+	// A resent call is recognised by its ID and token hash; anything else under that ID
+	// (client-chosen since issue 15) must not overwrite another participant's RSVP.
+	if r, ok := b.rsvps[store.ID(n.Rsvp.GetName())]; ok {
+		if !slices.Equal(r.tokenHash, n.TokenHash) {
+			return store.CreatedRSVP{}, store.AlreadyExistsError(n.Rsvp.GetName())
+		}
+		return store.CreatedRSVP{Rsvp: s.view(r), Campaign: e.GetCampaign()}, nil
+	}
 	if closed(e, now) {
 		return store.CreatedRSVP{}, store.ErrEventClosed
 	}
@@ -217,6 +225,7 @@ func (s *Store) UpdateRSVP(_ context.Context, name string, c store.RSVPChange, n
 	if c.Contact != nil {
 		r.rsvp.Contact = *c.Contact
 	}
+	r.rsvp.Envelope = c.ApplyEnvelope(r.rsvp.GetEnvelope())
 	r.rsvp.UpdateTime = timestamppb.New(now)
 	s.promote(e, b, now)
 	return s.view(r), nil

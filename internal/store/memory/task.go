@@ -213,19 +213,19 @@ func (s *Store) GetClaim(_ context.Context, name string, now time.Time) (*rallyv
 }
 
 // CompleteClaim implements store.TaskStore.
-func (s *Store) CompleteClaim(_ context.Context, name, proofURL, note string, now time.Time) (*rallyv1.Claim, error) {
-	return s.endClaim(name, rallyv1.ClaimState_CLAIM_STATE_COMPLETED, proofURL, note, now)
+func (s *Store) CompleteClaim(_ context.Context, name string, done store.Completion, now time.Time) (*rallyv1.Claim, error) {
+	return s.endClaim(name, rallyv1.ClaimState_CLAIM_STATE_COMPLETED, done, now)
 }
 
 // ReleaseClaim implements store.TaskStore.
 func (s *Store) ReleaseClaim(_ context.Context, name string, now time.Time) (*rallyv1.Claim, error) {
-	return s.endClaim(name, rallyv1.ClaimState_CLAIM_STATE_RELEASED, "", "", now)
+	return s.endClaim(name, rallyv1.ClaimState_CLAIM_STATE_RELEASED, store.Completion{}, now)
 }
 
 // endClaim moves an open claim to state (COMPLETED, with its proof and note, or
 // RELEASED), freeing its place; a claim already there is returned unchanged, so a retry
 // counts once.
-func (s *Store) endClaim(name string, state rallyv1.ClaimState, proofURL, note string, now time.Time) (*rallyv1.Claim, error) {
+func (s *Store) endClaim(name string, state rallyv1.ClaimState, done store.Completion, now time.Time) (*rallyv1.Claim, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b, r, err := s.lookupClaim(name)
@@ -239,7 +239,10 @@ func (s *Store) endClaim(name string, state rallyv1.ClaimState, proofURL, note s
 		r.claim.State = state
 		delete(b.open, store.ID(name))
 		if state == rallyv1.ClaimState_CLAIM_STATE_COMPLETED {
-			r.claim.ProofUrl, r.claim.Note = proofURL, note
+			r.claim.ProofUrl, r.claim.Note = done.ProofURL, done.Note
+			if done.Envelope != nil {
+				r.claim.CompletionEnvelope = clone(done.Envelope)
+			}
 			b.completed++
 		}
 	default:

@@ -347,7 +347,7 @@ func (s *Store) UpdateRSVP(ctx context.Context, name string, c store.RSVPChange,
 			}
 		}
 		var oldPB, newPB []byte
-		if c.DisplayName != nil || c.Contact != nil {
+		if c.DisplayName != nil || c.Contact != nil || c.Envelope != nil {
 			cur, err := s.rdb.HGet(ctx, recordsKey, id).Bytes()
 			if errors.Is(err, goredis.Nil) {
 				return nil, store.NotFoundError(name)
@@ -365,6 +365,7 @@ func (s *Store) UpdateRSVP(ctx context.Context, name string, c store.RSVPChange,
 			if c.Contact != nil {
 				r.Contact = *c.Contact
 			}
+			r.Envelope = c.ApplyEnvelope(r.GetEnvelope())
 			next, err := personal(r)
 			if err != nil {
 				return nil, fmt.Errorf("encoding %s: %w", name, err)

@@ -223,25 +223,25 @@ func (s *Store) runClaim(ctx context.Context, script *goredis.Script, taskID, na
 	default:
 		return "", nil, nil, fmt.Errorf("store: unexpected reply %q of a claim script about %s", status, name)
 	}
-	if len(res) != 7 {
+	if len(res) != 8 {
 		return "", nil, nil, fmt.Errorf("writing %s: the script returned %d values", name, len(res))
 	}
-	c, _, err = decodeClaim(res[1:6], now)
+	c, _, err = decodeClaim(res[1:7], now)
 	if err != nil {
 		return "", nil, nil, fmt.Errorf("decoding %s: %w", name, err)
 	}
-	sealedStr, _ := res[6].(string)
+	sealedStr, _ := res[7].(string)
 	return status, c, []byte(sealedStr), nil
 }
 
 // claimFields are the fields of the claim hash that make one claim, in the order of
 // task_lib.lua's view().
 func claimFields(id string) []string {
-	return []string{id, id + ":s", id + ":t", id + ":p", id + ":n"}
+	return []string{id, id + ":s", id + ":t", id + ":p", id + ":n", id + ":e"}
 }
 
 // decodeClaim builds a claim from its view ({pb, plain record, token hash, proof URL,
-// note}) as seen at now: an open claim past its time is EXPIRED even before a write has
+// note, completion envelope}) as seen at now: an open claim past its time is EXPIRED even before a write has
 // marked it so. A missing claim (nil pb or plain record) is nil, without error.
 func decodeClaim(v []any, now time.Time) (*rallyv1.Claim, []byte, error) {
 	pb, ok1 := v[0].(string)
@@ -252,9 +252,16 @@ func decodeClaim(v []any, now time.Time) (*rallyv1.Claim, []byte, error) {
 	th, _ := v[2].(string)
 	proof, _ := v[3].(string)
 	note, _ := v[4].(string)
+	sealed, _ := v[5].(string)
 	c := new(rallyv1.Claim)
 	if err := proto.Unmarshal([]byte(pb), c); err != nil {
 		return nil, nil, err
+	}
+	if sealed != "" {
+		c.CompletionEnvelope = new(rallyv1.Envelope)
+		if err := proto.Unmarshal([]byte(sealed), c.CompletionEnvelope); err != nil {
+			return nil, nil, err
+		}
 	}
 	f := strings.Split(plain, ":")
 	if len(f) != 3 {
@@ -275,10 +282,10 @@ func decodeClaim(v []any, now time.Time) (*rallyv1.Claim, []byte, error) {
 }
 
 // claimPB encodes what pb keeps of a claim: everything but what the scripts own (state,
-// expire_time, proof_url, note).
+// expire_time, proof_url, note, completion_envelope).
 func claimPB(c *rallyv1.Claim) ([]byte, error) {
 	c = proto.Clone(c).(*rallyv1.Claim)
-	c.State, c.ExpireTime, c.ProofUrl, c.Note = 0, nil, "", ""
+	c.State, c.ExpireTime, c.ProofUrl, c.Note, c.CompletionEnvelope = 0, nil, "", "", nil
 	return marshal.Marshal(c)
 }
 
@@ -325,22 +332,29 @@ func (s *Store) GetClaim(ctx context.Context, name string, now time.Time) (*rall
 }
 
 // CompleteClaim implements store.TaskStore with one task_end.lua.
-func (s *Store) CompleteClaim(ctx context.Context, name, proofURL, note string, now time.Time) (*rallyv1.Claim, error) {
-	return s.endClaim(ctx, name, rallyv1.ClaimState_CLAIM_STATE_COMPLETED, proofURL, note, now)
+func (s *Store) CompleteClaim(ctx context.Context, name string, done store.Completion, now time.Time) (*rallyv1.Claim, error) {
+	return s.endClaim(ctx, name, rallyv1.ClaimState_CLAIM_STATE_COMPLETED, done, now)
 }
 
 // ReleaseClaim implements store.TaskStore with one task_end.lua.
 func (s *Store) ReleaseClaim(ctx context.Context, name string, now time.Time) (*rallyv1.Claim, error) {
-	return s.endClaim(ctx, name, rallyv1.ClaimState_CLAIM_STATE_RELEASED, "", "", now)
+	return s.endClaim(ctx, name, rallyv1.ClaimState_CLAIM_STATE_RELEASED, store.Completion{}, now)
 }
 
 // endClaim moves an open claim to state (COMPLETED or RELEASED).
-func (s *Store) endClaim(ctx context.Context, name string, state rallyv1.ClaimState, proofURL, note string, now time.Time) (*rallyv1.Claim, error) {
+func (s *Store) endClaim(ctx context.Context, name string, state rallyv1.ClaimState, done store.Completion, now time.Time) (*rallyv1.Claim, error) {
 	taskID, id, ok := claimID(name)
 	if !ok {
 		return nil, store.NotFoundError(name)
 	}
-	_, c, _, err := s.runClaim(ctx, taskEndScript, taskID, name, now, id, int32(state), proofURL, note)
+	var sealed []byte
+	if done.Envelope != nil {
+		var err error
+		if sealed, err = marshal.Marshal(done.Envelope); err != nil {
+			return nil, fmt.Errorf("encoding %s: %w", name, err)
+		}
+	}
+	_, c, _, err := s.runClaim(ctx, taskEndScript, taskID, name, now, id, int32(state), done.ProofURL, done.Note, sealed)
 	return c, err
 }
 
@@ -370,7 +384,7 @@ func (s *Store) ListClaims(ctx context.Context, task string, pageSize int, pageT
 		}
 		items := make([]*rallyv1.Claim, 0, len(ks))
 		for i := range ks {
-			c, _, err := decodeClaim(vals[5*i:5*i+5], now)
+			c, _, err := decodeClaim(vals[6*i:6*i+6], now)
 			if err != nil {
 				return nil, fmt.Errorf("decoding a claim of %s: %w", task, err)
 			}

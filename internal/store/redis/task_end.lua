@@ -6,6 +6,7 @@
 -- ARGV[4]  the state to end the claim in: C_COMPLETED or C_RELEASED
 -- ARGV[5]  proof URL, or '' (completion only)
 -- ARGV[6]  note, or '' (completion only)
+-- ARGV[7]  completion envelope (pb), or '' (completion only)
 --
 -- An open claim takes the new state and frees its place; a completion also counts once
 -- in the task's completed field. A claim already in that state is returned unchanged (a
@@ -14,7 +15,7 @@
 --
 -- Returns reply(): 'ok'; 'nf', 'notopen'.
 local now, retention = tonumber(ARGV[1]), tonumber(ARGV[2])
-local id, target, proof, note = ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
+local id, target, proof, note, sealed = ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7]
 
 if not load(id) then
   return {'nf'}
@@ -32,7 +33,7 @@ r.state = target
 save(r)
 redis.call('ZREM', OPEN, id)
 if target == C_COMPLETED then
-  redis.call('HSET', CLAIMS, id .. ':p', proof, id .. ':n', note)
+  redis.call('HSET', CLAIMS, id .. ':p', proof, id .. ':n', note, id .. ':e', sealed)
   if task_exists() then
     redis.call('HINCRBY', TASK, 'completed', 1)
   end

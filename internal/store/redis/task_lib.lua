@@ -12,7 +12,8 @@
 -- KEYS[2]  <prefix>{tk:<id>}:claim       HASH, per claim: <cid> = pb (name, display_name,
 --                                        create_time), <cid>:s = plain record, <cid>:t =
 --                                        SHA-256 of the claim token, <cid>:p = proof URL,
---                                        <cid>:n = note
+--                                        <cid>:n = note, <cid>:e = completion envelope
+--                                        (pb of an Envelope sealing the proof and note)
 -- KEYS[3]  <prefix>{tk:<id>}:claim:req   HASH request key -> <cid>:<sealed token>
 -- KEYS[4]  <prefix>{tk:<id>}:claim:open  ZSET the CLAIMED claims (member <cid>), scored
 --                                        by expire time in ms
@@ -109,15 +110,15 @@ end
 -- view returns what Go needs to build claim id: {pb, plain record, token hash, proof
 -- URL, note}, or nil when it does not exist.
 local function view(id)
-  local v = redis.call('HMGET', CLAIMS, id, id .. ':s', id .. ':t', id .. ':p', id .. ':n')
+  local v = redis.call('HMGET', CLAIMS, id, id .. ':s', id .. ':t', id .. ':p', id .. ':n', id .. ':e')
   if not v[1] or not v[2] then
     return nil
   end
-  return {v[1], v[2], v[3] or '', v[4] or '', v[5] or ''}
+  return {v[1], v[2], v[3] or '', v[4] or '', v[5] or '', v[6] or ''}
 end
 
 -- reply is the answer of every write script: {status, pb, plain record, token hash,
--- proof URL, note, sealed token}. status is 'ok', or 'replay' (ClaimTask of a used
+-- proof URL, note, completion envelope, sealed token}. status is 'ok', or 'replay' (ClaimTask of a used
 -- request key), or an error code that task.go maps to a store error: 'nf' (no such task
 -- or claim), 'closed', 'noroom', 'notopen', 'exists'.
 local function reply(status, id, sealed)
@@ -125,5 +126,5 @@ local function reply(status, id, sealed)
   if not v then
     return {status}
   end
-  return {status, v[1], v[2], v[3], v[4], v[5], sealed or ''}
+  return {status, v[1], v[2], v[3], v[4], v[5], v[6], sealed or ''}
 end

@@ -38,7 +38,7 @@ func TestTaskKeys(t *testing.T) {
 	if _, err := s.ClaimTask(ctx, "tasks/x", storetest.NewClaim("x", "b"), base); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CompleteClaim(ctx, "tasks/x/claims/a", "https://example.org/p", "n", base); err != nil {
+	if _, err := s.CompleteClaim(ctx, "tasks/x/claims/a", store.Completion{ProofURL: "https://example.org/p", Note: "n"}, base); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.UpdateTask(ctx, "tasks/x", func(t *rallyv1.Task) error {
@@ -128,13 +128,13 @@ func TestClaimScriptsRunTwice(t *testing.T) {
 		}
 	}
 	for range 2 {
-		res, err := taskEndScript.Run(ctx, rdb, keys, nowArg(base), farRetention().Milliseconds(), "keyed", int32(rallyv1.ClaimState_CLAIM_STATE_COMPLETED), "https://example.org/p", "note").Slice()
+		res, err := taskEndScript.Run(ctx, rdb, keys, nowArg(base), farRetention().Milliseconds(), "keyed", int32(rallyv1.ClaimState_CLAIM_STATE_COMPLETED), "https://example.org/p", "note", "").Slice()
 		if err != nil || res[0] != "ok" {
 			t.Fatalf("complete: %v, %v", res, err)
 		}
 	}
 	for range 2 {
-		res, err := taskEndScript.Run(ctx, rdb, keys, nowArg(base), farRetention().Milliseconds(), "plain", int32(rallyv1.ClaimState_CLAIM_STATE_RELEASED), "", "").Slice()
+		res, err := taskEndScript.Run(ctx, rdb, keys, nowArg(base), farRetention().Milliseconds(), "plain", int32(rallyv1.ClaimState_CLAIM_STATE_RELEASED), "", "", "").Slice()
 		if err != nil || res[0] != "ok" {
 			t.Fatalf("release: %v, %v", res, err)
 		}
@@ -198,7 +198,7 @@ func TestClaimsDeletedAfterRetention(t *testing.T) {
 	if _, err := s.ClaimTask(ctx, "tasks/soon", storetest.NewClaim("soon", "a"), now); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CompleteClaim(ctx, "tasks/soon/claims/a", "https://example.org/proof", "done", now); err != nil {
+	if _, err := s.CompleteClaim(ctx, "tasks/soon/claims/a", store.Completion{ProofURL: "https://example.org/proof", Note: "done"}, now); err != nil {
 		t.Fatal(err)
 	}
 	keys := s.taskKeys("soon")[1:]

@@ -237,7 +237,7 @@ func testTaskRoundTrip(t *testing.T, s store.Store) {
 
 	claim(t, s, "share-statement", "a", base)
 	claim(t, s, "share-statement", "b", base)
-	if _, err := s.CompleteClaim(ctx, "tasks/share-statement/claims/b", "", "", base); err != nil {
+	if _, err := s.CompleteClaim(ctx, "tasks/share-statement/claims/b", store.Completion{}, base); err != nil {
 		t.Fatal(err)
 	}
 	want.Progress = &rallyv1.TaskProgress{Claimed: 1, Completed: 1}
@@ -628,7 +628,7 @@ func testClaimExpiry(t *testing.T, s store.Store) {
 	if !b.GetExpireTime().AsTime().Equal(at60.Add(time.Hour)) {
 		t.Errorf("second claim expires at %v, want %v", b.GetExpireTime().AsTime(), at60.Add(time.Hour))
 	}
-	if _, err := s.CompleteClaim(ctx, "tasks/x/claims/a", "https://example.org/post", "", at60); !errors.Is(err, store.ErrClaimNotOpen) {
+	if _, err := s.CompleteClaim(ctx, "tasks/x/claims/a", store.Completion{ProofURL: "https://example.org/post"}, at60); !errors.Is(err, store.ErrClaimNotOpen) {
 		t.Errorf("completing an expired claim: %v, want ErrClaimNotOpen", err)
 	}
 	if _, err := s.ReleaseClaim(ctx, "tasks/x/claims/a", at60); !errors.Is(err, store.ErrClaimNotOpen) {
@@ -663,14 +663,14 @@ func testClaimComplete(t *testing.T, s store.Store) {
 	createTasks(t, s, Task("x", base.Add(24*time.Hour), WithMaxClaims(1)))
 	claim(t, s, "x", "a", base)
 	now := base.Add(time.Minute)
-	c, err := s.CompleteClaim(ctx, "tasks/x/claims/a", "https://example.org/post/1", "sent to 3 papers", now)
+	c, err := s.CompleteClaim(ctx, "tasks/x/claims/a", store.Completion{ProofURL: "https://example.org/post/1", Note: "sent to 3 papers"}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.GetState() != completed || c.GetProofUrl() != "https://example.org/post/1" || c.GetNote() != "sent to 3 papers" {
 		t.Errorf("CompleteClaim = %v", c)
 	}
-	again, err := s.CompleteClaim(ctx, "tasks/x/claims/a", "https://example.org/other", "again", now.Add(time.Minute))
+	again, err := s.CompleteClaim(ctx, "tasks/x/claims/a", store.Completion{ProofURL: "https://example.org/other", Note: "again"}, now.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -687,10 +687,10 @@ func testClaimComplete(t *testing.T, s store.Store) {
 	if _, err := s.ReleaseClaim(ctx, "tasks/x/claims/a", now); !errors.Is(err, store.ErrClaimNotOpen) {
 		t.Errorf("releasing a completed claim: %v, want ErrClaimNotOpen", err)
 	}
-	if _, err := s.CompleteClaim(ctx, "tasks/x/claims/missing", "", "", now); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.CompleteClaim(ctx, "tasks/x/claims/missing", store.Completion{}, now); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("completing a missing claim: %v, want ErrNotFound", err)
 	}
-	if _, err := s.CompleteClaim(ctx, "tasks/missing/claims/a", "", "", now); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.CompleteClaim(ctx, "tasks/missing/claims/a", store.Completion{}, now); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("completing a claim of a missing task: %v, want ErrNotFound", err)
 	}
 	// Completing after the task closed is allowed: the work was done while it was open.
@@ -700,7 +700,7 @@ func testClaimComplete(t *testing.T, s store.Store) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CompleteClaim(ctx, "tasks/x/claims/b", "", "", now); err != nil {
+	if _, err := s.CompleteClaim(ctx, "tasks/x/claims/b", store.Completion{}, now); err != nil {
 		t.Errorf("completing a claim of a closed task: %v", err)
 	}
 	wantProgress(t, s, "x", now, 0, 2)
@@ -729,7 +729,7 @@ func testClaimRelease(t *testing.T, s store.Store) {
 	wantProgress(t, s, "x", base, 0, 0)
 	claim(t, s, "x", "b", base)
 	wantProgress(t, s, "x", base, 1, 0)
-	if _, err := s.CompleteClaim(ctx, "tasks/x/claims/a", "", "", base); !errors.Is(err, store.ErrClaimNotOpen) {
+	if _, err := s.CompleteClaim(ctx, "tasks/x/claims/a", store.Completion{}, base); !errors.Is(err, store.ErrClaimNotOpen) {
 		t.Errorf("completing a released claim: %v, want ErrClaimNotOpen", err)
 	}
 	if _, err := s.ReleaseClaim(ctx, "tasks/x/claims/zzz", base); !errors.Is(err, store.ErrNotFound) {

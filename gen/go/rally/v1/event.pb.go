@@ -367,7 +367,12 @@ type Event struct {
 	// The organiser who created the event, `organisers/{organiser}`. It manages the event
 	// when the event belongs to no campaign; otherwise the campaign's organisers do. Output
 	// only; shown to the event's organisers only.
-	Owner         string `protobuf:"bytes,19,opt,name=owner,proto3" json:"owner,omitempty"`
+	Owner string `protobuf:"bytes,19,opt,name=owner,proto3" json:"owner,omitempty"`
+	// The keys that RSVPs' personal fields are sealed to (see Rsvp.envelope): those of the
+	// event's campaign (Campaign.recipient_keys), or its owner's when it belongs to no
+	// campaign. By key ID alone. Filled in by GetEvent only; empty when no organiser has a
+	// key, and then RSVPs are stored with their personal fields in clear. Output only.
+	RecipientKeys []*RecipientKey `protobuf:"bytes,20,rep,name=recipient_keys,json=recipientKeys,proto3" json:"recipient_keys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -533,6 +538,13 @@ func (x *Event) GetOwner() string {
 		return x.Owner
 	}
 	return ""
+}
+
+func (x *Event) GetRecipientKeys() []*RecipientKey {
+	if x != nil {
+		return x.RecipientKeys
+	}
+	return nil
 }
 
 // Venue is the public description of where an event takes place.
@@ -1578,7 +1590,7 @@ var File_rally_v1_event_proto protoreflect.FileDescriptor
 
 const file_rally_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x14rally/v1/event.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rally/v1/campaign.proto\x1a\x14rally/v1/rules.proto\x1a\x13rally/v1/task.proto\"\xb5\r\n" +
+	"\x14rally/v1/event.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12rally/v1/key.proto\x1a\x17rally/v1/campaign.proto\x1a\x14rally/v1/rules.proto\x1a\x13rally/v1/task.proto\"\xf4\r\n" +
 	"\x05Event\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12I\n" +
 	"\bcampaign\x18\x02 \x01(\tB-\xbaH*\xd8\x01\x01r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\bcampaign\x12 \n" +
@@ -1606,7 +1618,8 @@ const file_rally_v1_event_proto_rawDesc = "" +
 	"\vupdate_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
 	"\x04etag\x18\x12 \x01(\tR\x04etag\x12\x14\n" +
-	"\x05owner\x18\x13 \x01(\tR\x05owner:\xce\x04\xbaH\xca\x04\x1a\x8b\x01\n" +
+	"\x05owner\x18\x13 \x01(\tR\x05owner\x12=\n" +
+	"\x0erecipient_keys\x18\x14 \x03(\v2\x16.rally.v1.RecipientKeyR\rrecipientKeys:\xce\x04\xbaH\xca\x04\x1a\x8b\x01\n" +
 	"\x15event.end_after_start\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_time\x1a\xfb\x01\n" +
 	"\x12event.max_duration\x12!an event may last at most 31 days\x1a\xc1\x01!has(this.start_time) || !has(this.end_time) || this.end_time <= this.start_time || (int(this.end_time) - int(this.start_time) <= 2678401 && this.end_time - this.start_time <= duration('744h'))\x1a\xbb\x01\n" +
 	"\x17event.reveal_before_end\x121meeting_point_reveal_time must be before end_time\x1am!has(this.meeting_point_reveal_time) || !has(this.end_time) || this.meeting_point_reveal_time < this.end_time\"\xa3\x05\n" +
@@ -1778,9 +1791,10 @@ var file_rally_v1_event_proto_goTypes = []any{
 	(*ListAnnouncementsRequest)(nil),  // 19: rally.v1.ListAnnouncementsRequest
 	(*ListAnnouncementsResponse)(nil), // 20: rally.v1.ListAnnouncementsResponse
 	(*timestamppb.Timestamp)(nil),     // 21: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),     // 22: google.protobuf.FieldMask
-	(*Campaign)(nil),                  // 23: rally.v1.Campaign
-	(*Task)(nil),                      // 24: rally.v1.Task
+	(*RecipientKey)(nil),              // 22: rally.v1.RecipientKey
+	(*fieldmaskpb.FieldMask)(nil),     // 23: google.protobuf.FieldMask
+	(*Campaign)(nil),                  // 24: rally.v1.Campaign
+	(*Task)(nil),                      // 25: rally.v1.Task
 }
 var file_rally_v1_event_proto_depIdxs = []int32{
 	6,  // 0: rally.v1.Event.venue:type_name -> rally.v1.Venue
@@ -1792,46 +1806,47 @@ var file_rally_v1_event_proto_depIdxs = []int32{
 	21, // 6: rally.v1.Event.meeting_point_reveal_time:type_name -> google.protobuf.Timestamp
 	21, // 7: rally.v1.Event.create_time:type_name -> google.protobuf.Timestamp
 	21, // 8: rally.v1.Event.update_time:type_name -> google.protobuf.Timestamp
-	0,  // 9: rally.v1.Venue.kind:type_name -> rally.v1.VenueKind
-	5,  // 10: rally.v1.CreateEventRequest.event:type_name -> rally.v1.Event
-	21, // 11: rally.v1.ListEventsRequest.start_after:type_name -> google.protobuf.Timestamp
-	21, // 12: rally.v1.ListEventsRequest.start_before:type_name -> google.protobuf.Timestamp
-	5,  // 13: rally.v1.ListEventsResponse.events:type_name -> rally.v1.Event
-	5,  // 14: rally.v1.UpdateEventRequest.event:type_name -> rally.v1.Event
-	22, // 15: rally.v1.UpdateEventRequest.update_mask:type_name -> google.protobuf.FieldMask
-	3,  // 16: rally.v1.Announcement.audience:type_name -> rally.v1.AnnouncementAudience
-	21, // 17: rally.v1.Announcement.create_time:type_name -> google.protobuf.Timestamp
-	4,  // 18: rally.v1.Change.kind:type_name -> rally.v1.ChangeKind
-	5,  // 19: rally.v1.Change.event:type_name -> rally.v1.Event
-	23, // 20: rally.v1.Change.campaign:type_name -> rally.v1.Campaign
-	14, // 21: rally.v1.Change.announcement:type_name -> rally.v1.Announcement
-	21, // 22: rally.v1.Change.change_time:type_name -> google.protobuf.Timestamp
-	24, // 23: rally.v1.Change.task:type_name -> rally.v1.Task
-	14, // 24: rally.v1.PostAnnouncementRequest.announcement:type_name -> rally.v1.Announcement
-	14, // 25: rally.v1.ListAnnouncementsResponse.announcements:type_name -> rally.v1.Announcement
-	8,  // 26: rally.v1.EventService.CreateEvent:input_type -> rally.v1.CreateEventRequest
-	9,  // 27: rally.v1.EventService.GetEvent:input_type -> rally.v1.GetEventRequest
-	10, // 28: rally.v1.EventService.ListEvents:input_type -> rally.v1.ListEventsRequest
-	12, // 29: rally.v1.EventService.UpdateEvent:input_type -> rally.v1.UpdateEventRequest
-	16, // 30: rally.v1.EventService.WatchEvent:input_type -> rally.v1.WatchEventRequest
-	17, // 31: rally.v1.EventService.WatchCampaign:input_type -> rally.v1.WatchCampaignRequest
-	18, // 32: rally.v1.EventService.PostAnnouncement:input_type -> rally.v1.PostAnnouncementRequest
-	19, // 33: rally.v1.EventService.ListAnnouncements:input_type -> rally.v1.ListAnnouncementsRequest
-	13, // 34: rally.v1.EventService.CancelEvent:input_type -> rally.v1.CancelEventRequest
-	5,  // 35: rally.v1.EventService.CreateEvent:output_type -> rally.v1.Event
-	5,  // 36: rally.v1.EventService.GetEvent:output_type -> rally.v1.Event
-	11, // 37: rally.v1.EventService.ListEvents:output_type -> rally.v1.ListEventsResponse
-	5,  // 38: rally.v1.EventService.UpdateEvent:output_type -> rally.v1.Event
-	15, // 39: rally.v1.EventService.WatchEvent:output_type -> rally.v1.Change
-	15, // 40: rally.v1.EventService.WatchCampaign:output_type -> rally.v1.Change
-	14, // 41: rally.v1.EventService.PostAnnouncement:output_type -> rally.v1.Announcement
-	20, // 42: rally.v1.EventService.ListAnnouncements:output_type -> rally.v1.ListAnnouncementsResponse
-	5,  // 43: rally.v1.EventService.CancelEvent:output_type -> rally.v1.Event
-	35, // [35:44] is the sub-list for method output_type
-	26, // [26:35] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	22, // 9: rally.v1.Event.recipient_keys:type_name -> rally.v1.RecipientKey
+	0,  // 10: rally.v1.Venue.kind:type_name -> rally.v1.VenueKind
+	5,  // 11: rally.v1.CreateEventRequest.event:type_name -> rally.v1.Event
+	21, // 12: rally.v1.ListEventsRequest.start_after:type_name -> google.protobuf.Timestamp
+	21, // 13: rally.v1.ListEventsRequest.start_before:type_name -> google.protobuf.Timestamp
+	5,  // 14: rally.v1.ListEventsResponse.events:type_name -> rally.v1.Event
+	5,  // 15: rally.v1.UpdateEventRequest.event:type_name -> rally.v1.Event
+	23, // 16: rally.v1.UpdateEventRequest.update_mask:type_name -> google.protobuf.FieldMask
+	3,  // 17: rally.v1.Announcement.audience:type_name -> rally.v1.AnnouncementAudience
+	21, // 18: rally.v1.Announcement.create_time:type_name -> google.protobuf.Timestamp
+	4,  // 19: rally.v1.Change.kind:type_name -> rally.v1.ChangeKind
+	5,  // 20: rally.v1.Change.event:type_name -> rally.v1.Event
+	24, // 21: rally.v1.Change.campaign:type_name -> rally.v1.Campaign
+	14, // 22: rally.v1.Change.announcement:type_name -> rally.v1.Announcement
+	21, // 23: rally.v1.Change.change_time:type_name -> google.protobuf.Timestamp
+	25, // 24: rally.v1.Change.task:type_name -> rally.v1.Task
+	14, // 25: rally.v1.PostAnnouncementRequest.announcement:type_name -> rally.v1.Announcement
+	14, // 26: rally.v1.ListAnnouncementsResponse.announcements:type_name -> rally.v1.Announcement
+	8,  // 27: rally.v1.EventService.CreateEvent:input_type -> rally.v1.CreateEventRequest
+	9,  // 28: rally.v1.EventService.GetEvent:input_type -> rally.v1.GetEventRequest
+	10, // 29: rally.v1.EventService.ListEvents:input_type -> rally.v1.ListEventsRequest
+	12, // 30: rally.v1.EventService.UpdateEvent:input_type -> rally.v1.UpdateEventRequest
+	16, // 31: rally.v1.EventService.WatchEvent:input_type -> rally.v1.WatchEventRequest
+	17, // 32: rally.v1.EventService.WatchCampaign:input_type -> rally.v1.WatchCampaignRequest
+	18, // 33: rally.v1.EventService.PostAnnouncement:input_type -> rally.v1.PostAnnouncementRequest
+	19, // 34: rally.v1.EventService.ListAnnouncements:input_type -> rally.v1.ListAnnouncementsRequest
+	13, // 35: rally.v1.EventService.CancelEvent:input_type -> rally.v1.CancelEventRequest
+	5,  // 36: rally.v1.EventService.CreateEvent:output_type -> rally.v1.Event
+	5,  // 37: rally.v1.EventService.GetEvent:output_type -> rally.v1.Event
+	11, // 38: rally.v1.EventService.ListEvents:output_type -> rally.v1.ListEventsResponse
+	5,  // 39: rally.v1.EventService.UpdateEvent:output_type -> rally.v1.Event
+	15, // 40: rally.v1.EventService.WatchEvent:output_type -> rally.v1.Change
+	15, // 41: rally.v1.EventService.WatchCampaign:output_type -> rally.v1.Change
+	14, // 42: rally.v1.EventService.PostAnnouncement:output_type -> rally.v1.Announcement
+	20, // 43: rally.v1.EventService.ListAnnouncements:output_type -> rally.v1.ListAnnouncementsResponse
+	5,  // 44: rally.v1.EventService.CancelEvent:output_type -> rally.v1.Event
+	36, // [36:45] is the sub-list for method output_type
+	27, // [27:36] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_rally_v1_event_proto_init() }
@@ -1839,6 +1854,7 @@ func file_rally_v1_event_proto_init() {
 	if File_rally_v1_event_proto != nil {
 		return
 	}
+	file_rally_v1_key_proto_init()
 	file_rally_v1_campaign_proto_init()
 	file_rally_v1_rules_proto_init()
 	file_rally_v1_task_proto_init()

@@ -106,7 +106,17 @@ type Rsvp struct {
 	// When the RSVP was made. Output only.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When the RSVP was last changed. Output only.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// display_name and contact, sealed to the recipient keys of the event's campaign
+	// (Campaign.recipient_keys), so that the server stores only ciphertext that the
+	// organisers open on their own devices (format: Envelope). A client may seal them
+	// itself, for the RSVP's name (in CreateRsvp, choose it with rsvp_id), and send the
+	// envelope instead of display_name and contact; a client that sends them in plain
+	// has them sealed by the server on receipt, when the campaign has keys. Either way
+	// display_name and contact are then empty in what is stored and returned. Returned to
+	// the event's organisers only. The server checks its form and recipients, never its
+	// contents, so the limits on display_name and contact are the client's to keep.
+	Envelope      *Envelope `protobuf:"bytes,10,opt,name=envelope,proto3" json:"envelope,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -200,6 +210,13 @@ func (x *Rsvp) GetCreateTime() *timestamppb.Timestamp {
 func (x *Rsvp) GetUpdateTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *Rsvp) GetEnvelope() *Envelope {
+	if x != nil {
+		return x.Envelope
 	}
 	return nil
 }
@@ -307,7 +324,12 @@ type CreateRsvpRequest struct {
 	// gRPC, which set this field; given both ways, the two must be equal. In the REST query
 	// (?requestId=) it still works but is discouraged: it is a secret, and proxies and
 	// access logs keep URLs.
-	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The RSVP's ID, the last segment of its name: 16 to 64 lowercase letters and digits,
+	// chosen at random by the client (26 base32 characters of 128 random bits, say). Only
+	// needed to seal an envelope, which is bound to the name; when empty the server
+	// chooses. ALREADY_EXISTS if the event has an RSVP with that ID.
+	RsvpId        string `protobuf:"bytes,4,opt,name=rsvp_id,json=rsvpId,proto3" json:"rsvp_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -363,6 +385,13 @@ func (x *CreateRsvpRequest) GetRequestId() string {
 	return ""
 }
 
+func (x *CreateRsvpRequest) GetRsvpId() string {
+	if x != nil {
+		return x.RsvpId
+	}
+	return ""
+}
+
 // Response of RsvpService.CreateRsvp.
 type CreateRsvpResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -370,7 +399,11 @@ type CreateRsvpResponse struct {
 	Rsvp *Rsvp `protobuf:"bytes,1,opt,name=rsvp,proto3" json:"rsvp,omitempty"`
 	// Bearer token (`rly_rsvp_...`) that manages this RSVP, and shows the meeting point
 	// once it is revealed. Keep it: it is shown only here.
-	ManageToken   string `protobuf:"bytes,2,opt,name=manage_token,json=manageToken,proto3" json:"manage_token,omitempty"`
+	ManageToken string `protobuf:"bytes,2,opt,name=manage_token,json=manageToken,proto3" json:"manage_token,omitempty"`
+	// True when display_name or contact were given in plain and are stored in clear,
+	// because no organiser of the campaign has a key yet: anyone who obtains a copy of the
+	// server's data can read them. Clients should say so before sending them.
+	StoredInClear bool `protobuf:"varint,3,opt,name=stored_in_clear,json=storedInClear,proto3" json:"stored_in_clear,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -417,6 +450,13 @@ func (x *CreateRsvpResponse) GetManageToken() string {
 		return x.ManageToken
 	}
 	return ""
+}
+
+func (x *CreateRsvpResponse) GetStoredInClear() bool {
+	if x != nil {
+		return x.StoredInClear
+	}
+	return false
 }
 
 // Request for RsvpService.GetRsvp.
@@ -470,7 +510,10 @@ type UpdateRsvpRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The RSVP with its name and the new values of the fields in update_mask.
 	Rsvp *Rsvp `protobuf:"bytes,1,opt,name=rsvp,proto3" json:"rsvp,omitempty"`
-	// Fields to change: display_name, contact, guests. When empty, those set in rsvp.
+	// Fields to change: display_name, contact, guests, envelope. When empty, those set in
+	// rsvp. The server cannot read a sealed RSVP's fields, so it cannot keep one while
+	// changing the other: on an RSVP with an envelope, change display_name and contact
+	// together (or send a new envelope), else INVALID_ARGUMENT.
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -836,7 +879,7 @@ var File_rally_v1_rsvp_proto protoreflect.FileDescriptor
 
 const file_rally_v1_rsvp_proto_rawDesc = "" +
 	"\n" +
-	"\x13rally/v1/rsvp.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfe\x02\n" +
+	"\x13rally/v1/rsvp.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rally/v1/envelope.proto\"\xae\x03\n" +
 	"\x04Rsvp\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12*\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18<R\vdisplayName\x12\"\n" +
@@ -849,7 +892,9 @@ const file_rally_v1_rsvp_proto_rawDesc = "" +
 	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xa1\x01\n" +
+	"updateTime\x12.\n" +
+	"\benvelope\x18\n" +
+	" \x01(\v2\x12.rally.v1.EnvelopeR\benvelope\"\xa1\x01\n" +
 	"\n" +
 	"AuditEntry\x12\x14\n" +
 	"\x05actor\x18\x01 \x01(\tR\x05actor\x12\x16\n" +
@@ -857,15 +902,17 @@ const file_rally_v1_rsvp_proto_rawDesc = "" +
 	"\x05event\x18\x03 \x01(\tR\x05event\x12;\n" +
 	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12\x12\n" +
-	"\x04task\x18\x05 \x01(\tR\x04task\"\xb9\x01\n" +
+	"\x04task\x18\x05 \x01(\tR\x04task\"\xef\x01\n" +
 	"\x11CreateRsvpRequest\x12?\n" +
 	"\x06parent\x18\x01 \x01(\tB'\xbaH$r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\x12\"\n" +
 	"\x04rsvp\x18\x02 \x01(\v2\x0e.rally.v1.RsvpR\x04rsvp\x12?\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tB \xbaH\x1d\xd8\x01\x01r\x182\x16^[A-Za-z0-9_-]{16,64}$R\trequestId\"[\n" +
+	"request_id\x18\x03 \x01(\tB \xbaH\x1d\xd8\x01\x01r\x182\x16^[A-Za-z0-9_-]{16,64}$R\trequestId\x124\n" +
+	"\arsvp_id\x18\x04 \x01(\tB\x1b\xbaH\x18\xd8\x01\x01r\x132\x11^[a-z0-9]{16,64}$R\x06rsvpId\"\x83\x01\n" +
 	"\x12CreateRsvpResponse\x12\"\n" +
 	"\x04rsvp\x18\x01 \x01(\v2\x0e.rally.v1.RsvpR\x04rsvp\x12!\n" +
-	"\fmanage_token\x18\x02 \x01(\tR\vmanageToken\"b\n" +
+	"\fmanage_token\x18\x02 \x01(\tR\vmanageToken\x12&\n" +
+	"\x0fstored_in_clear\x18\x03 \x01(\bR\rstoredInClear\"b\n" +
 	"\x0eGetRsvpRequest\x12P\n" +
 	"\x04name\x18\x01 \x01(\tB<\xbaH9r725^events/[a-z0-9][a-z0-9-]{0,62}/rsvps/[a-z0-9]{1,64}$R\x04name\"\xb8\x01\n" +
 	"\x11UpdateRsvpRequest\x12\"\n" +
@@ -937,39 +984,41 @@ var file_rally_v1_rsvp_proto_goTypes = []any{
 	(*ListAuditEntriesRequest)(nil),  // 11: rally.v1.ListAuditEntriesRequest
 	(*ListAuditEntriesResponse)(nil), // 12: rally.v1.ListAuditEntriesResponse
 	(*timestamppb.Timestamp)(nil),    // 13: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),    // 14: google.protobuf.FieldMask
+	(*Envelope)(nil),                 // 14: rally.v1.Envelope
+	(*fieldmaskpb.FieldMask)(nil),    // 15: google.protobuf.FieldMask
 }
 var file_rally_v1_rsvp_proto_depIdxs = []int32{
 	0,  // 0: rally.v1.Rsvp.state:type_name -> rally.v1.RsvpState
 	13, // 1: rally.v1.Rsvp.create_time:type_name -> google.protobuf.Timestamp
 	13, // 2: rally.v1.Rsvp.update_time:type_name -> google.protobuf.Timestamp
-	13, // 3: rally.v1.AuditEntry.create_time:type_name -> google.protobuf.Timestamp
-	1,  // 4: rally.v1.CreateRsvpRequest.rsvp:type_name -> rally.v1.Rsvp
-	1,  // 5: rally.v1.CreateRsvpResponse.rsvp:type_name -> rally.v1.Rsvp
-	1,  // 6: rally.v1.UpdateRsvpRequest.rsvp:type_name -> rally.v1.Rsvp
-	14, // 7: rally.v1.UpdateRsvpRequest.update_mask:type_name -> google.protobuf.FieldMask
-	0,  // 8: rally.v1.ListRsvpsRequest.state:type_name -> rally.v1.RsvpState
-	1,  // 9: rally.v1.ListRsvpsResponse.rsvps:type_name -> rally.v1.Rsvp
-	2,  // 10: rally.v1.ListAuditEntriesResponse.audit_entries:type_name -> rally.v1.AuditEntry
-	3,  // 11: rally.v1.RsvpService.CreateRsvp:input_type -> rally.v1.CreateRsvpRequest
-	5,  // 12: rally.v1.RsvpService.GetRsvp:input_type -> rally.v1.GetRsvpRequest
-	6,  // 13: rally.v1.RsvpService.UpdateRsvp:input_type -> rally.v1.UpdateRsvpRequest
-	7,  // 14: rally.v1.RsvpService.CancelRsvp:input_type -> rally.v1.CancelRsvpRequest
-	8,  // 15: rally.v1.RsvpService.ListRsvps:input_type -> rally.v1.ListRsvpsRequest
-	10, // 16: rally.v1.RsvpService.CheckInRsvp:input_type -> rally.v1.CheckInRsvpRequest
-	11, // 17: rally.v1.RsvpService.ListAuditEntries:input_type -> rally.v1.ListAuditEntriesRequest
-	4,  // 18: rally.v1.RsvpService.CreateRsvp:output_type -> rally.v1.CreateRsvpResponse
-	1,  // 19: rally.v1.RsvpService.GetRsvp:output_type -> rally.v1.Rsvp
-	1,  // 20: rally.v1.RsvpService.UpdateRsvp:output_type -> rally.v1.Rsvp
-	1,  // 21: rally.v1.RsvpService.CancelRsvp:output_type -> rally.v1.Rsvp
-	9,  // 22: rally.v1.RsvpService.ListRsvps:output_type -> rally.v1.ListRsvpsResponse
-	1,  // 23: rally.v1.RsvpService.CheckInRsvp:output_type -> rally.v1.Rsvp
-	12, // 24: rally.v1.RsvpService.ListAuditEntries:output_type -> rally.v1.ListAuditEntriesResponse
-	18, // [18:25] is the sub-list for method output_type
-	11, // [11:18] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	14, // 3: rally.v1.Rsvp.envelope:type_name -> rally.v1.Envelope
+	13, // 4: rally.v1.AuditEntry.create_time:type_name -> google.protobuf.Timestamp
+	1,  // 5: rally.v1.CreateRsvpRequest.rsvp:type_name -> rally.v1.Rsvp
+	1,  // 6: rally.v1.CreateRsvpResponse.rsvp:type_name -> rally.v1.Rsvp
+	1,  // 7: rally.v1.UpdateRsvpRequest.rsvp:type_name -> rally.v1.Rsvp
+	15, // 8: rally.v1.UpdateRsvpRequest.update_mask:type_name -> google.protobuf.FieldMask
+	0,  // 9: rally.v1.ListRsvpsRequest.state:type_name -> rally.v1.RsvpState
+	1,  // 10: rally.v1.ListRsvpsResponse.rsvps:type_name -> rally.v1.Rsvp
+	2,  // 11: rally.v1.ListAuditEntriesResponse.audit_entries:type_name -> rally.v1.AuditEntry
+	3,  // 12: rally.v1.RsvpService.CreateRsvp:input_type -> rally.v1.CreateRsvpRequest
+	5,  // 13: rally.v1.RsvpService.GetRsvp:input_type -> rally.v1.GetRsvpRequest
+	6,  // 14: rally.v1.RsvpService.UpdateRsvp:input_type -> rally.v1.UpdateRsvpRequest
+	7,  // 15: rally.v1.RsvpService.CancelRsvp:input_type -> rally.v1.CancelRsvpRequest
+	8,  // 16: rally.v1.RsvpService.ListRsvps:input_type -> rally.v1.ListRsvpsRequest
+	10, // 17: rally.v1.RsvpService.CheckInRsvp:input_type -> rally.v1.CheckInRsvpRequest
+	11, // 18: rally.v1.RsvpService.ListAuditEntries:input_type -> rally.v1.ListAuditEntriesRequest
+	4,  // 19: rally.v1.RsvpService.CreateRsvp:output_type -> rally.v1.CreateRsvpResponse
+	1,  // 20: rally.v1.RsvpService.GetRsvp:output_type -> rally.v1.Rsvp
+	1,  // 21: rally.v1.RsvpService.UpdateRsvp:output_type -> rally.v1.Rsvp
+	1,  // 22: rally.v1.RsvpService.CancelRsvp:output_type -> rally.v1.Rsvp
+	9,  // 23: rally.v1.RsvpService.ListRsvps:output_type -> rally.v1.ListRsvpsResponse
+	1,  // 24: rally.v1.RsvpService.CheckInRsvp:output_type -> rally.v1.Rsvp
+	12, // 25: rally.v1.RsvpService.ListAuditEntries:output_type -> rally.v1.ListAuditEntriesResponse
+	19, // [19:26] is the sub-list for method output_type
+	12, // [12:19] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_rally_v1_rsvp_proto_init() }
@@ -977,6 +1026,7 @@ func file_rally_v1_rsvp_proto_init() {
 	if File_rally_v1_rsvp_proto != nil {
 		return
 	}
+	file_rally_v1_envelope_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -604,9 +604,18 @@ type Claim struct {
 	// A note on the work done; visible to the campaign's organisers only.
 	Note string `protobuf:"bytes,6,opt,name=note,proto3" json:"note,omitempty"`
 	// When the claim was made. Output only.
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// display_name, sealed to the recipient keys of the task's campaign (see
+	// Rsvp.envelope): given with ClaimTask, or sealed by the server when the claim was
+	// made with a plain display_name. Returned to the campaign's organisers only. Output
+	// only.
+	Envelope *Envelope `protobuf:"bytes,8,opt,name=envelope,proto3" json:"envelope,omitempty"`
+	// note and proof_url, sealed the same way: given with CompleteClaim, or sealed by the
+	// server from plain ones. A second envelope because the server cannot add the
+	// completion to the first. Returned to the campaign's organisers only. Output only.
+	CompletionEnvelope *Envelope `protobuf:"bytes,9,opt,name=completion_envelope,json=completionEnvelope,proto3" json:"completion_envelope,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Claim) Reset() {
@@ -684,6 +693,20 @@ func (x *Claim) GetNote() string {
 func (x *Claim) GetCreateTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *Claim) GetEnvelope() *Envelope {
+	if x != nil {
+		return x.Envelope
+	}
+	return nil
+}
+
+func (x *Claim) GetCompletionEnvelope() *Envelope {
+	if x != nil {
+		return x.CompletionEnvelope
 	}
 	return nil
 }
@@ -1059,7 +1082,13 @@ type ClaimTaskRequest struct {
 	// secret as the token, and send it in the Idempotency-Key header over REST, or the
 	// idempotency-key metadata over gRPC, which set this field; given both ways, the two
 	// must be equal.
-	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The claim's ID, the last segment of its name, chosen by the client to seal an
+	// envelope for it; as CreateRsvpRequest.rsvp_id.
+	ClaimId string `protobuf:"bytes,4,opt,name=claim_id,json=claimId,proto3" json:"claim_id,omitempty"`
+	// display_name sealed by the client for `tasks/{task}/claims/{claim_id}`, instead of
+	// display_name; see Rsvp.envelope.
+	Envelope      *Envelope `protobuf:"bytes,5,opt,name=envelope,proto3" json:"envelope,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1115,13 +1144,30 @@ func (x *ClaimTaskRequest) GetRequestId() string {
 	return ""
 }
 
+func (x *ClaimTaskRequest) GetClaimId() string {
+	if x != nil {
+		return x.ClaimId
+	}
+	return ""
+}
+
+func (x *ClaimTaskRequest) GetEnvelope() *Envelope {
+	if x != nil {
+		return x.Envelope
+	}
+	return nil
+}
+
 // Response of TaskService.ClaimTask.
 type ClaimTaskResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The new claim.
 	Claim *Claim `protobuf:"bytes,1,opt,name=claim,proto3" json:"claim,omitempty"`
 	// Bearer token (`rly_claim_...`) that completes or releases this claim; shown only here.
-	ClaimToken    string `protobuf:"bytes,2,opt,name=claim_token,json=claimToken,proto3" json:"claim_token,omitempty"`
+	ClaimToken string `protobuf:"bytes,2,opt,name=claim_token,json=claimToken,proto3" json:"claim_token,omitempty"`
+	// True when display_name was given in plain and is stored in clear, because no
+	// organiser of the campaign has a key yet (see CreateRsvpResponse.stored_in_clear).
+	StoredInClear bool `protobuf:"varint,3,opt,name=stored_in_clear,json=storedInClear,proto3" json:"stored_in_clear,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1170,6 +1216,13 @@ func (x *ClaimTaskResponse) GetClaimToken() string {
 	return ""
 }
 
+func (x *ClaimTaskResponse) GetStoredInClear() bool {
+	if x != nil {
+		return x.StoredInClear
+	}
+	return false
+}
+
 // Request for TaskService.CompleteClaim.
 type CompleteClaimRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1178,7 +1231,10 @@ type CompleteClaimRequest struct {
 	// Optional link to the work done; https only.
 	ProofUrl string `protobuf:"bytes,2,opt,name=proof_url,json=proofUrl,proto3" json:"proof_url,omitempty"`
 	// Optional note for the organisers.
-	Note          string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	Note string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	// note and proof_url sealed by the client for the claim's name, instead of them; see
+	// Claim.completion_envelope.
+	Envelope      *Envelope `protobuf:"bytes,4,opt,name=envelope,proto3" json:"envelope,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1232,6 +1288,13 @@ func (x *CompleteClaimRequest) GetNote() string {
 		return x.Note
 	}
 	return ""
+}
+
+func (x *CompleteClaimRequest) GetEnvelope() *Envelope {
+	if x != nil {
+		return x.Envelope
+	}
+	return nil
 }
 
 // Request for TaskService.ReleaseClaim.
@@ -1403,7 +1466,7 @@ var File_rally_v1_task_proto protoreflect.FileDescriptor
 
 const file_rally_v1_task_proto_rawDesc = "" +
 	"\n" +
-	"\x13rally/v1/task.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa5\a\n" +
+	"\x13rally/v1/task.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rally/v1/envelope.proto\"\xa5\a\n" +
 	"\x04Task\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12F\n" +
 	"\bcampaign\x18\x02 \x01(\tB*\xbaH'r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\bcampaign\x12@\n" +
@@ -1440,7 +1503,7 @@ const file_rally_v1_task_proto_rawDesc = "" +
 	"\fpublish_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vpublishTime\"F\n" +
 	"\fTaskProgress\x12\x18\n" +
 	"\aclaimed\x18\x01 \x01(\x05R\aclaimed\x12\x1c\n" +
-	"\tcompleted\x18\x02 \x01(\x05R\tcompleted\"\x9e\x02\n" +
+	"\tcompleted\x18\x02 \x01(\x05R\tcompleted\"\x93\x03\n" +
 	"\x05Claim\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12*\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18<R\vdisplayName\x12*\n" +
@@ -1450,7 +1513,9 @@ const file_rally_v1_task_proto_rawDesc = "" +
 	"\tproof_url\x18\x05 \x01(\tR\bproofUrl\x12\x12\n" +
 	"\x04note\x18\x06 \x01(\tR\x04note\x12;\n" +
 	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"?\n" +
+	"createTime\x12.\n" +
+	"\benvelope\x18\b \x01(\v2\x12.rally.v1.EnvelopeR\benvelope\x12C\n" +
+	"\x13completion_envelope\x18\t \x01(\v2\x12.rally.v1.EnvelopeR\x12completionEnvelope\"?\n" +
 	"\x11CreateTaskRequest\x12*\n" +
 	"\x04task\x18\x01 \x01(\v2\x0e.rally.v1.TaskB\x06\xbaH\x03\xc8\x01\x01R\x04task\"L\n" +
 	"\x0eGetTaskRequest\x12:\n" +
@@ -1475,20 +1540,24 @@ const file_rally_v1_task_proto_rawDesc = "" +
 	"updateMask:B\xbaH?\x1a=\n" +
 	"\x19update_task.task_required\x12\x10task is required\x1a\x0ehas(this.task)\"N\n" +
 	"\x10CloseTaskRequest\x12:\n" +
-	"\x04name\x18\x01 \x01(\tB&\xbaH#r!2\x1f^tasks/[a-z0-9][a-z0-9-]{0,62}$R\x04name\"\xbb\x01\n" +
+	"\x04name\x18\x01 \x01(\tB&\xbaH#r!2\x1f^tasks/[a-z0-9][a-z0-9-]{0,62}$R\x04name\"\xa3\x02\n" +
 	"\x10ClaimTaskRequest\x12:\n" +
 	"\x04name\x18\x01 \x01(\tB&\xbaH#r!2\x1f^tasks/[a-z0-9][a-z0-9-]{0,62}$R\x04name\x12*\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18<R\vdisplayName\x12?\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tB \xbaH\x1d\xd8\x01\x01r\x182\x16^[A-Za-z0-9_-]{16,64}$R\trequestId\"[\n" +
+	"request_id\x18\x03 \x01(\tB \xbaH\x1d\xd8\x01\x01r\x182\x16^[A-Za-z0-9_-]{16,64}$R\trequestId\x126\n" +
+	"\bclaim_id\x18\x04 \x01(\tB\x1b\xbaH\x18\xd8\x01\x01r\x132\x11^[a-z0-9]{16,64}$R\aclaimId\x12.\n" +
+	"\benvelope\x18\x05 \x01(\v2\x12.rally.v1.EnvelopeR\benvelope\"\x83\x01\n" +
 	"\x11ClaimTaskResponse\x12%\n" +
 	"\x05claim\x18\x01 \x01(\v2\x0f.rally.v1.ClaimR\x05claim\x12\x1f\n" +
 	"\vclaim_token\x18\x02 \x01(\tR\n" +
-	"claimToken\"\xbd\x01\n" +
+	"claimToken\x12&\n" +
+	"\x0fstored_in_clear\x18\x03 \x01(\bR\rstoredInClear\"\xed\x01\n" +
 	"\x14CompleteClaimRequest\x12P\n" +
 	"\x04name\x18\x01 \x01(\tB<\xbaH9r725^tasks/[a-z0-9][a-z0-9-]{0,62}/claims/[a-z0-9]{1,64}$R\x04name\x125\n" +
 	"\tproof_url\x18\x02 \x01(\tB\x18\xbaH\x15\xd8\x01\x01r\x10\x18\x80\x10:\bhttps://\x88\x01\x01R\bproofUrl\x12\x1c\n" +
-	"\x04note\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x04note\"g\n" +
+	"\x04note\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x04note\x12.\n" +
+	"\benvelope\x18\x04 \x01(\v2\x12.rally.v1.EnvelopeR\benvelope\"g\n" +
 	"\x13ReleaseClaimRequest\x12P\n" +
 	"\x04name\x18\x01 \x01(\tB<\xbaH9r725^tasks/[a-z0-9][a-z0-9-]{0,62}/claims/[a-z0-9]{1,64}$R\x04name\"\xa5\x01\n" +
 	"\x11ListClaimsRequest\x12>\n" +
@@ -1571,7 +1640,8 @@ var file_rally_v1_task_proto_goTypes = []any{
 	(*ListClaimsResponse)(nil),    // 19: rally.v1.ListClaimsResponse
 	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
 	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil), // 22: google.protobuf.FieldMask
+	(*Envelope)(nil),              // 22: rally.v1.Envelope
+	(*fieldmaskpb.FieldMask)(nil), // 23: google.protobuf.FieldMask
 }
 var file_rally_v1_task_proto_depIdxs = []int32{
 	0,  // 0: rally.v1.Task.kind:type_name -> rally.v1.TaskKind
@@ -1587,37 +1657,41 @@ var file_rally_v1_task_proto_depIdxs = []int32{
 	2,  // 10: rally.v1.Claim.state:type_name -> rally.v1.ClaimState
 	20, // 11: rally.v1.Claim.expire_time:type_name -> google.protobuf.Timestamp
 	20, // 12: rally.v1.Claim.create_time:type_name -> google.protobuf.Timestamp
-	3,  // 13: rally.v1.CreateTaskRequest.task:type_name -> rally.v1.Task
-	0,  // 14: rally.v1.ListTasksRequest.kind:type_name -> rally.v1.TaskKind
-	1,  // 15: rally.v1.ListTasksRequest.state:type_name -> rally.v1.TaskState
-	3,  // 16: rally.v1.ListTasksResponse.tasks:type_name -> rally.v1.Task
-	3,  // 17: rally.v1.UpdateTaskRequest.task:type_name -> rally.v1.Task
-	22, // 18: rally.v1.UpdateTaskRequest.update_mask:type_name -> google.protobuf.FieldMask
-	7,  // 19: rally.v1.ClaimTaskResponse.claim:type_name -> rally.v1.Claim
-	7,  // 20: rally.v1.ListClaimsResponse.claims:type_name -> rally.v1.Claim
-	8,  // 21: rally.v1.TaskService.CreateTask:input_type -> rally.v1.CreateTaskRequest
-	9,  // 22: rally.v1.TaskService.GetTask:input_type -> rally.v1.GetTaskRequest
-	10, // 23: rally.v1.TaskService.ListTasks:input_type -> rally.v1.ListTasksRequest
-	12, // 24: rally.v1.TaskService.UpdateTask:input_type -> rally.v1.UpdateTaskRequest
-	13, // 25: rally.v1.TaskService.CloseTask:input_type -> rally.v1.CloseTaskRequest
-	14, // 26: rally.v1.TaskService.ClaimTask:input_type -> rally.v1.ClaimTaskRequest
-	16, // 27: rally.v1.TaskService.CompleteClaim:input_type -> rally.v1.CompleteClaimRequest
-	18, // 28: rally.v1.TaskService.ListClaims:input_type -> rally.v1.ListClaimsRequest
-	17, // 29: rally.v1.TaskService.ReleaseClaim:input_type -> rally.v1.ReleaseClaimRequest
-	3,  // 30: rally.v1.TaskService.CreateTask:output_type -> rally.v1.Task
-	3,  // 31: rally.v1.TaskService.GetTask:output_type -> rally.v1.Task
-	11, // 32: rally.v1.TaskService.ListTasks:output_type -> rally.v1.ListTasksResponse
-	3,  // 33: rally.v1.TaskService.UpdateTask:output_type -> rally.v1.Task
-	3,  // 34: rally.v1.TaskService.CloseTask:output_type -> rally.v1.Task
-	15, // 35: rally.v1.TaskService.ClaimTask:output_type -> rally.v1.ClaimTaskResponse
-	7,  // 36: rally.v1.TaskService.CompleteClaim:output_type -> rally.v1.Claim
-	19, // 37: rally.v1.TaskService.ListClaims:output_type -> rally.v1.ListClaimsResponse
-	7,  // 38: rally.v1.TaskService.ReleaseClaim:output_type -> rally.v1.Claim
-	30, // [30:39] is the sub-list for method output_type
-	21, // [21:30] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	22, // 13: rally.v1.Claim.envelope:type_name -> rally.v1.Envelope
+	22, // 14: rally.v1.Claim.completion_envelope:type_name -> rally.v1.Envelope
+	3,  // 15: rally.v1.CreateTaskRequest.task:type_name -> rally.v1.Task
+	0,  // 16: rally.v1.ListTasksRequest.kind:type_name -> rally.v1.TaskKind
+	1,  // 17: rally.v1.ListTasksRequest.state:type_name -> rally.v1.TaskState
+	3,  // 18: rally.v1.ListTasksResponse.tasks:type_name -> rally.v1.Task
+	3,  // 19: rally.v1.UpdateTaskRequest.task:type_name -> rally.v1.Task
+	23, // 20: rally.v1.UpdateTaskRequest.update_mask:type_name -> google.protobuf.FieldMask
+	22, // 21: rally.v1.ClaimTaskRequest.envelope:type_name -> rally.v1.Envelope
+	7,  // 22: rally.v1.ClaimTaskResponse.claim:type_name -> rally.v1.Claim
+	22, // 23: rally.v1.CompleteClaimRequest.envelope:type_name -> rally.v1.Envelope
+	7,  // 24: rally.v1.ListClaimsResponse.claims:type_name -> rally.v1.Claim
+	8,  // 25: rally.v1.TaskService.CreateTask:input_type -> rally.v1.CreateTaskRequest
+	9,  // 26: rally.v1.TaskService.GetTask:input_type -> rally.v1.GetTaskRequest
+	10, // 27: rally.v1.TaskService.ListTasks:input_type -> rally.v1.ListTasksRequest
+	12, // 28: rally.v1.TaskService.UpdateTask:input_type -> rally.v1.UpdateTaskRequest
+	13, // 29: rally.v1.TaskService.CloseTask:input_type -> rally.v1.CloseTaskRequest
+	14, // 30: rally.v1.TaskService.ClaimTask:input_type -> rally.v1.ClaimTaskRequest
+	16, // 31: rally.v1.TaskService.CompleteClaim:input_type -> rally.v1.CompleteClaimRequest
+	18, // 32: rally.v1.TaskService.ListClaims:input_type -> rally.v1.ListClaimsRequest
+	17, // 33: rally.v1.TaskService.ReleaseClaim:input_type -> rally.v1.ReleaseClaimRequest
+	3,  // 34: rally.v1.TaskService.CreateTask:output_type -> rally.v1.Task
+	3,  // 35: rally.v1.TaskService.GetTask:output_type -> rally.v1.Task
+	11, // 36: rally.v1.TaskService.ListTasks:output_type -> rally.v1.ListTasksResponse
+	3,  // 37: rally.v1.TaskService.UpdateTask:output_type -> rally.v1.Task
+	3,  // 38: rally.v1.TaskService.CloseTask:output_type -> rally.v1.Task
+	15, // 39: rally.v1.TaskService.ClaimTask:output_type -> rally.v1.ClaimTaskResponse
+	7,  // 40: rally.v1.TaskService.CompleteClaim:output_type -> rally.v1.Claim
+	19, // 41: rally.v1.TaskService.ListClaims:output_type -> rally.v1.ListClaimsResponse
+	7,  // 42: rally.v1.TaskService.ReleaseClaim:output_type -> rally.v1.Claim
+	34, // [34:43] is the sub-list for method output_type
+	25, // [25:34] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_rally_v1_task_proto_init() }
@@ -1625,6 +1699,7 @@ func file_rally_v1_task_proto_init() {
 	if File_rally_v1_task_proto != nil {
 		return
 	}
+	file_rally_v1_envelope_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
