@@ -1590,7 +1590,7 @@ var File_rally_v1_event_proto protoreflect.FileDescriptor
 
 const file_rally_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x14rally/v1/event.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12rally/v1/key.proto\x1a\x17rally/v1/campaign.proto\x1a\x14rally/v1/rules.proto\x1a\x13rally/v1/task.proto\"\xf4\r\n" +
+	"\x14rally/v1/event.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rally/v1/campaign.proto\x1a\x12rally/v1/key.proto\x1a\x14rally/v1/rules.proto\x1a\x13rally/v1/task.proto\"\xf4\r\n" +
 	"\x05Event\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12I\n" +
 	"\bcampaign\x18\x02 \x01(\tB-\xbaH*\xd8\x01\x01r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\bcampaign\x12 \n" +
@@ -1854,8 +1854,8 @@ func file_rally_v1_event_proto_init() {
 	if File_rally_v1_event_proto != nil {
 		return
 	}
-	file_rally_v1_key_proto_init()
 	file_rally_v1_campaign_proto_init()
+	file_rally_v1_key_proto_init()
 	file_rally_v1_rules_proto_init()
 	file_rally_v1_task_proto_init()
 	file_rally_v1_event_proto_msgTypes[1].OneofWrappers = []any{}
