@@ -193,3 +193,21 @@ func TestKnownAnswer(t *testing.T) {
 		t.Errorf("fingerprint %q", fp)
 	}
 }
+
+// TestSizes: the sizes that the server checks envelopes against, which it cannot open,
+// are those Seal makes, for each algorithm.
+func TestSizes(t *testing.T) {
+	for _, alg := range []rallyv1.KeyAlgorithm{rallyv1.KeyAlgorithm_KEY_ALGORITHM_HPKE_X25519, rallyv1.KeyAlgorithm_KEY_ALGORITHM_HPKE_MLKEM768_X25519} {
+		k := newKey(t, "k", alg)
+		env, err := envelope.Seal(&rallyv1.SealedFields{}, []envelope.Recipient{k.recipient()}, resource)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := env.GetRecipients()[0]
+		if len(r.GetEnc()) != envelope.EncSize(alg) || len(r.GetSealedKey()) != envelope.SealedKeySize ||
+			len(env.GetNonce()) != envelope.NonceSize || len(env.GetCiphertext()) != envelope.TagSize {
+			t.Errorf("%v: enc %d (EncSize %d), sealed key %d, nonce %d, ciphertext of nothing %d", alg,
+				len(r.GetEnc()), envelope.EncSize(alg), len(r.GetSealedKey()), len(env.GetNonce()), len(env.GetCiphertext()))
+		}
+	}
+}
