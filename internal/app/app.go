@@ -221,9 +221,7 @@ func openStore(cfg config.Config, client goredis.UniversalClient, broker pubsub.
 	}
 	opts := []redisstore.Option{redisstore.WithRSVPRetention(cfg.RSVPRetention)}
 	if b, ok := broker.(*pubsubredis.Broker); ok {
-		opts = append(opts, redisstore.WithChanges(redisstore.Changes{
-			Lua: pubsubredis.PublishLua, Key: b.StreamKey, Args: b.PublishArgs,
-		}))
+		opts = append(opts, redisstore.WithChanges(b.InScript()))
 	}
 	return redisstore.New(client, cfg.RedisPrefix, opts...)
 }

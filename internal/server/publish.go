@@ -106,21 +106,14 @@ func (s *service) publishTo(ctx context.Context, least audience, kind rallyv1.Ch
 	s.publishChange(ctx, s.change(kind, resource, ann), topicsFrom(least, event, campaign)...)
 }
 
-// attendanceChanged publishes an RSVP change of an event to its organisers at once, on the
-// event's and campaign's histories (those that published is true for were written by the
-// store already), and schedules the public one.
-func (s *service) attendanceChanged(ctx context.Context, event, campaign string, payload []byte, eventPublished bool) {
+// attendanceChanged publishes an RSVP change of an event, already on the event's
+// organisers' history, to its campaign's organisers at once, and schedules the public
+// one.
+func (s *service) attendanceChanged(ctx context.Context, event, campaign string, payload []byte) {
 	if s.broker == nil {
 		return
 	}
-	if payload == nil {
-		payload = s.change(rallyv1.ChangeKind_CHANGE_KIND_ATTENDANCE, event, nil)
-	}
-	if eventPublished {
-		s.publishChange(ctx, payload, campaignTopic(campaign, audienceOrganisers))
-	} else {
-		s.publishChange(ctx, payload, eventTopic(event, audienceOrganisers), campaignTopic(campaign, audienceOrganisers))
-	}
+	s.publishChange(ctx, payload, campaignTopic(campaign, audienceOrganisers))
 	s.coalescer.touch(event)
 }
 

@@ -64,8 +64,8 @@ func (s *rsvpServer) CreateRsvp(ctx context.Context, req *rallyv1.CreateRsvpRequ
 		},
 		TokenHash: hash[:],
 		// A store that can records the change with the RSVP (one round trip on the hot
-		// path, and the change cannot be lost); the others leave it to publish below.
-		Change: s.change(rallyv1.ChangeKind_CHANGE_KIND_ATTENDANCE, event, nil),
+		// path, and the change cannot be lost); the others return it to publish below.
+		Change: &store.Publication{Topic: eventTopic(event, audienceOrganisers), Payload: s.change(rallyv1.ChangeKind_CHANGE_KIND_ATTENDANCE, event, nil)},
 	}
 	if personal.InClear {
 		n.Rsvp.DisplayName, n.Rsvp.Contact = in.GetDisplayName(), in.GetContact()
@@ -99,7 +99,10 @@ func (s *rsvpServer) CreateRsvp(ctx context.Context, req *rallyv1.CreateRsvpRequ
 		}
 		token = string(opened)
 	default:
-		s.attendanceChanged(ctx, event, created.Campaign, n.Change, created.Published)
+		if u := created.Unpublished; u != nil {
+			s.publishChange(ctx, u.Payload, u.Topic)
+		}
+		s.attendanceChanged(ctx, event, created.Campaign, n.Change.Payload)
 	}
 	inClear := created.Rsvp.GetDisplayName() != "" || created.Rsvp.GetContact() != ""
 	return &rallyv1.CreateRsvpResponse{Rsvp: s.presentRSVPTo(ctx, created.Rsvp, false), ManageToken: token, StoredInClear: inClear}, nil

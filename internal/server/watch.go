@@ -56,15 +56,17 @@ func (s *service) publishChange(ctx context.Context, payload []byte, topics ...s
 	}
 }
 
-// rsvpChanged publishes an RSVP change of an event that the store did not publish itself
-// (see attendanceChanged), looking up the event's campaign.
+// rsvpChanged publishes an RSVP change of an event made by a write that does not publish
+// it itself (all but CreateRSVP), looking up the event's campaign.
 func (s *service) rsvpChanged(ctx context.Context, event string) {
 	e, err := s.store.GetEvent(ctx, event)
 	if err != nil {
 		s.log.ErrorContext(ctx, "publishing a change failed", "err", err)
 		return
 	}
-	s.attendanceChanged(ctx, event, e.GetCampaign(), nil, false)
+	payload := s.change(rallyv1.ChangeKind_CHANGE_KIND_ATTENDANCE, event, nil)
+	s.publishChange(ctx, payload, eventTopic(event, audienceOrganisers))
+	s.attendanceChanged(ctx, event, e.GetCampaign(), payload)
 }
 
 // watchers counts the open watch streams of each caller, to cap them.

@@ -48,9 +48,18 @@ type NewRSVP struct {
 	// SealedToken is the manage token encrypted with a key only the client's request_id
 	// yields, kept with RequestKey so that a retry can be given the same token.
 	SealedToken []byte
-	// Change is the encoded change to publish to the event's watchers along with the
-	// write, by a store that can (see CreatedRSVP.Published); optional.
-	Change []byte
+	// Change is the change to publish to the event's organisers along with the write;
+	// optional. A store publishes it in the same atomic step when it can (a Redis store
+	// sharing its Redis with the broker) and returns it otherwise, in
+	// CreatedRSVP.Unpublished, for the caller to publish.
+	Change *Publication
+}
+
+// Publication is a change to publish on a topic, by the store with its write or by the
+// caller after it.
+type Publication struct {
+	Topic   string
+	Payload []byte
 }
 
 // CreatedRSVP is the outcome of CreateRSVP.
@@ -63,9 +72,9 @@ type CreatedRSVP struct {
 	SealedToken []byte
 	// Campaign is the event's campaign, for the change to its watchers.
 	Campaign string
-	// Published is true when the store published NewRSVP.Change to the event's topic in
-	// the same step as the write; the caller publishes it otherwise.
-	Published bool
+	// Unpublished is NewRSVP.Change when the store did not publish it with the write:
+	// the caller must. Nil when it was published, and for a replay (nothing changed).
+	Unpublished *Publication
 }
 
 // RSVPChange is a change to an RSVP's own fields; nil fields are left alone.

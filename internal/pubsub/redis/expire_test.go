@@ -11,10 +11,10 @@ import (
 	"github.com/rallyhq/rally/internal/redistest"
 )
 
-// A script of another package that publishes with PublishLua and PublishArgs, as the
+// A script of another package that publishes with InScript, as the
 // store's CreateRsvp does, gives the stream its lifetime too, and its message reaches
 // the subscribers.
-func TestPublishLuaExpires(t *testing.T) {
+func TestInScriptExpires(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	s := redistest.Start(t)
@@ -22,13 +22,15 @@ func TestPublishLuaExpires(t *testing.T) {
 	topic := "events/e1"
 	sub := brokertest.Subscribe(t, b, topic, "")
 	// Like rsvp_create.lua: its own KEYS and ARGV first, the change after them.
-	script := goredis.NewScript(PublishLua + "\nredis.call('SET', KEYS[1], ARGV[1])\nreturn publish_change(KEYS[2], 2)")
-	args := append([]any{"own value"}, b.PublishArgs(topic, []byte("change"))...)
-	if err := script.Run(ctx, s.Client(), []string{"rally:{events/e1}:own", b.StreamKey(topic)}, args...).Err(); err != nil {
+	in := b.InScript()
+	script := goredis.NewScript(in.Lua() + "\nredis.call('SET', KEYS[1], ARGV[1])\nreturn publish_change(KEYS[2], 2)")
+	c := in.Change(topic, []byte("change"))
+	args := append([]any{"own value"}, c.Args...)
+	if err := script.Run(ctx, s.Client(), []string{"rally:{events/e1}:own", c.Key}, args...).Err(); err != nil {
 		t.Fatal(err)
 	}
 	brokertest.Expect(t, sub, topic, "change")
-	if ttl := s.Client().PTTL(ctx, b.StreamKey(topic)).Val(); ttl <= time.Hour || ttl > 2*time.Hour {
+	if ttl := s.Client().PTTL(ctx, b.streamKey(topic)).Val(); ttl <= time.Hour || ttl > 2*time.Hour {
 		t.Fatalf("the stream expires in %v, want 2h", ttl)
 	}
 }
@@ -40,7 +42,7 @@ func TestHistoryTTLMinimum(t *testing.T) {
 	s := redistest.Start(t)
 	b := newBroker(t, s, "rally:", WithHistoryTTL(0))
 	brokertest.Publish(t, b, "events/e1", "x")
-	if ttl := s.Client().PTTL(t.Context(), b.StreamKey("events/e1")).Val(); ttl <= hub.MinHistoryTTL-10*time.Second || ttl > hub.MinHistoryTTL {
+	if ttl := s.Client().PTTL(t.Context(), b.streamKey("events/e1")).Val(); ttl <= hub.MinHistoryTTL-10*time.Second || ttl > hub.MinHistoryTTL {
 		t.Fatalf("the stream expires in %v, want %v", ttl, hub.MinHistoryTTL)
 	}
 }

@@ -18,7 +18,7 @@
 // A topic's stream is the only key its scripts touch, and its hash tag is the topic (or
 // what WithTopicTag makes of it), so topics spread over a Cluster's slots and each script
 // runs on one. The store tags an event's topic like the event's own keys, so that an
-// RSVP and its change are written by one script (PublishLua). The epoch key and the
+// RSVP and its change are written by one script (InScript). The epoch key and the
 // channel are in no topic's slot; nothing needs them atomically with a stream.
 //
 // # Delivery
@@ -136,7 +136,7 @@ type config struct {
 }
 
 // WithTopicTag sets the hash tag of each topic's stream (default: the topic itself). A
-// store that publishes with PublishLua in its own scripts tags a topic like the keys
+// store that publishes with InScript in its own scripts tags a topic like the keys
 // those scripts write, so that they share a Cluster slot.
 func WithTopicTag(tag func(topic string) string) Option { return func(c *config) { c.tag = tag } }
 
@@ -210,12 +210,34 @@ func New(ctx context.Context, rdb goredis.UniversalClient, prefix string, opts .
 
 func (b *Broker) streamKey(topic string) string { return b.prefix + "{" + b.tag(topic) + "}:changes" }
 
-// StreamKey is the key of a topic's stream, for scripts that publish with PublishLua.
-func (b *Broker) StreamKey(topic string) string { return b.streamKey(topic) }
+// InScript is what a script of another package needs to append a change to a topic in
+// the same step as its own writes (the Redis store's rsvp_create.lua does): the Lua
+// library, the topic's stream key and the arguments, in the order lib.lua reads them.
+// The broker owns all three, so a caller never repeats its layout.
+type InScript struct{ b *Broker }
 
-// PublishArgs are the arguments of publish_change (PublishLua) for payload on topic:
-// five of them, the lifetime last.
-func (b *Broker) PublishArgs(topic string, payload []byte) []any {
+// InScript returns the broker's way of publishing from other packages' scripts.
+func (b *Broker) InScript() InScript { return InScript{b} }
+
+// Lua defines publish_change(key, first) (see lib.lua): prepend it to the script.
+func (InScript) Lua() string { return libSrc }
+
+// ScriptChange is one change for a script to append with publish_change(key, first):
+// Key is the topic's stream key, to pass among the script's KEYS, and Args its
+// arguments, to pass from ARGV[first] on.
+type ScriptChange struct {
+	Key  string
+	Args []any
+}
+
+// Change returns the key and arguments that append payload to topic.
+func (p InScript) Change(topic string, payload []byte) ScriptChange {
+	return ScriptChange{Key: p.b.streamKey(topic), Args: p.b.publishArgs(topic, payload)}
+}
+
+// publishArgs are the arguments of publish_change for payload on topic: five of them,
+// the lifetime last.
+func (b *Broker) publishArgs(topic string, payload []byte) []any {
 	return []any{b.history, payload, b.channel(), topic, b.lifetime}
 }
 func (b *Broker) channel() string  { return b.prefix + "changes" }
@@ -232,7 +254,7 @@ func (b *Broker) Publish(ctx context.Context, topics []string, payload []byte) e
 	}
 	calls := make([]scriptCall, len(topics))
 	for i, topic := range topics {
-		calls[i] = scriptCall{publishScript, []string{b.streamKey(topic)}, b.PublishArgs(topic, payload)}
+		calls[i] = scriptCall{publishScript, []string{b.streamKey(topic)}, b.publishArgs(topic, payload)}
 	}
 	if _, err := runScripts(ctx, b.rdb, nil, calls); err != nil {
 		return fmt.Errorf("pubsub: publishing: %w", err)

@@ -24,10 +24,6 @@ var (
 	// Redis scripts cannot import each other, so each carries its own copy of lib.lua.
 	publishScript = goredis.NewScript(libSrc + "\n" + publishSrc)
 
-	// PublishLua defines publish_change(key, first) (see lib.lua) for the scripts of
-	// other packages that append a change in the same step as their write, with the
-	// arguments of Broker.PublishArgs from ARGV[first] on and Broker.StreamKey as key.
-	PublishLua = libSrc
 	readScript = goredis.NewScript(libSrc + "\n" + readSrc)
 )
 

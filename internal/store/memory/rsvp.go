@@ -169,7 +169,7 @@ func (s *Store) CreateRSVP(_ context.Context, event string, n store.NewRSVP, now
 	}
 	s.add(store.RSVPIndex(event, rallyv1.RsvpState_RSVP_STATE_UNSPECIFIED), r.key())
 	s.setState(e, r, state)
-	return store.CreatedRSVP{Rsvp: s.view(r), Campaign: e.GetCampaign()}, nil
+	return store.CreatedRSVP{Rsvp: s.view(r), Campaign: e.GetCampaign(), Unpublished: n.Change}, nil
 }
 
 // GetRSVP implements store.RSVPStore.

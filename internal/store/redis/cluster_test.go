@@ -96,7 +96,7 @@ func testPublishedRSVPCreate(t *testing.T, rdb goredis.UniversalClient, prefix s
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	s := New(rdb, prefix, WithChanges(Changes{Lua: pubsubredis.PublishLua, Key: b.StreamKey, Args: b.PublishArgs}))
+	s := New(rdb, prefix, WithChanges(b.InScript()))
 	futureEvent(t, s, "pub", 10)
 	sub, err := b.Subscribe(ctx, "events/pub", "")
 	if err != nil {
@@ -104,9 +104,9 @@ func testPublishedRSVPCreate(t *testing.T, rdb goredis.UniversalClient, prefix s
 	}
 	defer sub.Close()
 	n := storetest.NewRSVP("pub", "r1", 2)
-	n.Change = []byte("change of r1")
+	n.Change = &store.Publication{Topic: "events/pub", Payload: []byte("change of r1")}
 	created, err := s.CreateRSVP(ctx, "events/pub", n, time.Now())
-	if err != nil || !created.Published {
+	if err != nil || created.Unpublished != nil {
 		t.Fatalf("CreateRSVP = %+v, %v; want it published", created, err)
 	}
 	select {

@@ -91,6 +91,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
+	pubsubredis "github.com/rallyhq/rally/internal/pubsub/redis"
 	"github.com/rallyhq/rally/internal/store"
 )
 
@@ -129,7 +130,7 @@ type Store struct {
 	now func() time.Time
 	// changes, if set, lets CreateRSVP append the event's change to its topic in the
 	// same script as the write; createScript is rsvp_create.lua with its library.
-	changes      *Changes
+	changes      *pubsubredis.InScript
 	createScript *goredis.Script
 }
 
@@ -153,24 +154,12 @@ func WithRSVPRetention(d time.Duration) Option {
 	return func(s *Store) { s.rsvpRetention = max(d, 0) }
 }
 
-// Changes is a change broker's way of appending a change to a topic from inside a script
-// (pubsub/redis: PublishLua, Broker.StreamKey and Broker.PublishArgs). With it, CreateRSVP records the RSVP and the change for
-// the event's watchers in one script: one round trip on the hot path, and no RSVP whose
-// change could be lost between two calls.
-type Changes struct {
-	// Lua defines publish_change(key, first_arg), which appends the change whose
-	// arguments start at ARGV[first_arg] to the stream at key.
-	Lua string
-	// Key is the stream key of a topic; for an event's topic it must carry the event's
-	// hash tag (TopicTag), so that the script touches one Cluster slot.
-	Key func(topic string) string
-	// Args are the arguments of publish_change for a payload on a topic.
-	Args func(topic string, payload []byte) []any
-}
-
-// WithChanges makes CreateRSVP publish the change it is given (store.NewRSVP.Change).
-func WithChanges(c Changes) Option {
-	return func(s *Store) { s.changes = &c }
+// WithChanges makes CreateRSVP publish the change it is given (store.NewRSVP.Change) in
+// its own script, through the broker that shares this Redis: one round trip on the hot
+// path, and no RSVP whose change could be lost between two calls. The broker must tag
+// topics with TopicTag, so that an event's topic is in the event's Cluster slot.
+func WithChanges(in pubsubredis.InScript) Option {
+	return func(s *Store) { s.changes = &in }
 }
 
 // TopicTag is the hash tag of a topic's keys for a broker sharing Redis with the store:
@@ -198,7 +187,7 @@ func New(rdb goredis.UniversalClient, prefix string, opts ...Option) *Store {
 	}
 	lib := ""
 	if s.changes != nil {
-		lib = s.changes.Lua
+		lib = s.changes.Lua()
 	}
 	s.createScript = rsvpScript(lib + "\n" + rsvpCreateSrc)
 	return s

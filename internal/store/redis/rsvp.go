@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
+	pubsubredis "github.com/rallyhq/rally/internal/pubsub/redis"
 	"github.com/rallyhq/rally/internal/store"
 )
 
@@ -114,44 +115,40 @@ type rsvpReply struct {
 	status string
 	rsvp   *rallyv1.Rsvp // nil when status is an error
 	sealed []byte
-	extra  any // what a script returns after reply(): the create's event campaign, or nil
 }
 
 // runRSVP runs an RSVP write script of the event with the arguments that every write
 // script takes first (now and the retention) and then args, and decodes its reply. A
 // status other than ok, replay or retry becomes the matching store error, about name.
 func (s *Store) runRSVP(ctx context.Context, script *goredis.Script, eventID, name string, now time.Time, args ...any) (rsvpReply, error) {
-	return s.runRSVPKeys(ctx, script, s.rsvpKeys(eventID), name, now, args...)
+	_, rep, err := s.runScript(ctx, script, s.rsvpKeys(eventID), name, append([]any{nowArg(now), s.rsvpRetention.Milliseconds()}, args...))
+	return rep, err
 }
 
-// runRSVPKeys is runRSVP with the keys given: the create script may take one more.
-func (s *Store) runRSVPKeys(ctx context.Context, script *goredis.Script, keys []string, name string, now time.Time, args ...any) (rsvpReply, error) {
-	args = append([]any{nowArg(now), s.rsvpRetention.Milliseconds()}, args...)
+// runScript runs an RSVP write script and decodes the reply() it starts with; it returns
+// the raw reply too, for a script that adds to it (rsvp_create.lua).
+func (s *Store) runScript(ctx context.Context, script *goredis.Script, keys []string, name string, args []any) ([]any, rsvpReply, error) {
 	res, err := script.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
-		return rsvpReply{}, fmt.Errorf("writing %s: %w", name, err)
+		return nil, rsvpReply{}, fmt.Errorf("writing %s: %w", name, err)
 	}
 	status, _ := res[0].(string)
 	switch status {
 	case "ok", "replay":
 	case "retry":
-		return rsvpReply{status: status}, nil
+		return nil, rsvpReply{status: status}, nil
 	default:
-		return rsvpReply{}, rsvpError(status, name)
+		return nil, rsvpReply{}, rsvpError(status, name)
 	}
 	if len(res) < 6 {
-		return rsvpReply{}, fmt.Errorf("writing %s: the script returned %d values", name, len(res))
+		return nil, rsvpReply{}, fmt.Errorf("writing %s: the script returned %d values", name, len(res))
 	}
 	r, _, err := decodeView(res[1:5])
 	if err != nil {
-		return rsvpReply{}, fmt.Errorf("decoding %s: %w", name, err)
+		return nil, rsvpReply{}, fmt.Errorf("decoding %s: %w", name, err)
 	}
 	sealed, _ := res[5].(string)
-	rep := rsvpReply{status: status, rsvp: r, sealed: []byte(sealed)}
-	if len(res) > 6 {
-		rep.extra = res[6]
-	}
-	return rep, nil
+	return res, rsvpReply{status: status, rsvp: r, sealed: []byte(sealed)}, nil
 }
 
 // rsvpError maps a script's error status to the store's errors.
@@ -232,19 +229,20 @@ func (s *Store) CreateRSVP(ctx context.Context, event string, n store.NewRSVP, n
 		return store.CreatedRSVP{}, fmt.Errorf("encoding %s: %w", name, err)
 	}
 	_, id, _ := rsvpID(name)
-	keys := s.rsvpKeys(evID)
-	args := []any{id, pb, n.Rsvp.GetGuests(), n.TokenHash, n.RequestKey, n.SealedToken}
-	published := s.changes != nil && len(n.Change) > 0
-	if published {
-		keys = append(keys, s.changes.Key(event))
-		args = append(args, s.changes.Args(event, n.Change)...)
+	// The change goes with the write only into the event's slot: its topic must share
+	// the event's hash tag.
+	var change *pubsubredis.ScriptChange
+	unpublished := n.Change
+	if n.Change != nil && s.changes != nil && TopicTag(n.Change.Topic) == "ev:"+evID {
+		c := s.changes.Change(n.Change.Topic, n.Change.Payload)
+		change, unpublished = &c, nil
 	}
-	rep, err := s.runRSVPKeys(ctx, s.createScript, keys, event, now, args...)
+	rep, err := s.runCreate(ctx, evID, event, now, createArgs{id, pb, n.Rsvp.GetGuests(), n.TokenHash, n.RequestKey, n.SealedToken}, change)
 	if err != nil {
 		return store.CreatedRSVP{}, err
 	}
-	campaign, ok := rep.extra.(string)
-	if !ok {
+	campaign := rep.campaign
+	if !rep.hasCampaign {
 		// An event stored before its campaign was a plain field: read it, once per RSVP
 		// until the event's next update writes the field.
 		e, err := s.GetEvent(ctx, event)
@@ -256,7 +254,52 @@ func (s *Store) CreateRSVP(ctx context.Context, event string, n store.NewRSVP, n
 	if rep.status == "replay" {
 		return store.CreatedRSVP{Rsvp: rep.rsvp, Replayed: true, SealedToken: rep.sealed, Campaign: campaign}, nil
 	}
-	return store.CreatedRSVP{Rsvp: rep.rsvp, Campaign: campaign, Published: published}, nil
+	return store.CreatedRSVP{Rsvp: rep.rsvp, Campaign: campaign, Unpublished: unpublished}, nil
+}
+
+// createArgs are rsvp_create.lua's own arguments after now and the retention (ARGV[3] to
+// ARGV[8] of its table); a change to publish with the write follows them, from
+// ARGV[createArgc+1] on, where the script's OWN_ARGS says it starts.
+type createArgs struct {
+	id          string
+	pb          []byte
+	guests      int32
+	tokenHash   []byte
+	requestKey  string
+	sealedToken []byte
+}
+
+// createArgc is the number of rsvp_create.lua's arguments before a change's: now, the
+// retention and createArgs. rsvp_create.lua's OWN_ARGS is the same number (a test
+// checks).
+const createArgc = 8
+
+// createArgv is the ARGV of rsvp_create.lua without a change: createArgc values.
+func (s *Store) createArgv(now time.Time, a createArgs) []any {
+	return []any{nowArg(now), s.rsvpRetention.Milliseconds(), a.id, a.pb, a.guests, a.tokenHash, a.requestKey, a.sealedToken}
+}
+
+// createReply is rsvp_create.lua's reply: reply(), then the event's campaign.
+type createReply struct {
+	rsvpReply
+	campaign    string
+	hasCampaign bool // false for an event stored without the field, by an older Rally
+}
+
+// runCreate runs rsvp_create.lua on the event's RSVP keys, appending change to its topic
+// in the same step when it is not nil.
+func (s *Store) runCreate(ctx context.Context, evID, event string, now time.Time, a createArgs, change *pubsubredis.ScriptChange) (createReply, error) {
+	keys, args := s.rsvpKeys(evID), s.createArgv(now, a)
+	if change != nil {
+		keys = append(keys, change.Key)
+		args = append(args, change.Args...)
+	}
+	res, rep, err := s.runScript(ctx, s.createScript, keys, event, args)
+	if err != nil || len(res) < 7 {
+		return createReply{rsvpReply: rep}, err
+	}
+	campaign, ok := res[6].(string)
+	return createReply{rsvpReply: rep, campaign: campaign, hasCampaign: ok}, nil
 }
 
 // readRSVPs runs rsvp_read.lua: the RSVPs with the given IDs, or the one whose token has

@@ -6,8 +6,9 @@
 -- ARGV[2]  retention, ms           ARGV[6]  SHA-256 of the manage token
 -- ARGV[3]  the new RSVP's ID       ARGV[7]  request key, or '' (no idempotency)
 -- ARGV[4]  pb (personal fields)    ARGV[8]  sealed manage token, kept with the request key
--- KEYS[7], ARGV[9…]  the change to append to the event's topic (publish_change), or
---                    nothing when no broker shares this Redis
+-- KEYS[7], ARGV[OWN_ARGS+1…]  the change to append to the event's organisers' topic
+--                    (publish_change, pubsub/redis's InScript), or nothing when the
+--                    caller publishes it itself
 --
 -- Returns reply() and the event's campaign: 'ok' for a new RSVP (or a resent call of
 -- this one), 'replay' for an RSVP created earlier with the same request key; 'nf',
@@ -15,6 +16,7 @@
 --
 -- This is the hot path of a rush to an event, so it reads with two HMGETs and writes
 -- with one command per key.
+local OWN_ARGS = 8 -- ARGV[1] to ARGV[8]: rsvp.go's createArgc
 local now, retention = tonumber(ARGV[1]), tonumber(ARGV[2])
 local id, pb, guests, token = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local request, sealed = ARGV[7], ARGV[8]
@@ -103,7 +105,7 @@ if r.state == S_WAITLISTED and (ev.capacity == 0 or ev.going < ev.capacity) then
 end
 expire(retention, true, ev.end_ms)
 if KEYS[7] then
-  publish_change(KEYS[7], 9)
+  publish_change(KEYS[7], OWN_ARGS + 1)
 end
 -- A new GOING RSVP is exactly what was written; a waitlisted one needs its rank.
 local out

@@ -236,14 +236,25 @@ func testRSVPConcurrentCreates(t *testing.T, s *Store) {
 	}
 }
 
-// createArgs are the arguments of one rsvp_create.lua call, as CreateRSVP builds them.
-func createArgs(t *testing.T, s *Store, n store.NewRSVP, now time.Time) []any {
+// createArgv is the ARGV of one rsvp_create.lua call, as CreateRSVP builds it.
+func createArgv(t *testing.T, s *Store, n store.NewRSVP, now time.Time) []any {
 	t.Helper()
 	pb, err := personal(n.Rsvp)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return []any{nowArg(now), s.rsvpRetention.Milliseconds(), store.ID(n.Rsvp.GetName()), pb, n.Rsvp.GetGuests(), n.TokenHash, n.RequestKey, n.SealedToken}
+	return s.createArgv(now, createArgs{store.ID(n.Rsvp.GetName()), pb, n.Rsvp.GetGuests(), n.TokenHash, n.RequestKey, n.SealedToken})
+}
+
+// TestCreateArgc: rsvp_create.lua reads a change's arguments after as many of its own as
+// CreateRSVP passes.
+func TestCreateArgc(t *testing.T) {
+	if want := fmt.Sprintf("local OWN_ARGS = %d ", createArgc); !strings.Contains(rsvpCreateSrc, want) {
+		t.Errorf("rsvp_create.lua does not declare %q", want)
+	}
+	if n := len((&Store{}).createArgv(time.Now(), createArgs{})); n != createArgc {
+		t.Errorf("createArgv makes %d arguments, createArgc is %d", n, createArgc)
+	}
 }
 
 // TestRSVPCreateRunTwice: go-redis resends a command when the connection breaks before
@@ -261,7 +272,7 @@ func TestRSVPCreateRunTwice(t *testing.T) {
 	noKey := storetest.NewRSVP("e", "plain", 2)
 	people := int64(0)
 	for _, n := range []store.NewRSVP{withKey, noKey} {
-		args := createArgs(t, s, n, time.Now())
+		args := createArgv(t, s, n, time.Now())
 		first, err := s.createScript.Run(ctx, s.rdb, keys, args...).Slice()
 		if err != nil {
 			t.Fatal(err)
