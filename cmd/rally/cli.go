@@ -31,6 +31,8 @@ type cli struct {
 	flags   *flag.FlagSet  // the running command's flags, to name them in error messages
 	target  target         // where the running command connects, once it has
 	conn    *grpc.ClientConn
+
+	anonConn *grpc.ClientConn // a second connection without a token (see anonymous)
 }
 
 const longHelp = `Rally's command-line client for organisers, the operator and participants. It talks
@@ -46,7 +48,10 @@ Participants need no login: "rally rsvp create EVENT" saves the RSVP's manage to
 rally/rsvps.json next to the login, and rally rsvp get, update and cancel use it. An
 RSVP is named in full: events/EVENT/rsvps/ID. Likewise volunteers: "rally tasks claim
 TASK" saves the claim's token to rally/claims.json, and rally tasks complete and release
-use it; a claim is named in full: tasks/TASK/claims/ID.
+use it; a claim is named in full: tasks/TASK/claims/ID. Their pseudonyms, contacts,
+notes and proofs are sealed here, before they are sent, to the organisers' keys (rally
+keys create); organisers open them with their key file: rally rsvps list EVENT --key FILE
+and rally tasks claims TASK --key FILE.
 
 Every global flag may also follow the command (rally events list --json) and has an
 environment variable: RALLY_SERVER, RALLY_TOKEN, RALLY_TLS, RALLY_TLS_CA, RALLY_JSON,
@@ -82,6 +87,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if c.conn != nil {
 		c.conn.Close()
+	}
+	if c.anonConn != nil {
+		c.anonConn.Close()
 	}
 	switch {
 	case err == nil:

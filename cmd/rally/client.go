@@ -116,12 +116,41 @@ func (c *cli) connectAnonymous() error {
 // dial opens a connection to t; it does not wait for the server, so that an unreachable
 // server shows up as UNAVAILABLE on the first call.
 func (c *cli) dial(t target) error {
+	conn, err := c.newConn(t)
+	if err != nil {
+		return err
+	}
+	c.target, c.conn = t, conn
+	return nil
+}
+
+// anonymous returns a second connection to the running command's server that sends no
+// token, for public reads that the command's token may not make (a claim token only
+// completes or releases its claim), opened on first use.
+func (c *cli) anonymous() (*grpc.ClientConn, error) {
+	if c.target.token == "" && c.conn != nil {
+		return c.conn, nil
+	}
+	if c.anonConn == nil {
+		t := c.target
+		t.token, t.tokenFrom = "", ""
+		conn, err := c.newConn(t)
+		if err != nil {
+			return nil, err
+		}
+		c.anonConn = conn
+	}
+	return c.anonConn, nil
+}
+
+// newConn opens a connection to t (see dial).
+func (c *cli) newConn(t target) (*grpc.ClientConn, error) {
 	if c.timeout <= 0 {
-		return usagef("--timeout %v: must be positive", c.timeout)
+		return nil, usagef("--timeout %v: must be positive", c.timeout)
 	}
 	creds, err := transportCredentials(t)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
@@ -136,10 +165,9 @@ func (c *cli) dial(t target) error {
 	}
 	conn, err := grpc.NewClient(t.server, opts...)
 	if err != nil {
-		return usagef("--server %q: %v", t.server, err)
+		return nil, usagef("--server %q: %v", t.server, err)
 	}
-	c.target, c.conn = t, conn
-	return nil
+	return conn, nil
 }
 
 func transportCredentials(t target) (credentials.TransportCredentials, error) {

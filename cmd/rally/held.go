@@ -126,12 +126,19 @@ const retryDelay = time.Second
 // result belongs to no account. A network error is retried once with the same request
 // ID, random when requestID is empty, with which the server returns the first result
 // instead of making a second. issue prints the result and its token, and saves the token.
-func (c *cli) issue(ctx context.Context, h *holding, requestID string, call func(ctx context.Context, requestID string) (issued, error)) error {
+// prepare, when not nil, runs once after connecting and before the first call (to read the
+// keys to seal to, say): a retry repeats only call, which must send the same request.
+func (c *cli) issue(ctx context.Context, h *holding, requestID string, prepare func(ctx context.Context) error, call func(ctx context.Context, requestID string) (issued, error)) error {
 	if requestID == "" {
 		requestID = newRequestID()
 	}
 	if err := c.connectAnonymous(); err != nil {
 		return err
+	}
+	if prepare != nil {
+		if err := prepare(ctx); err != nil {
+			return err
+		}
 	}
 	r, err := call(ctx, requestID)
 	if unanswered(err) {

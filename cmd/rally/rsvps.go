@@ -70,6 +70,13 @@ see, change or cancel the RSVP: rally saves it to rally/rsvps.json in your confi
 directory, readable only by you, for rally rsvp get, update and cancel. On a computer
 others may search, keep the token elsewhere and run rally rsvp forget.
 
+The pseudonym and contact are sealed here, before they are sent, to the public keys of
+the event's organisers (as the event shows them), so that the server stores only what
+they alone can open; rally prints the keys' fingerprints on standard error, for you to
+compare with those the organisers publish. It refuses to seal to a key whose fingerprint
+the server misstates. When the organisers have no key yet, the fields are stored in
+clear, and rally warns you.
+
 A network error is retried once with the same request ID, so that it never makes two
 RSVPs. Example: rally rsvp create vigil-berlin --name Robin --guests 1`,
 		flags: func(fs *flag.FlagSet) {
@@ -85,13 +92,64 @@ RSVPs. Example: rally rsvp create vigil-berlin --name Robin --guests 1`,
 			if err != nil {
 				return err
 			}
-			return c.issue(ctx, rsvpHolding, requestID, func(ctx context.Context, requestID string) (issued, error) {
-				resp, err := c.rsvpsClient().CreateRsvp(withIdempotencyKey(ctx, requestID), &rallyv1.CreateRsvpRequest{Parent: event, Rsvp: rsvp})
+			req := &rallyv1.CreateRsvpRequest{Parent: event, Rsvp: rsvp}
+			what := rsvpPersonal(f.name != "", f.contact != "")
+			var to sealTo
+			// Sealed once, before the first try: a retry sends the same RSVP ID and envelope.
+			prepare := func(ctx context.Context) error {
+				if what == "" {
+					return nil
+				}
+				if err := checkLocally(req); err != nil {
+					return err
+				}
+				e, err := c.eventsClient().GetEvent(ctx, &rallyv1.GetEventRequest{Name: event})
+				if err != nil {
+					return err
+				}
+				if to, err = sealTarget(e.GetRecipientKeys()); err != nil || len(to.recipients) == 0 {
+					return err
+				}
+				req.RsvpId = newRecordID()
+				env, err := to.seal(&rallyv1.SealedFields{DisplayName: rsvp.GetDisplayName(), Contact: rsvp.GetContact()}, event+"/rsvps/"+req.RsvpId)
+				if err != nil {
+					return err
+				}
+				req.Rsvp = &rallyv1.Rsvp{Guests: rsvp.GetGuests(), Envelope: env}
+				return nil
+			}
+			inClear := false
+			err = c.issue(ctx, rsvpHolding, requestID, prepare, func(ctx context.Context, requestID string) (issued, error) {
+				resp, err := c.rsvpsClient().CreateRsvp(withIdempotencyKey(ctx, requestID), req)
 				r := resp.GetRsvp()
+				inClear = resp.GetStoredInClear()
 				return issued{response: resp, resource: r, fields: rsvpFields(r), name: r.GetName(), token: resp.GetManageToken()}, err
 			})
+			if err != nil {
+				return err
+			}
+			switch {
+			case len(to.recipients) > 0:
+				c.sealedNote(what, to)
+			case inClear:
+				c.inClearWarning(what, "the event's")
+			}
+			return nil
 		},
 	})
+}
+
+// rsvpPersonal names the personal fields given, for the notes on sealing: "" for none.
+func rsvpPersonal(name, contact bool) string {
+	switch {
+	case name && contact:
+		return "pseudonym and contact"
+	case name:
+		return "pseudonym"
+	case contact:
+		return "contact"
+	}
+	return ""
 }
 
 // rsvpLeaf is a command on one RSVP, named in full: a participant's with the RSVP's
@@ -113,10 +171,16 @@ func (c *cli) updateRsvpCommand() *ffcli.Command {
 	return c.rsvpLeaf(leaf{
 		name: "update", usage: "rsvp update RSVP [--name PSEUDONYM] [--contact C] [--guests N]",
 		short: "change an RSVP: only the fields whose flags are given",
-		long:  "More guests than there are free places fails (exit 5); fewer free places for the waitlist.",
+		long: `More guests than there are free places fails (exit 5); fewer free places for the waitlist.
+
+When the event's organisers have keys, the pseudonym and contact are sealed to them
+together, here, as by rally rsvp create, and nobody but the organisers can read the old
+ones, rally included: give --name and --contact together (an empty one, such as
+--contact "", leaves it out; both empty remove them).`,
 		flags: f.register,
 	}, true, func(ctx context.Context, name string) (*rallyv1.Rsvp, error) {
-		mask, err := updateMask(rsvpMask, given(c.flags))
+		set := given(c.flags)
+		mask, err := updateMask(rsvpMask, set)
 		if err != nil {
 			return nil, err
 		}
@@ -125,7 +189,53 @@ func (c *cli) updateRsvpCommand() *ffcli.Command {
 			return nil, err
 		}
 		r.Name = name
-		return c.rsvpsClient().UpdateRsvp(ctx, &rallyv1.UpdateRsvpRequest{Rsvp: r, UpdateMask: mask})
+		req := &rallyv1.UpdateRsvpRequest{Rsvp: r, UpdateMask: mask}
+		what := rsvpPersonal(f.name != "", f.contact != "")
+		if !set["name"] && !set["contact"] {
+			return c.rsvpsClient().UpdateRsvp(ctx, req)
+		}
+		if err := checkLocally(req); err != nil {
+			return nil, err
+		}
+		e, err := c.eventsClient().GetEvent(ctx, &rallyv1.GetEventRequest{Name: parentOf(name)})
+		if err != nil {
+			return nil, err
+		}
+		to, err := sealTarget(e.GetRecipientKeys())
+		if err != nil {
+			return nil, err
+		}
+		if len(to.recipients) == 0 {
+			got, err := c.rsvpsClient().UpdateRsvp(ctx, req)
+			if err == nil && what != "" && to.none {
+				c.inClearWarning(what, "the event's")
+			}
+			return got, err
+		}
+		if !set["name"] || !set["contact"] {
+			have, lack, other := "pseudonym", "contact", "contact"
+			if set["contact"] {
+				have, lack, other = "contact", "pseudonym", "name"
+			}
+			return nil, usagef("the event's organisers have keys, so the pseudonym and contact are sealed to them together, and rally cannot read the old %s to seal it again with the new %s: give --name and --contact together (--%s \"\" for none)", lack, have, other)
+		}
+		paths := []string{"envelope"}
+		if set["guests"] {
+			paths = append(paths, "guests")
+		}
+		req.UpdateMask.Paths = paths
+		sealed := &rallyv1.Rsvp{Name: name, Guests: r.GetGuests()}
+		if what != "" { // both empty: an empty envelope removes them
+			if sealed.Envelope, err = to.seal(&rallyv1.SealedFields{DisplayName: f.name, Contact: f.contact}, name); err != nil {
+				return nil, err
+			}
+		}
+		req.Rsvp = sealed
+		got, err := c.rsvpsClient().UpdateRsvp(ctx, req)
+		if err == nil && what != "" {
+			c.sealedNote(what, to)
+		}
+		return got, err
 	})
 }
 
@@ -144,14 +254,26 @@ func (c *cli) forgetRsvpCommand() *ffcli.Command {
 
 func (c *cli) listRsvpsCommand() *ffcli.Command {
 	var list listFlags
-	var state string
+	var state, keyPath string
 	return c.leaf(leaf{
-		name: "list", usage: "rsvps list EVENT [--state going|waitlisted|cancelled] [--limit N] [--page-size N]", minArgs: 1, maxArgs: 1,
+		name: "list", usage: "rsvps list EVENT [--key FILE] [--state going|waitlisted|cancelled] [--limit N] [--page-size N]", minArgs: 1, maxArgs: 1,
 		short: "list an event's RSVPs in arrival order, contacts included (its organisers only)",
-		long:  "Every call is recorded in the event's audit log: see rally rsvps audit.",
+		long: `Every call is recorded in the event's audit log: see rally rsvps audit.
+
+Pseudonyms and contacts sealed to the organisers' keys show as "(sealed)" unless --key
+names your key file (rally keys create): they are then opened here, on this computer,
+with its private keys. With --json, the RSVPs are the API's, with displayName and contact
+filled in from each envelope opened (the envelope is kept); a record stored in clear has
+them as stored. A record that does not open shows why in its cells ("(sealed to another
+key)": to a co-organiser's key or one not in FILE; "(tampered with)": changed since it was
+sealed; "(sealed for another record)": moved from another RSVP), keeps empty fields in
+the JSON, and is counted in one warning on standard error. The exit code is 0 when at
+least one sealed RSVP opened (or none is sealed), and 1 when none did (the list is still
+printed): most likely FILE is not the right key file.`,
 		flags: func(fs *flag.FlagSet) {
 			list.register(fs)
 			fs.StringVar(&state, "state", "", "only RSVPs in this `state`: going, waitlisted or cancelled")
+			keyFlag(fs, &keyPath)
 		},
 		run: func(ctx context.Context, args []string) error {
 			parent, err := resourceName("events", args[0])
@@ -164,6 +286,10 @@ func (c *cli) listRsvpsCommand() *ffcli.Command {
 					return err
 				}
 			}
+			keys, err := newOpener(keyPath, "RSVPs")
+			if err != nil {
+				return err
+			}
 			rsvps, err := collect(list, func(size int32, token string) ([]*rallyv1.Rsvp, string, error) {
 				req.PageSize, req.PageToken = size, token
 				resp, err := c.rsvpsClient().ListRsvps(ctx, req)
@@ -173,16 +299,38 @@ func (c *cli) listRsvpsCommand() *ffcli.Command {
 				return err
 			}
 			var rows [][]string
+			unopened := 0
 			for _, r := range rsvps {
 				position := ""
 				if p := r.GetWaitlistPosition(); p > 0 {
 					position = fmt.Sprint(p)
 				}
-				rows = append(rows, []string{r.GetName(), rsvpState(r), position, fmt.Sprint(r.GetGuests()), r.GetDisplayName(), r.GetContact(), checkedIn(r)})
+				pseudonym, contact := cell(r.GetDisplayName()), cell(r.GetContact())
+				fields, marks := keys.record(r.GetName(), r.GetEnvelope())
+				switch {
+				case marks[0] != "":
+					pseudonym, contact = marks[0], marks[0]
+					unopened++
+				case fields[0] != nil:
+					r.DisplayName, r.Contact = fields[0].GetDisplayName(), fields[0].GetContact()
+					pseudonym, contact = cell(r.DisplayName), cell(r.Contact)
+				}
+				rows = append(rows, []string{r.GetName(), rsvpState(r), position, fmt.Sprint(r.GetGuests()), pseudonym, contact, checkedIn(r)})
 			}
-			return c.printTable(&rallyv1.ListRsvpsResponse{Rsvps: rsvps}, []string{"NAME", "STATE", "POSITION", "GUESTS", "PSEUDONYM", "CONTACT", "CHECKED IN"}, rows)
+			if err := c.printTable(&rallyv1.ListRsvpsResponse{Rsvps: rsvps}, []string{"NAME", "STATE", "POSITION", "GUESTS", "PSEUDONYM", "CONTACT", "CHECKED IN"}, rows); err != nil {
+				return err
+			}
+			if keys == nil && unopened > 0 {
+				c.note("Sealed to the organisers' keys: %d of %d RSVPs; --key FILE, your key file, opens them here.", unopened, len(rsvps))
+			}
+			return keys.done(c)
 		},
 	})
+}
+
+// keyFlag adds --key, the key file that opens sealed personal fields.
+func keyFlag(fs *flag.FlagSet, path *string) {
+	fs.StringVar(path, "key", "", "your key `file` (rally keys create): open the sealed pseudonyms, contacts, notes and proofs with its private keys, here")
 }
 
 func (c *cli) checkInRsvpCommand() *ffcli.Command {
@@ -232,12 +380,16 @@ func rsvpFields(r *rallyv1.Rsvp) []field {
 	if p := r.GetWaitlistPosition(); p > 0 {
 		state += fmt.Sprintf(", position %d", p)
 	}
+	pseudonym, contact := r.GetDisplayName(), r.GetContact()
+	if r.GetEnvelope() != nil && pseudonym == "" && contact == "" {
+		pseudonym, contact = "(sealed: rally rsvps list --key FILE opens it)", markSealed
+	}
 	return []field{
 		{"Name", r.GetName()},
 		{"State", state},
 		{"Guests", fmt.Sprint(r.GetGuests())},
-		{"Pseudonym", r.GetDisplayName()},
-		{"Contact", r.GetContact()},
+		{"Pseudonym", pseudonym},
+		{"Contact", contact},
 		{"Checked in", checkedIn(r)},
 		{"Created", formatTime(r.GetCreateTime(), nil)},
 		{"Updated", formatTime(r.GetUpdateTime(), nil)},

@@ -22,7 +22,7 @@ claim's token to rally/claims.json next to the login, and rally tasks complete a
 release use it. A claim is named in full: tasks/TASK/claims/ID. --token or RALLY_TOKEN
 give another token (an organiser's works too).`,
 		c.createTaskCommand(), c.listTasksCommand(), c.getTaskCommand(), c.closeTaskCommand(),
-		c.claimTaskCommand(), c.completeClaimCommand(), c.releaseClaimCommand(),
+		c.claimTaskCommand(), c.completeClaimCommand(), c.releaseClaimCommand(), c.listClaimsCommand(),
 		c.forgetCommand(claimHolding, "tasks forget CLAIM", "The claim itself stays as it is: release it first if you will not do the task."))
 }
 
@@ -227,6 +227,10 @@ rally/claims.json in your config directory, readable only by you, for rally task
 complete and release. On a computer others may search, keep the token elsewhere and run
 rally tasks forget. A claim not completed in time expires and frees its place.
 
+The pseudonym is sealed here, before it is sent, to the public keys of the campaign's
+organisers, and rally prints their fingerprints on standard error, as rally rsvp create
+does; when they have no key yet it is stored in clear, and rally warns you.
+
 A closed task, or one whose places are all taken, fails (exit 5). A network error is
 retried once with the same request ID, so that it never makes two claims.
 Example: rally tasks claim share-statement --name Robin`,
@@ -239,13 +243,64 @@ Example: rally tasks claim share-statement --name Robin`,
 			if err != nil {
 				return err
 			}
-			return c.issue(ctx, claimHolding, requestID, func(ctx context.Context, requestID string) (issued, error) {
-				resp, err := c.tasksClient().ClaimTask(withIdempotencyKey(ctx, requestID), &rallyv1.ClaimTaskRequest{Name: task, DisplayName: displayName})
+			req := &rallyv1.ClaimTaskRequest{Name: task, DisplayName: displayName}
+			var to sealTo
+			// Sealed once, before the first try: a retry sends the same claim ID and envelope.
+			prepare := func(ctx context.Context) error {
+				if displayName == "" {
+					return nil
+				}
+				if err := checkLocally(req); err != nil {
+					return err
+				}
+				if to, err = c.taskSealTarget(ctx, task); err != nil || len(to.recipients) == 0 {
+					return err
+				}
+				req.ClaimId = newRecordID()
+				if req.Envelope, err = to.seal(&rallyv1.SealedFields{DisplayName: displayName}, task+"/claims/"+req.ClaimId); err != nil {
+					return err
+				}
+				req.DisplayName = ""
+				return nil
+			}
+			inClear := false
+			err = c.issue(ctx, claimHolding, requestID, prepare, func(ctx context.Context, requestID string) (issued, error) {
+				resp, err := c.tasksClient().ClaimTask(withIdempotencyKey(ctx, requestID), req)
 				cl := resp.GetClaim()
+				inClear = resp.GetStoredInClear()
 				return issued{response: resp, resource: cl, fields: claimFields(cl), name: cl.GetName(), token: resp.GetClaimToken()}, err
 			})
+			if err != nil {
+				return err
+			}
+			switch {
+			case len(to.recipients) > 0:
+				c.sealedNote("pseudonym", to)
+			case inClear:
+				c.inClearWarning("pseudonym", "the campaign's")
+			}
+			return nil
 		},
 	})
+}
+
+// taskSealTarget reads the keys that the personal fields of a task's claims are sealed
+// to: its campaign's recipient keys (see sealTarget).
+// Both are public reads, made without a token: a claim token does not serve for them.
+func (c *cli) taskSealTarget(ctx context.Context, task string) (sealTo, error) {
+	conn, err := c.anonymous()
+	if err != nil {
+		return sealTo{}, err
+	}
+	t, err := rallyv1.NewTaskServiceClient(conn).GetTask(ctx, &rallyv1.GetTaskRequest{Name: task})
+	if err != nil {
+		return sealTo{}, err
+	}
+	cp, err := rallyv1.NewCampaignServiceClient(conn).GetCampaign(ctx, &rallyv1.GetCampaignRequest{Name: t.GetCampaign()})
+	if err != nil {
+		return sealTo{}, err
+	}
+	return sealTarget(cp.GetRecipientKeys())
 }
 
 // claimLeaf is a command on one claim, named in full, with its saved claim token (see
@@ -259,13 +314,134 @@ func (c *cli) completeClaimCommand() *ffcli.Command {
 	return c.claimLeaf(leaf{
 		name: "complete", usage: "tasks complete CLAIM [--proof URL] [--note TEXT]",
 		short: "report the work of a claim done (safe to repeat: it counts once)",
-		long:  "An expired or released claim fails (exit 5): claim the task again.",
+		long: `An expired or released claim fails (exit 5): claim the task again.
+
+The proof and note are sealed here, before they are sent, to the public keys of the
+campaign's organisers, as rally tasks claim seals the pseudonym; when they have no key
+yet they are stored in clear, and rally warns you.`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&proof, "proof", "", "https `URL` of the work done, such as your post; only the organisers see it")
 			fs.StringVar(&note, "note", "", "a note for the organisers (`text`); only they see it")
 		},
 	}, func(ctx context.Context, name string) (*rallyv1.Claim, error) {
-		return c.tasksClient().CompleteClaim(ctx, &rallyv1.CompleteClaimRequest{Name: name, ProofUrl: proof, Note: note})
+		req := &rallyv1.CompleteClaimRequest{Name: name, ProofUrl: proof, Note: note}
+		what := claimPersonal(proof != "", note != "")
+		if what == "" {
+			return c.tasksClient().CompleteClaim(ctx, req)
+		}
+		if err := checkLocally(req); err != nil {
+			return nil, err
+		}
+		to, err := c.taskSealTarget(ctx, parentOf(name))
+		if err != nil {
+			return nil, err
+		}
+		if len(to.recipients) > 0 {
+			if req.Envelope, err = to.seal(&rallyv1.SealedFields{ProofUrl: proof, Note: note}, name); err != nil {
+				return nil, err
+			}
+			req.ProofUrl, req.Note = "", ""
+		}
+		cl, err := c.tasksClient().CompleteClaim(ctx, req)
+		switch {
+		case err != nil:
+		case len(to.recipients) > 0:
+			c.sealedNote(what, to)
+		case to.none:
+			c.inClearWarning(what, "the campaign's")
+		}
+		return cl, err
+	})
+}
+
+// claimPersonal names the completion's personal fields given, for the notes on sealing.
+func claimPersonal(proof, note bool) string {
+	switch {
+	case proof && note:
+		return "proof and note"
+	case proof:
+		return "proof"
+	case note:
+		return "note"
+	}
+	return ""
+}
+
+func (c *cli) listClaimsCommand() *ffcli.Command {
+	var list listFlags
+	var keyPath string
+	return c.leaf(leaf{
+		name: "claims", usage: "tasks claims TASK [--key FILE] [--limit N] [--page-size N]", minArgs: 1, maxArgs: 1,
+		short: "list a task's claims, oldest first, with pseudonyms, proofs and notes (its campaign's organisers only)",
+		long: `Every call is recorded in the task's audit log (the API's ListAuditEntries).
+
+Pseudonyms, proofs and notes sealed to the organisers' keys show as "(sealed)" unless
+--key names your key file (rally keys create): they are then opened here, on this
+computer, with its private keys. With --json, the claims are the API's, with displayName,
+proofUrl and note filled in from the envelopes opened (envelope and completionEnvelope
+are kept); a claim stored in clear has them as stored. A claim that does not open shows
+why in its cells ("(sealed to another key)", "(tampered with)", "(sealed for another
+record)"), keeps empty fields in the JSON, and is counted in one warning on standard
+error. The exit code is 0 when at least one sealed claim opened (or none is sealed), and
+1 when none did (the list is still printed): most likely FILE is not the right key file.`,
+		flags: func(fs *flag.FlagSet) {
+			list.register(fs)
+			keyFlag(fs, &keyPath)
+		},
+		run: func(ctx context.Context, args []string) error {
+			task, err := resourceName("tasks", args[0])
+			if err != nil {
+				return err
+			}
+			keys, err := newOpener(keyPath, "claims")
+			if err != nil {
+				return err
+			}
+			req := &rallyv1.ListClaimsRequest{Parent: task}
+			claims, err := collect(list, func(size int32, token string) ([]*rallyv1.Claim, string, error) {
+				req.PageSize, req.PageToken = size, token
+				resp, err := c.tasksClient().ListClaims(ctx, req)
+				return resp.GetClaims(), resp.GetNextPageToken(), err
+			})
+			if err != nil {
+				return err
+			}
+			var rows [][]string
+			unopened := 0
+			for _, cl := range claims {
+				pseudonym, proof, note := cell(cl.GetDisplayName()), cell(cl.GetProofUrl()), cell(cl.GetNote())
+				fields, marks := keys.record(cl.GetName(), cl.GetEnvelope(), cl.GetCompletionEnvelope())
+				if marks[0] != "" || marks[1] != "" {
+					unopened++
+				}
+				switch {
+				case marks[0] != "":
+					pseudonym = marks[0]
+				case fields[0] != nil:
+					cl.DisplayName = fields[0].GetDisplayName()
+					pseudonym = cell(cl.DisplayName)
+				}
+				switch {
+				case marks[1] != "":
+					proof, note = marks[1], marks[1]
+				case fields[1] != nil:
+					cl.ProofUrl, cl.Note = fields[1].GetProofUrl(), fields[1].GetNote()
+					proof, note = cell(cl.ProofUrl), cell(cl.Note)
+				}
+				expires := ""
+				if cl.GetState() == rallyv1.ClaimState_CLAIM_STATE_CLAIMED {
+					expires = formatTime(cl.GetExpireTime(), nil)
+				}
+				rows = append(rows, []string{cl.GetName(), enumName(cl.GetState(), "CLAIM_STATE_"), pseudonym, expires, proof, note})
+			}
+			if err := c.printTable(&rallyv1.ListClaimsResponse{Claims: claims}, []string{"NAME", "STATE", "PSEUDONYM", "EXPIRES", "PROOF", "NOTE"}, rows); err != nil {
+				return err
+			}
+			if keys == nil && unopened > 0 {
+				c.note("Sealed to the organisers' keys: %d of %d claims; --key FILE, your key file, opens them here.", unopened, len(claims))
+			}
+			return keys.done(c)
+		},
 	})
 }
 
