@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
@@ -317,6 +318,70 @@ func (p *Page) Eval(expr string) string {
 		p.t.Fatalf("%s: evaluate %s: %v", p.name, expr, err)
 	}
 	return v
+}
+
+// EvalAsync evaluates a JavaScript expression whose value is a promise of a string, and
+// waits for it. A rejected promise fails the test.
+func (p *Page) EvalAsync(expr string) string {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, Timeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		p.t.Fatalf("%s: evaluate %s: %v", p.name, expr, err)
+	}
+	return v
+}
+
+// SetFiles chooses files in the file input that sel matches, as a person picking them
+// would (the input's change event fires).
+func (p *Page) SetFiles(sel string, files ...string) {
+	p.t.Helper()
+	p.do("choose files in "+sel, chromedp.SetUploadFiles(chromedp.CSS(sel), files, chromedp.NodeReady))
+}
+
+// Download clicks the link that sel matches and returns the bytes of the file it
+// downloads.
+func (p *Page) Download(sel string) []byte {
+	p.t.Helper()
+	dir := p.t.TempDir()
+	c := chromedp.FromContext(p.ctx)
+	ctx, cancel := context.WithTimeout(p.ctx, Timeout)
+	defer cancel()
+	_, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, BrowserContextID: c.BrowserContextID,
+		DownloadPath: dir, EventsEnabled: new(true),
+	})
+	if err != nil {
+		p.t.Fatalf("%s: allowing downloads: %v", p.name, err)
+	}
+	done := make(chan *browser.EventDownloadProgress, 1)
+	if err := chromedp.ListenBrowser(ctx, func(ev any) {
+		if e, ok := ev.(*browser.EventDownloadProgress); ok && e.State != browser.DownloadProgressStateInProgress {
+			select {
+			case done <- e:
+			default:
+			}
+		}
+	}); err != nil {
+		p.t.Fatalf("%s: listening for downloads: %v", p.name, err)
+	}
+	p.Click(sel)
+	select {
+	case e := <-done:
+		if e.State != browser.DownloadProgressStateCompleted {
+			p.t.Fatalf("%s: the download of %s ended %s", p.name, sel, e.State)
+		}
+		// allowAndName names the file by the download's GUID.
+		b, err := os.ReadFile(filepath.Join(dir, e.GUID))
+		if err != nil {
+			p.t.Fatalf("%s: reading the download of %s: %v", p.name, sel, err)
+		}
+		return b
+	case <-ctx.Done():
+		p.t.Fatalf("%s: waited %v for the download of %s", p.name, Timeout, sel)
+	}
+	return nil
 }
 
 // WaitText waits until the element that sel matches is visible and its text, with runs

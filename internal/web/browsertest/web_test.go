@@ -24,6 +24,7 @@ type rally struct {
 	admin     context.Context
 	campaigns rallyv1.CampaignServiceClient
 	events    rallyv1.EventServiceClient
+	conn      *grpc.ClientConn // for other services (sealed_test.go)
 }
 
 func startRally(t *testing.T) rally {
@@ -40,6 +41,7 @@ func startRally(t *testing.T) rally {
 		admin:     metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "+adminToken),
 		campaigns: rallyv1.NewCampaignServiceClient(conn),
 		events:    rallyv1.NewEventServiceClient(conn),
+		conn:      conn,
 	}
 }
 

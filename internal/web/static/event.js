@@ -2,6 +2,7 @@
 // participant's own RSVP.
 import { api, watch, requestId, ApiError } from "./api.js";
 import { h, fill, id, when, short, venueText, attendanceText, errorText, saved, field, announce, liveStatus, label } from "./ui.js";
+import { sealingOf, sealingFor, sealingNote, clearText, checkLength, sealNew, envelopeRefused, keysChangedText } from "./sealing.js";
 
 const RSVP_FIELDS = { displayName: "Name", contact: "Contact", guests: "Guests" };
 
@@ -24,6 +25,13 @@ export async function render(main, eventId) {
     if (mine && err instanceof ApiError && err.status !== 404) return api(`/v1/${name}`);
     throw err;
   });
+  // What the name and contact are sealed to: the keys of the event's campaign (or of its
+  // owner, for an event without one), which GetEvent returns.
+  let sealing = await sealingOf(ev.recipientKeys);
+  const reloadSealing = () => sealingFor(() => api(`/v1/${name}`));
+  // The name given with this page's RSVP, for the confirmation: the server does not
+  // return a sealed name (it cannot read it), and it is not kept on the device.
+  let sent = { rsvp: "", displayName: "" };
 
   const details = h("div");
   const attendance = h("p", { id: "attendance", "aria-live": "polite" });
@@ -105,8 +113,9 @@ export async function render(main, eventId) {
     myState = r.state;
     const going = r.state === "RSVP_STATE_GOING";
     const guests = r.guests ? ` with ${r.guests} guest${r.guests > 1 ? "s" : ""}` : "";
+    const as = r.displayName || (sent.rsvp === r.name ? sent.displayName : "");
     fill(stateEl, { RSVP_STATE_GOING: `Going${guests}.`, RSVP_STATE_WAITLISTED: `Waitlisted${guests}: you get a place as soon as one frees up.`, RSVP_STATE_CANCELLED: "Cancelled." }[r.state] || label(r.state, "RSVP_STATE_"),
-      r.displayName && ` (as ${r.displayName})`);
+      as && ` (as ${as})`);
     fill(positionEl, r.state === "RSVP_STATE_WAITLISTED" && r.waitlistPosition ? `Position ${r.waitlistPosition} on the waitlist` : "");
     cancelBtn.hidden = r.state === "RSVP_STATE_CANCELLED";
     if (r.state === "RSVP_STATE_CANCELLED" && !mine.cancelled) {
@@ -157,16 +166,32 @@ export async function render(main, eventId) {
   const guestsIn = h("input", { id: "rsvp-guests", name: "guests", type: "number", inputmode: "numeric", min: 0, max: 5, value: 0 });
   const formError = h("p", { id: "form-error", class: "error", role: "alert" });
   const submit = h("button", { type: "submit", id: "rsvp-submit" }, "RSVP");
+  // How the name and contact are kept: sealed to the organisers' keys (with their
+  // fingerprints), or, when the campaign has no key, in clear: said next to the fields
+  // as soon as something is typed in them, before it is sent.
+  const sealedTo = h("div", { id: "rsvp-sealed-to", class: "note" });
+  const clearNotice = h("p", { id: "rsvp-clear-notice", class: "note warning", role: "status", hidden: true });
+  function showSealing() {
+    sealingNote(sealedTo, sealing, "name and contact");
+    sealedTo.hidden = !sealedTo.firstChild;
+    const typed = nameIn.value.trim() !== "" || contactIn.value.trim() !== "";
+    clearNotice.textContent = clearText("name and contact");
+    clearNotice.hidden = !(typed && sealing.state === "none");
+  }
   // One requestId per attempt: a retry after a lost answer returns the same RSVP instead
-  // of making a second. Changing the form starts a new attempt.
+  // of making a second, so it sends the same RSVP ID and envelope too. Changing the form
+  // starts a new attempt.
   let attempt = "";
-  const form = h("form", { id: "rsvp-form", novalidate: true, onsubmit: send, oninput: () => { attempt = ""; } },
+  let sealedFor = { attempt: "", id: "", envelope: null };
+  const form = h("form", { id: "rsvp-form", novalidate: true, onsubmit: send, oninput: () => { attempt = ""; showSealing(); } },
     field("Name or pseudonym (optional)", nameIn, "No real name needed."),
     field("Contact (optional)", contactIn, "For example signal:your.name. Shown to the organisers only, and deleted after the event."),
+    clearNotice,
     field("Guests you bring", guestsIn, "0 to 5."),
     formError, submit);
   fill(formSection, h("h2", { id: "rsvp-h" }, "RSVP"),
-    h("p", {}, "No account needed. Other visitors never see who comes."), form);
+    h("p", {}, "No account needed. Other visitors never see who comes."), sealedTo, form);
+  showSealing();
 
   async function send(e) {
     e.preventDefault();
@@ -174,19 +199,40 @@ export async function render(main, eventId) {
     formError.textContent = "";
     attempt = attempt || requestId();
     const guests = guestsIn.value === "" ? 0 : Number(guestsIn.value);
+    const displayName = nameIn.value.trim(), contact = contactIn.value.trim();
     submit.disabled = true;
     try {
-      const res = await api(`/v1/${name}/rsvps`, {
-        method: "POST",
-        query: { requestId: attempt },
-        body: { displayName: nameIn.value.trim(), contact: contactIn.value.trim(), guests: Number.isInteger(guests) ? guests : -1 },
-      });
+      const query = { requestId: attempt };
+      const body = { guests: Number.isInteger(guests) ? guests : -1 };
+      if (displayName || contact) {
+        if (sealing.state === "unknown") {
+          sealing = await reloadSealing();
+          showSealing();
+          if (sealing.state === "unknown") throw new TypeError("the campaign's keys could not be read");
+        }
+        if (sealing.state === "mismatch") throw new Error("Your name and contact cannot be sealed safely (see above): leave them empty to RSVP.");
+        if (sealing.state === "keys") {
+          // The server cannot check what it cannot read: the limits are kept here.
+          checkLength("display_name", displayName, 60);
+          checkLength("contact", contact, 200);
+          if (sealedFor.attempt !== attempt) {
+            sealedFor = { attempt, ...await sealNew(sealing, { displayName, contact }, name, "rsvps") };
+          }
+          query.rsvpId = sealedFor.id;
+          body.envelope = sealedFor.envelope;
+        } else {
+          Object.assign(body, { displayName, contact });
+        }
+      }
+      const res = await api(`/v1/${name}/rsvps`, { method: "POST", query, body });
       attempt = "";
       mine = { name: res.rsvp.name, manageToken: res.manageToken };
+      sent = { rsvp: res.rsvp.name, displayName };
       saved.set(key, mine);
       form.reset();
+      showSealing();
       showManageLink();
-      announce("Your RSVP is saved.");
+      announce(res.storedInClear ? "Your RSVP is saved. Your name and contact are stored in clear on the server." : "Your RSVP is saved.");
       restartWatch();
       await refreshMine();
     } catch (err) {
@@ -194,6 +240,13 @@ export async function render(main, eventId) {
         formError.textContent = current.state === "EVENT_STATE_CANCELLED" || Date.parse(current.endTime) < Date.now()
           ? "RSVPs are closed: this event is cancelled or over."
           : errorText(err, RSVP_FIELDS);
+      } else if (envelopeRefused(err)) {
+        // Refused for its keys: they changed since the page was loaded (a key revoked or
+        // added). Show the new ones, for the participant to compare before sending again.
+        attempt = "";
+        sealing = await reloadSealing();
+        showSealing();
+        formError.textContent = keysChangedText;
       } else {
         formError.textContent = errorText(err, RSVP_FIELDS);
       }
@@ -275,9 +328,10 @@ addEventListener("hashchange", () => {
 // resolves true to replace.
 async function confirmReplace(main, mine, linked) {
   // What each RSVP is, as its own token reads it, so that the person can tell them apart.
+  // (A sealed RSVP's name is not returned: the server cannot read it.)
   const describe = (r) => api(`/v1/${r.name}`, { token: r.manageToken }).then(
     (x) => `${{ RSVP_STATE_GOING: "Going", RSVP_STATE_WAITLISTED: "Waitlisted", RSVP_STATE_CANCELLED: "Cancelled" }[x.state] || label(x.state, "RSVP_STATE_")}` +
-      (x.guests ? ` with ${x.guests} guest${x.guests > 1 ? "s" : ""}` : "") + (x.displayName ? `, as ${x.displayName}` : ", without a name"),
+      (x.guests ? ` with ${x.guests} guest${x.guests > 1 ? "s" : ""}` : "") + (x.displayName ? `, as ${x.displayName}` : ""),
     () => "Rally does not know this RSVP (deleted, or the token is wrong).");
   const [ours, theirs] = await Promise.all([describe(mine), describe(linked)]);
   return new Promise((resolve) => {

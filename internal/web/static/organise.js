@@ -1,7 +1,13 @@
 // The organiser console: sign in with an API token, then manage the events of one's
 // campaigns. The token is kept in sessionStorage, so it is gone when the tab closes.
+//
+// Participants' personal fields come sealed to the organisers' keys (envelopes): the
+// console opens them here, with the organiser's private key kept in this browser
+// (keystore.js), and never sends what it opens anywhere.
 import { api, listAll, requestId } from "./api.js";
 import { h, fill, id, when, short, errorText, field, announce, label, attendanceText, viewerZone, country } from "./ui.js";
+import { open as openEnvelope, OpenError, X25519, fingerprint, fromBase64, toBase64 } from "./envelope.js";
+import { loadKeys, forgetKeys, importKeyFile, newKeyFile, keyFileText, KeyFileError } from "./keystore.js";
 
 const TOKEN_KEY = "rally.orgToken";
 const ZONES = ["Europe/Berlin", "Europe/London", "Europe/Paris", "Europe/Vienna", "Europe/Warsaw", "Europe/Prague",
@@ -28,17 +34,207 @@ export async function render(main) {
   }
   const all = await listAll("/v1/campaigns", "campaigns", { token });
   const campaigns = me ? all.filter((c) => c.owner === me.name || (c.organisers || []).includes(me.name)) : all;
+  keyring.keys = await loadKeys();
+  // The operator (admin) has no keys of its own; it may still import an organiser's.
+  const registered = me ? await listAll("/v1/organisers/me/keys", "organiserKeys", { token }).catch(() => null) : null;
+  for (const k of registered || []) await localFingerprint(k);
 
   const signOut = h("button", { type: "button", class: "secondary", onclick: () => { sessionStorage.removeItem(TOKEN_KEY); location.reload(); } }, "Sign out");
   const list = h("div");
   fill(main,
     h("h1", {}, "Organiser console"),
     h("p", {}, `Signed in as ${me ? me.displayName || id(me.name) : "the operator (admin)"}. `, signOut),
+    keysSection(token, registered),
     campaigns.length
       ? h("details", { class: "panel" }, h("summary", {}, "Create an event"), eventForm(token, campaigns, null, () => location.reload()))
       : h("p", {}, "You organise no campaign yet. Create one with the rally CLI or the API."),
     list);
   for (const c of campaigns) list.append(await campaignSection(token, c));
+}
+
+// --- Keys ----------------------------------------------------------------------------
+
+// keyring holds the keys loaded in this browser; what shows opened fields registers in
+// views, to show them again when a key is imported or forgotten.
+const keyring = { keys: [], views: new Set() };
+
+function keysChanged(keys) {
+  keyring.keys = keys;
+  for (const v of keyring.views) {
+    if (v.el.isConnected) v.show();
+    else keyring.views.delete(v);
+  }
+}
+
+// view shows what show() renders into el now, and again whenever the keys change.
+function view(el, show) {
+  keyring.views.add({ el, show });
+  show();
+  return el;
+}
+
+// keysSection shows the keys: which one this browser holds (by fingerprint), a way to
+// import a key file or forget the key, and, for an organiser without a key, creating one
+// as the next step, since until then what participants give is stored in clear.
+function keysSection(token, registered) {
+  const el = h("section", { id: "keys", class: "panel", "aria-labelledby": "keys-h" });
+  const error = h("p", { id: "key-error", class: "error", role: "alert" });
+  const busy = { creating: false, download: null };
+  const current = () => (registered || []).filter((k) => !k.revokeTime && k.algorithm === X25519);
+
+  const fileIn = h("input", { id: "key-file", type: "file", accept: ".json,application/json" });
+  fileIn.addEventListener("change", async () => {
+    error.textContent = "";
+    const file = fileIn.files[0];
+    if (!file) return;
+    try {
+      const kept = await importKeyFile(await file.text(), registered || []);
+      keysChanged(await loadKeys());
+      announce(`Key ${kept.map((k) => k.fingerprint).join(", ")} loaded.`);
+    } catch (err) {
+      error.textContent = err instanceof KeyFileError ? err.message : `The key file could not be read: ${err.message}`;
+    }
+    fileIn.value = "";
+  });
+
+  async function create(btn) {
+    error.textContent = "";
+    btn.disabled = true;
+    busy.creating = true;
+    let keys;
+    try {
+      keys = await newKeyFile();
+    } catch {
+      // No X25519 in this browser's WebCrypto (Chromium before 133, Firefox before 130).
+      busy.creating = false;
+      btn.disabled = false;
+      error.textContent = "This browser cannot make keys. Create one with the rally CLI (rally keys create --out rally-keys.json), then import the file here.";
+      return;
+    }
+    // The public halves are registered first, so that the file holds their names (what
+    // the rally CLI opens envelopes by); a key that fails to register stays in the file
+    // without a name, for `rally keys register FILE`.
+    for (const k of keys) {
+      try {
+        const got = await api("/v1/organisers/me/keys", { method: "POST", token, body: { algorithm: k.algorithm, publicKey: toBase64(fromBase64(k.publicKey)) } });
+        k.name = got.name;
+        (registered = registered || []).push(await localFingerprint(got));
+      } catch (err) {
+        error.textContent = `Your key could not be registered: ${errorText(err)}`;
+        break;
+      }
+    }
+    const text = keyFileText(keys);
+    for (const k of keys) k.privateKey = "";
+    if (keys[0].name) {
+      try {
+        await importKeyFile(text, registered);
+        keysChanged(await loadKeys());
+      } catch (err) {
+        error.textContent = `Your key could not be kept in this browser: ${err.message}. Import the key file after downloading it.`;
+      }
+    }
+    busy.creating = false;
+    busy.download = URL.createObjectURL(new Blob([text], { type: "application/json" }));
+    addEventListener("beforeunload", unsaved);
+    show();
+  }
+
+  // Leaving before the key file is saved would leave this browser's copy as the only
+  // one: the browser asks first.
+  function unsaved(e) {
+    e.preventDefault();
+    e.returnValue = "";
+  }
+
+  function saved() {
+    URL.revokeObjectURL(busy.download); // the only place the private key was readable
+    busy.download = null;
+    removeEventListener("beforeunload", unsaved);
+    announce("Key file saved. This browser keeps only a copy it cannot export.");
+    show();
+  }
+
+  function show() {
+    const loaded = keyring.keys;
+    const mine = current();
+    const parts = [h("h2", { id: "keys-h" }, "Your key")];
+    if (busy.download) {
+      parts.push(h("div", { id: "key-created", class: "note" },
+        h("p", {}, h("strong", {}, "Download your key file now."),
+          " It is the only copy of your private key outside this browser. Keep it safe and offline (an encrypted USB stick, not a cloud drive): ",
+          "whoever holds it can read the names and contacts sealed to you, and what is sealed to a lost key cannot be opened. ",
+          "The rally CLI opens them with it too: rally rsvps list EVENT --key rally-keys.json."),
+        h("p", { class: "actions" },
+          h("a", { id: "key-download", href: busy.download, download: "rally-keys.json" }, "Download the key file (rally-keys.json)"),
+          h("button", { type: "button", id: "key-saved", onclick: saved }, "I have saved it"))));
+    } else if (registered && !mine.length) {
+      const btn = h("button", { type: "button", id: "key-create", disabled: busy.creating, onclick: (e) => create(e.currentTarget) }, "Create my key");
+      parts.push(h("div", { id: "key-setup", class: "note" },
+        h("p", {}, h("strong", {}, "First, create your key."),
+          " Participants' names, contacts and notes are then sealed to it on their own devices, so that the server stores only what you can open. ",
+          "Until you or a co-organiser have a key, what they give is stored in clear on the server, where a raid or a leak would expose it."),
+        h("p", {}, "The key is made in this browser; its private half never leaves it, except in the key file you download next."),
+        btn));
+    }
+    if (mine.length) {
+      parts.push(h("p", { id: "key-registered" }, `Participants' fields are sealed to your key${mine.length > 1 ? "s" : ""} `,
+        mine.flatMap((k, i) => [i ? ", " : "", h("code", { class: "fingerprint" }, k.fingerprint)]),
+        ". Publish the fingerprint (on flyers, on social media), so that participants can compare it with what their event page shows."));
+    }
+    if (loaded.length) {
+      parts.push(h("p", { id: "key-loaded" }, "Loaded in this browser: ",
+        loaded.flatMap((k, i) => [i ? ", " : "", h("code", { class: "fingerprint" }, k.fingerprint)]),
+        ". It opens what is sealed to it, here only: the private key cannot be exported or uploaded."),
+      h("button", { type: "button", id: "key-forget", class: "secondary", onclick: async () => {
+        await forgetKeys();
+        keysChanged([]);
+        announce("The key is forgotten in this browser.");
+      } }, "Forget the key in this browser"));
+    } else if (!busy.download) {
+      parts.push(h("p", { id: "key-none" }, "No key is loaded in this browser: sealed names and contacts stay sealed. Import your key file to read them."));
+    }
+    parts.push(field(loaded.length ? "Import another key file" : "Key file (from rally keys create, or made here)", fileIn,
+      "Read here, never uploaded. The private key is kept in this browser, which cannot export it."), error);
+    fill(el, parts);
+  }
+  return view(el, show);
+}
+
+// localFingerprint replaces a registered key's fingerprint with the one computed here
+// from its public key: the one the organiser publishes is the one participants' pages
+// compute, whatever the server says.
+async function localFingerprint(k) {
+  try {
+    k.fingerprint = await fingerprint(k.algorithm, fromBase64(k.publicKey || ""));
+  } catch {
+    k.fingerprint = "(unreadable key)";
+  }
+  return k;
+}
+
+// reveal opens a record's envelope with the loaded keys. It returns {fields} when opened
+// or stored in clear, with kept saying which, or {message} when not opened.
+async function reveal(resource, envelope, plain) {
+  if (envelope) {
+    if (!keyring.keys.length) return { kept: "sealed", message: "Sealed: import your key file to read it." };
+    try {
+      return { kept: "sealed", fields: await openEnvelope(envelope, resource, keyring.keys) };
+    } catch (err) {
+      return { kept: "not opened", message: err instanceof OpenError ? err.message : `Could not be opened: ${err.message}` };
+    }
+  }
+  const given = Object.values(plain).some(Boolean);
+  return { kept: given ? "stored in clear" : "nothing given", fields: plain };
+}
+
+const KEPT = { sealed: "Sealed", "stored in clear": "Stored in clear", "nothing given": "–", "not opened": "Not opened" };
+
+// personalCells are the cells of cols (field names) for a revealed record: the fields,
+// or one cell over all of them that says why they are not shown.
+function personalCells(r, cols, cell = (k, v) => v || "–") {
+  if (r.message) return [h("td", { colspan: cols.length, class: `p-message${r.kept === "not opened" ? " error" : " muted"}` }, r.message)];
+  return cols.map((k) => h("td", { class: `p-${k}` }, cell(k, r.fields[k])));
 }
 
 function signIn(main, error = "") {
@@ -75,7 +271,23 @@ async function campaignSection(token, c) {
             h("td", {}, t.title), h("td", {}, label(t.state, "TASK_STATE_")),
             h("td", {}, t.progress?.completed || 0), h("td", {}, t.targetCompletions || "–"),
             h("td", {}, t.progress?.claimed || 0), h("td", {}, short(t.deadline))))))
-      : h("p", {}, "No tasks."));
+      : h("p", {}, "No tasks."),
+    tasks.map((t) => claimsSection(token, t)));
+}
+
+function claimsSection(token, t) {
+  const out = h("div");
+  return h("details", {
+    id: `claims-${id(t.name)}`,
+    ontoggle: async (ev) => {
+      if (!ev.target.open) return;
+      try {
+        fill(out, claimsTable(await listAll(`/v1/${t.name}/claims`, "claims", { token })));
+      } catch (err) {
+        fill(out, h("p", { role: "alert" }, errorText(err)));
+      }
+    },
+  }, h("summary", {}, `Claims: ${t.title}`), h("p", { class: "muted" }, "Every time this list is opened, it is recorded in the task's audit log."), out);
 }
 
 function eventItem(token, e) {
@@ -116,28 +328,87 @@ function eventItem(token, e) {
       h("form", { onsubmit: (ev) => { ev.preventDefault(); run(() => api(`/v1/${e.name}/announcements`, { method: "POST", token, body: { text: text.value.trim(), audience: audience.value } }), "Announcement posted."); } },
         field("Message", text), field("Who sees it", audience), h("button", { type: "submit" }, "Post"))),
     h("details", {
+      id: `rsvps-${eid}`,
       ontoggle: async (ev) => {
         if (!ev.target.open) return;
         try {
           const list = await listAll(`/v1/${e.name}/rsvps`, "rsvps", { token });
-          fill(rsvps, rsvpTable(list));
+          fill(rsvps, rsvpTable(token, list));
         } catch (err) {
           fill(rsvps, h("p", { role: "alert" }, errorText(err)));
         }
       },
-    }, h("summary", {}, "RSVPs"), h("p", { class: "muted" }, "Every time this list is opened, it is recorded in the event's audit log."), rsvps));
+    }, h("summary", {}, "RSVPs and check-in"), h("p", { class: "muted" }, "Every time this list is opened, it is recorded in the event's audit log."), rsvps));
 
   return h("li", { class: `card${cancelled ? " cancelled" : ""}` },
     h("h4", {}, e.title, cancelled && h("span", { class: "badge" }, " Cancelled")), body);
 }
 
-function rsvpTable(list) {
+// rsvpTable lists RSVPs with their names and contacts opened, and checks GOING ones in.
+// A row that does not open says why, in the row; the others still show.
+function rsvpTable(token, list) {
   if (!list.length) return h("p", {}, "No RSVPs yet.");
-  return h("table", {},
-    h("thead", {}, h("tr", {}, ["Name", "Contact", "Guests", "State", "Waitlist", "Checked in"].map((x) => h("th", { scope: "col" }, x)))),
-    h("tbody", {}, list.map((r) => h("tr", {},
-      h("td", {}, r.displayName || "–"), h("td", {}, r.contact || "–"), h("td", {}, r.guests || 0),
-      h("td", {}, label(r.state, "RSVP_STATE_")), h("td", {}, r.waitlistPosition || ""), h("td", {}, r.checkedIn ? "yes" : "")))));
+  const row = (r) => {
+    const tr = h("tr", { "data-rsvp": id(r.name) });
+    const show = async () => {
+      const x = await reveal(r.name, r.envelope, { displayName: r.displayName || "", contact: r.contact || "" });
+      const msg = h("span", { class: "error", role: "alert" });
+      const checkIn = r.state === "RSVP_STATE_GOING" && !r.checkedIn && h("button", {
+        type: "button", class: "secondary check-in", onclick: async (e) => {
+          e.currentTarget.disabled = true;
+          try {
+            r = await api(`/v1/${r.name}:checkIn`, { method: "POST", token, body: {} });
+            announce(`Checked in${x.fields?.displayName ? `: ${x.fields.displayName}` : ""}.`);
+            show();
+          } catch (err) {
+            msg.textContent = errorText(err);
+            e.currentTarget.disabled = false;
+          }
+        },
+      }, "Check in");
+      fill(tr, personalCells(x, ["displayName", "contact"]), h("td", {}, r.guests || 0),
+        h("td", {}, label(r.state, "RSVP_STATE_")), h("td", {}, r.waitlistPosition || ""),
+        h("td", { class: "p-checked-in" }, r.checkedIn ? "yes" : checkIn, msg),
+        h("td", { class: "p-kept" }, KEPT[x.kept]));
+    };
+    return view(tr, show);
+  };
+  return h("table", { class: "rsvps" },
+    h("thead", {}, h("tr", {}, ["Name", "Contact", "Guests", "State", "Waitlist", "Checked in", "Kept"].map((x) => h("th", { scope: "col" }, x)))),
+    h("tbody", {}, list.map(row)));
+}
+
+// claimsTable lists a task's claims with their names, links and notes opened. A name and
+// a completion are sealed apart (two envelopes); each says on its own why it does not open.
+function claimsTable(list) {
+  if (!list.length) return h("p", {}, "No claims yet.");
+  const row = (c) => {
+    const tr = h("tr", { "data-claim": id(c.name) });
+    return view(tr, async () => {
+      const who = await reveal(c.name, c.envelope, { displayName: c.displayName || "" });
+      const done = await reveal(c.name, c.completionEnvelope, { proofUrl: c.proofUrl || "", note: c.note || "" });
+      const kept = who.kept === done.kept || done.kept === "nothing given" ? who.kept
+        : who.kept === "nothing given" ? done.kept : `${KEPT[who.kept]}; completion: ${KEPT[done.kept].toLowerCase()}`;
+      fill(tr, personalCells(who, ["displayName"]), h("td", {}, label(c.state, "CLAIM_STATE_")),
+        personalCells(done, ["proofUrl", "note"], (k, v) => (k === "proofUrl" ? proofLink(v) : v || "–")),
+        h("td", { class: "p-kept" }, KEPT[kept] || kept));
+    });
+  };
+  return h("table", { class: "claims" },
+    h("thead", {}, h("tr", {}, ["Name", "State", "Link", "Note", "Kept"].map((x) => h("th", { scope: "col" }, x)))),
+    h("tbody", {}, list.map(row)));
+}
+
+// proofLink shows a proof URL as a link only when it is https: the server checks plain
+// ones, but a sealed one reaches the console unchecked (it could be javascript:).
+function proofLink(url) {
+  if (!url) return "–";
+  try {
+    if (new URL(url).protocol === "https:") return h("a", { href: url, rel: "noopener noreferrer", target: "_blank" }, url);
+  } catch {
+    // not a URL: shown as text
+  }
+  return url;
 }
 
 // eventForm creates an event in one of campaigns, or edits ev (PATCH with an update mask

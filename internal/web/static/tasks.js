@@ -1,6 +1,8 @@
 // The tasks page: a campaign's open tasks, which anyone can claim without an account.
 import { api, listAll, watch, requestId } from "./api.js";
 import { h, fill, id, short, errorText, saved, field, announce, label, liveStatus } from "./ui.js";
+import { sealingOf, sealingFor, sealingNote, clearText, checkLength, sealNew, FieldError, envelopeRefused, keysChangedText } from "./sealing.js";
+import { seal } from "./envelope.js";
 
 export async function render(main, campaignId) {
   const name = `campaigns/${campaignId}`;
@@ -11,12 +13,29 @@ export async function render(main, campaignId) {
   document.title = `Tasks · ${campaign.title} · Rally`;
   const status = h("p", { class: "muted live" });
   const progressEls = new Map(); // task name → its progress paragraph, for live updates
+  // A name, note or link given here is sealed to the campaign's organisers' keys, whose
+  // fingerprints the page shows; without keys, each form says they would be kept in clear.
+  const sealedTo = h("div", { id: "tasks-sealed-to", class: "note" });
+  const showSealing = () => {
+    sealingNote(sealedTo, sealing.current, "name, notes and links");
+    sealedTo.hidden = !sealedTo.firstChild;
+  };
+  const sealing = {
+    current: await sealingOf(campaign.recipientKeys),
+    // After an envelope is refused, the keys changed: read and show them again.
+    async refresh() {
+      this.current = await sealingFor(() => api(`/v1/${name}`));
+      showSealing();
+    },
+  };
+  showSealing();
   fill(main,
     h("h1", {}, "Tasks"),
     h("p", { class: "lead" }, "Help ", h("a", { href: `/c/${campaignId}` }, campaign.title),
       ": pick a task, do it, and tell the organisers it is done. No account needed."),
+    sealedTo,
     status,
-    tasks.length ? h("ul", { class: "cards" }, tasks.map((t) => taskCard(t, progressEls))) : h("p", {}, "No open tasks right now."));
+    tasks.length ? h("ul", { class: "cards" }, tasks.map((t) => taskCard(t, progressEls, sealing))) : h("p", {}, "No open tasks right now."));
 
   watch(`/v1/${name}:watch`, {
     onStatus: liveStatus(status),
@@ -35,7 +54,30 @@ function progressText(t) {
   ];
 }
 
-function taskCard(t, progressEls) {
+// personal prepares the personal fields of a request: sealed into an envelope when the
+// campaign has keys (seal makes it), else in plain. It refuses to send them when the keys
+// do not match their fingerprints.
+async function personal(sealing, fields, seal) {
+  if (!Object.values(fields).some(Boolean)) return {};
+  const s = sealing.current;
+  if (s.state === "mismatch") throw new Error("These fields cannot be sealed safely (see the top of the page): leave them empty.");
+  if (s.state === "unknown") throw new TypeError("the campaign's keys could not be read");
+  if (s.state === "none") return { plain: fields };
+  return seal(s);
+}
+
+// clearNotice is the paragraph that says, when the campaign has no keys and something is
+// typed in inputs, that it would be stored in clear.
+function clearNotice(sealing, what, inputs) {
+  const p = h("p", { class: "note warning clear-notice", role: "status", hidden: true }, clearText(what));
+  const update = () => {
+    p.hidden = !(sealing.current.state === "none" && inputs.some((el) => el.value.trim() !== ""));
+  };
+  for (const el of inputs) el.addEventListener("input", update);
+  return p;
+}
+
+function taskCard(t, progressEls, sealing) {
   const tid = id(t.name);
   const key = `claim.${tid}`;
   const progress = h("p", { class: "progress" }, progressText(t));
@@ -48,23 +90,38 @@ function taskCard(t, progressEls) {
     if (!mine) {
       const nameIn = h("input", { id: `claim-name-${tid}`, autocomplete: "off", maxlength: 60 });
       const btn = h("button", { type: "submit" }, "I'll do it");
-      let attempt = "";
+      // A retry of an attempt sends the same request ID, claim ID and envelope.
+      let attempt = "", sealedFor = {};
+      nameIn.addEventListener("input", () => { attempt = ""; });
       fill(claimBox, h("form", {
         onsubmit: async (e) => {
           e.preventDefault();
           attempt = attempt || requestId();
           btn.disabled = true;
           try {
-            const res = await api(`/v1/${t.name}/claims`, { method: "POST", body: { displayName: nameIn.value.trim(), requestId: attempt } });
+            const displayName = nameIn.value.trim();
+            const p = await personal(sealing, { displayName }, async (s) => {
+              checkLength("display_name", displayName, 60);
+              if (sealedFor.attempt !== attempt) sealedFor = { attempt, ...await sealNew(s, { displayName }, t.name, "claims") };
+              return { claimId: sealedFor.id, envelope: sealedFor.envelope };
+            });
+            const body = p.plain ? { ...p.plain } : p.envelope ? { claimId: p.claimId, envelope: p.envelope } : {};
+            const res = await api(`/v1/${t.name}/claims`, { method: "POST", body: { ...body, requestId: attempt } });
             saved.set(key, { name: res.claim.name, claimToken: res.claimToken, expireTime: res.claim.expireTime });
-            announce("Task claimed. Thank you!");
+            announce(res.storedInClear ? "Task claimed. Thank you! Your name is stored in clear on the server." : "Task claimed. Thank you!");
             showClaim();
           } catch (err) {
-            error.textContent = errorText(err, { displayName: "Name" });
+            if (envelopeRefused(err)) {
+              attempt = "";
+              await sealing.refresh();
+              error.textContent = keysChangedText;
+            } else {
+              error.textContent = errorText(err, { displayName: "Name" });
+            }
             btn.disabled = false;
           }
         },
-      }, field("Name or pseudonym (optional)", nameIn), error, btn));
+      }, field("Name or pseudonym (optional)", nameIn), clearNotice(sealing, "name", [nameIn]), error, btn));
       return;
     }
     if (mine.done) {
@@ -77,13 +134,28 @@ function taskCard(t, progressEls) {
     const act = (verb) => async () => {
       error.textContent = "";
       try {
-        const body = verb === "complete" ? { proofUrl: proofIn.value.trim(), note: noteIn.value.trim() } : {};
+        let body = {};
+        if (verb === "complete") {
+          const proofUrl = proofIn.value.trim(), note = noteIn.value.trim();
+          const p = await personal(sealing, { proofUrl, note }, async (s) => {
+            // The server checks plain ones; it cannot check sealed ones, so this does.
+            checkProofUrl(proofUrl);
+            checkLength("note", note, 2000);
+            return { envelope: await seal({ note, proofUrl }, s.recipients, mine.name) };
+          });
+          body = p.plain ? { ...p.plain } : p.envelope ? { envelope: p.envelope } : {};
+        }
         await api(`/v1/${mine.name}:${verb}`, { method: "POST", body, token: mine.claimToken });
         if (verb === "complete") saved.set(key, { ...mine, done: true });
         else saved.remove(key);
         announce(verb === "complete" ? "Marked as done. Thank you!" : "Task released.");
         showClaim();
       } catch (err) {
+        if (envelopeRefused(err)) {
+          await sealing.refresh();
+          error.textContent = keysChangedText;
+          return;
+        }
         error.textContent = errorText(err, { proofUrl: "Link to your work", note: "Note" });
         if (err.code === 5) saved.remove(key); // expired and gone: offer a fresh claim
       }
@@ -93,6 +165,7 @@ function taskCard(t, progressEls) {
       h("form", { onsubmit: (e) => { e.preventDefault(); act("complete")(); } },
         field("Link to your work (optional)", proofIn, "Only the organisers see it."),
         field("Note for the organisers (optional)", noteIn),
+        clearNotice(sealing, "link and note", [proofIn, noteIn]),
         error,
         h("p", { class: "actions" },
           h("button", { type: "submit" }, "Mark as done"),
@@ -112,6 +185,19 @@ function taskCard(t, progressEls) {
         s.publisher && ` (${s.publisher}${s.publishTime ? `, ${short(s.publishTime)}` : ""})`)))),
     progress,
     claimBox);
+}
+
+// checkProofUrl keeps the API's rule for proof_url: empty, or an https URL of at most
+// 2048 characters.
+function checkProofUrl(s) {
+  if (!s) return;
+  let ok = s.startsWith("https://") && [...s].length <= 2048;
+  try {
+    ok = ok && new URL(s).protocol === "https:";
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new FieldError("proof_url", "must be a link starting with https:// (at most 2048 characters)");
 }
 
 function template(m, tid) {
