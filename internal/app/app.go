@@ -15,7 +15,11 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	// gzip, registered, is what a client that compresses its requests (grpc.UseCompressor,
+	// grpc-js's grpc.default_compression_algorithm) needs: without it such a call fails
+	// with UNIMPLEMENTED. A compressed message is held to the same size limit as a plain
+	// one once inflated (--max-request-bytes).
+	_ "google.golang.org/grpc/encoding/gzip"
 
 	"github.com/rallyhq/rally/internal/auth"
 	"github.com/rallyhq/rally/internal/clientip"
@@ -86,7 +90,6 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, erro
 		}
 		a.served <- nil
 	}()
-	a.grpc.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	log.Info("rallyd started", "grpc", a.grpcLis.Addr().String(), "http", a.httpLis.Addr().String(), "store", storeKind(cfg), "tls", cfg.TLS())
 	return a, nil
 }
@@ -145,6 +148,7 @@ func (a *App) open(ctx context.Context) error {
 	if err := cfg.RateLimits.Check(a.grpc.GRPC.GetServiceInfo()); err != nil {
 		return fmt.Errorf("rate-limits: %w", err)
 	}
+	metrics.InitializeMethods(a.grpc.GRPC)
 	if a.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return fmt.Errorf("grpc-addr: %w", err)
 	}
@@ -152,7 +156,7 @@ func (a *App) open(ctx context.Context) error {
 		return fmt.Errorf("http-addr: %w", err)
 	}
 	a.grpcLis, a.httpLis = limitConns(cfg, a.grpcLis, a.log), limitConns(cfg, a.httpLis, a.log)
-	a.ready = newReadiness(a.grpc.Health, a.store.Ping, a.log)
+	a.ready = newReadiness(a.grpc.Health, rallyServices(a.grpc.GRPC), a.store.Ping, a.log)
 	a.gw, err = gateway.New(ctx, gateway.Options{
 		GRPCTarget:   loopback(a.grpcLis.Addr()),
 		DialOptions:  transport.dial,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"net/textproto"
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -56,16 +55,6 @@ func headerMatcher(key string) (string, bool) {
 		return "", false
 	}
 	return md, true
-}
-
-// outgoingHeaderMatcher is grpc-gateway's default (Grpc-Metadata- and the key), except
-// that the call's request ID comes back as X-Request-Id, the header HTTP clients and
-// proxies know.
-func outgoingHeaderMatcher(key string) (string, bool) {
-	if key == requestid.Header {
-		return textproto.CanonicalMIMEHeaderKey(requestid.Header), true
-	}
-	return runtime.MetadataHeaderPrefix + key, true
 }
 
 // gatewayKey adds the key that tells the gRPC port this call is the gateway's, so that it

@@ -26,15 +26,35 @@ func TestHeaderMatcher(t *testing.T) {
 	}
 }
 
-// The call's request ID reaches HTTP clients as X-Request-Id; other metadata keeps
-// grpc-gateway's default prefix.
+// The call's request ID reaches HTTP clients as X-Request-Id; the gRPC hop's own keys
+// reach them not at all, as header or trailer; other metadata keeps grpc-gateway's
+// default prefix. internal/app's TestRESTHeaders checks real responses.
 func TestOutgoingHeaderMatcher(t *testing.T) {
 	for key, want := range map[string]string{
-		"x-request-id": "X-Request-Id",
-		"x-other":      "Grpc-Metadata-x-other",
+		"x-request-id":         "X-Request-Id",
+		"x-other":              "Grpc-Metadata-x-other",
+		"content-type":         "",
+		"Content-Type":         "",
+		"grpc-accept-encoding": "",
+		"grpc-encoding":        "",
+		"grpc-status":          "",
+		"grpc-message":         "",
+		"te":                   "",
+		"user-agent":           "",
+		":status":              "",
+		"x-rally-gateway-key":  "",
 	} {
-		if got, ok := outgoingHeaderMatcher(key); got != want || !ok {
+		if got, ok := outgoingHeaderMatcher(key); got != want || ok != (want != "") {
 			t.Errorf("outgoingHeaderMatcher(%s) = %q, %v; want %q", key, got, ok, want)
+		}
+	}
+	for key, want := range map[string]string{
+		"x-other":      "Grpc-Trailer-x-other",
+		"content-type": "",
+		"grpc-status":  "",
+	} {
+		if got, ok := outgoingTrailerMatcher(key); got != want || ok != (want != "") {
+			t.Errorf("outgoingTrailerMatcher(%s) = %q, %v; want %q", key, got, ok, want)
 		}
 	}
 }

@@ -88,6 +88,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
 		runtime.WithOutgoingHeaderMatcher(outgoingHeaderMatcher),
+		runtime.WithOutgoingTrailerMatcher(outgoingTrailerMatcher),
 		runtime.WithMetadata(gatewayKey(opts.GatewayKey)),
 		runtime.WithMiddlewares(guard.middleware),
 		runtime.WithRoutingErrorHandler(routingError),

@@ -11,12 +11,15 @@ package metrics
 import (
 	"context"
 	"net/http"
+	"strings"
+	"time"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/reflection"
 )
 
 // Metrics are one rallyd's metrics, in a registry of their own (not the global one, so
@@ -24,7 +27,8 @@ import (
 // nothing: code built without metrics, such as unit tests of the server, need not check.
 type Metrics struct {
 	registry *prometheus.Registry
-	grpc     *grpcprom.ServerMetrics
+	grpc     *grpcprom.ServerMetrics // grpc_server_* counters, of every call
+	latency  *prometheus.HistogramVec
 	watches  *prometheus.GaugeVec
 	slow     *prometheus.CounterVec
 	rsvps    *prometheus.CounterVec
@@ -40,8 +44,17 @@ var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25
 func New(extra ...prometheus.Collector) *Metrics {
 	m := &Metrics{
 		registry: prometheus.NewRegistry(),
-		grpc: grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
-			grpcprom.WithHistogramBuckets(latencyBuckets))),
+		// Without its own histogram: that one would time streams too (below).
+		grpc: grpcprom.NewServerMetrics(),
+		// The usual name and labels of go-grpc-middleware's histogram, so that its
+		// dashboards work, but of unary calls only. A watch stream's "handling time" is how
+		// long someone kept a page open: minutes or hours that would swamp the top bucket
+		// and every quantile of the calls whose latency matters.
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "grpc_server_handling_seconds",
+			Help:    "Histogram of response latency (seconds) of unary gRPC calls that had been application-level handled by the server. Streams are not observed.",
+			Buckets: latencyBuckets,
+		}, []string{"grpc_type", "grpc_service", "grpc_method"}),
 		watches: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "rally_watch_streams",
 			Help: "Watch streams open on this replica, by kind (event, campaign).",
@@ -74,7 +87,7 @@ func New(extra ...prometheus.Collector) *Metrics {
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.grpc, m.watches, m.slow, m.rsvps, m.claims,
+		m.grpc, m.latency, m.watches, m.slow, m.rsvps, m.claims,
 	)
 	m.registry.MustRegister(extra...) // a clash of names is a bug that any test shows
 	return m
@@ -89,6 +102,28 @@ func (m *Metrics) Handler() http.Handler {
 	})
 }
 
+// InitializeMethods creates every series of every method srv serves at zero: started,
+// handled by each status code, messages received and sent, and the latency histogram of
+// each unary method, so that rates and alerts (an error ratio, say) work before a
+// method's first call, or its first call that fails. Call it once the services are
+// registered, before serving.
+func (m *Metrics) InitializeMethods(srv reflection.ServiceInfoProvider) {
+	if m == nil {
+		return
+	}
+	m.grpc.InitializeMetrics(srv)
+	for service, info := range srv.GetServiceInfo() {
+		for _, method := range info.Methods {
+			if !method.IsClientStream && !method.IsServerStream {
+				m.latency.WithLabelValues(unary, service, method.Name)
+			}
+		}
+	}
+}
+
+// unary is the grpc_type of a unary call, as go-grpc-middleware labels it.
+const unary = "unary"
+
 // UnaryServerInterceptor counts and times unary calls by method and status code
 // (grpc_server_*). It belongs before authentication in the chain, so that refused calls
 // count too.
@@ -98,10 +133,28 @@ func (m *Metrics) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 			return handler(ctx, req)
 		}
 	}
-	return m.grpc.UnaryServerInterceptor()
+	count := m.grpc.UnaryServerInterceptor()
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		start := time.Now()
+		resp, err := count(ctx, req, info, handler)
+		service, method := splitMethod(info.FullMethod)
+		m.latency.WithLabelValues(unary, service, method).Observe(time.Since(start).Seconds())
+		return resp, err
+	}
 }
 
-// StreamServerInterceptor is UnaryServerInterceptor for streams.
+// splitMethod splits /rally.v1.EventService/GetEvent into its service and method, as
+// go-grpc-middleware does for its labels.
+func splitMethod(full string) (service, method string) {
+	full = strings.TrimPrefix(full, "/")
+	if i := strings.Index(full, "/"); i >= 0 {
+		return full[:i], full[i+1:]
+	}
+	return "unknown", "unknown"
+}
+
+// StreamServerInterceptor counts streams by method and status code, and their messages
+// (grpc_server_*), but does not time them: see grpc_server_handling_seconds.
 func (m *Metrics) StreamServerInterceptor() grpc.StreamServerInterceptor {
 	if m == nil {
 		return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
