@@ -207,8 +207,8 @@ func (x *Campaign) GetRecipientKeys() []*RecipientKey {
 // declines it with its own token, and until then is not among the campaign's organisers.
 type CampaignInvitation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Resource name, `campaigns/{campaign}/invitations/{organiser}`: one invitation per
-	// campaign and invitee. Output only.
+	// Resource name, `campaigns/{campaign}/invitations/{invitation}`, where the invitation's
+	// ID is the invitee's organiser ID: one invitation per campaign and invitee. Output only.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The invited organiser, `organisers/{organiser}`. Output only.
 	Invitee string `protobuf:"bytes,2,opt,name=invitee,proto3" json:"invitee,omitempty"`
@@ -567,56 +567,61 @@ var File_rally_v1_campaign_proto protoreflect.FileDescriptor
 
 const file_rally_v1_campaign_proto_rawDesc = "" +
 	"\n" +
-	"\x17rally/v1/campaign.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12rally/v1/key.proto\"\xba\x06\n" +
-	"\bCampaign\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
-	"\x05title\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x05title\x12*\n" +
-	"\vdescription\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x90NR\vdescription\x12D\n" +
-	"\bhashtags\x18\x04 \x03(\tB(\xbaH%\x92\x01\"\x10\x14\x18\x01\"\x1cr\x1a2\x18^#?[\\p{L}\\p{N}_]{1,100}$R\bhashtags\x129\n" +
+	"\x17rally/v1/campaign.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12rally/v1/key.proto\"\xf0\a\n" +
+	"\bCampaign\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12#\n" +
+	"\x05title\x18\x02 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x05title\x12-\n" +
+	"\vdescription\x18\x03 \x01(\tB\v\xe0A\x01\xbaH\x05r\x03\x18\x90NR\vdescription\x12G\n" +
+	"\bhashtags\x18\x04 \x03(\tB+\xe0A\x01\xbaH%\x92\x01\"\x10\x14\x18\x01\"\x1cr\x1a2\x18^#?[\\p{L}\\p{N}_]{1,100}$R\bhashtags\x12>\n" +
 	"\n" +
-	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x129\n" +
-	"\vwebsite_uri\x18\a \x01(\tB\x18\xbaH\x15\xd8\x01\x01r\x10\x18\x80\x10:\bhttps://\x88\x01\x01R\n" +
-	"websiteUri\x12\x1e\n" +
+	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x01R\tstartTime\x12:\n" +
+	"\bend_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x01R\aendTime\x12<\n" +
+	"\vwebsite_uri\x18\a \x01(\tB\x1b\xe0A\x01\xbaH\x15\xd8\x01\x01r\x10\x18\x80\x10:\bhttps://\x88\x01\x01R\n" +
+	"websiteUri\x12=\n" +
 	"\n" +
-	"organisers\x18\b \x03(\tR\n" +
-	"organisers\x12;\n" +
-	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
+	"organisers\x18\b \x03(\tB\x1d\xe0A\x03\xfaA\x17\n" +
+	"\x15rallyhq.org/OrganiserR\n" +
+	"organisers\x12@\n" +
+	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
 	"\vupdate_time\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\x12\x12\n" +
-	"\x04etag\x18\v \x01(\tR\x04etag\x12\x14\n" +
-	"\x05owner\x18\f \x01(\tR\x05owner\x12>\n" +
-	"\vinvitations\x18\r \x03(\v2\x1c.rally.v1.CampaignInvitationR\vinvitations\x12=\n" +
-	"\x0erecipient_keys\x18\x0e \x03(\v2\x16.rally.v1.RecipientKeyR\rrecipientKeys:\x95\x01\xbaH\x91\x01\x1a\x8e\x01\n" +
-	"\x18campaign.end_after_start\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_time\"\x99\x01\n" +
-	"\x12CampaignInvitation\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
-	"\ainvitee\x18\x02 \x01(\tR\ainvitee\x12\x18\n" +
-	"\ainviter\x18\x03 \x01(\tR\ainviter\x12;\n" +
-	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\xda\x01\n" +
-	"\x15CreateCampaignRequest\x126\n" +
-	"\bcampaign\x18\x01 \x01(\v2\x12.rally.v1.CampaignB\x06\xbaH\x03\xc8\x01\x01R\bcampaign\x12I\n" +
-	"\vcampaign_id\x18\x02 \x01(\tB(\xbaH%\xd8\x01\x01r 2\x1e^[a-z][a-z0-9-]{1,61}[a-z0-9]$R\n" +
-	"campaignId\x12>\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"updateTime\x12\x17\n" +
+	"\x04etag\x18\v \x01(\tB\x03\xe0A\x01R\x04etag\x123\n" +
+	"\x05owner\x18\f \x01(\tB\x1d\xe0A\x03\xfaA\x17\n" +
+	"\x15rallyhq.org/OrganiserR\x05owner\x12C\n" +
+	"\vinvitations\x18\r \x03(\v2\x1c.rally.v1.CampaignInvitationB\x03\xe0A\x03R\vinvitations\x12B\n" +
+	"\x0erecipient_keys\x18\x0e \x03(\v2\x16.rally.v1.RecipientKeyB\x03\xe0A\x03R\rrecipientKeys:\xd9\x01\xeaAA\n" +
+	"\x14rallyhq.org/Campaign\x12\x14campaigns/{campaign}*\tcampaigns2\bcampaign\xbaH\x91\x01\x1a\x8e\x01\n" +
+	"\x18campaign.end_after_start\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_time\"\xde\x02\n" +
+	"\x12CampaignInvitation\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x127\n" +
+	"\ainvitee\x18\x02 \x01(\tB\x1d\xe0A\x03\xfaA\x17\n" +
+	"\x15rallyhq.org/OrganiserR\ainvitee\x127\n" +
+	"\ainviter\x18\x03 \x01(\tB\x1d\xe0A\x03\xfaA\x17\n" +
+	"\x15rallyhq.org/OrganiserR\ainviter\x12@\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime:{\xeaAx\n" +
+	"\x1erallyhq.org/CampaignInvitation\x12-campaigns/{campaign}/invitations/{invitation}*\x13campaignInvitations2\x12campaignInvitation\"\xe3\x01\n" +
+	"\x15CreateCampaignRequest\x129\n" +
+	"\bcampaign\x18\x01 \x01(\v2\x12.rally.v1.CampaignB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\bcampaign\x12L\n" +
+	"\vcampaign_id\x18\x02 \x01(\tB+\xe0A\x01\xbaH%\xd8\x01\x01r 2\x1e^[a-z][a-z0-9-]{1,61}[a-z0-9]$R\n" +
+	"campaignId\x12A\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tB\x1f\xbaH\x1c\xd8\x01\x01r\x172\x15^[A-Za-z0-9_-]{8,64}$R\trequestId\"T\n" +
-	"\x12GetCampaignRequest\x12>\n" +
-	"\x04name\x18\x01 \x01(\tB*\xbaH'r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\x04name\"h\n" +
-	"\x14ListCampaignsRequest\x12'\n" +
-	"\tpage_size\x18\x01 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"request_id\x18\x03 \x01(\tB\"\xe0A\x01\xbaH\x1c\xd8\x01\x01r\x172\x15^[A-Za-z0-9_-]{8,64}$R\trequestId\"p\n" +
+	"\x12GetCampaignRequest\x12Z\n" +
+	"\x04name\x18\x01 \x01(\tBF\xe0A\x02\xfaA\x16\n" +
+	"\x14rallyhq.org/Campaign\xbaH'r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\x04name\"n\n" +
+	"\x14ListCampaignsRequest\x12*\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\r\xe0A\x01\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12*\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\"q\n" +
+	"page_token\x18\x02 \x01(\tB\v\xe0A\x01\xbaH\x05r\x03\x18\x80\bR\tpageToken\"q\n" +
 	"\x15ListCampaignsResponse\x120\n" +
 	"\tcampaigns\x18\x01 \x03(\v2\x12.rally.v1.CampaignR\tcampaigns\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe0\x01\n" +
-	"\x15UpdateCampaignRequest\x126\n" +
-	"\bcampaign\x18\x01 \x01(\v2\x12.rally.v1.CampaignB\x06\xbaH\x03\xd8\x01\x03R\bcampaign\x12;\n" +
-	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe8\x01\n" +
+	"\x15UpdateCampaignRequest\x129\n" +
+	"\bcampaign\x18\x01 \x01(\v2\x12.rally.v1.CampaignB\t\xe0A\x02\xbaH\x03\xd8\x01\x03R\bcampaign\x12@\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x03\xe0A\x01R\n" +
 	"updateMask:R\xbaHO\x1aM\n" +
 	"!update_campaign.campaign_required\x12\x14campaign is required\x1a\x12has(this.campaign)2\xbd\x03\n" +
 	"\x0fCampaignService\x12f\n" +

@@ -7,6 +7,7 @@
 package rallyv1
 
 import (
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -280,27 +281,28 @@ var File_rally_v1_envelope_proto protoreflect.FileDescriptor
 
 const file_rally_v1_envelope_proto_rawDesc = "" +
 	"\n" +
-	"\x17rally/v1/envelope.proto\x12\brally.v1\"\xab\x01\n" +
-	"\bEnvelope\x12\x18\n" +
-	"\aversion\x18\x01 \x01(\rR\aversion\x12\x1a\n" +
-	"\bresource\x18\x02 \x01(\tR\bresource\x123\n" +
+	"\x17rally/v1/envelope.proto\x12\brally.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\"\xca\x01\n" +
+	"\bEnvelope\x12\x1d\n" +
+	"\aversion\x18\x01 \x01(\rB\x03\xe0A\x02R\aversion\x12%\n" +
+	"\bresource\x18\x02 \x01(\tB\t\xe0A\x02\xfaA\x03\n" +
+	"\x01*R\bresource\x128\n" +
 	"\n" +
-	"recipients\x18\x03 \x03(\v2\x13.rally.v1.SealedKeyR\n" +
-	"recipients\x12\x14\n" +
-	"\x05nonce\x18\x04 \x01(\fR\x05nonce\x12\x1e\n" +
+	"recipients\x18\x03 \x03(\v2\x13.rally.v1.SealedKeyB\x03\xe0A\x02R\n" +
+	"recipients\x12\x19\n" +
+	"\x05nonce\x18\x04 \x01(\fB\x03\xe0A\x02R\x05nonce\x12#\n" +
 	"\n" +
-	"ciphertext\x18\x05 \x01(\fR\n" +
-	"ciphertext\"N\n" +
-	"\tSealedKey\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12\x10\n" +
-	"\x03enc\x18\x02 \x01(\fR\x03enc\x12\x1d\n" +
+	"ciphertext\x18\x05 \x01(\fB\x03\xe0A\x02R\n" +
+	"ciphertext\"]\n" +
+	"\tSealedKey\x12\x15\n" +
+	"\x03key\x18\x01 \x01(\tB\x03\xe0A\x02R\x03key\x12\x15\n" +
+	"\x03enc\x18\x02 \x01(\fB\x03\xe0A\x02R\x03enc\x12\"\n" +
 	"\n" +
-	"sealed_key\x18\x03 \x01(\fR\tsealedKey\"|\n" +
-	"\fSealedFields\x12!\n" +
-	"\fdisplay_name\x18\x01 \x01(\tR\vdisplayName\x12\x18\n" +
-	"\acontact\x18\x02 \x01(\tR\acontact\x12\x12\n" +
-	"\x04note\x18\x03 \x01(\tR\x04note\x12\x1b\n" +
-	"\tproof_url\x18\x04 \x01(\tR\bproofUrlB2Z0github.com/rallyhq/rally/gen/go/rally/v1;rallyv1b\x06proto3"
+	"sealed_key\x18\x03 \x01(\fB\x03\xe0A\x02R\tsealedKey\"\x90\x01\n" +
+	"\fSealedFields\x12&\n" +
+	"\fdisplay_name\x18\x01 \x01(\tB\x03\xe0A\x01R\vdisplayName\x12\x1d\n" +
+	"\acontact\x18\x02 \x01(\tB\x03\xe0A\x01R\acontact\x12\x17\n" +
+	"\x04note\x18\x03 \x01(\tB\x03\xe0A\x01R\x04note\x12 \n" +
+	"\tproof_url\x18\x04 \x01(\tB\x03\xe0A\x01R\bproofUrlB2Z0github.com/rallyhq/rally/gen/go/rally/v1;rallyv1b\x06proto3"
 
 var (
 	file_rally_v1_envelope_proto_rawDescOnce sync.Once

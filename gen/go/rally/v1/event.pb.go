@@ -1590,124 +1590,131 @@ var File_rally_v1_event_proto protoreflect.FileDescriptor
 
 const file_rally_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x14rally/v1/event.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rally/v1/campaign.proto\x1a\x12rally/v1/key.proto\x1a\x14rally/v1/rules.proto\x1a\x13rally/v1/task.proto\"\xf4\r\n" +
-	"\x05Event\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12I\n" +
-	"\bcampaign\x18\x02 \x01(\tB-\xbaH*\xd8\x01\x01r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\bcampaign\x12 \n" +
-	"\x05title\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x05title\x12*\n" +
-	"\vdescription\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x90NR\vdescription\x12-\n" +
-	"\x05venue\x18\x05 \x01(\v2\x0f.rally.v1.VenueB\x06\xbaH\x03\xc8\x01\x01R\x05venue\x12A\n" +
+	"\x14rally/v1/event.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rally/v1/campaign.proto\x1a\x12rally/v1/key.proto\x1a\x14rally/v1/rules.proto\x1a\x13rally/v1/task.proto\"\xaf\x0f\n" +
+	"\x05Event\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12h\n" +
+	"\bcampaign\x18\x02 \x01(\tBL\xe0A\x01\xe0A\x05\xfaA\x16\n" +
+	"\x14rallyhq.org/Campaign\xbaH*\xd8\x01\x01r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\bcampaign\x12#\n" +
+	"\x05title\x18\x03 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x05title\x12-\n" +
+	"\vdescription\x18\x04 \x01(\tB\v\xe0A\x01\xbaH\x05r\x03\x18\x90NR\vdescription\x120\n" +
+	"\x05venue\x18\x05 \x01(\v2\x0f.rally.v1.VenueB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\x05venue\x12D\n" +
 	"\n" +
-	"start_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tstartTime\x12=\n" +
-	"\bend_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\aendTime\x12\xc3\x01\n" +
-	"\ttime_zone\x18\b \x01(\tB\xa5\x01\xbaH\xa1\x01\xba\x01\x96\x01\n" +
-	"\x0etime_zone.iana\x124must be an IANA time zone name such as Europe/Berlin\x1aNthis == '' || this.matches('^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$')\xc8\x01\x01r\x02\x18@R\btimeZone\x12'\n" +
-	"\bcapacity\x18\t \x01(\x05B\v\xbaH\b\x1a\x06\x18\xc0\x84=(\x00R\bcapacity\x12*\n" +
+	"start_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\tstartTime\x12@\n" +
+	"\bend_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\aendTime\x12\xc6\x01\n" +
+	"\ttime_zone\x18\b \x01(\tB\xa8\x01\xe0A\x02\xbaH\xa1\x01\xba\x01\x96\x01\n" +
+	"\x0etime_zone.iana\x124must be an IANA time zone name such as Europe/Berlin\x1aNthis == '' || this.matches('^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$')\xc8\x01\x01r\x02\x18@R\btimeZone\x12*\n" +
+	"\bcapacity\x18\t \x01(\x05B\x0e\xe0A\x01\xbaH\b\x1a\x06\x18\xc0\x84=(\x00R\bcapacity\x12/\n" +
 	"\x05state\x18\n" +
-	" \x01(\x0e2\x14.rally.v1.EventStateR\x05state\x12#\n" +
-	"\rcancel_reason\x18\v \x01(\tR\fcancelReason\x12]\n" +
-	"\x15attendance_visibility\x18\f \x01(\x0e2\x1e.rally.v1.AttendanceVisibilityB\b\xbaH\x05\x82\x01\x02\x10\x01R\x14attendanceVisibility\x124\n" +
+	" \x01(\x0e2\x14.rally.v1.EventStateB\x03\xe0A\x03R\x05state\x12(\n" +
+	"\rcancel_reason\x18\v \x01(\tB\x03\xe0A\x03R\fcancelReason\x12`\n" +
+	"\x15attendance_visibility\x18\f \x01(\x0e2\x1e.rally.v1.AttendanceVisibilityB\v\xe0A\x01\xbaH\x05\x82\x01\x02\x10\x01R\x14attendanceVisibility\x129\n" +
 	"\n" +
-	"attendance\x18\r \x01(\v2\x14.rally.v1.AttendanceR\n" +
-	"attendance\x12-\n" +
-	"\rmeeting_point\x18\x0e \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\fmeetingPoint\x12U\n" +
-	"\x19meeting_point_reveal_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\x16meetingPointRevealTime\x12;\n" +
-	"\vcreate_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vupdate_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\x12\x12\n" +
-	"\x04etag\x18\x12 \x01(\tR\x04etag\x12\x14\n" +
-	"\x05owner\x18\x13 \x01(\tR\x05owner\x12=\n" +
-	"\x0erecipient_keys\x18\x14 \x03(\v2\x16.rally.v1.RecipientKeyR\rrecipientKeys:\xce\x04\xbaH\xca\x04\x1a\x8b\x01\n" +
+	"attendance\x18\r \x01(\v2\x14.rally.v1.AttendanceB\x03\xe0A\x03R\n" +
+	"attendance\x120\n" +
+	"\rmeeting_point\x18\x0e \x01(\tB\v\xe0A\x01\xbaH\x05r\x03\x18\xe8\aR\fmeetingPoint\x12Z\n" +
+	"\x19meeting_point_reveal_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x01R\x16meetingPointRevealTime\x12@\n" +
+	"\vcreate_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vupdate_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"updateTime\x12\x17\n" +
+	"\x04etag\x18\x12 \x01(\tB\x03\xe0A\x01R\x04etag\x123\n" +
+	"\x05owner\x18\x13 \x01(\tB\x1d\xe0A\x03\xfaA\x17\n" +
+	"\x15rallyhq.org/OrganiserR\x05owner\x12B\n" +
+	"\x0erecipient_keys\x18\x14 \x03(\v2\x16.rally.v1.RecipientKeyB\x03\xe0A\x03R\rrecipientKeys:\x83\x05\xeaA2\n" +
+	"\x11rallyhq.org/Event\x12\x0eevents/{event}*\x06events2\x05event\xbaH\xca\x04\x1a\x8b\x01\n" +
 	"\x15event.end_after_start\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_time\x1a\xfb\x01\n" +
 	"\x12event.max_duration\x12!an event may last at most 31 days\x1a\xc1\x01!has(this.start_time) || !has(this.end_time) || this.end_time <= this.start_time || (int(this.end_time) - int(this.start_time) <= 2678401 && this.end_time - this.start_time <= duration('744h'))\x1a\xbb\x01\n" +
-	"\x17event.reveal_before_end\x121meeting_point_reveal_time must be before end_time\x1am!has(this.meeting_point_reveal_time) || !has(this.end_time) || this.meeting_point_reveal_time < this.end_time\"\xa3\x05\n" +
-	"\x05Venue\x123\n" +
-	"\x04kind\x18\x01 \x01(\x0e2\x13.rally.v1.VenueKindB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12<\n" +
-	"\x13represented_country\x18\x02 \x01(\tB\v\xbaH\br\x06ȳ\xae\xb1\x02\x01R\x12representedCountry\x126\n" +
-	"\raddress_lines\x18\x03 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10\x05\"\ar\x05\x10\x01\x18\xc8\x01R\faddressLines\x12%\n" +
-	"\blocality\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\blocality\x12(\n" +
-	"\acountry\x18\x05 \x01(\tB\x0e\xbaH\v\xc8\x01\x01r\x06ȳ\xae\xb1\x02\x01R\acountry\x128\n" +
-	"\blatitude\x18\x06 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x80V@)\x00\x00\x00\x00\x00\x80V\xc0H\x00R\blatitude\x88\x01\x01\x12:\n" +
-	"\tlongitude\x18\a \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x80f@)\x00\x00\x00\x00\x00\x80f\xc0H\x01R\tlongitude\x88\x01\x01:\x8c\x02\xbaH\x88\x02\x1ap\n" +
+	"\x17event.reveal_before_end\x121meeting_point_reveal_time must be before end_time\x1am!has(this.meeting_point_reveal_time) || !has(this.end_time) || this.meeting_point_reveal_time < this.end_time\"\xb8\x05\n" +
+	"\x05Venue\x126\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x13.rally.v1.VenueKindB\r\xe0A\x02\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12?\n" +
+	"\x13represented_country\x18\x02 \x01(\tB\x0e\xe0A\x01\xbaH\br\x06ȳ\xae\xb1\x02\x01R\x12representedCountry\x129\n" +
+	"\raddress_lines\x18\x03 \x03(\tB\x14\xe0A\x01\xbaH\x0e\x92\x01\v\x10\x05\"\ar\x05\x10\x01\x18\xc8\x01R\faddressLines\x12(\n" +
+	"\blocality\x18\x04 \x01(\tB\f\xe0A\x02\xbaH\x06r\x04\x10\x01\x18dR\blocality\x12+\n" +
+	"\acountry\x18\x05 \x01(\tB\x11\xe0A\x02\xbaH\v\xc8\x01\x01r\x06ȳ\xae\xb1\x02\x01R\acountry\x12;\n" +
+	"\blatitude\x18\x06 \x01(\x01B\x1a\xe0A\x01\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x80V@)\x00\x00\x00\x00\x00\x80V\xc0H\x00R\blatitude\x88\x01\x01\x12=\n" +
+	"\tlongitude\x18\a \x01(\x01B\x1a\xe0A\x01\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x80f@)\x00\x00\x00\x00\x00\x80f\xc0H\x01R\tlongitude\x88\x01\x01:\x8c\x02\xbaH\x88\x02\x1ap\n" +
 	"\x16venue.lat_lng_together\x12+latitude and longitude must be set together\x1a)has(this.latitude) == has(this.longitude)\x1a\x93\x01\n" +
 	"\"venue.represented_country_required\x12;represented_country is required for an embassy or consulate\x1a0this.kind == 3 || this.represented_country != ''B\v\n" +
 	"\t_latitudeB\f\n" +
 	"\n" +
-	"_longitude\"\x8e\x01\n" +
+	"_longitude\"\xa2\x01\n" +
 	"\n" +
-	"Attendance\x12\x14\n" +
-	"\x05going\x18\x01 \x01(\x05R\x05going\x12\x1e\n" +
+	"Attendance\x12\x19\n" +
+	"\x05going\x18\x01 \x01(\x05B\x03\xe0A\x03R\x05going\x12#\n" +
 	"\n" +
-	"waitlisted\x18\x02 \x01(\x05R\n" +
-	"waitlisted\x12\x1f\n" +
-	"\vgoing_range\x18\x03 \x01(\tR\n" +
-	"goingRange\x12)\n" +
-	"\x10waitlisted_range\x18\x04 \x01(\tR\x0fwaitlistedRange\"\xc8\x01\n" +
-	"\x12CreateEventRequest\x12-\n" +
-	"\x05event\x18\x01 \x01(\v2\x0f.rally.v1.EventB\x06\xbaH\x03\xc8\x01\x01R\x05event\x12C\n" +
-	"\bevent_id\x18\x02 \x01(\tB(\xbaH%\xd8\x01\x01r 2\x1e^[a-z][a-z0-9-]{1,61}[a-z0-9]$R\aeventId\x12>\n" +
+	"waitlisted\x18\x02 \x01(\x05B\x03\xe0A\x03R\n" +
+	"waitlisted\x12$\n" +
+	"\vgoing_range\x18\x03 \x01(\tB\x03\xe0A\x03R\n" +
+	"goingRange\x12.\n" +
+	"\x10waitlisted_range\x18\x04 \x01(\tB\x03\xe0A\x03R\x0fwaitlistedRange\"\xd1\x01\n" +
+	"\x12CreateEventRequest\x120\n" +
+	"\x05event\x18\x01 \x01(\v2\x0f.rally.v1.EventB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\x05event\x12F\n" +
+	"\bevent_id\x18\x02 \x01(\tB+\xe0A\x01\xbaH%\xd8\x01\x01r 2\x1e^[a-z][a-z0-9-]{1,61}[a-z0-9]$R\aeventId\x12A\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tB\x1f\xbaH\x1c\xd8\x01\x01r\x172\x15^[A-Za-z0-9_-]{8,64}$R\trequestId\"N\n" +
-	"\x0fGetEventRequest\x12;\n" +
-	"\x04name\x18\x01 \x01(\tB'\xbaH$r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x04name\"\xfe\x04\n" +
-	"\x11ListEventsRequest\x12'\n" +
-	"\tpage_size\x18\x01 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"request_id\x18\x03 \x01(\tB\"\xe0A\x01\xbaH\x1c\xd8\x01\x01r\x172\x15^[A-Za-z0-9_-]{8,64}$R\trequestId\"g\n" +
+	"\x0fGetEventRequest\x12T\n" +
+	"\x04name\x18\x01 \x01(\tB@\xe0A\x02\xfaA\x13\n" +
+	"\x11rallyhq.org/Event\xbaH$r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x04name\"\xb8\x05\n" +
+	"\x11ListEventsRequest\x12*\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\r\xe0A\x01\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12*\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\x12I\n" +
-	"\bcampaign\x18\x03 \x01(\tB-\xbaH*\xd8\x01\x01r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\bcampaign\x12%\n" +
-	"\acountry\x18\x04 \x01(\tB\v\xbaH\br\x06ȳ\xae\xb1\x02\x01R\acountry\x12#\n" +
-	"\blocality\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18dR\blocality\x12<\n" +
-	"\x13represented_country\x18\x06 \x01(\tB\v\xbaH\br\x06ȳ\xae\xb1\x02\x01R\x12representedCountry\x12;\n" +
-	"\vstart_after\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"startAfter\x12=\n" +
-	"\fstart_before\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vstartBefore\x12%\n" +
-	"\x0eshow_cancelled\x18\t \x01(\bR\rshowCancelled:\x9e\x01\xbaH\x9a\x01\x1a\x97\x01\n" +
+	"page_token\x18\x02 \x01(\tB\v\xe0A\x01\xbaH\x05r\x03\x18\x80\bR\tpageToken\x12e\n" +
+	"\bcampaign\x18\x03 \x01(\tBI\xe0A\x01\xfaA\x16\n" +
+	"\x14rallyhq.org/Campaign\xbaH*\xd8\x01\x01r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\bcampaign\x12(\n" +
+	"\acountry\x18\x04 \x01(\tB\x0e\xe0A\x01\xbaH\br\x06ȳ\xae\xb1\x02\x01R\acountry\x12&\n" +
+	"\blocality\x18\x05 \x01(\tB\n" +
+	"\xe0A\x01\xbaH\x04r\x02\x18dR\blocality\x12?\n" +
+	"\x13represented_country\x18\x06 \x01(\tB\x0e\xe0A\x01\xbaH\br\x06ȳ\xae\xb1\x02\x01R\x12representedCountry\x12@\n" +
+	"\vstart_after\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x01R\n" +
+	"startAfter\x12B\n" +
+	"\fstart_before\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x01R\vstartBefore\x12*\n" +
+	"\x0eshow_cancelled\x18\t \x01(\bB\x03\xe0A\x01R\rshowCancelled:\x9e\x01\xbaH\x9a\x01\x1a\x97\x01\n" +
 	"\x12list_events.window\x12&start_before must be after start_after\x1aY!has(this.start_after) || !has(this.start_before) || this.start_before > this.start_after\"e\n" +
 	"\x12ListEventsResponse\x12'\n" +
 	"\x06events\x18\x01 \x03(\v2\x0f.rally.v1.EventR\x06events\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc8\x01\n" +
-	"\x12UpdateEventRequest\x12-\n" +
-	"\x05event\x18\x01 \x01(\v2\x0f.rally.v1.EventB\x06\xbaH\x03\xd8\x01\x03R\x05event\x12;\n" +
-	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xd0\x01\n" +
+	"\x12UpdateEventRequest\x120\n" +
+	"\x05event\x18\x01 \x01(\v2\x0f.rally.v1.EventB\t\xe0A\x02\xbaH\x03\xd8\x01\x03R\x05event\x12@\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x03\xe0A\x01R\n" +
 	"updateMask:F\xbaHC\x1aA\n" +
-	"\x1bupdate_event.event_required\x12\x11event is required\x1a\x0fhas(this.event)\"\x91\x01\n" +
-	"\x12CancelEventRequest\x12;\n" +
-	"\x04name\x18\x01 \x01(\tB'\xbaH$r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x04name\x12 \n" +
-	"\x06reason\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\x06reason\x12\x1c\n" +
-	"\x04etag\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04etag\"\xc5\x01\n" +
-	"\fAnnouncement\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1e\n" +
-	"\x04text\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xe8\aR\x04text\x12D\n" +
-	"\baudience\x18\x03 \x01(\x0e2\x1e.rally.v1.AnnouncementAudienceB\b\xbaH\x05\x82\x01\x02\x10\x01R\baudience\x12;\n" +
-	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\xf0\x02\n" +
-	"\x06Change\x12\x1a\n" +
-	"\bresource\x18\x01 \x01(\tR\bresource\x12(\n" +
-	"\x04kind\x18\x02 \x01(\x0e2\x14.rally.v1.ChangeKindR\x04kind\x12%\n" +
-	"\x05event\x18\x03 \x01(\v2\x0f.rally.v1.EventR\x05event\x12.\n" +
-	"\bcampaign\x18\x04 \x01(\v2\x12.rally.v1.CampaignR\bcampaign\x12:\n" +
-	"\fannouncement\x18\x05 \x01(\v2\x16.rally.v1.AnnouncementR\fannouncement\x12\x16\n" +
-	"\x06cursor\x18\x06 \x01(\tR\x06cursor\x12\x14\n" +
-	"\x05reset\x18\a \x01(\bR\x05reset\x12;\n" +
-	"\vchange_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"changeTime\x12\"\n" +
-	"\x04task\x18\t \x01(\v2\x0e.rally.v1.TaskR\x04task\"r\n" +
-	"\x11WatchEventRequest\x12;\n" +
-	"\x04name\x18\x01 \x01(\tB'\xbaH$r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x04name\x12 \n" +
-	"\x06cursor\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06cursor\"x\n" +
-	"\x14WatchCampaignRequest\x12>\n" +
-	"\x04name\x18\x01 \x01(\tB*\xbaH'r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\x04name\x12 \n" +
-	"\x06cursor\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06cursor\"\x9e\x01\n" +
-	"\x17PostAnnouncementRequest\x12?\n" +
-	"\x06parent\x18\x01 \x01(\tB'\xbaH$r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\x12B\n" +
-	"\fannouncement\x18\x02 \x01(\v2\x16.rally.v1.AnnouncementB\x06\xbaH\x03\xc8\x01\x01R\fannouncement\"[\n" +
-	"\x18ListAnnouncementsRequest\x12?\n" +
-	"\x06parent\x18\x01 \x01(\tB'\xbaH$r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\"Y\n" +
+	"\x1bupdate_event.event_required\x12\x11event is required\x1a\x0fhas(this.event)\"\xb0\x01\n" +
+	"\x12CancelEventRequest\x12T\n" +
+	"\x04name\x18\x01 \x01(\tB@\xe0A\x02\xfaA\x13\n" +
+	"\x11rallyhq.org/Event\xbaH$r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x04name\x12#\n" +
+	"\x06reason\x18\x02 \x01(\tB\v\xe0A\x01\xbaH\x05r\x03\x18\xf4\x03R\x06reason\x12\x1f\n" +
+	"\x04etag\x18\x03 \x01(\tB\v\xe0A\x01\xbaH\x05r\x03\x18\x80\x01R\x04etag\"\xbe\x02\n" +
+	"\fAnnouncement\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12!\n" +
+	"\x04text\x18\x02 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x10\x01\x18\xe8\aR\x04text\x12G\n" +
+	"\baudience\x18\x03 \x01(\x0e2\x1e.rally.v1.AnnouncementAudienceB\v\xe0A\x01\xbaH\x05\x82\x01\x02\x10\x01R\baudience\x12@\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime:g\xeaAd\n" +
+	"\x18rallyhq.org/Announcement\x12+events/{event}/announcements/{announcement}*\rannouncements2\fannouncement\"\xa3\x03\n" +
+	"\x06Change\x12%\n" +
+	"\bresource\x18\x01 \x01(\tB\t\xe0A\x03\xfaA\x03\n" +
+	"\x01*R\bresource\x12-\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x14.rally.v1.ChangeKindB\x03\xe0A\x03R\x04kind\x12*\n" +
+	"\x05event\x18\x03 \x01(\v2\x0f.rally.v1.EventB\x03\xe0A\x03R\x05event\x123\n" +
+	"\bcampaign\x18\x04 \x01(\v2\x12.rally.v1.CampaignB\x03\xe0A\x03R\bcampaign\x12?\n" +
+	"\fannouncement\x18\x05 \x01(\v2\x16.rally.v1.AnnouncementB\x03\xe0A\x03R\fannouncement\x12\x1b\n" +
+	"\x06cursor\x18\x06 \x01(\tB\x03\xe0A\x03R\x06cursor\x12\x19\n" +
+	"\x05reset\x18\a \x01(\bB\x03\xe0A\x03R\x05reset\x12@\n" +
+	"\vchange_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"changeTime\x12'\n" +
+	"\x04task\x18\t \x01(\v2\x0e.rally.v1.TaskB\x03\xe0A\x03R\x04task\"\x8e\x01\n" +
+	"\x11WatchEventRequest\x12T\n" +
+	"\x04name\x18\x01 \x01(\tB@\xe0A\x02\xfaA\x13\n" +
+	"\x11rallyhq.org/Event\xbaH$r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x04name\x12#\n" +
+	"\x06cursor\x18\x02 \x01(\tB\v\xe0A\x01\xbaH\x05r\x03\x18\x80\x02R\x06cursor\"\x97\x01\n" +
+	"\x14WatchCampaignRequest\x12Z\n" +
+	"\x04name\x18\x01 \x01(\tBF\xe0A\x02\xfaA\x16\n" +
+	"\x14rallyhq.org/Campaign\xbaH'r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\x04name\x12#\n" +
+	"\x06cursor\x18\x02 \x01(\tB\v\xe0A\x01\xbaH\x05r\x03\x18\x80\x02R\x06cursor\"\xc1\x01\n" +
+	"\x17PostAnnouncementRequest\x12_\n" +
+	"\x06parent\x18\x01 \x01(\tBG\xe0A\x02\xfaA\x1a\x12\x18rallyhq.org/Announcement\xbaH$r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\x12E\n" +
+	"\fannouncement\x18\x02 \x01(\v2\x16.rally.v1.AnnouncementB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\fannouncement\"{\n" +
+	"\x18ListAnnouncementsRequest\x12_\n" +
+	"\x06parent\x18\x01 \x01(\tBG\xe0A\x02\xfaA\x1a\x12\x18rallyhq.org/Announcement\xbaH$r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\"Y\n" +
 	"\x19ListAnnouncementsResponse\x12<\n" +
 	"\rannouncements\x18\x01 \x03(\v2\x16.rally.v1.AnnouncementR\rannouncements*o\n" +
 	"\tVenueKind\x12\x1a\n" +

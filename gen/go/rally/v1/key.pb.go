@@ -7,6 +7,7 @@
 package rallyv1
 
 import (
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -262,23 +263,24 @@ var File_rally_v1_key_proto protoreflect.FileDescriptor
 
 const file_rally_v1_key_proto_rawDesc = "" +
 	"\n" +
-	"\x12rally/v1/key.proto\x12\brally.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x93\x02\n" +
-	"\fOrganiserKey\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x124\n" +
-	"\talgorithm\x18\x02 \x01(\x0e2\x16.rally.v1.KeyAlgorithmR\talgorithm\x12\x1d\n" +
+	"\x12rally/v1/key.proto\x12\brally.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x96\x03\n" +
+	"\fOrganiserKey\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12<\n" +
+	"\talgorithm\x18\x02 \x01(\x0e2\x16.rally.v1.KeyAlgorithmB\x06\xe0A\x02\xe0A\x05R\talgorithm\x12%\n" +
 	"\n" +
-	"public_key\x18\x03 \x01(\fR\tpublicKey\x12 \n" +
-	"\vfingerprint\x18\x04 \x01(\tR\vfingerprint\x12;\n" +
-	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vrevoke_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"revokeTime\"\x97\x01\n" +
-	"\fRecipientKey\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x124\n" +
-	"\talgorithm\x18\x02 \x01(\x0e2\x16.rally.v1.KeyAlgorithmR\talgorithm\x12\x1d\n" +
+	"public_key\x18\x03 \x01(\fB\x06\xe0A\x02\xe0A\x05R\tpublicKey\x12%\n" +
+	"\vfingerprint\x18\x04 \x01(\tB\x03\xe0A\x03R\vfingerprint\x12@\n" +
+	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vrevoke_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"revokeTime:]\xeaAZ\n" +
+	"\x18rallyhq.org/OrganiserKey\x12!organisers/{organiser}/keys/{key}*\rorganiserKeys2\forganiserKey\"\xab\x01\n" +
+	"\fRecipientKey\x12\x15\n" +
+	"\x03key\x18\x01 \x01(\tB\x03\xe0A\x03R\x03key\x129\n" +
+	"\talgorithm\x18\x02 \x01(\x0e2\x16.rally.v1.KeyAlgorithmB\x03\xe0A\x03R\talgorithm\x12\"\n" +
 	"\n" +
-	"public_key\x18\x03 \x01(\fR\tpublicKey\x12 \n" +
-	"\vfingerprint\x18\x04 \x01(\tR\vfingerprint*\x8f\x01\n" +
+	"public_key\x18\x03 \x01(\fB\x03\xe0A\x03R\tpublicKey\x12%\n" +
+	"\vfingerprint\x18\x04 \x01(\tB\x03\xe0A\x03R\vfingerprint*\x8f\x01\n" +
 	"\fKeyAlgorithm\x12\x1d\n" +
 	"\x19KEY_ALGORITHM_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19KEY_ALGORITHM_HPKE_X25519\x10\x01\x12&\n" +

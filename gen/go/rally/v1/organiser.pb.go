@@ -93,7 +93,7 @@ func (x *Organiser) GetCreateTime() *timestamppb.Timestamp {
 // ApiToken is a credential of an organiser, used as `authorization: Bearer rly_org_...`.
 type ApiToken struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Resource name, `organisers/{organiser}/apiTokens/{token}`. Output only.
+	// Resource name, `organisers/{organiser}/apiTokens/{api_token}`. Output only.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// What the token is for, such as "laptop" or "CI", to tell tokens apart when revoking.
 	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
@@ -480,8 +480,8 @@ func (x *ListApiTokensResponse) GetApiTokens() []*ApiToken {
 // Request for OrganiserService.RevokeApiToken.
 type RevokeApiTokenRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Resource name of the token, `organisers/{organiser}/apiTokens/{token}`; `organisers/me/...`
-	// works too.
+	// Resource name of the token, `organisers/{organiser}/apiTokens/{api_token}`;
+	// `organisers/me/...` works too.
 	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1070,72 +1070,84 @@ var File_rally_v1_organiser_proto protoreflect.FileDescriptor
 
 const file_rally_v1_organiser_proto_rawDesc = "" +
 	"\n" +
-	"\x18rally/v1/organiser.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rally/v1/campaign.proto\x1a\x12rally/v1/key.proto\"\x8a\x01\n" +
-	"\tOrganiser\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12,\n" +
-	"\fdisplay_name\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\vdisplayName\x12;\n" +
-	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\x81\x02\n" +
-	"\bApiToken\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12*\n" +
-	"\fdisplay_name\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18dR\vdisplayName\x12;\n" +
-	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\x12;\n" +
-	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vrevoke_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"revokeTime\"\xa4\x01\n" +
-	"\x16CreateOrganiserRequest\x129\n" +
-	"\torganiser\x18\x01 \x01(\v2\x13.rally.v1.OrganiserB\x06\xbaH\x03\xc8\x01\x01R\torganiser\x12O\n" +
-	"\forganiser_id\x18\x02 \x01(\tB,\xbaH)\xd8\x01\x01r$2\x1e^[a-z][a-z0-9-]{1,61}[a-z0-9]$Z\x02meR\vorganiserId\"V\n" +
-	"\x13GetOrganiserRequest\x12?\n" +
-	"\x04name\x18\x01 \x01(\tB+\xbaH(r&2$^organisers/[a-z0-9][a-z0-9-]{0,62}$R\x04name\"\x8d\x01\n" +
-	"\x15CreateApiTokenRequest\x12C\n" +
-	"\x06parent\x18\x01 \x01(\tB+\xbaH(r&2$^organisers/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\x12/\n" +
-	"\tapi_token\x18\x02 \x01(\v2\x12.rally.v1.ApiTokenR\bapiToken\"a\n" +
+	"\x18rally/v1/organiser.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rally/v1/campaign.proto\x1a\x12rally/v1/key.proto\"\xe2\x01\n" +
+	"\tOrganiser\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12/\n" +
+	"\fdisplay_name\x18\x02 \x01(\tB\f\xe0A\x02\xbaH\x06r\x04\x10\x01\x18dR\vdisplayName\x12@\n" +
+	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime:I\xeaAF\n" +
+	"\x15rallyhq.org/Organiser\x12\x16organisers/{organiser}*\n" +
+	"organisers2\torganiser\"\xf6\x02\n" +
+	"\bApiToken\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12-\n" +
+	"\fdisplay_name\x18\x02 \x01(\tB\n" +
+	"\xe0A\x01\xbaH\x04r\x02\x18dR\vdisplayName\x12@\n" +
+	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x01R\n" +
+	"expireTime\x12@\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vrevoke_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"revokeTime:\\\xeaAY\n" +
+	"\x14rallyhq.org/ApiToken\x12,organisers/{organiser}/apiTokens/{api_token}*\tapiTokens2\bapiToken\"\xaa\x01\n" +
+	"\x16CreateOrganiserRequest\x12<\n" +
+	"\torganiser\x18\x01 \x01(\v2\x13.rally.v1.OrganiserB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\torganiser\x12R\n" +
+	"\forganiser_id\x18\x02 \x01(\tB/\xe0A\x01\xbaH)\xd8\x01\x01r$2\x1e^[a-z][a-z0-9-]{1,61}[a-z0-9]$Z\x02meR\vorganiserId\"s\n" +
+	"\x13GetOrganiserRequest\x12\\\n" +
+	"\x04name\x18\x01 \x01(\tBH\xe0A\x02\xfaA\x17\n" +
+	"\x15rallyhq.org/Organiser\xbaH(r&2$^organisers/[a-z0-9][a-z0-9-]{0,62}$R\x04name\"\xae\x01\n" +
+	"\x15CreateApiTokenRequest\x12_\n" +
+	"\x06parent\x18\x01 \x01(\tBG\xe0A\x02\xfaA\x16\x12\x14rallyhq.org/ApiToken\xbaH(r&2$^organisers/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\x124\n" +
+	"\tapi_token\x18\x02 \x01(\v2\x12.rally.v1.ApiTokenB\x03\xe0A\x01R\bapiToken\"a\n" +
 	"\x16CreateApiTokenResponse\x12/\n" +
 	"\tapi_token\x18\x01 \x01(\v2\x12.rally.v1.ApiTokenR\bapiToken\x12\x16\n" +
-	"\x06secret\x18\x02 \x01(\tR\x06secret\"[\n" +
-	"\x14ListApiTokensRequest\x12C\n" +
-	"\x06parent\x18\x01 \x01(\tB+\xbaH(r&2$^organisers/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\"J\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"w\n" +
+	"\x14ListApiTokensRequest\x12_\n" +
+	"\x06parent\x18\x01 \x01(\tBG\xe0A\x02\xfaA\x16\x12\x14rallyhq.org/ApiToken\xbaH(r&2$^organisers/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\"J\n" +
 	"\x15ListApiTokensResponse\x121\n" +
 	"\n" +
-	"api_tokens\x18\x01 \x03(\v2\x12.rally.v1.ApiTokenR\tapiTokens\"z\n" +
-	"\x15RevokeApiTokenRequest\x12a\n" +
-	"\x04name\x18\x01 \x01(\tBM\xbaHJrH2F^organisers/[a-z0-9][a-z0-9-]{0,62}/apiTokens/[a-z0-9][a-z0-9-]{0,62}$R\x04name\"\xb0\x01\n" +
-	"\x1bAddCampaignOrganiserRequest\x12F\n" +
-	"\bcampaign\x18\x01 \x01(\tB*\xbaH'r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\bcampaign\x12I\n" +
-	"\torganiser\x18\x02 \x01(\tB+\xbaH(r&2$^organisers/[a-z0-9][a-z0-9-]{0,62}$R\torganiser\"\xb3\x01\n" +
-	"\x1eRemoveCampaignOrganiserRequest\x12F\n" +
-	"\bcampaign\x18\x01 \x01(\tB*\xbaH'r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\bcampaign\x12I\n" +
-	"\torganiser\x18\x02 \x01(\tB+\xbaH(r&2$^organisers/[a-z0-9][a-z0-9-]{0,62}$R\torganiser\"i\n" +
-	"\x1fAcceptCampaignInvitationRequest\x12F\n" +
-	"\bcampaign\x18\x01 \x01(\tB*\xbaH'r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\bcampaign\"j\n" +
-	" DeclineCampaignInvitationRequest\x12F\n" +
-	"\bcampaign\x18\x01 \x01(\tB*\xbaH'r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\bcampaign\"\xb7\x01\n" +
-	"\x1eListCampaignInvitationsRequest\x12C\n" +
-	"\x06parent\x18\x01 \x01(\tB+\xbaH(r&2$^organisers/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\x12'\n" +
-	"\tpage_size\x18\x02 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"api_tokens\x18\x01 \x03(\v2\x12.rally.v1.ApiTokenR\tapiTokens\"\x96\x01\n" +
+	"\x15RevokeApiTokenRequest\x12}\n" +
+	"\x04name\x18\x01 \x01(\tBi\xe0A\x02\xfaA\x16\n" +
+	"\x14rallyhq.org/ApiToken\xbaHJrH2F^organisers/[a-z0-9][a-z0-9-]{0,62}/apiTokens/[a-z0-9][a-z0-9-]{0,62}$R\x04name\"\xe9\x01\n" +
+	"\x1bAddCampaignOrganiserRequest\x12b\n" +
+	"\bcampaign\x18\x01 \x01(\tBF\xe0A\x02\xfaA\x16\n" +
+	"\x14rallyhq.org/Campaign\xbaH'r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\bcampaign\x12f\n" +
+	"\torganiser\x18\x02 \x01(\tBH\xe0A\x02\xfaA\x17\n" +
+	"\x15rallyhq.org/Organiser\xbaH(r&2$^organisers/[a-z0-9][a-z0-9-]{0,62}$R\torganiser\"\xec\x01\n" +
+	"\x1eRemoveCampaignOrganiserRequest\x12b\n" +
+	"\bcampaign\x18\x01 \x01(\tBF\xe0A\x02\xfaA\x16\n" +
+	"\x14rallyhq.org/Campaign\xbaH'r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\bcampaign\x12f\n" +
+	"\torganiser\x18\x02 \x01(\tBH\xe0A\x02\xfaA\x17\n" +
+	"\x15rallyhq.org/Organiser\xbaH(r&2$^organisers/[a-z0-9][a-z0-9-]{0,62}$R\torganiser\"\x85\x01\n" +
+	"\x1fAcceptCampaignInvitationRequest\x12b\n" +
+	"\bcampaign\x18\x01 \x01(\tBF\xe0A\x02\xfaA\x16\n" +
+	"\x14rallyhq.org/Campaign\xbaH'r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\bcampaign\"\x86\x01\n" +
+	" DeclineCampaignInvitationRequest\x12b\n" +
+	"\bcampaign\x18\x01 \x01(\tBF\xe0A\x02\xfaA\x16\n" +
+	"\x14rallyhq.org/Campaign\xbaH'r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\bcampaign\"\xda\x01\n" +
+	"\x1eListCampaignInvitationsRequest\x12`\n" +
+	"\x06parent\x18\x01 \x01(\tBH\xe0A\x02\xfaA\x17\n" +
+	"\x15rallyhq.org/Organiser\xbaH(r&2$^organisers/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\x12*\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\r\xe0A\x01\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12*\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\"\x9a\x01\n" +
+	"page_token\x18\x03 \x01(\tB\v\xe0A\x01\xbaH\x05r\x03\x18\x80\bR\tpageToken\"\x9a\x01\n" +
 	"\x1fListCampaignInvitationsResponse\x12O\n" +
 	"\x14campaign_invitations\x18\x01 \x03(\v2\x1c.rally.v1.CampaignInvitationR\x13campaignInvitations\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa5\x01\n" +
-	"\x19CreateOrganiserKeyRequest\x12C\n" +
-	"\x06parent\x18\x01 \x01(\tB+\xbaH(r&2$^organisers/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\x12C\n" +
-	"\rorganiser_key\x18\x02 \x01(\v2\x16.rally.v1.OrganiserKeyB\x06\xbaH\x03\xc8\x01\x01R\forganiserKey\"\xb1\x01\n" +
-	"\x18ListOrganiserKeysRequest\x12C\n" +
-	"\x06parent\x18\x01 \x01(\tB+\xbaH(r&2$^organisers/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\x12'\n" +
-	"\tpage_size\x18\x02 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc8\x01\n" +
+	"\x19CreateOrganiserKeyRequest\x12c\n" +
+	"\x06parent\x18\x01 \x01(\tBK\xe0A\x02\xfaA\x1a\x12\x18rallyhq.org/OrganiserKey\xbaH(r&2$^organisers/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\x12F\n" +
+	"\rorganiser_key\x18\x02 \x01(\v2\x16.rally.v1.OrganiserKeyB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\forganiserKey\"\xd7\x01\n" +
+	"\x18ListOrganiserKeysRequest\x12c\n" +
+	"\x06parent\x18\x01 \x01(\tBK\xe0A\x02\xfaA\x1a\x12\x18rallyhq.org/OrganiserKey\xbaH(r&2$^organisers/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\x12*\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\r\xe0A\x01\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12*\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\"\x82\x01\n" +
+	"page_token\x18\x03 \x01(\tB\v\xe0A\x01\xbaH\x05r\x03\x18\x80\bR\tpageToken\"\x82\x01\n" +
 	"\x19ListOrganiserKeysResponse\x12=\n" +
 	"\x0eorganiser_keys\x18\x01 \x03(\v2\x16.rally.v1.OrganiserKeyR\rorganiserKeys\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"y\n" +
-	"\x19RevokeOrganiserKeyRequest\x12\\\n" +
-	"\x04name\x18\x01 \x01(\tBH\xbaHErC2A^organisers/[a-z0-9][a-z0-9-]{0,62}/keys/[a-z0-9][a-z0-9-]{0,62}$R\x04name2\xf7\r\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x99\x01\n" +
+	"\x19RevokeOrganiserKeyRequest\x12|\n" +
+	"\x04name\x18\x01 \x01(\tBh\xe0A\x02\xfaA\x1a\n" +
+	"\x18rallyhq.org/OrganiserKey\xbaHErC2A^organisers/[a-z0-9][a-z0-9-]{0,62}/keys/[a-z0-9][a-z0-9-]{0,62}$R\x04name2\xf7\r\n" +
 	"\x10OrganiserService\x12k\n" +
 	"\x0fCreateOrganiser\x12 .rally.v1.CreateOrganiserRequest\x1a\x13.rally.v1.Organiser\"!\x82\xd3\xe4\x93\x02\x1b:\torganiser\"\x0e/v1/organisers\x12c\n" +
 	"\fGetOrganiser\x12\x1d.rally.v1.GetOrganiserRequest\x1a\x13.rally.v1.Organiser\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/{name=organisers/*}\x12\x8b\x01\n" +

@@ -71,7 +71,7 @@ type OrganiserServiceClient interface {
 	// returns it unchanged.
 	RevokeOrganiserKey(ctx context.Context, in *RevokeOrganiserKeyRequest, opts ...grpc.CallOption) (*OrganiserKey, error)
 	// AddCampaignOrganiser invites an organiser to co-organise a campaign: the campaign
-	// holds a pending invitation (`campaigns/{campaign}/invitations/{organiser}`, shown to
+	// holds a pending invitation (`campaigns/{campaign}/invitations/{invitation}`, shown to
 	// its organisers) until the invitee accepts it with AcceptCampaignInvitation, and only
 	// then lists the invitee among its organisers. Campaign owner or admin only. Inviting an
 	// organiser who is invited already, or organises the campaign, changes nothing.
@@ -274,7 +274,7 @@ type OrganiserServiceServer interface {
 	// returns it unchanged.
 	RevokeOrganiserKey(context.Context, *RevokeOrganiserKeyRequest) (*OrganiserKey, error)
 	// AddCampaignOrganiser invites an organiser to co-organise a campaign: the campaign
-	// holds a pending invitation (`campaigns/{campaign}/invitations/{organiser}`, shown to
+	// holds a pending invitation (`campaigns/{campaign}/invitations/{invitation}`, shown to
 	// its organisers) until the invitee accepts it with AcceptCampaignInvitation, and only
 	// then lists the invitee among its organisers. Campaign owner or admin only. Inviting an
 	// organiser who is invited already, or organises the campaign, changes nothing.

@@ -879,63 +879,70 @@ var File_rally_v1_rsvp_proto protoreflect.FileDescriptor
 
 const file_rally_v1_rsvp_proto_rawDesc = "" +
 	"\n" +
-	"\x13rally/v1/rsvp.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rally/v1/envelope.proto\"\xae\x03\n" +
-	"\x04Rsvp\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12*\n" +
-	"\fdisplay_name\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18<R\vdisplayName\x12\"\n" +
-	"\acontact\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\acontact\x12!\n" +
-	"\x06guests\x18\x04 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\x06guests\x12)\n" +
-	"\x05state\x18\x05 \x01(\x0e2\x13.rally.v1.RsvpStateR\x05state\x12+\n" +
-	"\x11waitlist_position\x18\x06 \x01(\x05R\x10waitlistPosition\x12\x1d\n" +
+	"\x13rally/v1/rsvp.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rally/v1/envelope.proto\"\x9b\x04\n" +
+	"\x04Rsvp\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12-\n" +
+	"\fdisplay_name\x18\x02 \x01(\tB\n" +
+	"\xe0A\x01\xbaH\x04r\x02\x18<R\vdisplayName\x12%\n" +
+	"\acontact\x18\x03 \x01(\tB\v\xe0A\x01\xbaH\x05r\x03\x18\xc8\x01R\acontact\x12$\n" +
+	"\x06guests\x18\x04 \x01(\x05B\f\xe0A\x01\xbaH\x06\x1a\x04\x18d(\x00R\x06guests\x12.\n" +
+	"\x05state\x18\x05 \x01(\x0e2\x13.rally.v1.RsvpStateB\x03\xe0A\x03R\x05state\x120\n" +
+	"\x11waitlist_position\x18\x06 \x01(\x05B\x03\xe0A\x03R\x10waitlistPosition\x12\"\n" +
 	"\n" +
-	"checked_in\x18\a \x01(\bR\tcheckedIn\x12;\n" +
-	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vupdate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\x12.\n" +
+	"checked_in\x18\a \x01(\bB\x03\xe0A\x03R\tcheckedIn\x12@\n" +
+	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vupdate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"updateTime\x123\n" +
 	"\benvelope\x18\n" +
-	" \x01(\v2\x12.rally.v1.EnvelopeR\benvelope\"\xa1\x01\n" +
+	" \x01(\v2\x12.rally.v1.EnvelopeB\x03\xe0A\x01R\benvelope:?\xeaA<\n" +
+	"\x10rallyhq.org/Rsvp\x12\x1bevents/{event}/rsvps/{rsvp}*\x05rsvps2\x04rsvp\"\xe5\x01\n" +
 	"\n" +
-	"AuditEntry\x12\x14\n" +
-	"\x05actor\x18\x01 \x01(\tR\x05actor\x12\x16\n" +
-	"\x06action\x18\x02 \x01(\tR\x06action\x12\x14\n" +
-	"\x05event\x18\x03 \x01(\tR\x05event\x12;\n" +
-	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12\x12\n" +
-	"\x04task\x18\x05 \x01(\tR\x04task\"\xef\x01\n" +
-	"\x11CreateRsvpRequest\x12?\n" +
-	"\x06parent\x18\x01 \x01(\tB'\xbaH$r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\x12\"\n" +
-	"\x04rsvp\x18\x02 \x01(\v2\x0e.rally.v1.RsvpR\x04rsvp\x12?\n" +
+	"AuditEntry\x12\x19\n" +
+	"\x05actor\x18\x01 \x01(\tB\x03\xe0A\x03R\x05actor\x12\x1b\n" +
+	"\x06action\x18\x02 \x01(\tB\x03\xe0A\x03R\x06action\x12/\n" +
+	"\x05event\x18\x03 \x01(\tB\x19\xe0A\x03\xfaA\x13\n" +
+	"\x11rallyhq.org/EventR\x05event\x12@\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12,\n" +
+	"\x04task\x18\x05 \x01(\tB\x18\xe0A\x03\xfaA\x12\n" +
+	"\x10rallyhq.org/TaskR\x04task\"\x92\x02\n" +
+	"\x11CreateRsvpRequest\x12W\n" +
+	"\x06parent\x18\x01 \x01(\tB?\xe0A\x02\xfaA\x12\x12\x10rallyhq.org/Rsvp\xbaH$r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\x12'\n" +
+	"\x04rsvp\x18\x02 \x01(\v2\x0e.rally.v1.RsvpB\x03\xe0A\x01R\x04rsvp\x12B\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tB \xbaH\x1d\xd8\x01\x01r\x182\x16^[A-Za-z0-9_-]{16,64}$R\trequestId\x124\n" +
-	"\arsvp_id\x18\x04 \x01(\tB\x1b\xbaH\x18\xd8\x01\x01r\x132\x11^[a-z0-9]{16,64}$R\x06rsvpId\"\x83\x01\n" +
+	"request_id\x18\x03 \x01(\tB#\xe0A\x01\xbaH\x1d\xd8\x01\x01r\x182\x16^[A-Za-z0-9_-]{16,64}$R\trequestId\x127\n" +
+	"\arsvp_id\x18\x04 \x01(\tB\x1e\xe0A\x01\xbaH\x18\xd8\x01\x01r\x132\x11^[a-z0-9]{16,64}$R\x06rsvpId\"\x83\x01\n" +
 	"\x12CreateRsvpResponse\x12\"\n" +
 	"\x04rsvp\x18\x01 \x01(\v2\x0e.rally.v1.RsvpR\x04rsvp\x12!\n" +
 	"\fmanage_token\x18\x02 \x01(\tR\vmanageToken\x12&\n" +
-	"\x0fstored_in_clear\x18\x03 \x01(\bR\rstoredInClear\"b\n" +
-	"\x0eGetRsvpRequest\x12P\n" +
-	"\x04name\x18\x01 \x01(\tB<\xbaH9r725^events/[a-z0-9][a-z0-9-]{0,62}/rsvps/[a-z0-9]{1,64}$R\x04name\"\xb8\x01\n" +
-	"\x11UpdateRsvpRequest\x12\"\n" +
-	"\x04rsvp\x18\x01 \x01(\v2\x0e.rally.v1.RsvpR\x04rsvp\x12;\n" +
-	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"\x0fstored_in_clear\x18\x03 \x01(\bR\rstoredInClear\"z\n" +
+	"\x0eGetRsvpRequest\x12h\n" +
+	"\x04name\x18\x01 \x01(\tBT\xe0A\x02\xfaA\x12\n" +
+	"\x10rallyhq.org/Rsvp\xbaH9r725^events/[a-z0-9][a-z0-9-]{0,62}/rsvps/[a-z0-9]{1,64}$R\x04name\"\xc2\x01\n" +
+	"\x11UpdateRsvpRequest\x12'\n" +
+	"\x04rsvp\x18\x01 \x01(\v2\x0e.rally.v1.RsvpB\x03\xe0A\x02R\x04rsvp\x12@\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x03\xe0A\x01R\n" +
 	"updateMask:B\xbaH?\x1a=\n" +
-	"\x19update_rsvp.rsvp_required\x12\x10rsvp is required\x1a\x0ehas(this.rsvp)\"e\n" +
-	"\x11CancelRsvpRequest\x12P\n" +
-	"\x04name\x18\x01 \x01(\tB<\xbaH9r725^events/[a-z0-9][a-z0-9-]{0,62}/rsvps/[a-z0-9]{1,64}$R\x04name\"\xda\x01\n" +
-	"\x10ListRsvpsRequest\x12?\n" +
-	"\x06parent\x18\x01 \x01(\tB'\xbaH$r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\x12'\n" +
-	"\tpage_size\x18\x02 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\x19update_rsvp.rsvp_required\x12\x10rsvp is required\x1a\x0ehas(this.rsvp)\"}\n" +
+	"\x11CancelRsvpRequest\x12h\n" +
+	"\x04name\x18\x01 \x01(\tBT\xe0A\x02\xfaA\x12\n" +
+	"\x10rallyhq.org/Rsvp\xbaH9r725^events/[a-z0-9][a-z0-9-]{0,62}/rsvps/[a-z0-9]{1,64}$R\x04name\"\xfb\x01\n" +
+	"\x10ListRsvpsRequest\x12W\n" +
+	"\x06parent\x18\x01 \x01(\tB?\xe0A\x02\xfaA\x12\x12\x10rallyhq.org/Rsvp\xbaH$r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\x12*\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\r\xe0A\x01\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12*\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\x123\n" +
-	"\x05state\x18\x04 \x01(\x0e2\x13.rally.v1.RsvpStateB\b\xbaH\x05\x82\x01\x02\x10\x01R\x05state\"a\n" +
+	"page_token\x18\x03 \x01(\tB\v\xe0A\x01\xbaH\x05r\x03\x18\x80\bR\tpageToken\x126\n" +
+	"\x05state\x18\x04 \x01(\x0e2\x13.rally.v1.RsvpStateB\v\xe0A\x01\xbaH\x05\x82\x01\x02\x10\x01R\x05state\"a\n" +
 	"\x11ListRsvpsResponse\x12$\n" +
 	"\x05rsvps\x18\x01 \x03(\v2\x0e.rally.v1.RsvpR\x05rsvps\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"f\n" +
-	"\x12CheckInRsvpRequest\x12P\n" +
-	"\x04name\x18\x01 \x01(\tB<\xbaH9r725^events/[a-z0-9][a-z0-9-]{0,62}/rsvps/[a-z0-9]{1,64}$R\x04name\"b\n" +
-	"\x17ListAuditEntriesRequest\x12G\n" +
-	"\x06parent\x18\x01 \x01(\tB/\xbaH,r*2(^(events|tasks)/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\"U\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"~\n" +
+	"\x12CheckInRsvpRequest\x12h\n" +
+	"\x04name\x18\x01 \x01(\tBT\xe0A\x02\xfaA\x12\n" +
+	"\x10rallyhq.org/Rsvp\xbaH9r725^events/[a-z0-9][a-z0-9-]{0,62}/rsvps/[a-z0-9]{1,64}$R\x04name\"k\n" +
+	"\x17ListAuditEntriesRequest\x12P\n" +
+	"\x06parent\x18\x01 \x01(\tB8\xe0A\x02\xfaA\x03\n" +
+	"\x01*\xbaH,r*2(^(events|tasks)/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\"U\n" +
 	"\x18ListAuditEntriesResponse\x129\n" +
 	"\raudit_entries\x18\x01 \x03(\v2\x14.rally.v1.AuditEntryR\fauditEntries*r\n" +
 	"\tRsvpState\x12\x1a\n" +

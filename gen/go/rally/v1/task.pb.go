@@ -593,7 +593,8 @@ type Claim struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name, `tasks/{task}/claims/{claim}`; the ID is random. Output only.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Optional pseudonym.
+	// Optional pseudonym, as given to ClaimTask. Output only, like every field of a claim:
+	// claims change through ClaimTask, CompleteClaim and ReleaseClaim only.
 	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	// Where the claim stands. Output only.
 	State ClaimState `protobuf:"varint,3,opt,name=state,proto3,enum=rally.v1.ClaimState" json:"state,omitempty"`
@@ -1466,106 +1467,113 @@ var File_rally_v1_task_proto protoreflect.FileDescriptor
 
 const file_rally_v1_task_proto_rawDesc = "" +
 	"\n" +
-	"\x13rally/v1/task.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rally/v1/envelope.proto\"\xa5\a\n" +
-	"\x04Task\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12F\n" +
-	"\bcampaign\x18\x02 \x01(\tB*\xbaH'r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\bcampaign\x12@\n" +
-	"\x05event\x18\x03 \x01(\tB*\xbaH'\xd8\x01\x01r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x05event\x122\n" +
-	"\x04kind\x18\x04 \x01(\x0e2\x12.rally.v1.TaskKindB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12 \n" +
-	"\x05title\x18\x05 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x05title\x12,\n" +
-	"\finstructions\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x90NR\finstructions\x12P\n" +
-	"\x11message_templates\x18\a \x03(\v2\x19.rally.v1.MessageTemplateB\b\xbaH\x05\x92\x01\x02\x10\x1eR\x10messageTemplates\x124\n" +
-	"\asources\x18\b \x03(\v2\x10.rally.v1.SourceB\b\xbaH\x05\x92\x01\x02\x10\x14R\asources\x12:\n" +
-	"\x12target_completions\x18\t \x01(\x05B\v\xbaH\b\x1a\x06\x18\xc0\x84=(\x00R\x11targetCompletions\x12>\n" +
+	"\x13rally/v1/task.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rally/v1/envelope.proto\"\xc8\b\n" +
+	"\x04Task\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12e\n" +
+	"\bcampaign\x18\x02 \x01(\tBI\xe0A\x02\xe0A\x05\xfaA\x16\n" +
+	"\x14rallyhq.org/Campaign\xbaH'r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\bcampaign\x12Y\n" +
+	"\x05event\x18\x03 \x01(\tBC\xe0A\x01\xfaA\x13\n" +
+	"\x11rallyhq.org/Event\xbaH'\xd8\x01\x01r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x05event\x125\n" +
+	"\x04kind\x18\x04 \x01(\x0e2\x12.rally.v1.TaskKindB\r\xe0A\x02\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12#\n" +
+	"\x05title\x18\x05 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x05title\x12/\n" +
+	"\finstructions\x18\x06 \x01(\tB\v\xe0A\x01\xbaH\x05r\x03\x18\x90NR\finstructions\x12S\n" +
+	"\x11message_templates\x18\a \x03(\v2\x19.rally.v1.MessageTemplateB\v\xe0A\x01\xbaH\x05\x92\x01\x02\x10\x1eR\x10messageTemplates\x127\n" +
+	"\asources\x18\b \x03(\v2\x10.rally.v1.SourceB\v\xe0A\x01\xbaH\x05\x92\x01\x02\x10\x14R\asources\x12=\n" +
+	"\x12target_completions\x18\t \x01(\x05B\x0e\xe0A\x01\xbaH\b\x1a\x06\x18\xc0\x84=(\x00R\x11targetCompletions\x12A\n" +
 	"\bdeadline\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\bdeadline\x12?\n" +
-	"\x15max_concurrent_claims\x18\v \x01(\x05B\v\xbaH\b\x1a\x06\x18\xa0\x8d\x06(\x00R\x13maxConcurrentClaims\x12I\n" +
-	"\tclaim_ttl\x18\f \x01(\v2\x19.google.protobuf.DurationB\x11\xbaH\x0e\xaa\x01\v\"\x05\b\x80\x9a\x9e\x012\x02\b<R\bclaimTtl\x122\n" +
-	"\bprogress\x18\r \x01(\v2\x16.rally.v1.TaskProgressR\bprogress\x12)\n" +
-	"\x05state\x18\x0e \x01(\x0e2\x13.rally.v1.TaskStateR\x05state\x12;\n" +
-	"\vcreate_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vupdate_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\x12\x12\n" +
-	"\x04etag\x18\x11 \x01(\tR\x04etag\"a\n" +
-	"\x0fMessageTemplate\x12.\n" +
-	"\rlanguage_code\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x02\x18#R\flanguageCode\x12\x1e\n" +
-	"\x04text\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x88'R\x04text\"\xbc\x01\n" +
-	"\x06Source\x12'\n" +
-	"\x03url\x18\x01 \x01(\tB\x15\xbaH\x12r\x10\x18\x80\x10:\bhttps://\x88\x01\x01R\x03url\x12 \n" +
-	"\x05title\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xac\x02R\x05title\x12(\n" +
-	"\tpublisher\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\tpublisher\x12=\n" +
-	"\fpublish_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vpublishTime\"F\n" +
-	"\fTaskProgress\x12\x18\n" +
-	"\aclaimed\x18\x01 \x01(\x05R\aclaimed\x12\x1c\n" +
-	"\tcompleted\x18\x02 \x01(\x05R\tcompleted\"\x93\x03\n" +
-	"\x05Claim\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12*\n" +
-	"\fdisplay_name\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18<R\vdisplayName\x12*\n" +
-	"\x05state\x18\x03 \x01(\x0e2\x14.rally.v1.ClaimStateR\x05state\x12;\n" +
-	"\vexpire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\x12\x1b\n" +
-	"\tproof_url\x18\x05 \x01(\tR\bproofUrl\x12\x12\n" +
-	"\x04note\x18\x06 \x01(\tR\x04note\x12;\n" +
-	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12.\n" +
-	"\benvelope\x18\b \x01(\v2\x12.rally.v1.EnvelopeR\benvelope\x12C\n" +
-	"\x13completion_envelope\x18\t \x01(\v2\x12.rally.v1.EnvelopeR\x12completionEnvelope\"?\n" +
-	"\x11CreateTaskRequest\x12*\n" +
-	"\x04task\x18\x01 \x01(\v2\x0e.rally.v1.TaskB\x06\xbaH\x03\xc8\x01\x01R\x04task\"L\n" +
-	"\x0eGetTaskRequest\x12:\n" +
-	"\x04name\x18\x01 \x01(\tB&\xbaH#r!2\x1f^tasks/[a-z0-9][a-z0-9-]{0,62}$R\x04name\"\xa3\x03\n" +
-	"\x10ListTasksRequest\x12'\n" +
-	"\tpage_size\x18\x01 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\bdeadline\x12B\n" +
+	"\x15max_concurrent_claims\x18\v \x01(\x05B\x0e\xe0A\x01\xbaH\b\x1a\x06\x18\xa0\x8d\x06(\x00R\x13maxConcurrentClaims\x12L\n" +
+	"\tclaim_ttl\x18\f \x01(\v2\x19.google.protobuf.DurationB\x14\xe0A\x01\xbaH\x0e\xaa\x01\v\"\x05\b\x80\x9a\x9e\x012\x02\b<R\bclaimTtl\x127\n" +
+	"\bprogress\x18\r \x01(\v2\x16.rally.v1.TaskProgressB\x03\xe0A\x03R\bprogress\x12.\n" +
+	"\x05state\x18\x0e \x01(\x0e2\x13.rally.v1.TaskStateB\x03\xe0A\x03R\x05state\x12@\n" +
+	"\vcreate_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vupdate_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"updateTime\x12\x17\n" +
+	"\x04etag\x18\x11 \x01(\tB\x03\xe0A\x01R\x04etag:0\xeaA-\n" +
+	"\x10rallyhq.org/Task\x12\ftasks/{task}*\x05tasks2\x04task\"g\n" +
+	"\x0fMessageTemplate\x121\n" +
+	"\rlanguage_code\x18\x01 \x01(\tB\f\xe0A\x02\xbaH\x06r\x04\x10\x02\x18#R\flanguageCode\x12!\n" +
+	"\x04text\x18\x02 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x10\x01\x18\x88'R\x04text\"\xca\x01\n" +
+	"\x06Source\x12*\n" +
+	"\x03url\x18\x01 \x01(\tB\x18\xe0A\x02\xbaH\x12r\x10\x18\x80\x10:\bhttps://\x88\x01\x01R\x03url\x12#\n" +
+	"\x05title\x18\x02 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x10\x01\x18\xac\x02R\x05title\x12+\n" +
+	"\tpublisher\x18\x03 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x10\x01\x18\xc8\x01R\tpublisher\x12B\n" +
+	"\fpublish_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x01R\vpublishTime\"P\n" +
+	"\fTaskProgress\x12\x1d\n" +
+	"\aclaimed\x18\x01 \x01(\x05B\x03\xe0A\x03R\aclaimed\x12!\n" +
+	"\tcompleted\x18\x02 \x01(\x05B\x03\xe0A\x03R\tcompleted\"\x82\x04\n" +
+	"\x05Claim\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12-\n" +
+	"\fdisplay_name\x18\x02 \x01(\tB\n" +
+	"\xe0A\x03\xbaH\x04r\x02\x18<R\vdisplayName\x12/\n" +
+	"\x05state\x18\x03 \x01(\x0e2\x14.rally.v1.ClaimStateB\x03\xe0A\x03R\x05state\x12@\n" +
+	"\vexpire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"expireTime\x12 \n" +
+	"\tproof_url\x18\x05 \x01(\tB\x03\xe0A\x03R\bproofUrl\x12\x17\n" +
+	"\x04note\x18\x06 \x01(\tB\x03\xe0A\x03R\x04note\x12@\n" +
+	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x123\n" +
+	"\benvelope\x18\b \x01(\v2\x12.rally.v1.EnvelopeB\x03\xe0A\x03R\benvelope\x12H\n" +
+	"\x13completion_envelope\x18\t \x01(\v2\x12.rally.v1.EnvelopeB\x03\xe0A\x03R\x12completionEnvelope:B\xeaA?\n" +
+	"\x11rallyhq.org/Claim\x12\x1btasks/{task}/claims/{claim}*\x06claims2\x05claim\"B\n" +
+	"\x11CreateTaskRequest\x12-\n" +
+	"\x04task\x18\x01 \x01(\v2\x0e.rally.v1.TaskB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\x04task\"d\n" +
+	"\x0eGetTaskRequest\x12R\n" +
+	"\x04name\x18\x01 \x01(\tB>\xe0A\x02\xfaA\x12\n" +
+	"\x10rallyhq.org/Task\xbaH#r!2\x1f^tasks/[a-z0-9][a-z0-9-]{0,62}$R\x04name\"\xec\x03\n" +
+	"\x10ListTasksRequest\x12*\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\r\xe0A\x01\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12*\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\x12I\n" +
-	"\bcampaign\x18\x03 \x01(\tB-\xbaH*\xd8\x01\x01r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\bcampaign\x12@\n" +
-	"\x05event\x18\x04 \x01(\tB*\xbaH'\xd8\x01\x01r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x05event\x120\n" +
-	"\x04kind\x18\x05 \x01(\x0e2\x12.rally.v1.TaskKindB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04kind\x12,\n" +
-	"\rlanguage_code\x18\x06 \x01(\tB\a\xbaH\x04r\x02\x18#R\flanguageCode\x123\n" +
-	"\x05state\x18\a \x01(\x0e2\x13.rally.v1.TaskStateB\b\xbaH\x05\x82\x01\x02\x10\x01R\x05state\x12\x1b\n" +
-	"\topen_only\x18\b \x01(\bR\bopenOnly\"a\n" +
+	"page_token\x18\x02 \x01(\tB\v\xe0A\x01\xbaH\x05r\x03\x18\x80\bR\tpageToken\x12e\n" +
+	"\bcampaign\x18\x03 \x01(\tBI\xe0A\x01\xfaA\x16\n" +
+	"\x14rallyhq.org/Campaign\xbaH*\xd8\x01\x01r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\bcampaign\x12Y\n" +
+	"\x05event\x18\x04 \x01(\tBC\xe0A\x01\xfaA\x13\n" +
+	"\x11rallyhq.org/Event\xbaH'\xd8\x01\x01r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x05event\x123\n" +
+	"\x04kind\x18\x05 \x01(\x0e2\x12.rally.v1.TaskKindB\v\xe0A\x01\xbaH\x05\x82\x01\x02\x10\x01R\x04kind\x12/\n" +
+	"\rlanguage_code\x18\x06 \x01(\tB\n" +
+	"\xe0A\x01\xbaH\x04r\x02\x18#R\flanguageCode\x126\n" +
+	"\x05state\x18\a \x01(\x0e2\x13.rally.v1.TaskStateB\v\xe0A\x01\xbaH\x05\x82\x01\x02\x10\x01R\x05state\x12 \n" +
+	"\topen_only\x18\b \x01(\bB\x03\xe0A\x01R\bopenOnly\"a\n" +
 	"\x11ListTasksResponse\x12$\n" +
 	"\x05tasks\x18\x01 \x03(\v2\x0e.rally.v1.TaskR\x05tasks\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc0\x01\n" +
-	"\x11UpdateTaskRequest\x12*\n" +
-	"\x04task\x18\x01 \x01(\v2\x0e.rally.v1.TaskB\x06\xbaH\x03\xd8\x01\x03R\x04task\x12;\n" +
-	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc8\x01\n" +
+	"\x11UpdateTaskRequest\x12-\n" +
+	"\x04task\x18\x01 \x01(\v2\x0e.rally.v1.TaskB\t\xe0A\x02\xbaH\x03\xd8\x01\x03R\x04task\x12@\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x03\xe0A\x01R\n" +
 	"updateMask:B\xbaH?\x1a=\n" +
-	"\x19update_task.task_required\x12\x10task is required\x1a\x0ehas(this.task)\"N\n" +
-	"\x10CloseTaskRequest\x12:\n" +
-	"\x04name\x18\x01 \x01(\tB&\xbaH#r!2\x1f^tasks/[a-z0-9][a-z0-9-]{0,62}$R\x04name\"\xa3\x02\n" +
-	"\x10ClaimTaskRequest\x12:\n" +
-	"\x04name\x18\x01 \x01(\tB&\xbaH#r!2\x1f^tasks/[a-z0-9][a-z0-9-]{0,62}$R\x04name\x12*\n" +
-	"\fdisplay_name\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18<R\vdisplayName\x12?\n" +
+	"\x19update_task.task_required\x12\x10task is required\x1a\x0ehas(this.task)\"f\n" +
+	"\x10CloseTaskRequest\x12R\n" +
+	"\x04name\x18\x01 \x01(\tB>\xe0A\x02\xfaA\x12\n" +
+	"\x10rallyhq.org/Task\xbaH#r!2\x1f^tasks/[a-z0-9][a-z0-9-]{0,62}$R\x04name\"\xc9\x02\n" +
+	"\x10ClaimTaskRequest\x12R\n" +
+	"\x04name\x18\x01 \x01(\tB>\xe0A\x02\xfaA\x12\n" +
+	"\x10rallyhq.org/Task\xbaH#r!2\x1f^tasks/[a-z0-9][a-z0-9-]{0,62}$R\x04name\x12-\n" +
+	"\fdisplay_name\x18\x02 \x01(\tB\n" +
+	"\xe0A\x01\xbaH\x04r\x02\x18<R\vdisplayName\x12B\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tB \xbaH\x1d\xd8\x01\x01r\x182\x16^[A-Za-z0-9_-]{16,64}$R\trequestId\x126\n" +
-	"\bclaim_id\x18\x04 \x01(\tB\x1b\xbaH\x18\xd8\x01\x01r\x132\x11^[a-z0-9]{16,64}$R\aclaimId\x12.\n" +
-	"\benvelope\x18\x05 \x01(\v2\x12.rally.v1.EnvelopeR\benvelope\"\x83\x01\n" +
+	"request_id\x18\x03 \x01(\tB#\xe0A\x01\xbaH\x1d\xd8\x01\x01r\x182\x16^[A-Za-z0-9_-]{16,64}$R\trequestId\x129\n" +
+	"\bclaim_id\x18\x04 \x01(\tB\x1e\xe0A\x01\xbaH\x18\xd8\x01\x01r\x132\x11^[a-z0-9]{16,64}$R\aclaimId\x123\n" +
+	"\benvelope\x18\x05 \x01(\v2\x12.rally.v1.EnvelopeB\x03\xe0A\x01R\benvelope\"\x83\x01\n" +
 	"\x11ClaimTaskResponse\x12%\n" +
 	"\x05claim\x18\x01 \x01(\v2\x0f.rally.v1.ClaimR\x05claim\x12\x1f\n" +
 	"\vclaim_token\x18\x02 \x01(\tR\n" +
 	"claimToken\x12&\n" +
-	"\x0fstored_in_clear\x18\x03 \x01(\bR\rstoredInClear\"\xed\x01\n" +
-	"\x14CompleteClaimRequest\x12P\n" +
-	"\x04name\x18\x01 \x01(\tB<\xbaH9r725^tasks/[a-z0-9][a-z0-9-]{0,62}/claims/[a-z0-9]{1,64}$R\x04name\x125\n" +
-	"\tproof_url\x18\x02 \x01(\tB\x18\xbaH\x15\xd8\x01\x01r\x10\x18\x80\x10:\bhttps://\x88\x01\x01R\bproofUrl\x12\x1c\n" +
-	"\x04note\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x04note\x12.\n" +
-	"\benvelope\x18\x04 \x01(\v2\x12.rally.v1.EnvelopeR\benvelope\"g\n" +
-	"\x13ReleaseClaimRequest\x12P\n" +
-	"\x04name\x18\x01 \x01(\tB<\xbaH9r725^tasks/[a-z0-9][a-z0-9-]{0,62}/claims/[a-z0-9]{1,64}$R\x04name\"\xa5\x01\n" +
-	"\x11ListClaimsRequest\x12>\n" +
-	"\x06parent\x18\x01 \x01(\tB&\xbaH#r!2\x1f^tasks/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\x12'\n" +
-	"\tpage_size\x18\x02 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\x0fstored_in_clear\x18\x03 \x01(\bR\rstoredInClear\"\x91\x02\n" +
+	"\x14CompleteClaimRequest\x12i\n" +
+	"\x04name\x18\x01 \x01(\tBU\xe0A\x02\xfaA\x13\n" +
+	"\x11rallyhq.org/Claim\xbaH9r725^tasks/[a-z0-9][a-z0-9-]{0,62}/claims/[a-z0-9]{1,64}$R\x04name\x128\n" +
+	"\tproof_url\x18\x02 \x01(\tB\x1b\xe0A\x01\xbaH\x15\xd8\x01\x01r\x10\x18\x80\x10:\bhttps://\x88\x01\x01R\bproofUrl\x12\x1f\n" +
+	"\x04note\x18\x03 \x01(\tB\v\xe0A\x01\xbaH\x05r\x03\x18\xd0\x0fR\x04note\x123\n" +
+	"\benvelope\x18\x04 \x01(\v2\x12.rally.v1.EnvelopeB\x03\xe0A\x01R\benvelope\"\x80\x01\n" +
+	"\x13ReleaseClaimRequest\x12i\n" +
+	"\x04name\x18\x01 \x01(\tBU\xe0A\x02\xfaA\x13\n" +
+	"\x11rallyhq.org/Claim\xbaH9r725^tasks/[a-z0-9][a-z0-9-]{0,62}/claims/[a-z0-9]{1,64}$R\x04name\"\xc4\x01\n" +
+	"\x11ListClaimsRequest\x12W\n" +
+	"\x06parent\x18\x01 \x01(\tB?\xe0A\x02\xfaA\x13\x12\x11rallyhq.org/Claim\xbaH#r!2\x1f^tasks/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\x12*\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\r\xe0A\x01\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12*\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\"e\n" +
+	"page_token\x18\x03 \x01(\tB\v\xe0A\x01\xbaH\x05r\x03\x18\x80\bR\tpageToken\"e\n" +
 	"\x12ListClaimsResponse\x12'\n" +
 	"\x06claims\x18\x01 \x03(\v2\x0f.rally.v1.ClaimR\x06claims\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xef\x01\n" +
