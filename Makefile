@@ -6,7 +6,7 @@ GO ?= go
 BUF := tools/node_modules/.bin/buf
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: run build test test-deps fuzz bench bench-smoke generate check-generated lint tools vendor-protos clean
+.PHONY: run build test test-deps fuzz bench bench-smoke generate check-generated lint lint-openapi tools vendor-protos clean
 
 ## run: build rallyd and start it on the in-memory store, seeded with demo data
 run: build
@@ -25,8 +25,10 @@ test: test-deps
 # redis-server and Chromium (for the browser tests of the web client, in
 # internal/web/browsertest) are real dependencies of the tests, never skipped: install
 # them when we can, otherwise stop with a message that names the package. RALLY_CHROMIUM
-# names another Chromium binary than Debian's /usr/bin/chromium.
-test-deps:
+# names another Chromium binary than Debian's /usr/bin/chromium. The pinned npm tools
+# (tools/node_modules) are one too: internal/openapitest generates a TypeScript client
+# with them.
+test-deps: $(BUF)
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing redis-server (Debian package redis-server) for the tests"; \
@@ -73,9 +75,12 @@ bench-smoke: test-deps
 	@mkdir -p bin
 	$(GO) run ./cmd/rallybench -smoke -json bin/bench-smoke.json $(BENCH_FLAGS)
 
-## tools: install the pinned buf CLI (npm); the protoc plugins are Go tools in go.mod
+## tools: install the pinned npm tools (tools/package.json: buf, Redocly CLI, and the
+## TypeScript client generators of internal/openapitest); the protoc plugins are Go tools
+## in go.mod. $(BUF) stands for all of them: npm ci installs them together
 tools: $(BUF)
 $(BUF): tools/package.json tools/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "the pinned tools need Node.js 20.19 or later with npm: install the Debian packages nodejs and npm" >&2; exit 1; }
 	cd tools && npm ci --no-audit --no-fund --loglevel=error
 	@touch $(BUF)
 
@@ -84,6 +89,7 @@ generate: $(BUF)
 	rm -rf gen/go
 	find gen/openapiv2 -name '*.json' -delete 2>/dev/null || true
 	$(BUF) generate
+	node openapi/postprocess.mjs gen/openapiv2/rally.swagger.json openapi/feeds.json
 
 ## check-generated: fail when gen/ differs from what `make generate` produces
 check-generated: generate
@@ -97,6 +103,12 @@ lint: $(BUF)
 	$(BUF) format --diff --exit-code --path proto/rally
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/'))" || { gofmt -l $$(git ls-files '*.go' | grep -v '^gen/'); exit 1; }
 	$(GO) vet ./...
+
+## lint-openapi: lint the OpenAPI document with the pinned Redocly CLI (openapi/redocly.yaml:
+## its recommended rules, every exception with its reason); fails on any error or warning
+REDOCLY := tools/node_modules/.bin/redocly
+lint-openapi: $(BUF)
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(REDOCLY) lint --config openapi/redocly.yaml --max-problems 1000 gen/openapiv2/rally.swagger.json
 
 ## vendor-protos: refresh the third-party protos under proto/ from the Go module cache
 vendor-protos:
