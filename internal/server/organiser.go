@@ -75,12 +75,12 @@ func (s *organiserServer) ListApiTokens(ctx context.Context, req *rallyv1.ListAp
 	if err != nil {
 		return nil, err
 	}
-	tokens, err := s.store.ListAPITokens(ctx, parent)
+	// Newest first: the one just made is the one looked for.
+	page, err := s.store.ListAPITokens(ctx, store.APITokenQuery{Organiser: parent, PageSize: pageSize(req.GetPageSize()), PageToken: req.GetPageToken()})
 	if err != nil {
 		return nil, err
 	}
-	slices.Reverse(tokens) // newest first: the one just made is the one looked for
-	return &rallyv1.ListApiTokensResponse{ApiTokens: tokens}, nil
+	return &rallyv1.ListApiTokensResponse{ApiTokens: page.Items, NextPageToken: page.NextPageToken}, nil
 }
 
 func (s *organiserServer) RevokeApiToken(ctx context.Context, req *rallyv1.RevokeApiTokenRequest) (*rallyv1.ApiToken, error) {

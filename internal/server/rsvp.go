@@ -31,8 +31,8 @@ var rsvpMask = maskSpec{
 	ignored:   []string{"name", "state", "waitlist_position", "checked_in", "create_time", "update_time"},
 }
 
-// defaultRSVPPageSize is the page size of lists of people (RSVPs, claims), which
-// organisers read in bulk.
+// defaultRSVPPageSize is the page size of lists of people (RSVPs, claims) and of the
+// audit log of reads of them, which organisers read in bulk.
 const defaultRSVPPageSize = 100
 
 func (s *rsvpServer) CreateRsvp(ctx context.Context, req *rallyv1.CreateRsvpRequest) (*rallyv1.CreateRsvpResponse, error) {
@@ -414,9 +414,13 @@ func (s *rsvpServer) ListAuditEntries(ctx context.Context, req *rallyv1.ListAudi
 	} else if err := s.checkOrganiser(ctx, req.GetParent(), "read the audit log"); err != nil {
 		return nil, err
 	}
-	entries, err := s.store.ListAudit(ctx, req.GetParent())
+	size := int(req.GetPageSize())
+	if size == 0 {
+		size = defaultRSVPPageSize
+	}
+	page, err := s.store.ListAudit(ctx, store.AuditQuery{Parent: req.GetParent(), PageSize: size, PageToken: req.GetPageToken()})
 	if err != nil {
 		return nil, err
 	}
-	return &rallyv1.ListAuditEntriesResponse{AuditEntries: entries}, nil
+	return &rallyv1.ListAuditEntriesResponse{AuditEntries: page.Items, NextPageToken: page.NextPageToken}, nil
 }

@@ -597,15 +597,19 @@ func (s *eventServer) ListAnnouncements(ctx context.Context, req *rallyv1.ListAn
 	if err != nil {
 		return nil, err
 	}
-	all, err := s.store.ListAnnouncements(ctx, req.GetParent())
+	// The default page holds every announcement an event keeps, as before the list paged.
+	size := int(req.GetPageSize())
+	if size == 0 {
+		size = store.MaxAnnouncements
+	}
+	page, err := s.store.ListAnnouncements(ctx, store.AnnouncementQuery{
+		Event:     req.GetParent(),
+		Keep:      func(a *rallyv1.Announcement) bool { return mayRead(a, aud) },
+		PageSize:  size,
+		PageToken: req.GetPageToken(),
+	})
 	if err != nil {
 		return nil, err
 	}
-	out := all[:0]
-	for _, a := range all {
-		if mayRead(a, aud) {
-			out = append(out, a)
-		}
-	}
-	return &rallyv1.ListAnnouncementsResponse{Announcements: out}, nil
+	return &rallyv1.ListAnnouncementsResponse{Announcements: page.Items, NextPageToken: page.NextPageToken}, nil
 }

@@ -169,7 +169,8 @@ func KeyID(key string) string {
 	return id
 }
 
-// MaxAPITokens bounds how many tokens ListAPITokens returns.
+// MaxAPITokens bounds how many tokens of an organiser ListAPITokens reads, oldest first,
+// to page through.
 const MaxAPITokens = 1000
 
 // APITokenKey is a token's key in its organiser's token index: create time, then ID.

@@ -134,16 +134,16 @@ type RSVPStore interface {
 	Rebalance(ctx context.Context, event string) error
 	// AppendAudit records an organiser's read of personal data under parent: an event,
 	// `events/{id}`, for its RSVPs, or a task, `tasks/{id}`, for its claims. ListAudit
-	// returns parent's newest entries first (at most MaxAuditEntries are kept). Another
-	// kind of name is ErrNotFound. The entries are kept with their event or task: they
+	// returns a page of parent's entries, newest first (at most MaxAuditEntries are kept;
+	// PageNewestFirst). Another kind of name is ErrNotFound. The entries are kept with their event or task: they
 	// say which organiser read what, which its organisers need to be able to check after
 	// the event too, and they name no participant.
 	AppendAudit(ctx context.Context, parent string, e *rallyv1.AuditEntry) error
-	ListAudit(ctx context.Context, parent string) ([]*rallyv1.AuditEntry, error)
-	// AppendAnnouncement records an announcement; ListAnnouncements returns the newest
-	// first (at most MaxAnnouncements are kept).
+	ListAudit(ctx context.Context, q AuditQuery) (Page[*rallyv1.AuditEntry], error)
+	// AppendAnnouncement records an announcement; ListAnnouncements returns a page of
+	// them, newest first (at most MaxAnnouncements are kept; PageNewestFirst).
 	AppendAnnouncement(ctx context.Context, event string, a *rallyv1.Announcement) error
-	ListAnnouncements(ctx context.Context, event string) ([]*rallyv1.Announcement, error)
+	ListAnnouncements(ctx context.Context, q AnnouncementQuery) (Page[*rallyv1.Announcement], error)
 }
 
 // RSVPKey is an RSVP's key in its event's RSVP indexes: the arrival sequence number in

@@ -83,8 +83,9 @@ type Store interface {
 	// tokens are stored by ID, so that a bearer token is found from its hash alone. The
 	// caller checks that the returned name is the one it expects.
 	GetAPIToken(ctx context.Context, name string) (*rallyv1.ApiToken, error)
-	// ListAPITokens returns up to MaxAPITokens tokens of an organiser, oldest first.
-	ListAPITokens(ctx context.Context, organiser string) ([]*rallyv1.ApiToken, error)
+	// ListAPITokens returns a page of an organiser's tokens, newest first, of the first
+	// MaxAPITokens (PageNewestFirst).
+	ListAPITokens(ctx context.Context, q APITokenQuery) (Page[*rallyv1.ApiToken], error)
 	// UpdateAPIToken changes a token through mutate (see the type comment).
 	UpdateAPIToken(ctx context.Context, name string, mutate func(*rallyv1.ApiToken) error) (*rallyv1.ApiToken, error)
 

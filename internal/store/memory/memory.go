@@ -286,9 +286,12 @@ func (s *Store) GetAPIToken(_ context.Context, name string) (*rallyv1.ApiToken, 
 }
 
 // ListAPITokens implements store.Store.
-func (s *Store) ListAPITokens(ctx context.Context, organiser string) ([]*rallyv1.ApiToken, error) {
-	page, err := list(ctx, s, s.tokens, store.APITokenRange(organiser), store.MaxAPITokens, nil)
-	return page.Items, err
+func (s *Store) ListAPITokens(ctx context.Context, q store.APITokenQuery) (store.Page[*rallyv1.ApiToken], error) {
+	all, err := list(ctx, s, s.tokens, store.APITokenRange(q.Organiser), store.MaxAPITokens, nil)
+	if err != nil {
+		return store.Page[*rallyv1.ApiToken]{}, err
+	}
+	return store.PageNewestFirst("tok|"+q.Organiser, all.Items, store.APITokenKey, nil, q.PageSize, q.PageToken)
 }
 
 // UpdateAPIToken implements store.Store.

@@ -311,12 +311,12 @@ func (s *Store) AppendAudit(_ context.Context, parent string, a *rallyv1.AuditEn
 }
 
 // ListAudit implements store.RSVPStore.
-func (s *Store) ListAudit(_ context.Context, parent string) ([]*rallyv1.AuditEntry, error) {
-	name, err := auditLog(parent)
+func (s *Store) ListAudit(_ context.Context, q store.AuditQuery) (store.Page[*rallyv1.AuditEntry], error) {
+	name, err := auditLog(q.Parent)
 	if err != nil {
-		return nil, err
+		return store.Page[*rallyv1.AuditEntry]{}, err
 	}
-	return readLog[*rallyv1.AuditEntry](s, name), nil
+	return store.PageNewestFirst(name, readLog[*rallyv1.AuditEntry](s, name), store.AuditKey, nil, q.PageSize, q.PageToken)
 }
 
 // auditLog names the audit log of an event or a task: by the whole name, so that an
@@ -336,8 +336,9 @@ func (s *Store) AppendAnnouncement(_ context.Context, event string, a *rallyv1.A
 }
 
 // ListAnnouncements implements store.RSVPStore.
-func (s *Store) ListAnnouncements(_ context.Context, event string) ([]*rallyv1.Announcement, error) {
-	return readLog[*rallyv1.Announcement](s, "ann|"+store.ID(event)), nil
+func (s *Store) ListAnnouncements(_ context.Context, q store.AnnouncementQuery) (store.Page[*rallyv1.Announcement], error) {
+	name := "ann|" + store.ID(q.Event)
+	return store.PageNewestFirst(name, readLog[*rallyv1.Announcement](s, name), store.AnnouncementKey, q.Keep, q.PageSize, q.PageToken)
 }
 
 // pushLog prepends a copy of msg to the named capped log, newest first.

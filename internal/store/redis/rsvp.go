@@ -524,12 +524,16 @@ func (s *Store) AppendAudit(ctx context.Context, parent string, e *rallyv1.Audit
 }
 
 // ListAudit implements store.RSVPStore.
-func (s *Store) ListAudit(ctx context.Context, parent string) ([]*rallyv1.AuditEntry, error) {
-	key, ok := s.auditKey(parent)
+func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) (store.Page[*rallyv1.AuditEntry], error) {
+	key, ok := s.auditKey(q.Parent)
 	if !ok {
-		return nil, store.NotFoundError(parent)
+		return store.Page[*rallyv1.AuditEntry]{}, store.NotFoundError(q.Parent)
 	}
-	return readList(ctx, s, key, "audit entries of "+parent, store.MaxAuditEntries, func() *rallyv1.AuditEntry { return new(rallyv1.AuditEntry) })
+	all, err := readList(ctx, s, key, "audit entries of "+q.Parent, store.MaxAuditEntries, func() *rallyv1.AuditEntry { return new(rallyv1.AuditEntry) })
+	if err != nil {
+		return store.Page[*rallyv1.AuditEntry]{}, err
+	}
+	return store.PageNewestFirst("audit|"+q.Parent, all, store.AuditKey, nil, q.PageSize, q.PageToken)
 }
 
 // auditKey is the audit list of an event or a task, under its record's hash tag.
@@ -550,8 +554,12 @@ func (s *Store) AppendAnnouncement(ctx context.Context, event string, a *rallyv1
 }
 
 // ListAnnouncements implements store.RSVPStore.
-func (s *Store) ListAnnouncements(ctx context.Context, event string) ([]*rallyv1.Announcement, error) {
-	return readLog(ctx, s, event, "ann", store.MaxAnnouncements, func() *rallyv1.Announcement { return new(rallyv1.Announcement) })
+func (s *Store) ListAnnouncements(ctx context.Context, q store.AnnouncementQuery) (store.Page[*rallyv1.Announcement], error) {
+	all, err := readLog(ctx, s, q.Event, "ann", store.MaxAnnouncements, func() *rallyv1.Announcement { return new(rallyv1.Announcement) })
+	if err != nil {
+		return store.Page[*rallyv1.Announcement]{}, err
+	}
+	return store.PageNewestFirst("ann|"+store.ID(q.Event), all, store.AnnouncementKey, q.Keep, q.PageSize, q.PageToken)
 }
 
 // pushLog prepends msg to the event's capped list <record>:<suffix>, newest first.

@@ -1,10 +1,12 @@
 package storetest
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -387,14 +389,14 @@ func testRSVPAudit(t *testing.T, s store.Store) {
 			t.Fatal(err)
 		}
 	}
-	got, err := s.ListAudit(ctx, "events/e")
+	got, err := listAudit(s, ctx, "events/e")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 3 || got[0].GetActor() != "organisers/o2" || got[2].GetActor() != "organisers/o0" {
 		t.Errorf("audit, newest first: %v", got)
 	}
-	if other, _ := s.ListAudit(ctx, "events/none"); len(other) != 0 {
+	if other, _ := listAudit(s, ctx, "events/none"); len(other) != 0 {
 		t.Errorf("audit of another event: %v", other)
 	}
 
@@ -404,14 +406,14 @@ func testRSVPAudit(t *testing.T, s store.Store) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	task, err := s.ListAudit(ctx, "tasks/e")
+	task, err := listAudit(s, ctx, "tasks/e")
 	if err != nil || len(task) != 1 || task[0].GetAction() != "ListClaims" || task[0].GetTask() != "tasks/e" {
 		t.Errorf("audit of tasks/e: %v, %v", task, err)
 	}
-	if got, err := s.ListAudit(ctx, "events/e"); err != nil || len(got) != 3 {
+	if got, err := listAudit(s, ctx, "events/e"); err != nil || len(got) != 3 {
 		t.Errorf("audit of events/e after a task's entry: %v, %v", got, err)
 	}
-	if other, _ := s.ListAudit(ctx, "tasks/none"); len(other) != 0 {
+	if other, _ := listAudit(s, ctx, "tasks/none"); len(other) != 0 {
 		t.Errorf("audit of another task: %v", other)
 	}
 
@@ -421,9 +423,51 @@ func testRSVPAudit(t *testing.T, s store.Store) {
 			t.Fatal(err)
 		}
 	}
-	capped, err := s.ListAudit(ctx, "tasks/capped")
+	capped, err := listAudit(s, ctx, "tasks/capped")
 	if err != nil || len(capped) != store.MaxAuditEntries || capped[0].GetActor() != fmt.Sprint("organisers/o", store.MaxAuditEntries+4) {
 		t.Errorf("capped audit: %d entries, newest %v, %v; want %d, newest o%d", len(capped), capped[0], err, store.MaxAuditEntries, store.MaxAuditEntries+4)
+	}
+
+	// Entries of one time (none here) page in the order of the log.
+	testLogPages(t, "audit of tasks/paged", 250, func(size int, token string) (store.Page[*rallyv1.AuditEntry], error) {
+		return s.ListAudit(ctx, store.AuditQuery{Parent: "tasks/paged", PageSize: size, PageToken: token})
+	}, func(i int) error {
+		return s.AppendAudit(ctx, "tasks/paged", &rallyv1.AuditEntry{Actor: fmt.Sprint("organisers/o", i), Action: "ListClaims"})
+	}, (*rallyv1.AuditEntry).GetActor)
+	// Entries of several times page by time, newest first, however they were appended.
+	for i, min := range []int{3, 1, 2, 2, 0} {
+		if err := s.AppendAudit(ctx, "events/timed", &rallyv1.AuditEntry{Actor: fmt.Sprint("organisers/t", i), Action: "GetRsvp", CreateTime: timestamppb.New(base.Add(time.Duration(min) * time.Minute))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var timed []string
+	for token := ""; ; {
+		page, err := s.ListAudit(ctx, store.AuditQuery{Parent: "events/timed", PageSize: 2, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page.Items {
+			timed = append(timed, e.GetActor())
+		}
+		if token = page.NextPageToken; token == "" {
+			break
+		}
+	}
+	if got := strings.Join(timed, ","); got != "organisers/t0,organisers/t3,organisers/t2,organisers/t1,organisers/t4" {
+		t.Errorf("audit of events/timed in pages of 2: %s, want by time, newest first, the later appended first within a minute", got)
+	}
+	// A page token is bound to its list.
+	first, err := s.ListAudit(ctx, store.AuditQuery{Parent: "events/timed", PageSize: 1})
+	if err != nil || first.NextPageToken == "" {
+		t.Fatalf("first page of events/timed: %v, %v", first, err)
+	}
+	if _, err := s.ListAudit(ctx, store.AuditQuery{Parent: "events/e", PageToken: first.NextPageToken}); !errors.Is(err, store.ErrInvalidPageToken) {
+		t.Errorf("a token of events/timed on events/e: %v, want ErrInvalidPageToken", err)
+	}
+	for _, bad := range []string{"x", "e30", first.NextPageToken + "x"} {
+		if _, err := s.ListAudit(ctx, store.AuditQuery{Parent: "events/timed", PageToken: bad}); !errors.Is(err, store.ErrInvalidPageToken) {
+			t.Errorf("page token %q: %v, want ErrInvalidPageToken", bad, err)
+		}
 	}
 
 	// Other names have no audit log.
@@ -431,7 +475,7 @@ func testRSVPAudit(t *testing.T, s store.Store) {
 		if err := s.AppendAudit(ctx, bad, &rallyv1.AuditEntry{Action: "ListRsvps"}); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("AppendAudit(%q) = %v, want ErrNotFound", bad, err)
 		}
-		if _, err := s.ListAudit(ctx, bad); !errors.Is(err, store.ErrNotFound) {
+		if _, err := listAudit(s, ctx, bad); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("ListAudit(%q) = %v, want ErrNotFound", bad, err)
 		}
 	}
@@ -447,12 +491,105 @@ func testAnnouncements(t *testing.T, s store.Store) {
 			t.Fatal(err)
 		}
 	}
-	got, err := s.ListAnnouncements(ctx, "events/e")
+	page, err := s.ListAnnouncements(ctx, store.AnnouncementQuery{Event: "events/e", PageSize: store.MaxAnnouncements})
+	got := page.Items
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != store.MaxAnnouncements || got[0].GetText() != fmt.Sprintf("update %d", store.MaxAnnouncements+4) {
 		t.Errorf("%d announcements, newest %q: want the newest %d, newest first", len(got), got[0].GetText(), store.MaxAnnouncements)
+	}
+	createEvents(t, s, Event("paged", base))
+	testLogPages(t, "announcements of events/paged", 60, func(size int, token string) (store.Page[*rallyv1.Announcement], error) {
+		return s.ListAnnouncements(ctx, store.AnnouncementQuery{Event: "events/paged", PageSize: size, PageToken: token})
+	}, func(i int) error {
+		return s.AppendAnnouncement(ctx, "events/paged", &rallyv1.Announcement{Name: fmt.Sprintf("events/paged/announcements/p%03d", i), Text: fmt.Sprint("update ", i)})
+	}, (*rallyv1.Announcement).GetText)
+
+	// Keep leaves out what the caller may not read before the page is cut: pages of 2
+	// hold 2 kept announcements each.
+	createEvents(t, s, Event("kept", base))
+	for i := range 7 {
+		aud := rallyv1.AnnouncementAudience_ANNOUNCEMENT_AUDIENCE_PUBLIC
+		if i%2 == 1 {
+			aud = rallyv1.AnnouncementAudience_ANNOUNCEMENT_AUDIENCE_RSVP_HOLDERS
+		}
+		if err := s.AppendAnnouncement(ctx, "events/kept", &rallyv1.Announcement{Name: fmt.Sprintf("events/kept/announcements/k%d", i), Text: fmt.Sprint(i), Audience: aud}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	public := func(a *rallyv1.Announcement) bool {
+		return a.GetAudience() == rallyv1.AnnouncementAudience_ANNOUNCEMENT_AUDIENCE_PUBLIC
+	}
+	var texts []string
+	var sizes []int
+	for token := ""; ; {
+		page, err := s.ListAnnouncements(ctx, store.AnnouncementQuery{Event: "events/kept", Keep: public, PageSize: 2, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, len(page.Items))
+		for _, a := range page.Items {
+			texts = append(texts, a.GetText())
+		}
+		if token = page.NextPageToken; token == "" {
+			break
+		}
+	}
+	if got := strings.Join(texts, ","); got != "6,4,2,0" || fmt.Sprint(sizes) != "[2 2]" {
+		t.Errorf("public announcements in pages of 2: %s in pages of %v, want 6,4,2,0 in [2 2]", got, sizes)
+	}
+}
+
+// listAudit reads a whole audit log in one page.
+func listAudit(s store.Store, ctx context.Context, parent string) ([]*rallyv1.AuditEntry, error) {
+	page, err := s.ListAudit(ctx, store.AuditQuery{Parent: parent, PageSize: store.MaxAuditEntries})
+	return page.Items, err
+}
+
+// testLogPages checks the paging of a newest-first log: after n entries appended by add
+// (fewer than the log keeps), pages of a third of it, with more entries appended between
+// pages, hold together what one page of the whole log held, in the same order, each once;
+// the last page has no token.
+func testLogPages[T any](t *testing.T, what string, n int, list func(size int, token string) (store.Page[T], error), add func(i int) error, id func(T) string) {
+	t.Helper()
+	for i := range n {
+		if err := add(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	whole, err := list(n, "")
+	if err != nil || len(whole.Items) != n || whole.NextPageToken != "" {
+		t.Fatalf("%s in one page: %d entries, token %q, %v; want %d and no token", what, len(whole.Items), whole.NextPageToken, err, n)
+	}
+	size := n/3 + 1
+	var paged []string
+	pages := 0
+	for token := ""; ; pages++ {
+		page, err := list(size, token)
+		if err != nil {
+			t.Fatalf("%s, page %d: %v", what, pages+1, err)
+		}
+		for _, e := range page.Items {
+			paged = append(paged, id(e))
+		}
+		if token = page.NextPageToken; token == "" {
+			break
+		}
+		if len(page.Items) != size {
+			t.Errorf("%s, page %d: %d entries, want %d", what, pages+1, len(page.Items), size)
+		}
+		// A newer entry, appended between pages, sorts before the position and shifts nothing.
+		if err := add(n + pages); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var want []string
+	for _, e := range whole.Items {
+		want = append(want, id(e))
+	}
+	if strings.Join(paged, "\n") != strings.Join(want, "\n") {
+		t.Errorf("%s in pages of %d: %d entries, want the %d of one page in the same order", what, size, len(paged), len(want))
 	}
 }
 

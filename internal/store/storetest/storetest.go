@@ -1139,16 +1139,31 @@ func testAPITokens(t *testing.T, s store.Store) {
 	if err != nil || got.GetName() != "organisers/bota/apiTokens/t3" {
 		t.Fatalf("get by ID: %v, %v", got, err)
 	}
-	list, err := s.ListAPITokens(ctx, "organisers/alma")
+	list, err := s.ListAPITokens(ctx, store.APITokenQuery{Organiser: "organisers/alma", PageSize: 50})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var names []string
-	for _, tk := range list {
+	for _, tk := range list.Items {
 		names = append(names, store.ID(tk.GetName()))
 	}
-	if strings.Join(names, ",") != "t1,t2" {
-		t.Errorf("alma's tokens: %v, want t1,t2 (oldest first, no other organiser's)", names)
+	if strings.Join(names, ",") != "t2,t1" || list.NextPageToken != "" {
+		t.Errorf("alma's tokens: %v, token %q; want t2,t1 (newest first, no other organiser's) and no token", names, list.NextPageToken)
+	}
+	// Pages of one, with a newer token made between them: it sorts before the position.
+	first, err := s.ListAPITokens(ctx, store.APITokenQuery{Organiser: "organisers/alma", PageSize: 1})
+	if err != nil || len(first.Items) != 1 || store.ID(first.Items[0].GetName()) != "t2" || first.NextPageToken == "" {
+		t.Fatalf("alma's first page of one: %v, %v", first, err)
+	}
+	if err := s.CreateAPIToken(ctx, tok("alma", "t4", base.Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	second, err := s.ListAPITokens(ctx, store.APITokenQuery{Organiser: "organisers/alma", PageSize: 1, PageToken: first.NextPageToken})
+	if err != nil || len(second.Items) != 1 || store.ID(second.Items[0].GetName()) != "t1" || second.NextPageToken != "" {
+		t.Errorf("alma's second page of one: %v, %v; want t1 and no token", second, err)
+	}
+	if _, err := s.ListAPITokens(ctx, store.APITokenQuery{Organiser: "organisers/bota", PageToken: first.NextPageToken}); !errors.Is(err, store.ErrInvalidPageToken) {
+		t.Errorf("alma's page token on bota's tokens: %v, want ErrInvalidPageToken", err)
 	}
 	revoked, err := s.UpdateAPIToken(ctx, "organisers/alma/apiTokens/t1", func(tk *rallyv1.ApiToken) error {
 		tk.RevokeTime = timestamppb.New(base.Add(time.Hour))
@@ -1164,7 +1179,7 @@ func testAPITokens(t *testing.T, s store.Store) {
 	if _, err := s.GetAPIToken(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("unknown token: %v, want ErrNotFound", err)
 	}
-	if list, _ := s.ListAPITokens(ctx, "organisers/nobody"); len(list) != 0 {
+	if list, _ := s.ListAPITokens(ctx, store.APITokenQuery{Organiser: "organisers/nobody"}); len(list.Items) != 0 {
 		t.Errorf("tokens of an organiser without any: %v", list)
 	}
 }

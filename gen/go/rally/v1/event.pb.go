@@ -1498,7 +1498,13 @@ func (x *PostAnnouncementRequest) GetAnnouncement() *Announcement {
 type ListAnnouncementsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The event, `events/{event}`.
-	Parent        string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// Most announcements to return: 1 to 1000; 0 means 100, every announcement an event keeps.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page, to get the next one. Empty for the first page.
+	// A token names a position in the list, so entries added since the first page do not
+	// shift the pages that follow.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1540,11 +1546,28 @@ func (x *ListAnnouncementsRequest) GetParent() string {
 	return ""
 }
 
+func (x *ListAnnouncementsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAnnouncementsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 // Response of EventService.ListAnnouncements.
 type ListAnnouncementsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The announcements the caller may read, newest first (the last 100).
+	// The announcements of this page that the caller may read, newest first. An event
+	// keeps its last 100.
 	Announcements []*Announcement `protobuf:"bytes,1,rep,name=announcements,proto3" json:"announcements,omitempty"`
+	// Token for the next page; empty when this is the last one.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1584,6 +1607,13 @@ func (x *ListAnnouncementsResponse) GetAnnouncements() []*Announcement {
 		return x.Announcements
 	}
 	return nil
+}
+
+func (x *ListAnnouncementsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 var File_rally_v1_event_proto protoreflect.FileDescriptor
@@ -1712,11 +1742,15 @@ const file_rally_v1_event_proto_rawDesc = "" +
 	"\x06cursor\x18\x02 \x01(\tB\v\xe0A\x01\xbaH\x05r\x03\x18\x80\x02R\x06cursor\"\xc1\x01\n" +
 	"\x17PostAnnouncementRequest\x12_\n" +
 	"\x06parent\x18\x01 \x01(\tBG\xe0A\x02\xfaA\x1a\x12\x18rallyhq.org/Announcement\xbaH$r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\x12E\n" +
-	"\fannouncement\x18\x02 \x01(\v2\x16.rally.v1.AnnouncementB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\fannouncement\"{\n" +
+	"\fannouncement\x18\x02 \x01(\v2\x16.rally.v1.AnnouncementB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\fannouncement\"\xd3\x01\n" +
 	"\x18ListAnnouncementsRequest\x12_\n" +
-	"\x06parent\x18\x01 \x01(\tBG\xe0A\x02\xfaA\x1a\x12\x18rallyhq.org/Announcement\xbaH$r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\"Y\n" +
+	"\x06parent\x18\x01 \x01(\tBG\xe0A\x02\xfaA\x1a\x12\x18rallyhq.org/Announcement\xbaH$r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\x12*\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\r\xe0A\x01\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12*\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\v\xe0A\x01\xbaH\x05r\x03\x18\x80\bR\tpageToken\"\x81\x01\n" +
 	"\x19ListAnnouncementsResponse\x12<\n" +
-	"\rannouncements\x18\x01 \x03(\v2\x16.rally.v1.AnnouncementR\rannouncements*o\n" +
+	"\rannouncements\x18\x01 \x03(\v2\x16.rally.v1.AnnouncementR\rannouncements\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*o\n" +
 	"\tVenueKind\x12\x1a\n" +
 	"\x16VENUE_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12VENUE_KIND_EMBASSY\x10\x01\x12\x18\n" +

@@ -389,7 +389,13 @@ func (x *CreateApiTokenResponse) GetSecret() string {
 type ListApiTokensRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The organiser whose tokens to list: `organisers/me`, or any organiser for the admin.
-	Parent        string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// Most tokens to return: 1 to 1000; 0 means 50.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page, to get the next one. Empty for the first page.
+	// A token names a position in the list, so entries added since the first page do not
+	// shift the pages that follow.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -431,11 +437,27 @@ func (x *ListApiTokensRequest) GetParent() string {
 	return ""
 }
 
+func (x *ListApiTokensRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListApiTokensRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 // Response of OrganiserService.ListApiTokens.
 type ListApiTokensResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The organiser's tokens, revoked and expired ones included, newest first.
-	ApiTokens     []*ApiToken `protobuf:"bytes,1,rep,name=api_tokens,json=apiTokens,proto3" json:"api_tokens,omitempty"`
+	// The organiser's tokens of this page, revoked and expired ones included, newest first.
+	ApiTokens []*ApiToken `protobuf:"bytes,1,rep,name=api_tokens,json=apiTokens,proto3" json:"api_tokens,omitempty"`
+	// Token for the next page; empty when this is the last one.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -475,6 +497,13 @@ func (x *ListApiTokensResponse) GetApiTokens() []*ApiToken {
 		return x.ApiTokens
 	}
 	return nil
+}
+
+func (x *ListApiTokensResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // Request for OrganiserService.RevokeApiToken.
@@ -1100,12 +1129,16 @@ const file_rally_v1_organiser_proto_rawDesc = "" +
 	"\tapi_token\x18\x02 \x01(\v2\x12.rally.v1.ApiTokenB\x03\xe0A\x01R\bapiToken\"a\n" +
 	"\x16CreateApiTokenResponse\x12/\n" +
 	"\tapi_token\x18\x01 \x01(\v2\x12.rally.v1.ApiTokenR\bapiToken\x12\x16\n" +
-	"\x06secret\x18\x02 \x01(\tR\x06secret\"w\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"\xcf\x01\n" +
 	"\x14ListApiTokensRequest\x12_\n" +
-	"\x06parent\x18\x01 \x01(\tBG\xe0A\x02\xfaA\x16\x12\x14rallyhq.org/ApiToken\xbaH(r&2$^organisers/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\"J\n" +
+	"\x06parent\x18\x01 \x01(\tBG\xe0A\x02\xfaA\x16\x12\x14rallyhq.org/ApiToken\xbaH(r&2$^organisers/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\x12*\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\r\xe0A\x01\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12*\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\v\xe0A\x01\xbaH\x05r\x03\x18\x80\bR\tpageToken\"r\n" +
 	"\x15ListApiTokensResponse\x121\n" +
 	"\n" +
-	"api_tokens\x18\x01 \x03(\v2\x12.rally.v1.ApiTokenR\tapiTokens\"\x96\x01\n" +
+	"api_tokens\x18\x01 \x03(\v2\x12.rally.v1.ApiTokenR\tapiTokens\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x96\x01\n" +
 	"\x15RevokeApiTokenRequest\x12}\n" +
 	"\x04name\x18\x01 \x01(\tBi\xe0A\x02\xfaA\x16\n" +
 	"\x14rallyhq.org/ApiToken\xbaHJrH2F^organisers/[a-z0-9][a-z0-9-]{0,62}/apiTokens/[a-z0-9][a-z0-9-]{0,62}$R\x04name\"\xe9\x01\n" +

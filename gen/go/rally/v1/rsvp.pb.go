@@ -787,7 +787,13 @@ func (x *CheckInRsvpRequest) GetName() string {
 type ListAuditEntriesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The event, `events/{event}`, or the task, `tasks/{task}`.
-	Parent        string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// Most entries to return: 1 to 1000; 0 means 100.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page, to get the next one. Empty for the first page.
+	// A token names a position in the list, so entries added since the first page do not
+	// shift the pages that follow.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -829,11 +835,28 @@ func (x *ListAuditEntriesRequest) GetParent() string {
 	return ""
 }
 
+func (x *ListAuditEntriesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAuditEntriesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 // Response of RsvpService.ListAuditEntries.
 type ListAuditEntriesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Reads of personal data, newest first (the last 1000).
-	AuditEntries  []*AuditEntry `protobuf:"bytes,1,rep,name=audit_entries,json=auditEntries,proto3" json:"audit_entries,omitempty"`
+	// The reads of personal data of this page, newest first. An event or a task keeps its
+	// last 1000.
+	AuditEntries []*AuditEntry `protobuf:"bytes,1,rep,name=audit_entries,json=auditEntries,proto3" json:"audit_entries,omitempty"`
+	// Token for the next page; empty when this is the last one.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -873,6 +896,13 @@ func (x *ListAuditEntriesResponse) GetAuditEntries() []*AuditEntry {
 		return x.AuditEntries
 	}
 	return nil
+}
+
+func (x *ListAuditEntriesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 var File_rally_v1_rsvp_proto protoreflect.FileDescriptor
@@ -939,12 +969,16 @@ const file_rally_v1_rsvp_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"~\n" +
 	"\x12CheckInRsvpRequest\x12h\n" +
 	"\x04name\x18\x01 \x01(\tBT\xe0A\x02\xfaA\x12\n" +
-	"\x10rallyhq.org/Rsvp\xbaH9r725^events/[a-z0-9][a-z0-9-]{0,62}/rsvps/[a-z0-9]{1,64}$R\x04name\"k\n" +
+	"\x10rallyhq.org/Rsvp\xbaH9r725^events/[a-z0-9][a-z0-9-]{0,62}/rsvps/[a-z0-9]{1,64}$R\x04name\"\xc3\x01\n" +
 	"\x17ListAuditEntriesRequest\x12P\n" +
 	"\x06parent\x18\x01 \x01(\tB8\xe0A\x02\xfaA\x03\n" +
-	"\x01*\xbaH,r*2(^(events|tasks)/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\"U\n" +
+	"\x01*\xbaH,r*2(^(events|tasks)/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\x12*\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\r\xe0A\x01\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12*\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\v\xe0A\x01\xbaH\x05r\x03\x18\x80\bR\tpageToken\"}\n" +
 	"\x18ListAuditEntriesResponse\x129\n" +
-	"\raudit_entries\x18\x01 \x03(\v2\x14.rally.v1.AuditEntryR\fauditEntries*r\n" +
+	"\raudit_entries\x18\x01 \x03(\v2\x14.rally.v1.AuditEntryR\fauditEntries\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*r\n" +
 	"\tRsvpState\x12\x1a\n" +
 	"\x16RSVP_STATE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10RSVP_STATE_GOING\x10\x01\x12\x19\n" +
