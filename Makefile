@@ -84,6 +84,13 @@ $(BUF): tools/package.json tools/package-lock.json
 	cd tools && npm ci --no-audit --no-fund --loglevel=error
 	@touch $(BUF)
 
+## api-linter: Google's API linter, pinned in tools/apilinter/go.mod, a module of its own so
+## that its dependencies do not move the project's; built into bin/
+API_LINTER := bin/api-linter
+tools: $(API_LINTER)
+$(API_LINTER): tools/apilinter/go.mod tools/apilinter/go.sum
+	cd tools/apilinter && $(GO) build -o ../../$(API_LINTER) github.com/googleapis/api-linter/v2/cmd/api-linter
+
 ## generate: regenerate gen/ from proto/ with the pinned generators
 generate: $(BUF)
 	rm -rf gen/go
@@ -97,9 +104,11 @@ check-generated: generate
 	  echo "gen/ is stale: run 'make generate' and commit the result" >&2; \
 	  git status --porcelain -- gen/ >&2; git diff --stat -- gen/ >&2; exit 1; fi
 
-## lint: buf lint, gofmt and go vet
-lint: $(BUF)
+## lint: buf lint, Google's api-linter (AIP rules; .api-linter.yaml says which are off and
+## why), buf format, gofmt and go vet
+lint: $(BUF) $(API_LINTER)
 	$(BUF) lint
+	cd proto && ../$(API_LINTER) --config ../.api-linter.yaml --set-exit-status --output-format github rally/v1/*.proto
 	$(BUF) format --diff --exit-code --path proto/rally
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/'))" || { gofmt -l $$(git ls-files '*.go' | grep -v '^gen/'); exit 1; }
 	$(GO) vet ./...
@@ -110,8 +119,12 @@ REDOCLY := tools/node_modules/.bin/redocly
 lint-openapi: $(BUF)
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(REDOCLY) lint --config openapi/redocly.yaml --max-problems 1000 gen/openapiv2/rally.swagger.json
 
-## vendor-protos: refresh the third-party protos under proto/ from the Go module cache
+## vendor-protos: refresh the third-party protos under proto/ from the Go module cache, and
+## google/api's field_behavior.proto and resource.proto from the npm package
+## google-proto-files (googleapis' protos; grpc-gateway v1's copy predates IDENTIFIER)
+GOOGLE_PROTO_FILES := google-proto-files@6.0.1
 vendor-protos:
+	tmp=$$(mktemp -d) && (cd $$tmp && npm pack --silent $(GOOGLE_PROTO_FILES) >/dev/null && tar -xzf google-proto-files-*.tgz package/google/api/field_behavior.proto package/google/api/resource.proto) && cp $$tmp/package/google/api/{field_behavior,resource}.proto proto/google/api/ && rm -rf $$tmp
 	cp $$($(GO) mod download -json github.com/grpc-ecosystem/grpc-gateway@v1.16.0 | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')/third_party/googleapis/google/api/{annotations,http,httpbody}.proto proto/google/api/
 	cp $$($(GO) mod download -json github.com/bufbuild/protovalidate@v1.2.2 | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')/proto/protovalidate/buf/validate/validate.proto proto/buf/validate/
 	chmod 644 proto/google/api/*.proto proto/buf/validate/*.proto
