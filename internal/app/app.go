@@ -55,7 +55,12 @@ type App struct {
 	dial    []grpc.DialOption // how to dial the gRPC port (plaintext or TLS)
 	served  chan error
 	broker  pubsub.Broker
-	ready   *readiness
+	// closeBroker closes the broker once, whoever calls it first.
+	closeBroker func() error
+	ready       *readiness
+	// closers close what open opened, newest first: after a failed open, and at the end
+	// of Shutdown, once the servers have drained.
+	closers closers
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -66,7 +71,7 @@ type App struct {
 func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
 	a := &App{cfg: cfg, log: log, served: make(chan error, 3)}
 	if err := a.open(ctx); err != nil {
-		a.closeOpened()
+		_ = a.closers.close()
 		return nil, err
 	}
 	go func() { a.served <- a.grpc.GRPC.Serve(a.grpcLis) }()
@@ -94,7 +99,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, erro
 	return a, nil
 }
 
-// open builds everything Start serves; on error, closeOpened closes what it opened.
+// open builds everything Start serves, pushing onto a.closers what must be closed.
 func (a *App) open(ctx context.Context) error {
 	cfg := a.cfg
 	// Every line logged in a gRPC call's context carries the call's request ID, whichever
@@ -110,12 +115,18 @@ func (a *App) open(ctx context.Context) error {
 		if a.redis, err = openRedis(ctx, cfg); err != nil {
 			return err
 		}
+		a.closers.push(a.redis.Close) // last: the store, broker and limiter all use it
 	}
 	redisClient := a.redis
 	if a.broker, err = openBroker(ctx, redisClient, cfg); err != nil {
 		return err
 	}
+	// Shutdown closes the broker early, to end watch streams; the stack closes it after a
+	// failed start.
+	a.closeBroker = sync.OnceValue(a.broker.Close)
+	a.closers.push(a.closeBroker)
 	a.store = openStore(cfg, redisClient, a.broker)
+	a.closers.push(a.store.Close)
 	if cfg.Secrets == nil {
 		cfg.Secrets = secret.Random() // one process on the memory store (config requires them with Redis)
 	}
@@ -152,11 +163,14 @@ func (a *App) open(ctx context.Context) error {
 	if a.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return fmt.Errorf("grpc-addr: %w", err)
 	}
+	a.closers.push(a.grpcLis.Close)
 	if a.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("http-addr: %w", err)
 	}
+	a.closers.push(a.httpLis.Close)
 	a.grpcLis, a.httpLis = limitConns(cfg, a.grpcLis, a.log), limitConns(cfg, a.httpLis, a.log)
 	a.ready = newReadiness(a.grpc.Health, rallyServices(a.grpc.GRPC), a.store.Ping, a.log)
+	a.closers.push(func() error { a.ready.shutdown(); return nil })
 	a.gw, err = gateway.New(ctx, gateway.Options{
 		GRPCTarget:   loopback(a.grpcLis.Addr()),
 		DialOptions:  transport.dial,
@@ -172,34 +186,28 @@ func (a *App) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.closers.push(a.gw.Close)
 	a.http = newHTTPServer(a.gw, transport.http, a.log)
 	return a.openMetrics(metrics)
 }
 
-// closeOpened closes what a failed open left open.
-func (a *App) closeOpened() {
-	if a.ready != nil {
-		a.ready.shutdown()
+// closers is a stack of close functions, so that a failed start and a shutdown close the
+// same things in the same order: the reverse of their opening.
+type closers []func() error
+
+func (c *closers) push(close func() error) { *c = append(*c, close) }
+
+// close runs the stack, newest first, once. A listener that its server already closed
+// is not an error.
+func (c *closers) close() error {
+	var errs []error
+	for i := len(*c) - 1; i >= 0; i-- {
+		if err := (*c)[i](); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
 	}
-	if a.gw != nil {
-		a.gw.Close()
-	}
-	if a.httpLis != nil {
-		a.httpLis.Close()
-	}
-	if a.metLis != nil {
-		a.metLis.Close()
-	}
-	if a.grpcLis != nil {
-		a.grpcLis.Close()
-	}
-	if a.broker != nil {
-		a.broker.Close()
-	}
-	if a.store != nil {
-		a.store.Close()
-	}
-	a.closeRedis()
+	*c = nil
+	return errors.Join(errs...)
 }
 
 // openBroker returns the broker of live changes that goes with the store: in process for
@@ -282,7 +290,7 @@ func (a *App) shutdown(ctx context.Context) error {
 	// Watch streams last until closed: closing the broker ends each with UNAVAILABLE and
 	// the cursor to resume from on another replica, so the servers can then stop quickly.
 	a.grpc.Close() // publishes the coalesced public changes while the broker still runs
-	brokerErr := a.broker.Close()
+	brokerErr := a.closeBroker()
 	httpErr := a.http.Shutdown(ctx)
 	stopped := make(chan struct{})
 	go func() { a.grpc.GRPC.GracefulStop(); close(stopped) }()
@@ -297,15 +305,7 @@ func (a *App) shutdown(ctx context.Context) error {
 	if a.metrics != nil {
 		metricsErr = a.metrics.Shutdown(ctx)
 	}
-	return errors.Join(brokerErr, httpErr, a.gw.Close(), a.store.Close(), a.closeRedis(), metricsErr)
-}
-
-// closeRedis closes the Redis client last: the store, broker and limiter all use it.
-func (a *App) closeRedis() error {
-	if a.redis == nil {
-		return nil
-	}
-	return a.redis.Close()
+	return errors.Join(brokerErr, httpErr, metricsErr, a.closers.close())
 }
 
 // Run starts rallyd, prints where it listens, seeds the demo data if asked, and serves

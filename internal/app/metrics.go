@@ -37,6 +37,7 @@ func (a *App) openMetrics(m *metrics.Metrics) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
 	a.metLis = lis
+	a.closers.push(lis.Close)
 	a.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: httpErrorLog(a.log)}
 	return nil
 }
