@@ -200,14 +200,6 @@ gRPC status code.</p>
 {{end}}</tbody>
 </table>
 {{end}}
-<h2 id="calendar-feeds">Calendar feeds</h2>
-<table>
-<thead><tr><th>Endpoint</th><th>What it does</th></tr></thead>
-<tbody>
-<tr><td class="ep"><code><span class="m">GET</span> /v1/events/{event}.ics</code></td><td>One event as iCalendar (RFC 5545), as the public sees it.</td></tr>
-<tr><td class="ep"><code><span class="m">GET</span> /v1/campaigns/{campaign}.ics</code></td><td>A campaign's events, scheduled and cancelled, as an iCalendar feed to subscribe to.</td></tr>
-</tbody>
-</table>
 </body>
 </html>
 `))

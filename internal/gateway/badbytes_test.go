@@ -6,15 +6,14 @@ import (
 	"net/http"
 	"net/url"
 	"path"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
-	openapi "github.com/rallyhq/rally/gen/openapiv2"
 	"github.com/rallyhq/rally/internal/app/apptest"
+	"github.com/rallyhq/rally/internal/gateway/gatewaytest"
 )
 
 // The REST path and query fuzz tests send arbitrary bytes, percent-encoded, in the path
@@ -26,65 +25,12 @@ import (
 //	go test -run '^$' -fuzz '^FuzzRESTPath$' -fuzztime 1m ./internal/gateway
 //	go test -run '^$' -fuzz '^FuzzRESTQuery$' -fuzztime 1m ./internal/gateway
 
-// route is one REST operation: its method and its path with each variable segment
-// (the [^/]+ of a resource name's pattern) marked as {}.
-type route struct {
-	method, path string
-	fields       []string // the path variables' fields, as violations name them
-}
-
-// build returns the route's path with segment, percent-encoded, in every variable.
-func (r route) build(segment string) string {
-	return strings.ReplaceAll(r.path, "{}", url.PathEscape(segment))
-}
-
-// restRoutes lists every operation of the OpenAPI document, and the calendar feeds, in a
-// fixed order.
-func restRoutes(tb testing.TB) []route {
-	var doc struct {
-		Paths map[string]map[string]struct {
-			Parameters []struct{ Name, In, Pattern string } `json:"parameters"`
-		} `json:"paths"`
-	}
-	if err := json.Unmarshal(openapi.JSON, &doc); err != nil {
-		tb.Fatal(err)
-	}
-	// OpenAPI names a path variable met twice name_1, name_2...: the field is name.
-	dedup := regexp.MustCompile(`_[0-9]+$`)
-	var out []route
-	for p, ops := range doc.Paths {
-		for method, op := range ops {
-			r := route{method: strings.ToUpper(method), path: p}
-			for _, param := range op.Parameters {
-				if param.In != "path" {
-					continue
-				}
-				value := param.Pattern
-				if value == "" {
-					value = "[^/]+"
-				}
-				r.path = strings.Replace(r.path, "{"+param.Name+"}", strings.ReplaceAll(value, "[^/]+", "{}"), 1)
-				r.fields = append(r.fields, dedup.ReplaceAllString(param.Name, ""))
-			}
-			out = append(out, r)
-		}
-	}
-	out = append(out,
-		route{method: "GET", path: "/v1/events/{}.ics", fields: []string{"name"}},
-		route{method: "GET", path: "/v1/campaigns/{}.ics", fields: []string{"name"}})
-	slices.SortFunc(out, func(a, b route) int { return strings.Compare(a.method+a.path, b.method+b.path) })
-	if len(out) < 30 {
-		tb.Fatalf("%d routes in the OpenAPI document", len(out))
-	}
-	return out
-}
-
 // fuzzRally is a rallyd for the fuzz tests, with rate limits off: one address calls as
 // fast as it can.
 type fuzzRally struct {
 	base   string
 	client *http.Client
-	routes []route
+	routes []gatewaytest.Route
 }
 
 func startFuzzRally(f *testing.F) *fuzzRally {
@@ -93,7 +39,7 @@ func startFuzzRally(f *testing.F) *fuzzRally {
 		base: "http://" + a.HTTPAddr(),
 		// No route streams: no resource exists, so a watch is NOT_FOUND at once.
 		client: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-		routes: restRoutes(f),
+		routes: gatewaytest.Routes(f),
 	}
 }
 
@@ -140,7 +86,7 @@ func (fr *fuzzRally) send(t *testing.T, method, target string) (int, []string) {
 // with a variable).
 func FuzzRESTPath(f *testing.F) {
 	fr := startFuzzRally(f)
-	routes := slices.DeleteFunc(slices.Clone(fr.routes), func(r route) bool { return len(r.fields) == 0 })
+	routes := slices.DeleteFunc(slices.Clone(fr.routes), func(r gatewaytest.Route) bool { return len(r.Vars) == 0 })
 	for i := range routes {
 		f.Add(uint8(i), "\xff")
 		f.Add(uint8(i), "vigil-berlin")
@@ -151,8 +97,8 @@ func FuzzRESTPath(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, n uint8, segment string) {
 		r := routes[int(n)%len(routes)]
-		target := r.build(segment)
-		code, fields := fr.send(t, r.method, target)
+		target := r.Path(url.PathEscape(segment))
+		code, fields := fr.send(t, r.Method, target)
 		if utf8.ValidString(segment) {
 			return
 		}
@@ -162,11 +108,11 @@ func FuzzRESTPath(f *testing.F) {
 			return
 		}
 		if code != http.StatusBadRequest || len(fields) == 0 {
-			t.Fatalf("%s %s: %d %v, want 400 naming a field", r.method, target, code, fields)
+			t.Fatalf("%s %s: %d %v, want 400 naming a field", r.Method, target, code, fields)
 		}
 		for _, field := range fields {
-			if field != "path" && !slices.Contains(r.fields, field) {
-				t.Fatalf("%s %s: names %q, want one of %v or path", r.method, target, field, r.fields)
+			if field != "path" && !slices.Contains(r.Vars, field) {
+				t.Fatalf("%s %s: names %q, want one of %v or path", r.Method, target, field, r.Vars)
 			}
 		}
 	})
@@ -189,13 +135,13 @@ func FuzzRESTQuery(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, n uint8, key, value string) {
 		r := fr.routes[int(n)%len(fr.routes)]
-		target := r.build("x") + "?" + url.QueryEscape(key) + "=" + url.QueryEscape(value)
-		code, fields := fr.send(t, r.method, target)
+		target := r.Path("x") + "?" + url.QueryEscape(key) + "=" + url.QueryEscape(value)
+		code, fields := fr.send(t, r.Method, target)
 		if utf8.ValidString(key) && utf8.ValidString(value) {
 			return
 		}
 		if code != http.StatusBadRequest || len(fields) != 1 {
-			t.Fatalf("%s %s: %d %v, want 400 naming the parameter", r.method, target, code, fields)
+			t.Fatalf("%s %s: %d %v, want 400 naming the parameter", r.Method, target, code, fields)
 		}
 	})
 }
