@@ -105,11 +105,12 @@ check-generated: generate
 	  git status --porcelain -- gen/ >&2; git diff --stat -- gen/ >&2; exit 1; fi
 
 ## lint: buf lint, Google's api-linter (AIP rules; .api-linter.yaml says which are off and
-## why), buf format, gofmt and go vet
+## why), buf format, the OpenAPI linter (lint-openapi), gofmt and go vet
 lint: $(BUF) $(API_LINTER)
 	$(BUF) lint
 	cd proto && ../$(API_LINTER) --config ../.api-linter.yaml --set-exit-status --output-format github rally/v1/*.proto
 	$(BUF) format --diff --exit-code --path proto/rally
+	$(MAKE) --no-print-directory lint-openapi
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/'))" || { gofmt -l $$(git ls-files '*.go' | grep -v '^gen/'); exit 1; }
 	$(GO) vet ./...
 
