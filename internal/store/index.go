@@ -10,6 +10,7 @@ import (
 	"time"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
+	"github.com/rallyhq/rally/internal/names"
 )
 
 // Lists are served from ordered indexes so that a page costs the same whatever the number
@@ -212,10 +213,8 @@ func (q OrganiserKeyQuery) Range() (Range, error) {
 	return Range{Index: organiserKeyIndex(q.Organiser), Min: "-", Max: "+"}.after(q.PageToken)
 }
 
-// ID returns the last segment of a resource name: "abc" for "events/abc".
-func ID(name string) string {
-	return name[strings.LastIndexByte(name, '/')+1:]
-}
+// ID returns the last segment of a resource name: "abc" for "events/abc" (names.ID).
+func ID(name string) string { return names.ID(name) }
 
 // Matches reports whether the event satisfies the query's filters. Backends use it to
 // drop index entries that a concurrent or interrupted write left stale.

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
+	"github.com/rallyhq/rally/internal/names"
 )
 
 // RSVPs are stored with the event they belong to (in Redis, under the event's hash tag),
@@ -171,11 +172,6 @@ const MaxAuditEntries = 1000
 // MaxAnnouncements is how many announcements an event keeps.
 const MaxAnnouncements = 100
 
-// EventOfRSVP returns the event `events/{e}` of an RSVP name `events/{e}/rsvps/{r}`.
-func EventOfRSVP(name string) string {
-	parts := strings.SplitN(name, "/", 3)
-	if len(parts) < 2 {
-		return name
-	}
-	return parts[0] + "/" + parts[1]
-}
+// EventOfRSVP returns the event `events/{e}` of an RSVP name `events/{e}/rsvps/{r}`, ""
+// for another name (names.EventOfRSVP).
+func EventOfRSVP(name string) string { return names.EventOfRSVP(name) }

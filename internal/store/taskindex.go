@@ -9,6 +9,7 @@ import (
 	"time"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
+	"github.com/rallyhq/rally/internal/names"
 )
 
 // Tasks are listed like events, from precomputed indexes (see the comment at the top of
@@ -216,11 +217,9 @@ func ClaimRange(task, pageToken string) (Range, error) {
 	return Range{Index: ClaimIndex(task), Min: "-", Max: "+"}.after(pageToken)
 }
 
-// TaskOfClaim returns the task `tasks/{t}` of a claim name `tasks/{t}/claims/{c}`.
-func TaskOfClaim(name string) string {
-	task, _, _ := strings.Cut(name, "/claims/")
-	return task
-}
+// TaskOfClaim returns the task `tasks/{t}` of a claim name `tasks/{t}/claims/{c}`, ""
+// for another name (names.TaskOfClaim).
+func TaskOfClaim(name string) string { return names.TaskOfClaim(name) }
 
 // ClaimExpired reports whether an open claim that expires at expire has expired at now,
 // in whole milliseconds like the rest of the task code.

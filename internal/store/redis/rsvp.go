@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
+	"github.com/rallyhq/rally/internal/names"
 	pubsubredis "github.com/rallyhq/rally/internal/pubsub/redis"
 	"github.com/rallyhq/rally/internal/store"
 )
@@ -81,29 +82,12 @@ func (s *Store) rsvpIndexKey(eventID string, state rallyv1.RsvpState) string {
 	return s.recordKey("ev", eventID) + ":rsvp:" + suffix
 }
 
-// validID reports whether an ID can be part of a key: not empty, and none of the
-// characters that would end a hash tag early or make a name ambiguous. The server
-// validates names much more strictly; this only protects the key layout.
-func validID(id string) bool {
-	return id != "" && !strings.ContainsAny(id, "/{}:|")
-}
-
-// eventIDOf returns the ID of an event name, `events/{id}`.
-func eventIDOf(name string) (string, bool) {
-	id, ok := strings.CutPrefix(name, "events/")
-	return id, ok && validID(id)
-}
-
-// rsvpID splits an RSVP name, `events/{e}/rsvps/{id}`, into the IDs of the event and the
-// RSVP.
-func rsvpID(name string) (event, id string, ok bool) {
-	rest, ok := strings.CutPrefix(name, "events/")
-	if !ok {
-		return "", "", false
-	}
-	event, id, ok = strings.Cut(rest, "/rsvps/")
-	return event, id, ok && validID(event) && validID(id)
-}
+// The IDs in keys come from names' parsers, which refuse anything but the names'
+// patterns: no ID can end a hash tag early ({, }) or split a field (:, |).
+var (
+	eventIDOf = names.Event
+	rsvpID    = names.RSVP
+)
 
 // nowArg is the scripts' argument for the current time, in ms since 1970. It is the
 // caller's clock, as in the memory store, that decides whether an event is over and

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
+	"github.com/rallyhq/rally/internal/names"
 	"github.com/rallyhq/rally/internal/store"
 )
 
@@ -78,22 +79,11 @@ func (s *Store) taskKeys(taskID string) []string {
 	return []string{tk, tk + ":claim", tk + ":claim:req", tk + ":claim:open", tk + ":claim:all"}
 }
 
-// taskIDOf returns the ID of a task name, `tasks/{id}`.
-func taskIDOf(name string) (string, bool) {
-	id, ok := strings.CutPrefix(name, "tasks/")
-	return id, ok && validID(id)
-}
-
-// claimID splits a claim name, `tasks/{t}/claims/{id}`, into the IDs of the task and
-// the claim.
-func claimID(name string) (task, id string, ok bool) {
-	rest, ok := strings.CutPrefix(name, "tasks/")
-	if !ok {
-		return "", "", false
-	}
-	task, id, ok = strings.Cut(rest, "/claims/")
-	return task, id, ok && validID(task) && validID(id)
-}
+// Task and claim IDs in keys, as eventIDOf and rsvpID.
+var (
+	taskIDOf = names.Task
+	claimID  = names.Claim
+)
 
 // openSince is the ZCOUNT lower bound of the claims open at now: expiring after it.
 func openSince(now time.Time) string { return "(" + nowArg(now) }
