@@ -3,13 +3,13 @@ package server
 import (
 	"context"
 	"errors"
-	"regexp"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 	"github.com/rallyhq/rally/internal/auth"
+	"github.com/rallyhq/rally/internal/names"
 	"github.com/rallyhq/rally/internal/store"
 )
 
@@ -17,8 +17,6 @@ type campaignServer struct {
 	rallyv1.UnimplementedCampaignServiceServer
 	*service
 }
-
-var campaignName = regexp.MustCompile(`^campaigns/[a-z0-9][a-z0-9-]{0,62}$`)
 
 var campaignMask = maskSpec{
 	updatable: []string{"title", "description", "hashtags", "start_time", "end_time", "website_uri"},
@@ -83,7 +81,7 @@ func (s *campaignServer) ListCampaigns(ctx context.Context, req *rallyv1.ListCam
 
 func (s *campaignServer) UpdateCampaign(ctx context.Context, req *rallyv1.UpdateCampaignRequest) (*rallyv1.Campaign, error) {
 	in := req.GetCampaign()
-	if !campaignName.MatchString(in.GetName()) {
+	if _, ok := names.Campaign(in.GetName()); !ok {
 		return nil, errInvalid("campaign.name", "must be a campaign name such as campaigns/abc")
 	}
 	paths, err := campaignMask.paths("update_mask", req.GetUpdateMask(), in)

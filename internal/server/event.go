@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"regexp"
 	"time"
 	_ "time/tzdata" // time zones must not depend on the host's tzdata package
 
@@ -14,6 +13,7 @@ import (
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 	"github.com/rallyhq/rally/internal/auth"
+	"github.com/rallyhq/rally/internal/names"
 	"github.com/rallyhq/rally/internal/store"
 )
 
@@ -21,8 +21,6 @@ type eventServer struct {
 	rallyv1.UnimplementedEventServiceServer
 	*service
 }
-
-var eventName = regexp.MustCompile(`^events/[a-z0-9][a-z0-9-]{0,62}$`)
 
 var eventMask = maskSpec{
 	updatable: []string{
@@ -77,7 +75,7 @@ func (s *eventServer) CreateEvent(ctx context.Context, req *rallyv1.CreateEventR
 		id = newID()
 	}
 	now := timestamppb.New(s.now())
-	e.Name, e.CreateTime, e.UpdateTime = "events/"+id, now, now
+	e.Name, e.CreateTime, e.UpdateTime = names.EventName(id), now, now
 	e.State, e.CancelReason, e.Attendance = rallyv1.EventState_EVENT_STATE_SCHEDULED, "", nil
 	e.Owner = caller.Organiser // empty for the admin
 	if e.GetAttendanceVisibility() == rallyv1.AttendanceVisibility_ATTENDANCE_VISIBILITY_UNSPECIFIED {
@@ -191,7 +189,7 @@ func (s *eventServer) ListEvents(ctx context.Context, req *rallyv1.ListEventsReq
 
 func (s *eventServer) UpdateEvent(ctx context.Context, req *rallyv1.UpdateEventRequest) (*rallyv1.Event, error) {
 	in := req.GetEvent()
-	if !eventName.MatchString(in.GetName()) {
+	if _, ok := names.Event(in.GetName()); !ok {
 		return nil, errInvalid("event.name", "must be an event name such as events/abc")
 	}
 	paths, err := eventMask.paths("update_mask", req.GetUpdateMask(), in)

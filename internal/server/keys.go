@@ -10,6 +10,7 @@ import (
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 	"github.com/rallyhq/rally/internal/envelope"
+	"github.com/rallyhq/rally/internal/names"
 	"github.com/rallyhq/rally/internal/store"
 )
 
@@ -75,7 +76,7 @@ func (s *organiserServer) RevokeOrganiserKey(ctx context.Context, req *rallyv1.R
 	}
 	// Keys are stored by ID: a key of another organiser must not be found under this
 	// organiser's name.
-	k, err := s.store.UpdateOrganiserKey(ctx, store.ID(name), func(k *rallyv1.OrganiserKey) error {
+	k, err := s.store.UpdateOrganiserKey(ctx, names.ID(name), func(k *rallyv1.OrganiserKey) error {
 		if k.GetName() != name {
 			return store.NotFoundError(name)
 		}
@@ -86,7 +87,7 @@ func (s *organiserServer) RevokeOrganiserKey(ctx context.Context, req *rallyv1.R
 		return nil
 	})
 	if errors.Is(err, errNoChange) {
-		return s.store.GetOrganiserKey(ctx, store.ID(name))
+		return s.store.GetOrganiserKey(ctx, names.ID(name))
 	}
 	return k, err
 }
@@ -141,7 +142,7 @@ func (s *service) keysOf(ctx context.Context, orgs []string) ([]*rallyv1.Recipie
 		for _, k := range keys {
 			if envelope.IsHPKE(k.GetAlgorithm()) {
 				out = append(out, &rallyv1.RecipientKey{
-					Key: store.ID(k.GetName()), Algorithm: k.GetAlgorithm(),
+					Key: names.ID(k.GetName()), Algorithm: k.GetAlgorithm(),
 					PublicKey: k.GetPublicKey(), Fingerprint: k.GetFingerprint(),
 				})
 			}

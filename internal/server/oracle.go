@@ -4,7 +4,7 @@ import (
 	"context"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
-	"github.com/rallyhq/rally/internal/store"
+	"github.com/rallyhq/rally/internal/names"
 )
 
 // When an event's attendance is HIDDEN, the results of an RSVP holder's own calls must
@@ -35,7 +35,7 @@ func (s *service) presentRSVPTo(ctx context.Context, r *rallyv1.Rsvp, organiser 
 	if organiser || r.GetWaitlistPosition() == 0 {
 		return r
 	}
-	e, err := s.store.GetEvent(ctx, store.EventOfRSVP(r.GetName()))
+	e, err := s.store.GetEvent(ctx, names.EventOfRSVP(r.GetName()))
 	if err != nil || e.GetAttendanceVisibility() == rallyv1.AttendanceVisibility_ATTENDANCE_VISIBILITY_HIDDEN {
 		r.WaitlistPosition = 0
 	}

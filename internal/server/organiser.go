@@ -12,6 +12,7 @@ import (
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 	"github.com/rallyhq/rally/internal/auth"
+	"github.com/rallyhq/rally/internal/names"
 	"github.com/rallyhq/rally/internal/store"
 )
 
@@ -90,7 +91,7 @@ func (s *organiserServer) RevokeApiToken(ctx context.Context, req *rallyv1.Revok
 	}
 	// Tokens are stored by ID: a token of another organiser must not be found under
 	// this organiser's name.
-	t, err := s.store.UpdateAPIToken(ctx, store.ID(name), func(t *rallyv1.ApiToken) error {
+	t, err := s.store.UpdateAPIToken(ctx, names.ID(name), func(t *rallyv1.ApiToken) error {
 		if t.GetName() != name {
 			return store.NotFoundError(name)
 		}
@@ -101,7 +102,7 @@ func (s *organiserServer) RevokeApiToken(ctx context.Context, req *rallyv1.Revok
 		return nil
 	})
 	if errors.Is(err, errNoChange) {
-		return s.store.GetAPIToken(ctx, store.ID(name))
+		return s.store.GetAPIToken(ctx, names.ID(name))
 	}
 	return t, err
 }
@@ -269,7 +270,7 @@ func invitation(c *rallyv1.Campaign, organiser string) int {
 
 // invitationName is `campaigns/{c}/invitations/{organiser's ID}`.
 func invitationName(campaign, organiser string) string {
-	return campaign + "/invitations/" + store.ID(organiser)
+	return campaign + "/invitations/" + names.ID(organiser)
 }
 
 func errDeniedOrganisers(campaign string) error {

@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -16,6 +15,7 @@ import (
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 	"github.com/rallyhq/rally/internal/auth"
 	"github.com/rallyhq/rally/internal/metrics"
+	"github.com/rallyhq/rally/internal/names"
 	"github.com/rallyhq/rally/internal/store"
 )
 
@@ -23,8 +23,6 @@ type rsvpServer struct {
 	rallyv1.UnimplementedRsvpServiceServer
 	*service
 }
-
-var rsvpName = regexp.MustCompile(`^events/[a-z0-9][a-z0-9-]{0,62}/rsvps/[a-z0-9]{1,64}$`)
 
 var rsvpMask = maskSpec{
 	updatable: []string{"display_name", "contact", "guests", "envelope"},
@@ -46,7 +44,7 @@ func (s *rsvpServer) CreateRsvp(ctx context.Context, req *rallyv1.CreateRsvpRequ
 	if id == "" {
 		id = newID()
 	}
-	name := event + "/rsvps/" + id
+	name := names.RSVPName(event, id)
 	personal, err := s.sealRSVP(ctx, event, name, in.GetEnvelope(), &rallyv1.SealedFields{DisplayName: in.GetDisplayName(), Contact: in.GetContact()})
 	if err != nil {
 		return nil, err
@@ -196,7 +194,7 @@ func (s *service) checkRSVP(ctx context.Context, name string) (organiser bool, e
 		}
 		return false, err
 	}
-	e, err := s.store.GetEvent(ctx, store.EventOfRSVP(name))
+	e, err := s.store.GetEvent(ctx, names.EventOfRSVP(name))
 	if errors.Is(err, store.ErrNotFound) {
 		return false, errNoRSVP(name)
 	}
@@ -224,7 +222,7 @@ func (s *rsvpServer) GetRsvp(ctx context.Context, req *rallyv1.GetRsvpRequest) (
 		return nil, err
 	}
 	if organiser {
-		if err := s.audit(ctx, store.EventOfRSVP(req.GetName()), "GetRsvp"); err != nil {
+		if err := s.audit(ctx, names.EventOfRSVP(req.GetName()), "GetRsvp"); err != nil {
 			return nil, err
 		}
 	}
@@ -237,7 +235,7 @@ func (s *rsvpServer) GetRsvp(ctx context.Context, req *rallyv1.GetRsvpRequest) (
 
 func (s *rsvpServer) UpdateRsvp(ctx context.Context, req *rallyv1.UpdateRsvpRequest) (*rallyv1.Rsvp, error) {
 	in := req.GetRsvp()
-	if !rsvpName.MatchString(in.GetName()) {
+	if _, _, ok := names.RSVP(in.GetName()); !ok {
 		return nil, errInvalid("rsvp.name", "must be an RSVP name such as events/abc/rsvps/xyz")
 	}
 	paths, err := rsvpMask.paths("update_mask", req.GetUpdateMask(), in)
@@ -260,7 +258,7 @@ func (s *rsvpServer) UpdateRsvp(ctx context.Context, req *rallyv1.UpdateRsvpRequ
 				s.metrics.RSVP(metrics.RSVPTooManyGuests)
 				return nil, errInvalid("rsvp.guests", fmt.Sprintf("at most %d guests", s.maxGuests))
 			}
-			e, err := s.checkPartyFits(ctx, store.EventOfRSVP(in.GetName()), in.GetGuests())
+			e, err := s.checkPartyFits(ctx, names.EventOfRSVP(in.GetName()), in.GetGuests())
 			if err != nil {
 				if status.Code(err) == codes.FailedPrecondition {
 					s.metrics.RSVP(metrics.RSVPTooLarge)
@@ -275,7 +273,7 @@ func (s *rsvpServer) UpdateRsvp(ctx context.Context, req *rallyv1.UpdateRsvpRequ
 		}
 	}
 	if organiser {
-		if err := s.audit(ctx, store.EventOfRSVP(in.GetName()), "UpdateRsvp"); err != nil {
+		if err := s.audit(ctx, names.EventOfRSVP(in.GetName()), "UpdateRsvp"); err != nil {
 			return nil, err
 		}
 	}
@@ -289,7 +287,7 @@ func (s *rsvpServer) UpdateRsvp(ctx context.Context, req *rallyv1.UpdateRsvpRequ
 	}
 	s.metrics.RSVP(metrics.RSVPUpdated)
 	if c.Guests != nil {
-		s.rsvpChanged(ctx, store.EventOfRSVP(in.GetName()))
+		s.rsvpChanged(ctx, names.EventOfRSVP(in.GetName()))
 	}
 	return s.presentRSVPTo(ctx, r, organiser), nil
 }
@@ -300,7 +298,7 @@ func (s *rsvpServer) CancelRsvp(ctx context.Context, req *rallyv1.CancelRsvpRequ
 		return nil, err
 	}
 	if organiser {
-		if err := s.audit(ctx, store.EventOfRSVP(req.GetName()), "CancelRsvp"); err != nil {
+		if err := s.audit(ctx, names.EventOfRSVP(req.GetName()), "CancelRsvp"); err != nil {
 			return nil, err
 		}
 	}
@@ -310,7 +308,7 @@ func (s *rsvpServer) CancelRsvp(ctx context.Context, req *rallyv1.CancelRsvpRequ
 		return nil, rsvpError(req.GetName(), err)
 	}
 	s.metrics.RSVP(metrics.RSVPCancelled)
-	s.rsvpChanged(ctx, store.EventOfRSVP(req.GetName()))
+	s.rsvpChanged(ctx, names.EventOfRSVP(req.GetName()))
 	return s.presentRSVPTo(ctx, r, organiser), nil
 }
 
@@ -351,7 +349,7 @@ func (s *service) personalChange(ctx context.Context, in *rallyv1.Rsvp, paths []
 			fields.Contact = in.GetContact()
 		}
 	}
-	personal, err := s.sealRSVP(ctx, store.EventOfRSVP(in.GetName()), in.GetName(), env, fields)
+	personal, err := s.sealRSVP(ctx, names.EventOfRSVP(in.GetName()), in.GetName(), env, fields)
 	if err != nil {
 		return store.RSVPChange{}, err
 	}
@@ -390,10 +388,10 @@ func (s *rsvpServer) ListRsvps(ctx context.Context, req *rallyv1.ListRsvpsReques
 }
 
 func (s *rsvpServer) CheckInRsvp(ctx context.Context, req *rallyv1.CheckInRsvpRequest) (*rallyv1.Rsvp, error) {
-	if err := s.checkOrganiser(ctx, store.EventOfRSVP(req.GetName()), "check in RSVPs"); err != nil {
+	if err := s.checkOrganiser(ctx, names.EventOfRSVP(req.GetName()), "check in RSVPs"); err != nil {
 		return nil, err
 	}
-	if err := s.audit(ctx, store.EventOfRSVP(req.GetName()), "CheckInRsvp"); err != nil {
+	if err := s.audit(ctx, names.EventOfRSVP(req.GetName()), "CheckInRsvp"); err != nil {
 		return nil, err
 	}
 	r, err := s.store.CheckInRSVP(ctx, req.GetName(), s.now())

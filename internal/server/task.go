@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"regexp"
 
 	"golang.org/x/text/language"
 	"google.golang.org/grpc/codes"
@@ -17,6 +16,7 @@ import (
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 	"github.com/rallyhq/rally/internal/auth"
 	"github.com/rallyhq/rally/internal/metrics"
+	"github.com/rallyhq/rally/internal/names"
 	"github.com/rallyhq/rally/internal/store"
 )
 
@@ -24,8 +24,6 @@ type taskServer struct {
 	rallyv1.UnimplementedTaskServiceServer
 	*service
 }
-
-var taskName = regexp.MustCompile(`^tasks/[a-z0-9][a-z0-9-]{0,62}$`)
 
 var taskMask = maskSpec{
 	updatable: []string{
@@ -131,7 +129,7 @@ func (s *taskServer) CreateTask(ctx context.Context, req *rallyv1.CreateTaskRequ
 	if t.ClaimTtl == nil {
 		t.ClaimTtl = durationpb.New(store.DefaultClaimTTL)
 	}
-	t.Name, t.State, t.Progress = "tasks/"+newID(), rallyv1.TaskState_TASK_STATE_OPEN, nil
+	t.Name, t.State, t.Progress = names.TaskName(newID()), rallyv1.TaskState_TASK_STATE_OPEN, nil
 	t.CreateTime, t.UpdateTime, t.Etag = timestamppb.New(now), timestamppb.New(now), ""
 	t.Etag = s.etag(t)
 	if err := s.store.CreateTask(ctx, t); err != nil {
@@ -174,7 +172,7 @@ func (s *taskServer) ListTasks(ctx context.Context, req *rallyv1.ListTasksReques
 
 func (s *taskServer) UpdateTask(ctx context.Context, req *rallyv1.UpdateTaskRequest) (*rallyv1.Task, error) {
 	in := req.GetTask()
-	if !taskName.MatchString(in.GetName()) {
+	if _, ok := names.Task(in.GetName()); !ok {
 		return nil, errInvalid("task.name", "must be a task name such as tasks/abc")
 	}
 	paths, err := taskMask.paths("update_mask", req.GetUpdateMask(), in)
@@ -253,7 +251,7 @@ func (s *taskServer) ClaimTask(ctx context.Context, req *rallyv1.ClaimTaskReques
 	if id == "" {
 		id = newID()
 	}
-	name := task + "/claims/" + id
+	name := names.ClaimName(task, id)
 	personal, err := s.sealClaim(ctx, task, name, "envelope", req.GetEnvelope(), &rallyv1.SealedFields{DisplayName: req.GetDisplayName()})
 	if err != nil {
 		return nil, err
@@ -351,7 +349,7 @@ func (s *service) checkClaim(ctx context.Context, name string) (organiser bool, 
 		}
 		return false, err
 	}
-	if _, err := s.checkTask(ctx, store.TaskOfClaim(name)); err != nil {
+	if _, err := s.checkTask(ctx, names.TaskOfClaim(name)); err != nil {
 		if errors.Is(err, store.ErrNotFound) || status.Code(err) == codes.PermissionDenied {
 			return false, store.NotFoundError(name)
 		}
@@ -365,7 +363,7 @@ func (s *taskServer) CompleteClaim(ctx context.Context, req *rallyv1.CompleteCla
 	if err != nil {
 		return nil, err
 	}
-	personal, err := s.sealClaim(ctx, store.TaskOfClaim(req.GetName()), req.GetName(), "envelope", req.GetEnvelope(),
+	personal, err := s.sealClaim(ctx, names.TaskOfClaim(req.GetName()), req.GetName(), "envelope", req.GetEnvelope(),
 		&rallyv1.SealedFields{Note: req.GetNote(), ProofUrl: req.GetProofUrl()})
 	if err != nil {
 		return nil, err
@@ -380,7 +378,7 @@ func (s *taskServer) CompleteClaim(ctx context.Context, req *rallyv1.CompleteCla
 		return nil, taskError(req.GetName(), err)
 	}
 	s.metrics.Claim(metrics.ClaimCompleted)
-	s.publishTask(ctx, rallyv1.ChangeKind_CHANGE_KIND_TASK_PROGRESS, store.TaskOfClaim(req.GetName()))
+	s.publishTask(ctx, rallyv1.ChangeKind_CHANGE_KIND_TASK_PROGRESS, names.TaskOfClaim(req.GetName()))
 	return presentClaim(c, organiser), nil
 }
 
@@ -395,7 +393,7 @@ func (s *taskServer) ReleaseClaim(ctx context.Context, req *rallyv1.ReleaseClaim
 		return nil, taskError(req.GetName(), err)
 	}
 	s.metrics.Claim(metrics.ClaimReleased)
-	s.publishTask(ctx, rallyv1.ChangeKind_CHANGE_KIND_TASK_PROGRESS, store.TaskOfClaim(req.GetName()))
+	s.publishTask(ctx, rallyv1.ChangeKind_CHANGE_KIND_TASK_PROGRESS, names.TaskOfClaim(req.GetName()))
 	return presentClaim(c, organiser), nil
 }
 
