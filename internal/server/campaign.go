@@ -18,10 +18,7 @@ type campaignServer struct {
 	*service
 }
 
-var campaignMask = maskSpec{
-	updatable: []string{"title", "description", "hashtags", "start_time", "end_time", "website_uri"},
-	ignored:   []string{"name", "organisers", "owner", "invitations", "create_time", "update_time", "etag", "recipient_keys"},
-}
+var campaignMask = deriveMask((*rallyv1.Campaign)(nil).ProtoReflect().Descriptor())
 
 func (s *campaignServer) CreateCampaign(ctx context.Context, req *rallyv1.CreateCampaignRequest) (*rallyv1.Campaign, error) {
 	caller := auth.FromContext(ctx)

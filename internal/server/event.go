@@ -22,19 +22,9 @@ type eventServer struct {
 	*service
 }
 
-var eventMask = maskSpec{
-	updatable: []string{
-		"title", "description", "venue", "venue.kind", "venue.represented_country",
-		"venue.address_lines", "venue.locality", "venue.country", "venue.latitude",
-		"venue.longitude", "start_time", "end_time", "time_zone", "capacity",
-		"attendance_visibility", "meeting_point", "meeting_point_reveal_time",
-	},
-	ignored: []string{
-		"name", "state", "cancel_reason", "attendance", "create_time", "update_time", "etag", "owner",
-	},
-	// Moving an event to another campaign would change who manages it.
-	immutable: []string{"campaign"},
-}
+// The campaign is IMMUTABLE: moving an event to another campaign would change who
+// manages it.
+var eventMask = deriveMask((*rallyv1.Event)(nil).ProtoReflect().Descriptor())
 
 // errNoChange tells a mutate function's caller that the stored resource is already in
 // the requested state, so nothing is written.

@@ -6,20 +6,15 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/base64"
-	"slices"
-	"strings"
 
-	"github.com/mennanov/fmutils"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 	"github.com/rallyhq/rally/internal/secret"
 )
 
-// Helpers shared by the AIP standard methods of every resource: IDs, etags, page sizes
-// and update masks.
+// Helpers shared by the AIP standard methods of every resource: IDs, etags and page
+// sizes (update masks are in mask.go).
 
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
@@ -82,84 +77,4 @@ func pageSize(n int32) int {
 		return defaultPageSize
 	}
 	return min(int(n), maxPageSize)
-}
-
-// maskSpec describes which fields of a resource an update may change.
-type maskSpec struct {
-	// updatable paths, top-level and nested (proto field names).
-	updatable []string
-	// ignored paths are output-only or identifying fields: AIP-203 says to ignore them
-	// on input, and the gateway puts every field of a PATCH body in the mask.
-	ignored []string
-	// immutable paths are set on create only; asking to change them is an error.
-	immutable []string
-}
-
-// paths returns the normalised update paths of a request. An empty mask means every
-// updatable field that is set in msg; "*" means every updatable top-level field.
-func (s maskSpec) paths(maskField string, mask *fieldmaskpb.FieldMask, msg proto.Message) ([]string, error) {
-	var in []string
-	switch {
-	case len(mask.GetPaths()) == 0:
-		msg.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
-			in = append(in, string(fd.Name()))
-			return true
-		})
-	case slices.Equal(mask.GetPaths(), []string{"*"}):
-		for _, p := range s.updatable {
-			if !strings.Contains(p, ".") {
-				in = append(in, p)
-			}
-		}
-	default:
-		for _, p := range mask.GetPaths() {
-			in = append(in, protoPath(msg.ProtoReflect().Descriptor(), p))
-		}
-	}
-	var out []string
-	for _, p := range in {
-		top, _, _ := strings.Cut(p, ".")
-		switch {
-		case slices.Contains(s.ignored, top):
-		case slices.Contains(s.immutable, top):
-			return nil, errInvalid(maskField, "field "+p+" cannot be changed after creation")
-		case slices.Contains(s.updatable, p):
-			out = append(out, p)
-		default:
-			return nil, errInvalid(maskField, "unknown field "+p)
-		}
-	}
-	if len(out) == 0 {
-		return nil, errInvalid(maskField, "names no field to update")
-	}
-	fm := &fieldmaskpb.FieldMask{Paths: out}
-	fm.Normalize() // drops "venue.locality" when "venue" is there too
-	return fm.GetPaths(), nil
-}
-
-// protoPath turns a mask path written with JSON names (updateMask=timeZone, as REST
-// clients write it; grpc-gateway passes query values through unchanged) into proto
-// names. Unknown segments are kept, to be reported by the caller.
-func protoPath(md protoreflect.MessageDescriptor, path string) string {
-	segs := strings.Split(path, ".")
-	for i, seg := range segs {
-		if md == nil {
-			break
-		}
-		fd := md.Fields().ByName(protoreflect.Name(seg))
-		if fd == nil {
-			fd = md.Fields().ByJSONName(seg)
-		}
-		if fd == nil {
-			break
-		}
-		segs[i] = string(fd.Name())
-		md = fd.Message()
-	}
-	return strings.Join(segs, ".")
-}
-
-// apply copies the masked fields of src onto dst (clearing those that are empty in src).
-func apply(src, dst proto.Message, paths []string) {
-	fmutils.Overwrite(proto.Clone(src), dst, paths)
 }

@@ -24,10 +24,7 @@ type rsvpServer struct {
 	*service
 }
 
-var rsvpMask = maskSpec{
-	updatable: []string{"display_name", "contact", "guests", "envelope"},
-	ignored:   []string{"name", "state", "waitlist_position", "checked_in", "create_time", "update_time"},
-}
+var rsvpMask = deriveMask((*rallyv1.Rsvp)(nil).ProtoReflect().Descriptor())
 
 // defaultRSVPPageSize is the page size of lists of people (RSVPs, claims) and of the
 // audit log of reads of them, which organisers read in bulk.

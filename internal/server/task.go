@@ -25,14 +25,10 @@ type taskServer struct {
 	*service
 }
 
-var taskMask = maskSpec{
-	updatable: []string{
-		"kind", "title", "instructions", "message_templates", "sources", "target_completions",
-		"deadline", "max_concurrent_claims", "claim_ttl",
-	},
-	ignored:   []string{"name", "progress", "state", "create_time", "update_time", "etag"},
-	immutable: []string{"campaign", "event"},
-}
+// Task.event is not annotated IMMUTABLE, but has never been changeable: a task moved to
+// another event would leave the old event's watchers and indexes behind. Kept immutable
+// here until the annotation says so.
+var taskMask = deriveMask((*rallyv1.Task)(nil).ProtoReflect().Descriptor()).withImmutable("event")
 
 // checkLanguages requires a known BCP 47 tag, once, on every message template, and
 // stores it in canonical form ("de-at" becomes "de-AT"), so that filters match.
