@@ -26,7 +26,7 @@ import (
 // register gzip for the server too): a client compressing with gzip is served; the
 // health service answers for rally.v1.EventService as grpc-health-probe
 // -service=rally.v1.EventService asks; REST responses carry no Grpc-Metadata- header; and
-// /metrics has every method's series from the start. internal/app's ecosystem tests
+// /metrics has every method's series from the start. internal/e2e's ecosystem tests
 // check each in depth.
 func TestBinaryConventions(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "rallyd")

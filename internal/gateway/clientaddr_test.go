@@ -28,7 +28,7 @@ func TestHeaderMatcher(t *testing.T) {
 
 // The call's request ID reaches HTTP clients as X-Request-Id; the gRPC hop's own keys
 // reach them not at all, as header or trailer; other metadata keeps grpc-gateway's
-// default prefix. internal/app's TestRESTHeaders checks real responses.
+// default prefix. internal/e2e's TestRESTHeaders checks real responses.
 func TestOutgoingHeaderMatcher(t *testing.T) {
 	for key, want := range map[string]string{
 		"x-request-id":         "X-Request-Id",

@@ -1,13 +1,11 @@
-package app_test
+package e2e_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -18,19 +16,6 @@ import (
 	"github.com/rallyhq/rally/internal/app/apptest"
 	"github.com/rallyhq/rally/internal/config"
 )
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // TestLogsHoldNoSecrets runs a full scenario with debug logging and checks that no token,
 // personal data or client address reaches the logs.

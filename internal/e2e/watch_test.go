@@ -1,4 +1,4 @@
-package app_test
+package e2e_test
 
 import (
 	"bufio"
@@ -19,57 +19,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
-	"github.com/rallyhq/rally/internal/app"
 	"github.com/rallyhq/rally/internal/redistest"
 )
-
-type replica struct {
-	app    *app.App
-	events rallyv1.EventServiceClient
-	rsvps  rallyv1.RsvpServiceClient
-}
-
-func dialReplica(t *testing.T, a *app.App) replica {
-	t.Helper()
-	conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return replica{a, rallyv1.NewEventServiceClient(conn), rallyv1.NewRsvpServiceClient(conn)}
-}
-
-// recv reads the next Change, failing the test after a deadline.
-func recv(t *testing.T, s rallyv1.EventService_WatchEventClient, within time.Duration) *rallyv1.Change {
-	t.Helper()
-	type result struct {
-		c   *rallyv1.Change
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() { c, err := s.Recv(); ch <- result{c, err} }()
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			t.Fatalf("watch ended: %v", r.err)
-		}
-		return r.c
-	case <-time.After(within):
-		t.Fatalf("no change within %v", within)
-		return nil
-	}
-}
-
-func exactEvent(t *testing.T, r replica) *rallyv1.Event {
-	t.Helper()
-	ev := eventIn("")
-	ev.AttendanceVisibility = rallyv1.AttendanceVisibility_ATTENDANCE_VISIBILITY_EXACT
-	e, err := r.events.CreateEvent(withToken(t.Context(), token), &rallyv1.CreateEventRequest{Event: ev})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
 
 // TestWatchAcrossReplicas: two rallyd processes and one Redis. A watcher on A sees an RSVP
 // made on B within a second; when A shuts down, the stream ends with UNAVAILABLE and a

@@ -1,4 +1,4 @@
-package app_test
+package e2e_test
 
 import (
 	"encoding/json"
@@ -20,10 +20,6 @@ import (
 	"github.com/rallyhq/rally/internal/app"
 	"github.com/rallyhq/rally/internal/redistest"
 )
-
-// hammered is the method the rate-limit tests exhaust: a public read, with a budget of 3
-// that refills once an hour, so nothing refills while a test runs, however slowly.
-const hammered = "--rate-limits=rally.v1.CampaignService/ListCampaigns=1/h,burst=3"
 
 // TestRateLimits exhausts one method over REST and gRPC on both backends, behind a trusted
 // proxy and without one.
@@ -68,25 +64,6 @@ func TestRateLimits(t *testing.T) {
 			}
 		})
 	}
-}
-
-// request sends an HTTP request with headers given as name, value pairs; the response
-// body is closed when the test ends.
-func request(t *testing.T, method, url string, body io.Reader, headers ...string) *http.Response {
-	t.Helper()
-	req, err := http.NewRequest(method, url, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	return resp
 }
 
 // listCampaigns calls the hammered method over REST.

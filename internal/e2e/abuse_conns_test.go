@@ -1,4 +1,4 @@
-package app_test
+package e2e_test
 
 import (
 	"bufio"
@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -346,4 +348,23 @@ func TestAbuseStreamFlood(t *testing.T) {
 			})
 		})
 	}
+}
+
+// serverGoroutines counts the goroutines of the process that serve connections and calls
+// (gRPC's server transports and handlers, net/http's connections, Rally's handlers),
+// leaving out the test's own clients, which live in the same process.
+func serverGoroutines() int {
+	runtime.GC()
+	buf := make([]byte, 32<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		for _, mark := range []string{"(*http2Server)", "grpc.(*Server)", "transport.NewServerTransport", "net/http.(*conn)", "rally/internal/server.", "rally/internal/pubsub"} {
+			if strings.Contains(g, mark) {
+				n++
+				break
+			}
+		}
+	}
+	return n
 }

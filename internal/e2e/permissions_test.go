@@ -1,4 +1,4 @@
-package app_test
+package e2e_test
 
 import (
 	"context"
@@ -15,7 +15,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -95,14 +94,6 @@ type matrixRow struct {
 	rest   func(w world) rest
 }
 
-type clients struct {
-	campaigns  rallyv1.CampaignServiceClient
-	events     rallyv1.EventServiceClient
-	organisers rallyv1.OrganiserServiceClient
-	rsvps      rallyv1.RsvpServiceClient
-	tasks      rallyv1.TaskServiceClient
-}
-
 // x25519Public returns a fresh X25519 public key, as an organiser's device would make.
 func x25519Public() []byte {
 	k, err := ecdh.X25519().GenerateKey(rand.Reader)
@@ -110,21 +101,6 @@ func x25519Public() []byte {
 		panic(err)
 	}
 	return k.PublicKey().Bytes()
-}
-
-func eventIn(campaign string) *rallyv1.Event {
-	return &rallyv1.Event{
-		Campaign:  campaign,
-		Title:     "Vigil",
-		Venue:     &rallyv1.Venue{Kind: rallyv1.VenueKind_VENUE_KIND_EMBASSY, RepresentedCountry: "KZ", Locality: "Berlin", Country: "DE"},
-		StartTime: timestamppb.New(time.Date(2030, 5, 17, 12, 0, 0, 0, time.UTC)),
-		EndTime:   timestamppb.New(time.Date(2030, 5, 17, 14, 0, 0, 0, time.UTC)),
-		TimeZone:  "Europe/Berlin",
-	}
-}
-
-func eventBody(campaign string) string {
-	return fmt.Sprintf(`{"campaign":%q,"title":"Vigil","venue":{"kind":"VENUE_KIND_EMBASSY","representedCountry":"KZ","locality":"Berlin","country":"DE"},"startTime":"2030-05-17T12:00:00Z","endTime":"2030-05-17T14:00:00Z","timeZone":"Europe/Berlin"}`, campaign)
 }
 
 var matrixRows = []matrixRow{
@@ -382,20 +358,8 @@ var matrixRows = []matrixRow{
 		func(w world) rest { return rest{"POST", "/v1/" + w.claim + ":release", `{}`} }},
 }
 
-func taskIn(campaign string) *rallyv1.Task {
-	return &rallyv1.Task{Campaign: campaign, Kind: rallyv1.TaskKind_TASK_KIND_SHARE_POST, Title: "Share the statement",
-		Deadline: timestamppb.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))}
-}
-
 func taskBody(campaign string) string {
 	return fmt.Sprintf(`{"campaign":%q,"kind":"TASK_KIND_SHARE_POST","title":"Share the statement","deadline":"2030-01-01T00:00:00Z"}`, campaign)
-}
-
-func withToken(ctx context.Context, tok string) context.Context {
-	if tok == "" {
-		return ctx
-	}
-	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok)
 }
 
 func TestPermissionMatrix(t *testing.T) {

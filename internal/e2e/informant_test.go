@@ -1,4 +1,4 @@
-package app_test
+package e2e_test
 
 import (
 	"bufio"
@@ -10,19 +10,15 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
-	"github.com/rallyhq/rally/internal/app"
 	"github.com/rallyhq/rally/internal/app/apptest"
 	"github.com/rallyhq/rally/internal/pubsub/hub"
 )
@@ -31,98 +27,6 @@ import (
 // who watches streams, resumes old cursors and diffs public reads to learn how many come
 // to a HIDDEN event, or when; and the co-organiser who was removed, the organiser whose
 // token was revoked, the holder whose RSVP was cancelled, who keep an open stream.
-
-// node is one replica with a client of every service.
-type node struct {
-	app *app.App
-	clients
-}
-
-func dialNode(t *testing.T, a *app.App) node {
-	t.Helper()
-	conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return node{a, clients{
-		campaigns:  rallyv1.NewCampaignServiceClient(conn),
-		events:     rallyv1.NewEventServiceClient(conn),
-		organisers: rallyv1.NewOrganiserServiceClient(conn),
-		rsvps:      rallyv1.NewRsvpServiceClient(conn),
-		tasks:      rallyv1.NewTaskServiceClient(conn),
-	}}
-}
-
-// twoNodes starts two replicas on the Redis at url, or one on the memory store (url
-// empty), which then plays both.
-func twoNodes(t *testing.T, url string, flags ...string) (node, node) {
-	a := dialNode(t, startApp(t, url, flags...))
-	if url == "" {
-		return a, a
-	}
-	return a, dialNode(t, startApp(t, url, flags...))
-}
-
-// changes collects what a watch stream receives, in the background.
-type changes struct {
-	mu   sync.Mutex
-	got  []*rallyv1.Change
-	err  error
-	done chan struct{}
-}
-
-func collect(t *testing.T, stream interface {
-	Recv() (*rallyv1.Change, error)
-}) *changes {
-	c := &changes{done: make(chan struct{})}
-	go func() {
-		defer close(c.done)
-		for {
-			m, err := stream.Recv()
-			c.mu.Lock()
-			if err != nil {
-				c.err = err
-				c.mu.Unlock()
-				return
-			}
-			c.got = append(c.got, m)
-			c.mu.Unlock()
-		}
-	}()
-	return c
-}
-
-func (c *changes) all() []*rallyv1.Change {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.got)
-}
-
-// waitFor waits until the stream has received a change that ok accepts, and returns
-// everything received until then.
-func (c *changes) waitFor(t *testing.T, what string, ok func(*rallyv1.Change) bool) []*rallyv1.Change {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got := c.all()
-		for i, m := range got {
-			if ok(m) {
-				return got[:i+1]
-			}
-		}
-		c.mu.Lock()
-		err := c.err
-		c.mu.Unlock()
-		if err != nil {
-			t.Fatalf("waiting for %s: the stream ended: %v", what, err)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within 10s; got %v", what, got)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // ended waits for the stream to end and returns its error.
 func (c *changes) ended(t *testing.T) error {

@@ -1,4 +1,4 @@
-package app_test
+package e2e_test
 
 import (
 	"bufio"
@@ -16,14 +16,11 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -32,9 +29,7 @@ import (
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 	"github.com/rallyhq/rally/internal/app"
-	"github.com/rallyhq/rally/internal/app/apptest"
 	"github.com/rallyhq/rally/internal/calllog"
-	"github.com/rallyhq/rally/internal/config"
 	"github.com/rallyhq/rally/internal/redistest"
 )
 
@@ -62,30 +57,6 @@ func raidBackends(t *testing.T) map[string]func(t *testing.T) string {
 	}
 	bs["cluster"] = func(t *testing.T) string { return redistest.StartCluster(t).URL() }
 	return bs
-}
-
-// startLogged runs rallyd logging JSON at level into logs; flags come last and win.
-func startLogged(t *testing.T, logs *syncBuffer, level slog.Level, flags ...string) *app.App {
-	t.Helper()
-	cfg, err := config.Parse(append([]string{"--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0",
-		"--admin-token=" + token, "--secrets=" + apptest.Secrets}, flags...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := app.Start(t.Context(), cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { shutdownApp(t, a) })
-	return a
-}
-
-func shutdownApp(t *testing.T, a *app.App) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := a.Shutdown(ctx); err != nil {
-		t.Errorf("shutdown: %v", err)
-	}
 }
 
 // TestRaid runs a realistic scenario on every store, with clients behind a trusted proxy
@@ -356,31 +327,6 @@ func watchREST(t *testing.T, cl *raidClient, url string) {
 	}
 }
 
-// httpCode is the gRPC code of an HTTP status, for counting refusals alike.
-func httpCode(code int) codes.Code {
-	switch code {
-	case 200:
-		return codes.OK
-	case 429:
-		return codes.ResourceExhausted
-	case 401:
-		return codes.Unauthenticated
-	case 403:
-		return codes.PermissionDenied
-	case 404:
-		return codes.NotFound
-	case 400:
-		return codes.InvalidArgument
-	case 503:
-		return codes.Unavailable
-	case 504:
-		return codes.DeadlineExceeded
-	case 500:
-		return codes.Internal
-	}
-	return codes.Unknown
-}
-
 // addressForms are the ways a log line or a stored value could hold addr: as written,
 // in full, as an IPv4-mapped IPv6 address, by its rate-limit bucket (its /64), and the
 // raw bytes.
@@ -515,151 +461,8 @@ func grepLines(text, s string) string {
 	return b.String()
 }
 
-// raidRedis reads a seized Redis: one server or every master of a Cluster.
-type raidRedis struct {
-	single  *goredis.Client
-	cluster *goredis.ClusterClient
-}
-
-func openRaidRedis(t *testing.T, rawURL string) *raidRedis {
-	t.Helper()
-	r := &raidRedis{}
-	if strings.HasPrefix(rawURL, "redis+cluster://") {
-		u, err := url.Parse(rawURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.cluster = goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: append([]string{u.Host}, u.Query()["addr"]...)})
-		t.Cleanup(func() { r.cluster.Close() })
-		return r
-	}
-	opts, err := goredis.ParseURL(rawURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.single = goredis.NewClient(opts)
-	t.Cleanup(func() { r.single.Close() })
-	return r
-}
-
-// each runs fn on every server that holds data.
-func (r *raidRedis) each(t *testing.T, fn func(ctx context.Context, c *goredis.Client) error) {
-	t.Helper()
-	ctx := t.Context()
-	var err error
-	if r.cluster != nil {
-		err = r.cluster.ForEachMaster(ctx, fn)
-	} else {
-		err = fn(ctx, r.single)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-// appendOnly turns on the append-only file, in plain commands (no RDB preamble, which
-// could compress values), and waits until it is written to.
-func (r *raidRedis) appendOnly(t *testing.T) {
-	t.Helper()
-	r.each(t, func(ctx context.Context, c *goredis.Client) error {
-		for _, kv := range [][2]string{{"aof-use-rdb-preamble", "no"}, {"appendfsync", "always"}, {"appendonly", "yes"}} {
-			if err := c.ConfigSet(ctx, kv[0], kv[1]).Err(); err != nil {
-				return fmt.Errorf("CONFIG SET %s %s: %w", kv[0], kv[1], err)
-			}
-		}
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			info, err := c.Info(ctx, "persistence").Result()
-			if err != nil {
-				return err
-			}
-			if strings.Contains(info, "aof_enabled:1") && strings.Contains(info, "aof_rewrite_in_progress:0") &&
-				strings.Contains(info, "aof_rewrite_scheduled:0") {
-				return nil
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("the append-only file is not on: %s", info)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	})
-}
-
-// dump returns every key and value, of every type, of every server, and their
-// append-only files.
-func (r *raidRedis) dump(t *testing.T) (data, aof string, keys int) {
-	t.Helper()
-	var mu sync.Mutex
-	var d, f strings.Builder
-	r.each(t, func(ctx context.Context, c *goredis.Client) error {
-		var b strings.Builder
-		n := 0
-		iter := c.Scan(ctx, 0, "*", 1000).Iterator()
-		for iter.Next(ctx) {
-			k := iter.Val()
-			n++
-			fmt.Fprintf(&b, "key %s\n", k)
-			typ, err := c.Type(ctx, k).Result()
-			if err != nil {
-				return err
-			}
-			var v any
-			switch typ {
-			case "string":
-				v, err = c.Get(ctx, k).Result()
-			case "hash":
-				v, err = c.HGetAll(ctx, k).Result()
-			case "list":
-				v, err = c.LRange(ctx, k, 0, -1).Result()
-			case "set":
-				v, err = c.SMembers(ctx, k).Result()
-			case "zset":
-				v, err = c.ZRangeWithScores(ctx, k, 0, -1).Result()
-			case "stream":
-				v, err = c.XRange(ctx, k, "-", "+").Result()
-			case "none":
-				continue // expired since the SCAN
-			default:
-				return fmt.Errorf("key %s of type %s: the raid cannot read it", k, typ)
-			}
-			if err != nil && err != goredis.Nil {
-				return err
-			}
-			fmt.Fprintf(&b, "%s %v\n", typ, v)
-		}
-		if err := iter.Err(); err != nil {
-			return err
-		}
-		dir, err := c.ConfigGet(ctx, "dir").Result()
-		if err != nil {
-			return err
-		}
-		name, err := c.ConfigGet(ctx, "appenddirname").Result()
-		if err != nil {
-			return err
-		}
-		files, err := filepath.Glob(filepath.Join(dir["dir"], name["appenddirname"], "*.aof"))
-		if err != nil || len(files) == 0 {
-			return fmt.Errorf("no append-only file in %s (%v)", dir["dir"], err)
-		}
-		var a strings.Builder
-		for _, file := range files {
-			raw, err := os.ReadFile(file)
-			if err != nil {
-				return err
-			}
-			a.Write(raw)
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		d.WriteString(b.String())
-		f.WriteString(a.String())
-		keys += n
-		return nil
-	})
-	return d.String(), f.String(), keys
-}
-
+// check reads everything the raid seized and finds in it none of rd's clients' addresses,
+// in any form.
 func (r *raidRedis) check(t *testing.T, rd *raid) {
 	t.Helper()
 	data, aof, keys := r.dump(t)

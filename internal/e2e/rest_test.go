@@ -1,77 +1,11 @@
-package app_test
+package e2e_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/rallyhq/rally/internal/app"
-	"github.com/rallyhq/rally/internal/app/apptest"
-	"github.com/rallyhq/rally/internal/redistest"
 )
-
-const token = "rly_admin_w5tfnrd9yYO2DcE1PdTpQ6mtjNsMY2cudt6Bgkroijw"
-
-// startApp runs the real rallyd (gRPC server, gateway dialling it, store) on free
-// loopback ports. redisURL empty means the memory store. Rate limits and the cap on calls
-// per address are off, since every test calls from the same address as fast as it can
-// (limits_test.go and abuse_*_test.go turn them on); flags in extra come last and win.
-func startApp(t *testing.T, redisURL string, extra ...string) *app.App {
-	t.Helper()
-	return apptest.Start(t, token, append([]string{"--redis-url=" + redisURL, noLimits, "--max-streams-per-addr=0"}, extra...)...)
-}
-
-// noLimits turns every default rate limit off.
-const noLimits = "--rate-limits=read=off; write=off; auth=off; rally.v1.RsvpService/CreateRsvp=off; " +
-	"rally.v1.TaskService/ClaimTask=off; rally.v1.OrganiserService/CreateApiToken=off"
-
-type client struct {
-	t    *testing.T
-	base string
-}
-
-// do sends a request and decodes the JSON response.
-func (c client) do(method, path, body string, auth bool) (int, map[string]any) {
-	c.t.Helper()
-	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if auth {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	raw, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(raw, &out); err != nil {
-		c.t.Fatalf("%s %s: response is not JSON: %q", method, path, raw)
-	}
-	return resp.StatusCode, out
-}
-
-const eventJSON = `{
-  "campaign": "campaigns/kz-solidarity",
-  "title": "Vigil at the Embassy of Kazakhstan",
-  "venue": {"kind": "VENUE_KIND_EMBASSY", "representedCountry": "KZ", "locality": "Berlin", "country": "DE"},
-  "startTime": "2030-05-17T12:00:00Z",
-  "endTime": "2030-05-17T14:00:00Z",
-  "timeZone": "Europe/Berlin",
-  "capacity": 100,
-  "meetingPoint": "Corner opposite the entrance"
-}`
-
-func backends(t *testing.T) map[string]func(t *testing.T) string {
-	return map[string]func(t *testing.T) string{
-		"memory": func(t *testing.T) string { return "" },
-		"redis":  func(t *testing.T) string { return redistest.Start(t).URL() },
-	}
-}
 
 func TestREST(t *testing.T) {
 	for name, redisURL := range backends(t) {

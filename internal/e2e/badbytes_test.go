@@ -1,4 +1,4 @@
-package app_test
+package e2e_test
 
 import (
 	"bytes"
@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -115,54 +114,6 @@ func restRoutes(t *testing.T) []restRoute {
 // snakeCase is the protobuf name of a query parameter's field: request_id for requestId.
 func snakeCase(s string) string {
 	return regexp.MustCompile(`[A-Z]`).ReplaceAllStringFunc(s, func(c string) string { return "_" + strings.ToLower(c) })
-}
-
-// restResult is what a REST call answered.
-type restResult struct {
-	code   int
-	fields []string // the BadRequest's fields
-	header http.Header
-	body   map[string]any
-	raw    string
-}
-
-// restCall sends a request with the headers given as name, value pairs.
-func restCall(t *testing.T, method, url, body string, header ...string) restResult {
-	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header[header[i]] = append(req.Header[header[i]], header[i+1]) // as given: no canonical form
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	res := restResult{code: resp.StatusCode, header: resp.Header, raw: string(raw)}
-	_ = json.Unmarshal(raw, &res.body)
-	var st struct {
-		Details []struct {
-			FieldViolations []struct{ Field, Description string } `json:"fieldViolations"`
-		} `json:"details"`
-	}
-	_ = json.Unmarshal(raw, &st)
-	for _, d := range st.Details {
-		for _, v := range d.FieldViolations {
-			res.fields = append(res.fields, v.Field)
-		}
-	}
-	if res.code >= 500 {
-		t.Errorf("%s %s: %d %s", method, url, res.code, raw)
-	}
-	return res
 }
 
 func TestBadBytesREST(t *testing.T) {
@@ -311,24 +262,6 @@ func callRaw(ctx context.Context, conn *grpc.ClientConn, m rpcMethod, b []byte) 
 		return fmt.Errorf("%s: the stream ended without a status", m.path)
 	}
 	return err
-}
-
-// violations returns the fields of an INVALID_ARGUMENT's BadRequest, or nil for another
-// error.
-func violations(err error) []string {
-	st := status.Convert(err)
-	if st.Code() != codes.InvalidArgument {
-		return nil
-	}
-	var out []string
-	for _, d := range st.Details() {
-		if br, ok := d.(*errdetails.BadRequest); ok {
-			for _, v := range br.GetFieldViolations() {
-				out = append(out, v.GetField())
-			}
-		}
-	}
-	return out
 }
 
 // firstString is the first string field of md, or nil.

@@ -1,4 +1,4 @@
-package app_test
+package e2e_test
 
 import (
 	"context"
@@ -8,64 +8,11 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
-	"github.com/rallyhq/rally/internal/app"
 )
-
-// scrape fetches /metrics from the metrics port and parses it.
-func scrape(t *testing.T, a *app.App) map[string]*dto.MetricFamily {
-	t.Helper()
-	resp, err := http.Get("http://" + a.MetricsAddr() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /metrics: %s", resp.Status)
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("parsing /metrics: %v", err)
-	}
-	return families
-}
-
-// value is the value of the series of family name whose labels include want (a counter,
-// gauge or, for a histogram, its count); ok is false if there is no such series.
-func value(families map[string]*dto.MetricFamily, name string, want map[string]string) (v float64, ok bool) {
-	f := families[name]
-	if f == nil {
-		return 0, false
-	}
-series:
-	for _, m := range f.GetMetric() {
-		labels := map[string]string{}
-		for _, l := range m.GetLabel() {
-			labels[l.GetName()] = l.GetValue()
-		}
-		for k, w := range want {
-			if labels[k] != w {
-				continue series
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.GetCounter().GetValue(), true
-		case m.Gauge != nil:
-			return m.GetGauge().GetValue(), true
-		case m.Histogram != nil:
-			return float64(m.GetHistogram().GetSampleCount()), true
-		}
-	}
-	return 0, false
-}
 
 // TestMetrics makes RSVPs, claims and watch streams and checks that /metrics counts them,
 // by method, code, kind and outcome, with nothing about any person in a label.

@@ -1,4 +1,4 @@
-package app_test
+package e2e_test
 
 import (
 	"context"
@@ -15,38 +15,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
-	"github.com/rallyhq/rally/internal/app"
 	"github.com/rallyhq/rally/internal/redistest"
 )
-
-// eventually polls cond every 50ms until it holds or within passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", within, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// readiness reports the gRPC health status and /healthz's HTTP status.
-func readiness(t *testing.T, a *app.App, h healthpb.HealthClient) (healthpb.HealthCheckResponse_ServingStatus, int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-	defer cancel()
-	st := healthpb.HealthCheckResponse_UNKNOWN
-	if resp, err := h.Check(ctx, &healthpb.HealthCheckRequest{}); err == nil {
-		st = resp.GetStatus()
-	}
-	code := 0
-	if resp, err := http.Get("http://" + a.HTTPAddr() + "/healthz"); err == nil {
-		code = resp.StatusCode
-		resp.Body.Close()
-	}
-	return st, code
-}
 
 // TestRedisOutage: with Redis gone, calls fail fast with UNAVAILABLE (HTTP 503) within
 // their deadline, and both health endpoints say not serving; when Redis is back,

@@ -1,11 +1,10 @@
-package app_test
+package e2e_test
 
 import (
 	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -18,9 +17,6 @@ import (
 	"github.com/rallyhq/rally/internal/app"
 	"github.com/rallyhq/rally/internal/config"
 )
-
-// generatedID is the form of the IDs rallyd makes up.
-var generatedID = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // callLine waits for the "finished call" log line of method carrying request ID id, and
 // fails the test if none comes.
