@@ -107,13 +107,3 @@ func (s *campaignServer) UpdateCampaign(ctx context.Context, req *rallyv1.Update
 	s.publishTo(ctx, audiencePublic, rallyv1.ChangeKind_CHANGE_KIND_UPDATED, c.GetName(), nil, "", c.GetName())
 	return s.presentCampaign(ctx, c), nil
 }
-
-// presentCampaign removes who organises a campaign, and who is invited to, for callers
-// who are not among its organisers: the public should not be able to map organisers to
-// causes, and an invitee learns who else organises only once it has accepted.
-func (s *service) presentCampaign(ctx context.Context, c *rallyv1.Campaign) *rallyv1.Campaign {
-	if !organisesCampaign(auth.FromContext(ctx), c) {
-		c.Owner, c.Organisers, c.Invitations = "", nil, nil
-	}
-	return c
-}

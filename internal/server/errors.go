@@ -12,12 +12,16 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/rallyhq/rally/internal/calllog"
+	"github.com/rallyhq/rally/internal/metrics"
 	"github.com/rallyhq/rally/internal/store"
 )
 
-// This file is the one place where errors become gRPC statuses. Handlers return store
-// errors and the constructors below; errorInterceptor maps whatever they return, so that
-// no handler can leak an Unknown status or an internal error message to a client.
+// Errors become gRPC statuses here. Handlers return store errors and the constructors
+// below; storeErrors is the one table from store error to status, which errorMapper
+// applies to whatever a handler returns (and rsvpError and taskError to the refusals
+// whose message depends on what the call acts on), so that no handler can leak an
+// Unknown status or an internal error message to a client. (Authentication's own
+// UNAUTHENTICATED answers are access.go's.)
 
 // errInvalid reports one bad field: InvalidArgument with a google.rpc.BadRequest naming
 // it, which the gateway turns into HTTP 400 with the field in the JSON body.
@@ -69,6 +73,111 @@ func errEtagMismatch(field string) error {
 	return st.Err()
 }
 
+// scope is what a call acts on, where the same store error means different things: no
+// room on an event (RSVPs) is not no room on a task (claims).
+type scope uint8
+
+const (
+	anyCall   scope = iota // every call: entries that apply whatever the call acts on
+	rsvpCall               // RSVPs: CreateRsvp, UpdateRsvp, CancelRsvp, CheckInRsvp
+	claimCall              // tasks' claims: ClaimTask, CompleteClaim, ReleaseClaim
+)
+
+// storeErrors is the one table from store error to status (and, for the refusals of
+// RSVPs and claims, to the outcome metrics count). Entries of a call's own scope are
+// looked up by rsvpError and taskError with the resource as the subject; those of
+// anyCall by toStatus, for whatever a handler returns.
+var storeErrors = []storeError{
+	{err: store.ErrNotFound, status: func(_ string, err error) error { return status.Error(codes.NotFound, err.Error()) }},
+	{err: store.ErrAlreadyExists, status: func(_ string, err error) error { return status.Error(codes.AlreadyExists, err.Error()) }},
+	{err: store.ErrInvalidPageToken, status: func(string, error) error {
+		return errInvalid("page_token", "not a page token of this list; start again without one")
+	}},
+	{err: store.ErrContention, status: fixed(codes.Aborted, "too many concurrent changes to this resource; retry")},
+	{err: context.Canceled, status: fixed(codes.Canceled, "request canceled")},
+	{err: context.DeadlineExceeded, status: fixed(codes.DeadlineExceeded, "deadline exceeded")},
+
+	{err: store.ErrEventClosed, scope: rsvpCall, rsvp: metrics.RSVPClosed,
+		status: precondition("the event is cancelled or over, so RSVPs to it cannot change")},
+	{err: store.ErrNoRoom, scope: rsvpCall, rsvp: metrics.RSVPNoRoom,
+		status: precondition("not enough free places for more guests; cancel and RSVP again to join the waitlist")},
+	{err: store.ErrPartyTooLarge, scope: rsvpCall, rsvp: metrics.RSVPTooLarge,
+		status: precondition("the party is larger than all the event's places, so it could never get one")},
+	{err: store.ErrNotGoing, scope: rsvpCall,
+		status: precondition("only an RSVP that holds a place can be checked in")},
+
+	{err: store.ErrTaskClosed, scope: claimCall, claim: metrics.ClaimClosed,
+		status: precondition("the task is closed or past its deadline, and takes no claims")},
+	{err: store.ErrNoRoom, scope: claimCall, claim: metrics.ClaimFull,
+		status: precondition("every place on this task is taken; try again when a claim is completed, released or expires")},
+	{err: store.ErrClaimNotOpen, scope: claimCall, claim: metrics.ClaimNotOpen,
+		status: precondition("the claim was released or has expired; claim the task again")},
+}
+
+// fixed is an entry's status that says the same whatever the call.
+func fixed(code codes.Code, msg string) func(string, error) error {
+	return func(string, error) error { return status.Error(code, msg) }
+}
+
+// precondition is an entry's FAILED_PRECONDITION on the call's subject.
+func precondition(description string) func(string, error) error {
+	return func(subject string, _ error) error { return errPrecondition(subject, description) }
+}
+
+// storeStatus looks err up among the entries of scope sc: the status for subject, and
+// whether an entry matched.
+func storeStatus(sc scope, subject string, err error) (error, bool) {
+	if st := refusal(sc, err, func(e storeError) func(string, error) error { return e.status }); st != nil {
+		return st(subject, err), true
+	}
+	return err, false
+}
+
+// rsvpError turns the store's RSVP refusals into statuses that say what to do; other
+// errors are returned as they are, for toStatus.
+func rsvpError(subject string, err error) error {
+	st, _ := storeStatus(rsvpCall, subject, err)
+	return st
+}
+
+// taskError is rsvpError for the store's refusals of claims.
+func taskError(subject string, err error) error {
+	st, _ := storeStatus(claimCall, subject, err)
+	return st
+}
+
+// storeError is an entry of storeErrors.
+type storeError struct {
+	err    error
+	scope  scope
+	status func(subject string, err error) error
+	rsvp   metrics.RSVPOutcome  // counted for a refused RSVP change
+	claim  metrics.ClaimOutcome // counted for a refused claim
+}
+
+// refusal is what outcome picks from the entry of scope sc that err matches, or the zero
+// outcome (errors that are no refusal count by status code in the call metrics only).
+func refusal[T any](sc scope, err error, outcome func(storeError) T) T {
+	for _, e := range storeErrors {
+		if e.scope == sc && errors.Is(err, e.err) {
+			return outcome(e)
+		}
+	}
+	var zero T
+	return zero
+}
+
+// rsvpRefusal is the outcome to count for the store's refusal of an RSVP change.
+func rsvpRefusal(err error) metrics.RSVPOutcome {
+	return refusal(rsvpCall, err, func(e storeError) metrics.RSVPOutcome { return e.rsvp })
+}
+
+// claimRefusal is the outcome to count for the store's refusal of a claim or of a change
+// to one.
+func claimRefusal(err error) metrics.ClaimOutcome {
+	return refusal(claimCall, err, func(e storeError) metrics.ClaimOutcome { return e.claim })
+}
+
 // toStatus maps any handler error to a gRPC status error.
 func toStatus(log *slog.Logger, method string, err error) error {
 	if err == nil {
@@ -77,19 +186,8 @@ func toStatus(log *slog.Logger, method string, err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err // already a status built deliberately above or by a library
 	}
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, store.ErrAlreadyExists):
-		return status.Error(codes.AlreadyExists, err.Error())
-	case errors.Is(err, store.ErrInvalidPageToken):
-		return errInvalid("page_token", "not a page token of this list; start again without one")
-	case errors.Is(err, store.ErrContention):
-		return status.Error(codes.Aborted, "too many concurrent changes to this resource; retry")
-	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, "request canceled")
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+	if st, ok := storeStatus(anyCall, "", err); ok {
+		return st
 	}
 	// Internal errors are logged for operators and hidden from clients: their text may
 	// name keys, addresses or other internals. Participants' resource names are cut from

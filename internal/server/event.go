@@ -6,8 +6,6 @@ import (
 	"time"
 	_ "time/tzdata" // time zones must not depend on the host's tzdata package
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -104,50 +102,6 @@ func (s *eventServer) GetEvent(ctx context.Context, req *rallyv1.GetEventRequest
 	return v, nil
 }
 
-// viewEvent shapes an event for a caller: fully for its organisers, with the meeting point
-// for the holder of a GOING RSVP once revealed, and as public otherwise. campaigns caches
-// the campaigns read for one request or stream; it may be nil.
-func (s *service) viewEvent(ctx context.Context, caller auth.Principal, e *rallyv1.Event, campaigns map[string]*rallyv1.Campaign) (*rallyv1.Event, error) {
-	if caller.Kind == auth.RSVPHolder {
-		revealed, err := s.meetingPointRevealed(ctx, e, caller)
-		if err != nil {
-			return nil, err
-		}
-		return presentToHolder(e, revealed), nil
-	}
-	manages, err := s.organisesEvent(ctx, caller, e, campaigns)
-	if err != nil {
-		return nil, err
-	}
-	return present(e, manages), nil
-}
-
-// presentToHolder shapes an event for the holder of one of its RSVPs: as for the public,
-// with the meeting point if it is revealed to them.
-func presentToHolder(e *rallyv1.Event, revealed bool) *rallyv1.Event {
-	point, reveal := e.GetMeetingPoint(), e.GetMeetingPointRevealTime()
-	e = present(e, false) // present clears them in place
-	if revealed {
-		e.MeetingPoint, e.MeetingPointRevealTime = point, reveal
-	}
-	return e
-}
-
-// meetingPointRevealed reports whether the holder of an RSVP token may see the event's
-// meeting point: the RSVP is GOING and the reveal time has passed. A token that is not
-// one of this event's RSVPs is refused, as any invalid token is.
-func (s *service) meetingPointRevealed(ctx context.Context, e *rallyv1.Event, holder auth.Principal) (bool, error) {
-	r, err := s.store.FindRSVPByToken(ctx, e.GetName(), holder.TokenHash)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, status.Error(codes.Unauthenticated, "the bearer token is not an RSVP of this event")
-	}
-	if err != nil {
-		return false, err
-	}
-	reveal := e.GetMeetingPointRevealTime()
-	return r.GetState() == rallyv1.RsvpState_RSVP_STATE_GOING && (reveal == nil || !s.now().Before(reveal.AsTime())), nil
-}
-
 func (s *eventServer) ListEvents(ctx context.Context, req *rallyv1.ListEventsRequest) (*rallyv1.ListEventsResponse, error) {
 	q := store.EventQuery{
 		Campaign:           req.GetCampaign(),
@@ -188,7 +142,7 @@ func (s *eventServer) UpdateEvent(ctx context.Context, req *rallyv1.UpdateEventR
 	}
 	// The event's campaign and owner never change, so a check before the update holds
 	// for the update too.
-	if _, err := s.checkEvent(ctx, in.GetName()); err != nil {
+	if _, err := s.authorizeEvent(ctx, in.GetName()); err != nil {
 		return nil, err
 	}
 	e, err := s.store.UpdateEvent(ctx, in.GetName(), func(cur *rallyv1.Event) error {
@@ -223,7 +177,7 @@ func (s *eventServer) UpdateEvent(ctx context.Context, req *rallyv1.UpdateEventR
 }
 
 func (s *eventServer) CancelEvent(ctx context.Context, req *rallyv1.CancelEventRequest) (*rallyv1.Event, error) {
-	if _, err := s.checkEvent(ctx, req.GetName()); err != nil {
+	if _, err := s.authorizeEvent(ctx, req.GetName()); err != nil {
 		return nil, err
 	}
 	e, err := s.store.UpdateEvent(ctx, req.GetName(), func(cur *rallyv1.Event) error {
@@ -260,48 +214,4 @@ func updateAudience(paths []string) audience {
 		}
 	}
 	return audienceHolders
-}
-
-// present shapes an event for its reader: what someone who does not manage the event
-// may not see is removed here, in one place, for every RPC that returns events.
-func present(e *rallyv1.Event, manages bool) *rallyv1.Event {
-	a := e.GetAttendance()
-	if a == nil {
-		a = &rallyv1.Attendance{}
-	}
-	if manages {
-		e.Attendance = a
-		return e
-	}
-	// The meeting point is for organisers and GOING RSVP holders once revealed; RSVPs
-	// do not exist yet, so nobody else sees it. Who organises is not public either.
-	e.MeetingPoint, e.MeetingPointRevealTime, e.Owner = "", nil, ""
-	switch e.GetAttendanceVisibility() {
-	case rallyv1.AttendanceVisibility_ATTENDANCE_VISIBILITY_EXACT:
-		e.Attendance = a
-	case rallyv1.AttendanceVisibility_ATTENDANCE_VISIBILITY_HIDDEN:
-		e.Attendance = nil
-	default:
-		going, goingRange := bucket(a.GetGoing())
-		waiting, waitingRange := bucket(a.GetWaitlisted())
-		e.Attendance = &rallyv1.Attendance{Going: going, Waitlisted: waiting, GoingRange: goingRange, WaitlistedRange: waitingRange}
-	}
-	return e
-}
-
-// buckets are the public ranges of approximate counts: wide enough that an observer
-// polling the count cannot tell when one more person joined.
-var buckets = []struct {
-	lower int32
-	label string
-}{{500, "500+"}, {100, "100-499"}, {50, "50-99"}, {10, "10-49"}, {1, "1-9"}, {0, "0"}}
-
-// bucket returns the lower bound and the label of a count's bucket.
-func bucket(n int32) (int32, string) {
-	for _, b := range buckets {
-		if n >= b.lower {
-			return b.lower, b.label
-		}
-	}
-	return 0, "0"
 }

@@ -23,7 +23,7 @@ const maxCurrentKeys = 10
 const maxListedKeys = 1000
 
 func (s *organiserServer) CreateOrganiserKey(ctx context.Context, req *rallyv1.CreateOrganiserKeyRequest) (*rallyv1.OrganiserKey, error) {
-	parent, err := checkSelf(ctx, "parent", req.GetParent(), "register keys")
+	parent, err := authorizeSelf(ctx, "parent", req.GetParent(), "register keys")
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +58,7 @@ func (s *organiserServer) CreateOrganiserKey(ctx context.Context, req *rallyv1.C
 }
 
 func (s *organiserServer) ListOrganiserKeys(ctx context.Context, req *rallyv1.ListOrganiserKeysRequest) (*rallyv1.ListOrganiserKeysResponse, error) {
-	parent, err := checkSelf(ctx, "parent", req.GetParent(), "list keys")
+	parent, err := authorizeSelf(ctx, "parent", req.GetParent(), "list keys")
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +70,7 @@ func (s *organiserServer) ListOrganiserKeys(ctx context.Context, req *rallyv1.Li
 }
 
 func (s *organiserServer) RevokeOrganiserKey(ctx context.Context, req *rallyv1.RevokeOrganiserKeyRequest) (*rallyv1.OrganiserKey, error) {
-	name, err := checkSelf(ctx, "name", req.GetName(), "revoke keys")
+	name, err := authorizeSelf(ctx, "name", req.GetName(), "revoke keys")
 	if err != nil {
 		return nil, err
 	}

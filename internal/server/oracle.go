@@ -4,7 +4,6 @@ import (
 	"context"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
-	"github.com/rallyhq/rally/internal/names"
 )
 
 // When an event's attendance is HIDDEN, the results of an RSVP holder's own calls must
@@ -25,22 +24,6 @@ import (
 // What is left is the state: whether an RSVP got a place. A participant must know it, and
 // learning more by it means taking places, one RSVP at a time, which the organisers see.
 // The event's organisers see the exact counts anyway, and get every answer in full.
-
-// presentRSVPTo shapes an RSVP for its reader: presentRSVP, and no waitlist position for
-// a holder of an RSVP to a HIDDEN event. The event is read only for a waitlisted RSVP,
-// so that the hot path (a GOING create) pays nothing; if it cannot be read the position
-// is withheld, never shown by mistake.
-func (s *service) presentRSVPTo(ctx context.Context, r *rallyv1.Rsvp, organiser bool) *rallyv1.Rsvp {
-	r = presentRSVP(r, organiser)
-	if organiser || r.GetWaitlistPosition() == 0 {
-		return r
-	}
-	e, err := s.store.GetEvent(ctx, names.EventOfRSVP(r.GetName()))
-	if err != nil || e.GetAttendanceVisibility() == rallyv1.AttendanceVisibility_ATTENDANCE_VISIBILITY_HIDDEN {
-		r.WaitlistPosition = 0
-	}
-	return r
-}
 
 // refuseHiddenGrowth refuses a holder's raise of guests on an RSVP to a HIDDEN event,
 // whatever the free places (see above). e is the RSVP's event; organisers may raise.

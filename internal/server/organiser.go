@@ -22,8 +22,8 @@ type organiserServer struct {
 }
 
 func (s *organiserServer) CreateOrganiser(ctx context.Context, req *rallyv1.CreateOrganiserRequest) (*rallyv1.Organiser, error) {
-	if !auth.FromContext(ctx).IsAdmin() {
-		return nil, errDenied("create organisers: only the admin may")
+	if err := authorizeAdmin(ctx, "create organisers"); err != nil {
+		return nil, err
 	}
 	o := proto.CloneOf(req.GetOrganiser())
 	id := req.GetOrganiserId()
@@ -38,7 +38,7 @@ func (s *organiserServer) CreateOrganiser(ctx context.Context, req *rallyv1.Crea
 }
 
 func (s *organiserServer) GetOrganiser(ctx context.Context, req *rallyv1.GetOrganiserRequest) (*rallyv1.Organiser, error) {
-	name, err := checkSelf(ctx, "name", req.GetName(), "read the account")
+	name, err := authorizeSelf(ctx, "name", req.GetName(), "read the account")
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +46,7 @@ func (s *organiserServer) GetOrganiser(ctx context.Context, req *rallyv1.GetOrga
 }
 
 func (s *organiserServer) CreateApiToken(ctx context.Context, req *rallyv1.CreateApiTokenRequest) (*rallyv1.CreateApiTokenResponse, error) {
-	parent, err := checkSelf(ctx, "parent", req.GetParent(), "create API tokens")
+	parent, err := authorizeSelf(ctx, "parent", req.GetParent(), "create API tokens")
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +72,7 @@ func (s *organiserServer) CreateApiToken(ctx context.Context, req *rallyv1.Creat
 }
 
 func (s *organiserServer) ListApiTokens(ctx context.Context, req *rallyv1.ListApiTokensRequest) (*rallyv1.ListApiTokensResponse, error) {
-	parent, err := checkSelf(ctx, "parent", req.GetParent(), "list API tokens")
+	parent, err := authorizeSelf(ctx, "parent", req.GetParent(), "list API tokens")
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +85,7 @@ func (s *organiserServer) ListApiTokens(ctx context.Context, req *rallyv1.ListAp
 }
 
 func (s *organiserServer) RevokeApiToken(ctx context.Context, req *rallyv1.RevokeApiTokenRequest) (*rallyv1.ApiToken, error) {
-	name, err := checkSelf(ctx, "name", req.GetName(), "revoke API tokens")
+	name, err := authorizeSelf(ctx, "name", req.GetName(), "revoke API tokens")
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +188,7 @@ func (s *organiserServer) RemoveCampaignOrganiser(ctx context.Context, req *rall
 // AcceptCampaignInvitation moves the caller from the campaign's invitations to its
 // organisers.
 func (s *organiserServer) AcceptCampaignInvitation(ctx context.Context, req *rallyv1.AcceptCampaignInvitationRequest) (*rallyv1.Campaign, error) {
-	me, err := invitee(ctx, "accept")
+	me, err := authorizeInvitee(ctx, "accept")
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +213,7 @@ func (s *organiserServer) AcceptCampaignInvitation(ctx context.Context, req *ral
 
 // DeclineCampaignInvitation deletes the caller's invitation.
 func (s *organiserServer) DeclineCampaignInvitation(ctx context.Context, req *rallyv1.DeclineCampaignInvitationRequest) (*emptypb.Empty, error) {
-	me, err := invitee(ctx, "decline")
+	me, err := authorizeInvitee(ctx, "decline")
 	if err != nil {
 		return nil, err
 	}
@@ -234,7 +234,7 @@ func (s *organiserServer) DeclineCampaignInvitation(ctx context.Context, req *ra
 
 // ListCampaignInvitations lists an organiser's pending invitations.
 func (s *organiserServer) ListCampaignInvitations(ctx context.Context, req *rallyv1.ListCampaignInvitationsRequest) (*rallyv1.ListCampaignInvitationsResponse, error) {
-	parent, err := checkSelf(ctx, "parent", req.GetParent(), "list the invitations")
+	parent, err := authorizeSelf(ctx, "parent", req.GetParent(), "list the invitations")
 	if err != nil {
 		return nil, err
 	}
@@ -251,16 +251,6 @@ func (s *organiserServer) ListCampaignInvitations(ctx context.Context, req *rall
 	return resp, nil
 }
 
-// invitee returns the calling organiser, who alone may answer its invitations: consent is
-// not the admin's to give.
-func invitee(ctx context.Context, verb string) (string, error) {
-	p := auth.FromContext(ctx)
-	if p.Kind != auth.Organiser {
-		return "", errDenied(verb + " an invitation: only the invited organiser may, with its own token")
-	}
-	return p.Organiser, nil
-}
-
 // invitation returns the index of the organiser's pending invitation to c, or -1.
 func invitation(c *rallyv1.Campaign, organiser string) int {
 	return slices.IndexFunc(c.GetInvitations(), func(inv *rallyv1.CampaignInvitation) bool {
@@ -271,10 +261,6 @@ func invitation(c *rallyv1.Campaign, organiser string) int {
 // invitationName is `campaigns/{c}/invitations/{organiser's ID}`.
 func invitationName(campaign, organiser string) string {
 	return campaign + "/invitations/" + names.ID(organiser)
-}
-
-func errDeniedOrganisers(campaign string) error {
-	return errDenied("change the organisers of " + campaign + ": only its owner may")
 }
 
 // changeOrganisers applies change to a campaign's organisers and invitations. change

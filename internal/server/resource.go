@@ -25,14 +25,6 @@ func newID() string {
 	return idEncoding.EncodeToString(b[:])
 }
 
-// idFromRequestID derives the ID of a resource created with an idempotency key, so that
-// a retry targets the same name and finds the first attempt's resource. The caller is
-// part of the input: two callers choosing the same key get different resources.
-func idFromRequestID(collection, caller, requestID string) string {
-	sum := sha256.Sum256([]byte(collection + "\x00" + caller + "\x00" + requestID))
-	return idEncoding.EncodeToString(sum[:16])
-}
-
 // etag computes a resource's etag: an HMAC, under a key derived from the server secret,
 // of the resource's deterministic encoding with the etag itself and the output-only
 // counters that RSVPs and claims change (an event's attendance, a task's progress)

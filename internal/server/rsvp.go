@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"slices"
@@ -132,20 +131,6 @@ func createOutcome(created store.CreatedRSVP, err error) metrics.RSVPOutcome {
 	return metrics.RSVPGoing
 }
 
-// rsvpRefusal is the outcome to count for the store's refusal of an RSVP change; other
-// errors count by status code in the call metrics only.
-func rsvpRefusal(err error) metrics.RSVPOutcome {
-	switch {
-	case errors.Is(err, store.ErrEventClosed):
-		return metrics.RSVPClosed
-	case errors.Is(err, store.ErrNoRoom):
-		return metrics.RSVPNoRoom
-	case errors.Is(err, store.ErrPartyTooLarge):
-		return metrics.RSVPTooLarge
-	}
-	return metrics.RSVPOutcome{}
-}
-
 // checkPartyFits refuses a party larger than the whole capacity: with a first come, first
 // served waitlist it could never be promoted, and would block everyone behind it.
 // It returns the event it read.
@@ -160,61 +145,8 @@ func (s *service) checkPartyFits(ctx context.Context, event string, guests int32
 	return e, nil
 }
 
-// rsvpError turns the store's RSVP refusals into statuses that say what to do.
-func rsvpError(subject string, err error) error {
-	switch {
-	case errors.Is(err, store.ErrEventClosed):
-		return errPrecondition(subject, "the event is cancelled or over, so RSVPs to it cannot change")
-	case errors.Is(err, store.ErrNoRoom):
-		return errPrecondition(subject, "not enough free places for more guests; cancel and RSVP again to join the waitlist")
-	case errors.Is(err, store.ErrPartyTooLarge):
-		return errPrecondition(subject, "the party is larger than all the event's places, so it could never get one")
-	case errors.Is(err, store.ErrNotGoing):
-		return errPrecondition(subject, "only an RSVP that holds a place can be checked in")
-	}
-	return err
-}
-
-// errNoRSVP is what every caller who may not see an RSVP gets, whether it exists or not:
-// an informant probing names learns nothing.
-func errNoRSVP(name string) error { return store.NotFoundError(name) }
-
-// checkRSVP lets the holder of the RSVP's manage token, or an organiser of its event,
-// act on it, and returns whether the caller organises the event. Everyone else gets
-// NOT_FOUND, never PERMISSION_DENIED, so that nobody can learn that an RSVP exists.
-func (s *service) checkRSVP(ctx context.Context, name string) (organiser bool, err error) {
-	p := auth.FromContext(ctx)
-	if p.Kind == auth.RSVPHolder {
-		_, hash, err := s.store.GetRSVP(ctx, name)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && subtle.ConstantTimeCompare(hash, p.TokenHash) != 1) {
-			return false, errNoRSVP(name)
-		}
-		return false, err
-	}
-	e, err := s.store.GetEvent(ctx, names.EventOfRSVP(name))
-	if errors.Is(err, store.ErrNotFound) {
-		return false, errNoRSVP(name)
-	}
-	if err != nil {
-		return false, err
-	}
-	ok, err := s.organisesEvent(ctx, p, e, nil)
-	if err == nil && !ok {
-		return false, errNoRSVP(name)
-	}
-	return ok, err
-}
-
-// presentRSVP removes what only organisers see: the contact and the envelope.
-func presentRSVP(r *rallyv1.Rsvp, organiser bool) *rallyv1.Rsvp {
-	if !organiser {
-		r.Contact, r.Envelope = "", nil
-	}
-	return r
-}
-
 func (s *rsvpServer) GetRsvp(ctx context.Context, req *rallyv1.GetRsvpRequest) (*rallyv1.Rsvp, error) {
-	organiser, err := s.checkRSVP(ctx, req.GetName())
+	organiser, err := s.authorizeRSVP(ctx, req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +171,7 @@ func (s *rsvpServer) UpdateRsvp(ctx context.Context, req *rallyv1.UpdateRsvpRequ
 	if err != nil {
 		return nil, err
 	}
-	organiser, err := s.checkRSVP(ctx, in.GetName())
+	organiser, err := s.authorizeRSVP(ctx, in.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -290,7 +222,7 @@ func (s *rsvpServer) UpdateRsvp(ctx context.Context, req *rallyv1.UpdateRsvpRequ
 }
 
 func (s *rsvpServer) CancelRsvp(ctx context.Context, req *rallyv1.CancelRsvpRequest) (*rallyv1.Rsvp, error) {
-	organiser, err := s.checkRSVP(ctx, req.GetName())
+	organiser, err := s.authorizeRSVP(ctx, req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -356,17 +288,8 @@ func (s *service) personalChange(ctx context.Context, in *rallyv1.Rsvp, paths []
 	return store.RSVPChange{Envelope: removed, DisplayName: &fields.DisplayName, Contact: &fields.Contact}, nil
 }
 
-// checkOrganiser lets only the event's organisers through.
-func (s *rsvpServer) checkOrganiser(ctx context.Context, event, what string) error {
-	_, err := s.checkEvent(ctx, event)
-	if status.Code(err) == codes.PermissionDenied {
-		return errDenied(what + " of " + event + ": only its organisers may")
-	}
-	return err
-}
-
 func (s *rsvpServer) ListRsvps(ctx context.Context, req *rallyv1.ListRsvpsRequest) (*rallyv1.ListRsvpsResponse, error) {
-	if err := s.checkOrganiser(ctx, req.GetParent(), "list the RSVPs"); err != nil {
+	if err := s.authorizeEventOrganiser(ctx, req.GetParent(), "list the RSVPs"); err != nil {
 		return nil, err
 	}
 	// Recorded before the read, so that no read of the attendee list goes unrecorded.
@@ -385,7 +308,7 @@ func (s *rsvpServer) ListRsvps(ctx context.Context, req *rallyv1.ListRsvpsReques
 }
 
 func (s *rsvpServer) CheckInRsvp(ctx context.Context, req *rallyv1.CheckInRsvpRequest) (*rallyv1.Rsvp, error) {
-	if err := s.checkOrganiser(ctx, names.EventOfRSVP(req.GetName()), "check in RSVPs"); err != nil {
+	if err := s.authorizeEventOrganiser(ctx, names.EventOfRSVP(req.GetName()), "check in RSVPs"); err != nil {
 		return nil, err
 	}
 	if err := s.audit(ctx, names.EventOfRSVP(req.GetName()), "CheckInRsvp"); err != nil {
@@ -403,10 +326,10 @@ func (s *rsvpServer) CheckInRsvp(ctx context.Context, req *rallyv1.CheckInRsvpRe
 func (s *rsvpServer) ListAuditEntries(ctx context.Context, req *rallyv1.ListAuditEntriesRequest) (*rallyv1.ListAuditEntriesResponse, error) {
 	if strings.HasPrefix(req.GetParent(), "tasks/") {
 		// A task's claims are its campaign's organisers' to read, and so is their audit.
-		if _, err := s.checkTask(ctx, req.GetParent()); err != nil {
+		if _, err := s.authorizeTask(ctx, req.GetParent()); err != nil {
 			return nil, err
 		}
-	} else if err := s.checkOrganiser(ctx, req.GetParent(), "read the audit log"); err != nil {
+	} else if err := s.authorizeEventOrganiser(ctx, req.GetParent(), "read the audit log"); err != nil {
 		return nil, err
 	}
 	size := int(req.GetPageSize())

@@ -1,12 +1,24 @@
-// Package server implements Rally's gRPC services: one file per service, the request
-// pipeline (interceptors) and the mapping of errors to gRPC statuses.
+// Package server implements Rally's gRPC services. The handlers live in one file per
+// service (campaign.go, event.go, rsvp.go, task.go, organiser.go, keys.go, watch.go,
+// announcement.go); the rules that cut across them each live in one file:
+//
+//   - server.go: the request pipeline (interceptors) and the wiring;
+//   - access.go: who may call what (methodAccess) and every authorisation check
+//     (authorize*);
+//   - errors.go: the table from store error to status (storeErrors);
+//   - view.go: what a caller sees of a resource (present*, viewEvent);
+//   - publish.go: who learns of a change, and when;
+//   - idempotency.go: idempotency keys and the sealed tokens of retried creates;
+//   - mask.go: update masks, derived from the protos' field_behavior;
+//   - validate.go, codec.go, deadline.go: validation, undecodable requests, call timeouts;
+//   - sealing.go, oracle.go: personal fields sealed to organisers' keys, and what a
+//     HIDDEN event's RSVP holder may learn.
 package server
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -84,27 +96,6 @@ type Server struct {
 // Close publishes the public attendance changes still being coalesced. Call it at
 // shutdown, before the broker closes.
 func (s *Server) Close() { s.svc.coalescer.close() }
-
-// publicMethods may be called without a token: reads of public data.
-var publicMethods = map[string]bool{
-	rallyv1.CampaignService_GetCampaign_FullMethodName:    true,
-	rallyv1.CampaignService_ListCampaigns_FullMethodName:  true,
-	rallyv1.EventService_GetEvent_FullMethodName:          true,
-	rallyv1.EventService_ListEvents_FullMethodName:        true,
-	rallyv1.RsvpService_CreateRsvp_FullMethodName:         true,
-	rallyv1.EventService_WatchEvent_FullMethodName:        true,
-	rallyv1.EventService_WatchCampaign_FullMethodName:     true,
-	rallyv1.EventService_ListAnnouncements_FullMethodName: true,
-	rallyv1.TaskService_GetTask_FullMethodName:            true,
-	rallyv1.TaskService_ListTasks_FullMethodName:          true,
-	rallyv1.TaskService_ClaimTask_FullMethodName:          true,
-}
-
-// isPublic reports whether a method may be called anonymously: Rally's public reads and
-// the standard health and reflection services.
-func isPublic(fullMethod string) bool {
-	return publicMethods[fullMethod] || !strings.HasPrefix(fullMethod, "/rally.")
-}
 
 // callLevel is the level of a finished call's log line: as go-grpc-middleware's default
 // (client mistakes info, unavailability warn, server faults error), except that

@@ -2,13 +2,10 @@ package server
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 
 	"golang.org/x/text/language"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -49,57 +46,6 @@ func checkLanguages(field string, t *rallyv1.Task) error {
 	return nil
 }
 
-// checkTaskCampaign returns the campaign a task may be created in by the caller.
-func (s *service) checkTaskCampaign(ctx context.Context, t *rallyv1.Task) error {
-	c, err := s.store.GetCampaign(ctx, t.GetCampaign())
-	if errors.Is(err, store.ErrNotFound) {
-		return errInvalid("task.campaign", "no such campaign")
-	}
-	if err != nil {
-		return err
-	}
-	if !organisesCampaign(auth.FromContext(ctx), c) {
-		return errDenied("create tasks in " + c.GetName() + ": only its organisers may")
-	}
-	if t.GetEvent() != "" {
-		e, err := s.store.GetEvent(ctx, t.GetEvent())
-		if errors.Is(err, store.ErrNotFound) || (err == nil && e.GetCampaign() != c.GetName()) {
-			return errInvalid("task.event", "no such event in the task's campaign")
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// checkTask returns the task if the caller organises its campaign.
-func (s *service) checkTask(ctx context.Context, name string) (*rallyv1.Task, error) {
-	t, err := s.store.GetTask(ctx, name, s.now())
-	if err != nil {
-		return nil, err
-	}
-	c, err := s.store.GetCampaign(ctx, t.GetCampaign())
-	if err != nil {
-		return nil, err
-	}
-	if !organisesCampaign(auth.FromContext(ctx), c) {
-		return nil, errDenied("manage " + name + ": only its campaign's organisers may")
-	}
-	return t, nil
-}
-
-// presentTask shows a task past its deadline as closed.
-func (s *service) presentTask(t *rallyv1.Task) *rallyv1.Task {
-	if t.GetDeadline() != nil && !s.now().Before(t.GetDeadline().AsTime()) {
-		t.State = rallyv1.TaskState_TASK_STATE_CLOSED
-	}
-	if t.Progress == nil {
-		t.Progress = &rallyv1.TaskProgress{}
-	}
-	return t
-}
-
 // publishTask pushes a task's progress to the watchers of its campaign and event.
 func (s *service) publishTask(ctx context.Context, kind rallyv1.ChangeKind, task string) {
 	t, err := s.store.GetTask(ctx, task, s.now())
@@ -112,7 +58,7 @@ func (s *service) publishTask(ctx context.Context, kind rallyv1.ChangeKind, task
 
 func (s *taskServer) CreateTask(ctx context.Context, req *rallyv1.CreateTaskRequest) (*rallyv1.Task, error) {
 	t := proto.CloneOf(req.GetTask())
-	if err := s.checkTaskCampaign(ctx, t); err != nil {
+	if err := s.authorizeTaskCreate(ctx, t); err != nil {
 		return nil, err
 	}
 	if err := checkLanguages("task", t); err != nil {
@@ -175,7 +121,7 @@ func (s *taskServer) UpdateTask(ctx context.Context, req *rallyv1.UpdateTaskRequ
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.checkTask(ctx, in.GetName()); err != nil {
+	if _, err := s.authorizeTask(ctx, in.GetName()); err != nil {
 		return nil, err
 	}
 	t, err := s.store.UpdateTask(ctx, in.GetName(), func(cur *rallyv1.Task) error {
@@ -205,7 +151,7 @@ func (s *taskServer) UpdateTask(ctx context.Context, req *rallyv1.UpdateTaskRequ
 }
 
 func (s *taskServer) CloseTask(ctx context.Context, req *rallyv1.CloseTaskRequest) (*rallyv1.Task, error) {
-	if _, err := s.checkTask(ctx, req.GetName()); err != nil {
+	if _, err := s.authorizeTask(ctx, req.GetName()); err != nil {
 		return nil, err
 	}
 	t, err := s.store.UpdateTask(ctx, req.GetName(), func(cur *rallyv1.Task) error {
@@ -226,19 +172,6 @@ func (s *taskServer) CloseTask(ctx context.Context, req *rallyv1.CloseTaskReques
 		return nil, err
 	}
 	return s.presentTask(t), nil
-}
-
-// taskError turns the store's claim refusals into statuses that say what to do.
-func taskError(subject string, err error) error {
-	switch {
-	case errors.Is(err, store.ErrTaskClosed):
-		return errPrecondition(subject, "the task is closed or past its deadline, and takes no claims")
-	case errors.Is(err, store.ErrNoRoom):
-		return errPrecondition(subject, "every place on this task is taken; try again when a claim is completed, released or expires")
-	case errors.Is(err, store.ErrClaimNotOpen):
-		return errPrecondition(subject, "the claim was released or has expired; claim the task again")
-	}
-	return err
 }
 
 func (s *taskServer) ClaimTask(ctx context.Context, req *rallyv1.ClaimTaskRequest) (*rallyv1.ClaimTaskResponse, error) {
@@ -312,50 +245,8 @@ func (s *service) sealClaim(ctx context.Context, task, name, field string, env *
 	return seal(name, field, env, plain, keys)
 }
 
-// claimRefusal is the outcome to count for the store's refusal of a claim or of a change
-// to one; other errors count by status code in the call metrics only.
-func claimRefusal(err error) metrics.ClaimOutcome {
-	switch {
-	case errors.Is(err, store.ErrTaskClosed):
-		return metrics.ClaimClosed
-	case errors.Is(err, store.ErrNoRoom):
-		return metrics.ClaimFull
-	case errors.Is(err, store.ErrClaimNotOpen):
-		return metrics.ClaimNotOpen
-	}
-	return metrics.ClaimOutcome{}
-}
-
-// presentClaim removes what only organisers see: the proof, the note and the envelopes.
-func presentClaim(c *rallyv1.Claim, organiser bool) *rallyv1.Claim {
-	if !organiser {
-		c.ProofUrl, c.Note, c.Envelope, c.CompletionEnvelope = "", "", nil, nil
-	}
-	return c
-}
-
-// checkClaim lets the holder of the claim's token, or an organiser of the task's
-// campaign, act on it; to everyone else it does not exist (NOT_FOUND), as for RSVPs.
-func (s *service) checkClaim(ctx context.Context, name string) (organiser bool, err error) {
-	p := auth.FromContext(ctx)
-	if p.Kind == auth.ClaimHolder {
-		_, hash, err := s.store.GetClaim(ctx, name, s.now())
-		if errors.Is(err, store.ErrNotFound) || (err == nil && subtle.ConstantTimeCompare(hash, p.TokenHash) != 1) {
-			return false, store.NotFoundError(name)
-		}
-		return false, err
-	}
-	if _, err := s.checkTask(ctx, names.TaskOfClaim(name)); err != nil {
-		if errors.Is(err, store.ErrNotFound) || status.Code(err) == codes.PermissionDenied {
-			return false, store.NotFoundError(name)
-		}
-		return false, err
-	}
-	return true, nil
-}
-
 func (s *taskServer) CompleteClaim(ctx context.Context, req *rallyv1.CompleteClaimRequest) (*rallyv1.Claim, error) {
-	organiser, err := s.checkClaim(ctx, req.GetName())
+	organiser, err := s.authorizeClaim(ctx, req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -379,7 +270,7 @@ func (s *taskServer) CompleteClaim(ctx context.Context, req *rallyv1.CompleteCla
 }
 
 func (s *taskServer) ReleaseClaim(ctx context.Context, req *rallyv1.ReleaseClaimRequest) (*rallyv1.Claim, error) {
-	organiser, err := s.checkClaim(ctx, req.GetName())
+	organiser, err := s.authorizeClaim(ctx, req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -394,7 +285,7 @@ func (s *taskServer) ReleaseClaim(ctx context.Context, req *rallyv1.ReleaseClaim
 }
 
 func (s *taskServer) ListClaims(ctx context.Context, req *rallyv1.ListClaimsRequest) (*rallyv1.ListClaimsResponse, error) {
-	if _, err := s.checkTask(ctx, req.GetParent()); err != nil {
+	if _, err := s.authorizeTask(ctx, req.GetParent()); err != nil {
 		return nil, err
 	}
 	// Claims carry pseudonyms, notes and proof URLs: recorded before the read, as

@@ -288,112 +288,6 @@ func (s *service) renderTask(ctx context.Context, c *rallyv1.Change) (*rallyv1.C
 	return c, true, nil
 }
 
-// holderRSVP returns the RSVP of the event that the caller's manage token holds, and
-// whether it is current (GOING or WAITLISTED): a cancelled RSVP's token no longer opens
-// what is for RSVP holders. A token that is not one of this event's RSVPs is refused, as
-// any invalid token is.
-func (s *service) holderRSVP(ctx context.Context, event string, holder auth.Principal) (*rallyv1.Rsvp, bool, error) {
-	r, err := s.store.FindRSVPByToken(ctx, event, holder.TokenHash)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, false, status.Error(codes.Unauthenticated, "the bearer token is not an RSVP of this event")
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	return r, r.GetState() != rallyv1.RsvpState_RSVP_STATE_CANCELLED, nil
-}
-
-// eventAudience is the history of the event that the caller may follow: the organisers',
-// the holders' for the holder of a current RSVP, the public's otherwise.
-func (s *service) eventAudience(ctx context.Context, caller auth.Principal, e *rallyv1.Event) (audience, error) {
-	if caller.Kind == auth.RSVPHolder {
-		_, current, err := s.holderRSVP(ctx, e.GetName(), caller)
-		if err != nil || !current {
-			return audiencePublic, err
-		}
-		return audienceHolders, nil
-	}
-	manages, err := s.organisesEvent(ctx, caller, e, nil)
-	if err != nil || !manages {
-		return audiencePublic, err
-	}
-	return audienceOrganisers, nil
-}
-
-// mayRead reports whether an audience may read an announcement.
-func mayRead(a *rallyv1.Announcement, aud audience) bool {
-	return aud > audiencePublic || a.GetAudience() != rallyv1.AnnouncementAudience_ANNOUNCEMENT_AUDIENCE_RSVP_HOLDERS
-}
-
-// errRightsEnded ends a stream whose caller lost the rights it was opened with.
-func errRightsEnded(why string) error {
-	return status.Error(codes.PermissionDenied, why+"; this stream has ended: watch again with the rights you have now")
-}
-
-// stillValid re-checks an organiser's API token (revoked or expired since the stream
-// opened) before the message at cursor, read once per replica and message for all the
-// streams of that token; other callers' credentials do not change.
-func (s *service) stillValid(ctx context.Context, caller auth.Principal, cursor string) error {
-	if caller.Kind != auth.Organiser {
-		return nil
-	}
-	v, err := s.shared(ctx, caller.Token+"@"+cursor, func(ctx context.Context) (any, error) { return s.store.GetAPIToken(ctx, caller.Token) })
-	t, _ := v.(*rallyv1.ApiToken)
-	_, err = s.tokenPrincipal(ctx, t, err)
-	return err
-}
-
-// eventRights is the re-check of a stream on an event's history of audience aud: the
-// holder's RSVP is still current, the organiser still organises the event with a valid
-// token. Reads shared by the watchers of a message (the event, its campaign) are made once
-// per replica.
-func (s *service) eventRights(caller auth.Principal, event string, aud audience) func(context.Context, string) error {
-	switch aud {
-	case audienceHolders:
-		return func(ctx context.Context, _ string) error {
-			_, current, err := s.holderRSVP(ctx, event, caller)
-			if status.Code(err) == codes.Unauthenticated || (err == nil && !current) {
-				return errRightsEnded("the RSVP of this token is cancelled or deleted")
-			}
-			return err
-		}
-	case audienceOrganisers:
-		return func(ctx context.Context, cursor string) error {
-			if err := s.stillValid(ctx, caller, cursor); err != nil {
-				return err
-			}
-			e, err := s.sharedEvent(ctx, event, cursor)
-			if err != nil {
-				return err
-			}
-			ok, err := s.organisesShared(ctx, caller, e.GetCampaign(), e.GetOwner(), cursor)
-			if err == nil && !ok {
-				return errRightsEnded("you no longer organise " + event)
-			}
-			return err
-		}
-	}
-	return nil
-}
-
-// organisesShared is organisesEvent for a stream's re-check, with the campaign read once
-// per replica and message.
-func (s *service) organisesShared(ctx context.Context, caller auth.Principal, campaign, owner, cursor string) (bool, error) {
-	switch {
-	case caller.IsAdmin():
-		return true, nil
-	case caller.Kind != auth.Organiser:
-		return false, nil
-	case campaign == "":
-		return owner == caller.Organiser, nil
-	}
-	c, err := s.readCampaign(ctx, campaign, cursor)
-	if err != nil {
-		return false, err
-	}
-	return organisesCampaign(caller, c), nil
-}
-
 func (s *eventServer) WatchEvent(req *rallyv1.WatchEventRequest, stream rallyv1.EventService_WatchEventServer) error {
 	ctx := stream.Context()
 	e, err := s.store.GetEvent(ctx, req.GetName())
@@ -475,7 +369,7 @@ func (s *eventServer) WatchEvent(req *rallyv1.WatchEventRequest, stream rallyv1.
 			last, c.Event = e, e
 			return c, true, nil
 		},
-		s.eventRights(caller, req.GetName(), aud))
+		s.authorizeEventStream(caller, req.GetName(), aud))
 }
 
 func (s *eventServer) WatchCampaign(req *rallyv1.WatchCampaignRequest, stream rallyv1.EventService_WatchCampaignServer) error {
@@ -492,19 +386,6 @@ func (s *eventServer) WatchCampaign(req *rallyv1.WatchCampaignRequest, stream ra
 	// last holds each event as this watcher was last sent it; see WatchEvent.
 	last := map[string]*rallyv1.Event{}
 	viewEvent := func(e *rallyv1.Event) *rallyv1.Event { return present(e, aud == audienceOrganisers) }
-	var rights func(context.Context, string) error
-	if aud == audienceOrganisers {
-		rights = func(ctx context.Context, cursor string) error {
-			if err := s.stillValid(ctx, caller, cursor); err != nil {
-				return err
-			}
-			ok, err := s.organisesShared(ctx, caller, req.GetName(), "", cursor)
-			if err == nil && !ok {
-				return errRightsEnded("you no longer organise " + req.GetName())
-			}
-			return err
-		}
-	}
 	return s.watch(ctx, campaignTopic(req.GetName(), aud), req.GetCursor(), stream.Send,
 		func(cursor string, reset bool) error {
 			c, err := s.store.GetCampaign(ctx, req.GetName())
@@ -560,56 +441,5 @@ func (s *eventServer) WatchCampaign(req *rallyv1.WatchCampaignRequest, stream ra
 			last[e.GetName()], ch.Event = e, e
 			return ch, true, nil
 		},
-		rights)
-}
-
-func (s *eventServer) PostAnnouncement(ctx context.Context, req *rallyv1.PostAnnouncementRequest) (*rallyv1.Announcement, error) {
-	e, err := s.checkEvent(ctx, req.GetParent())
-	if err != nil {
-		return nil, err
-	}
-	a := &rallyv1.Announcement{
-		Name:       req.GetParent() + "/announcements/" + newID(),
-		Text:       req.GetAnnouncement().GetText(),
-		Audience:   req.GetAnnouncement().GetAudience(),
-		CreateTime: timestamppb.New(s.now()),
-	}
-	if a.Audience == rallyv1.AnnouncementAudience_ANNOUNCEMENT_AUDIENCE_UNSPECIFIED {
-		a.Audience = rallyv1.AnnouncementAudience_ANNOUNCEMENT_AUDIENCE_PUBLIC
-	}
-	if err := s.store.AppendAnnouncement(ctx, req.GetParent(), a); err != nil {
-		return nil, err
-	}
-	least := audiencePublic
-	if a.Audience == rallyv1.AnnouncementAudience_ANNOUNCEMENT_AUDIENCE_RSVP_HOLDERS {
-		least = audienceHolders
-	}
-	s.publishTo(ctx, least, rallyv1.ChangeKind_CHANGE_KIND_ANNOUNCEMENT, e.GetName(), a, e.GetName(), e.GetCampaign())
-	return a, nil
-}
-
-func (s *eventServer) ListAnnouncements(ctx context.Context, req *rallyv1.ListAnnouncementsRequest) (*rallyv1.ListAnnouncementsResponse, error) {
-	e, err := s.store.GetEvent(ctx, req.GetParent())
-	if err != nil {
-		return nil, err
-	}
-	aud, err := s.eventAudience(ctx, auth.FromContext(ctx), e)
-	if err != nil {
-		return nil, err
-	}
-	// The default page holds every announcement an event keeps, as before the list paged.
-	size := int(req.GetPageSize())
-	if size == 0 {
-		size = store.MaxAnnouncements
-	}
-	page, err := s.store.ListAnnouncements(ctx, store.AnnouncementQuery{
-		Event:     req.GetParent(),
-		Keep:      func(a *rallyv1.Announcement) bool { return mayRead(a, aud) },
-		PageSize:  size,
-		PageToken: req.GetPageToken(),
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &rallyv1.ListAnnouncementsResponse{Announcements: page.Items, NextPageToken: page.NextPageToken}, nil
+		s.authorizeCampaignStream(caller, req.GetName(), aud))
 }
