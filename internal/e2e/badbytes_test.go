@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -28,7 +27,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
-	openapi "github.com/rallyhq/rally/gen/openapiv2"
+	"github.com/rallyhq/rally/internal/gateway/gatewaytest"
 )
 
 // Bad bytes are the client's mistake (issue 14): bytes that are not UTF-8 in any path
@@ -37,24 +36,14 @@ import (
 // messages that protobuf cannot decode are INVALID_ARGUMENT naming the field; nothing is
 // ever a 5xx or INTERNAL. Real rallyd, on both stores.
 
-// restRoute is one REST operation of the OpenAPI document: its path split around its
-// variable segments (the [^/]+ of each resource name's pattern), the field of each, and
-// its query parameters.
-type restRoute struct {
-	method string
-	parts  []string // literal text around the variables: len(vars)+1 of them
-	vars   []string // the field of each variable segment
-	query  []string // query parameters, as the document spells them
-}
-
 // path returns the route's path with each variable segment "x", except number bad, which
 // is raw, percent-encoded (bad < 0: none).
-func (r restRoute) path(bad int, raw string) string {
+func path(r gatewaytest.Route, bad int, raw string) string {
 	var b strings.Builder
-	for i, p := range r.parts {
+	for i, p := range r.Parts {
 		b.WriteString(p)
 		switch {
-		case i == len(r.vars):
+		case i == len(r.Vars):
 		case i == bad:
 			b.WriteString(url.PathEscape(raw))
 		default:
@@ -62,53 +51,6 @@ func (r restRoute) path(bad int, raw string) string {
 		}
 	}
 	return b.String()
-}
-
-func (r restRoute) String() string { return r.method + " " + r.path(-1, "") }
-
-// restRoutes lists the operations of the OpenAPI document and the two calendar feeds.
-func restRoutes(t *testing.T) []restRoute {
-	var doc struct {
-		Paths map[string]map[string]struct {
-			Parameters []struct{ Name, In, Pattern string } `json:"parameters"`
-		} `json:"paths"`
-	}
-	if err := json.Unmarshal(openapi.JSON, &doc); err != nil {
-		t.Fatal(err)
-	}
-	dedup := regexp.MustCompile(`_[0-9]+$`) // OpenAPI's name_2 is the field name
-	var out []restRoute
-	for template, ops := range doc.Paths {
-		for method, op := range ops {
-			r, p := restRoute{method: strings.ToUpper(method)}, template
-			for _, param := range op.Parameters {
-				switch param.In {
-				case "path":
-					pattern := param.Pattern
-					if pattern == "" {
-						pattern = "[^/]+"
-					}
-					field := dedup.ReplaceAllString(param.Name, "")
-					p = strings.Replace(p, "{"+param.Name+"}", strings.ReplaceAll(pattern, "[^/]+", "{"+field+"}"), 1)
-				case "query":
-					r.query = append(r.query, param.Name)
-				}
-			}
-			for _, m := range regexp.MustCompile(`\{([^}]+)\}`).FindAllStringSubmatchIndex(p, -1) {
-				r.vars = append(r.vars, p[m[2]:m[3]])
-			}
-			r.parts = regexp.MustCompile(`\{[^}]+\}`).Split(p, -1)
-			out = append(out, r)
-		}
-	}
-	out = append(out,
-		restRoute{method: "GET", parts: []string{"/v1/events/", ".ics"}, vars: []string{"name"}},
-		restRoute{method: "GET", parts: []string{"/v1/campaigns/", ".ics"}, vars: []string{"name"}})
-	slices.SortFunc(out, func(a, b restRoute) int { return strings.Compare(a.String(), b.String()) })
-	if len(out) < 30 {
-		t.Fatalf("%d routes in the OpenAPI document", len(out))
-	}
-	return out
 }
 
 // snakeCase is the protobuf name of a query parameter's field: request_id for requestId.
@@ -129,25 +71,24 @@ func TestBadBytesREST(t *testing.T) {
 					t.Errorf("%s: %d %v (%s), want 400 naming %v", what, res.code, res.fields, res.raw, fields)
 				}
 			}
-			routes := restRoutes(t)
-			for _, r := range routes {
+			for _, r := range gatewaytest.Routes(t) {
 				body := ""
-				if r.method != "GET" {
+				if r.Method != "GET" {
 					body = "{}"
 				}
-				for i, field := range r.vars {
-					target := base + r.path(i, bad[i%len(bad)])
-					want(t, restCall(t, r.method, target, body, "Authorization", "Bearer "+token), r.method+" "+target, field)
+				for i, field := range r.Vars {
+					target := base + path(r, i, bad[i%len(bad)])
+					want(t, restCall(t, r.Method, target, body, "Authorization", "Bearer "+token), r.Method+" "+target, field)
 				}
-				for i, q := range r.query {
-					target := base + r.path(-1, "") + "?" + q + "=" + url.QueryEscape(bad[i%len(bad)])
-					want(t, restCall(t, r.method, target, body, "Authorization", "Bearer "+token), r.method+" "+target, snakeCase(q))
+				for i, q := range r.Query {
+					target := base + path(r, -1, "") + "?" + q + "=" + url.QueryEscape(bad[i%len(bad)])
+					want(t, restCall(t, r.Method, target, body, "Authorization", "Bearer "+token), r.Method+" "+target, snakeCase(q))
 				}
 				// A parameter no route reads, and one not percent-encoded validly.
-				target := base + r.path(-1, "") + "?nosuchparam=%ff"
-				want(t, restCall(t, r.method, target, body), r.method+" "+target, "nosuchparam")
-				target = base + r.path(-1, "") + "?pageToken=%zz"
-				want(t, restCall(t, r.method, target, body), r.method+" "+target, "page_token")
+				target := base + path(r, -1, "") + "?nosuchparam=%ff"
+				want(t, restCall(t, r.Method, target, body), r.Method+" "+target, "nosuchparam")
+				target = base + path(r, -1, "") + "?pageToken=%zz"
+				want(t, restCall(t, r.Method, target, body), r.Method+" "+target, "page_token")
 			}
 
 			// Every bad thing at once: every field named, once.
