@@ -57,17 +57,6 @@ func deriveMask(md protoreflect.MessageDescriptor) maskSpec {
 	return s
 }
 
-// withImmutable moves fields from updatable to immutable, for a field that the
-// annotations do not (yet) mark IMMUTABLE.
-func (s maskSpec) withImmutable(fields ...string) maskSpec {
-	s.updatable = slices.DeleteFunc(slices.Clone(s.updatable), func(p string) bool {
-		top, _, _ := strings.Cut(p, ".")
-		return slices.Contains(fields, top)
-	})
-	s.immutable = append(slices.Clone(s.immutable), fields...)
-	return s
-}
-
 // partlyUpdatable reports whether an update may name the fields of a message field one by
 // one: a message of Rally's own (not a well-known type) with a field that is not REQUIRED.
 func partlyUpdatable(md protoreflect.MessageDescriptor) bool {

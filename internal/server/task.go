@@ -22,10 +22,10 @@ type taskServer struct {
 	*service
 }
 
-// Task.event is not annotated IMMUTABLE, but has never been changeable: a task moved to
-// another event would leave the old event's watchers and indexes behind. Kept immutable
-// here until the annotation says so.
-var taskMask = deriveMask((*rallyv1.Task)(nil).ProtoReflect().Descriptor()).withImmutable("event")
+// taskMask is UpdateTask's update-mask rules, from Task's field behaviours (Task.event is
+// IMMUTABLE: a task moved to another event would leave the old event's watchers and
+// indexes behind).
+var taskMask = deriveMask((*rallyv1.Task)(nil).ProtoReflect().Descriptor())
 
 // checkLanguages requires a known BCP 47 tag, once, on every message template, and
 // stores it in canonical form ("de-at" becomes "de-AT"), so that filters match.

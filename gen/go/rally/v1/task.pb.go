@@ -220,7 +220,8 @@ type Task struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Campaign the task serves, `campaigns/{campaign}`. Set on create only.
 	Campaign string `protobuf:"bytes,2,opt,name=campaign,proto3" json:"campaign,omitempty"`
-	// Optional event the task is tied to, `events/{event}`, in the same campaign.
+	// Optional event the task is tied to, `events/{event}`, in the same campaign. Set when
+	// the task is created; a task does not move to another event.
 	Event string `protobuf:"bytes,3,opt,name=event,proto3" json:"event,omitempty"`
 	// What kind of work it is.
 	Kind TaskKind `protobuf:"varint,4,opt,name=kind,proto3,enum=rally.v1.TaskKind" json:"kind,omitempty"`
@@ -1467,12 +1468,12 @@ var File_rally_v1_task_proto protoreflect.FileDescriptor
 
 const file_rally_v1_task_proto_rawDesc = "" +
 	"\n" +
-	"\x13rally/v1/task.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rally/v1/envelope.proto\"\xc8\b\n" +
+	"\x13rally/v1/task.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rally/v1/envelope.proto\"\xcb\b\n" +
 	"\x04Task\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12e\n" +
 	"\bcampaign\x18\x02 \x01(\tBI\xe0A\x02\xe0A\x05\xfaA\x16\n" +
-	"\x14rallyhq.org/Campaign\xbaH'r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\bcampaign\x12Y\n" +
-	"\x05event\x18\x03 \x01(\tBC\xe0A\x01\xfaA\x13\n" +
+	"\x14rallyhq.org/Campaign\xbaH'r%2#^campaigns/[a-z0-9][a-z0-9-]{0,62}$R\bcampaign\x12\\\n" +
+	"\x05event\x18\x03 \x01(\tBF\xe0A\x01\xe0A\x05\xfaA\x13\n" +
 	"\x11rallyhq.org/Event\xbaH'\xd8\x01\x01r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x05event\x125\n" +
 	"\x04kind\x18\x04 \x01(\x0e2\x12.rally.v1.TaskKindB\r\xe0A\x02\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12#\n" +
 	"\x05title\x18\x05 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x05title\x12/\n" +
