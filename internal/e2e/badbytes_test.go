@@ -36,23 +36,6 @@ import (
 // messages that protobuf cannot decode are INVALID_ARGUMENT naming the field; nothing is
 // ever a 5xx or INTERNAL. Real rallyd, on both stores.
 
-// path returns the route's path with each variable segment "x", except number bad, which
-// is raw, percent-encoded (bad < 0: none).
-func path(r gatewaytest.Route, bad int, raw string) string {
-	var b strings.Builder
-	for i, p := range r.Parts {
-		b.WriteString(p)
-		switch {
-		case i == len(r.Vars):
-		case i == bad:
-			b.WriteString(url.PathEscape(raw))
-		default:
-			b.WriteString("x")
-		}
-	}
-	return b.String()
-}
-
 // snakeCase is the protobuf name of a query parameter's field: request_id for requestId.
 func snakeCase(s string) string {
 	return regexp.MustCompile(`[A-Z]`).ReplaceAllStringFunc(s, func(c string) string { return "_" + strings.ToLower(c) })
@@ -77,17 +60,17 @@ func TestBadBytesREST(t *testing.T) {
 					body = "{}"
 				}
 				for i, field := range r.Vars {
-					target := base + path(r, i, bad[i%len(bad)])
+					target := base + r.PathWith(i, url.PathEscape(bad[i%len(bad)]))
 					want(t, restCall(t, r.Method, target, body, "Authorization", "Bearer "+token), r.Method+" "+target, field)
 				}
 				for i, q := range r.Query {
-					target := base + path(r, -1, "") + "?" + q + "=" + url.QueryEscape(bad[i%len(bad)])
+					target := base + r.Path("x") + "?" + q + "=" + url.QueryEscape(bad[i%len(bad)])
 					want(t, restCall(t, r.Method, target, body, "Authorization", "Bearer "+token), r.Method+" "+target, snakeCase(q))
 				}
 				// A parameter no route reads, and one not percent-encoded validly.
-				target := base + path(r, -1, "") + "?nosuchparam=%ff"
+				target := base + r.Path("x") + "?nosuchparam=%ff"
 				want(t, restCall(t, r.Method, target, body), r.Method+" "+target, "nosuchparam")
-				target = base + path(r, -1, "") + "?pageToken=%zz"
+				target = base + r.Path("x") + "?pageToken=%zz"
 				want(t, restCall(t, r.Method, target, body), r.Method+" "+target, "page_token")
 			}
 

@@ -35,6 +35,22 @@ type Route struct {
 // caller, or not, as it needs).
 func (r Route) Path(segment string) string { return strings.Join(r.Parts, segment) }
 
+// PathWith returns the route's path with segment in variable i and "x" in every other.
+func (r Route) PathWith(i int, segment string) string {
+	var b strings.Builder
+	for j, p := range r.Parts {
+		b.WriteString(p)
+		switch {
+		case j == len(r.Vars):
+		case j == i:
+			b.WriteString(segment)
+		default:
+			b.WriteString("x")
+		}
+	}
+	return b.String()
+}
+
 func (r Route) String() string { return r.Method + " " + strings.Join(r.Parts, "{}") }
 
 // Routes lists every operation of the OpenAPI document, sorted. The path variables'
