@@ -70,8 +70,14 @@ type Campaign struct {
 	// leave it empty). Empty when no organiser has a key: then RSVPs and claims are stored
 	// with their personal fields in clear. Output only.
 	RecipientKeys []*RecipientKey `protobuf:"bytes,14,rep,name=recipient_keys,json=recipientKeys,proto3" json:"recipient_keys,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Whether every announcement of the campaign's events must carry a valid signature
+	// (Announcement.signature) by an Ed25519 key of one of the campaign's organisers: an
+	// unsigned one is refused with INVALID_ARGUMENT naming announcement.signature. It
+	// protects participants from a stolen organiser token, not from a compromised server:
+	// against that, clients verify signatures themselves.
+	RequireSignedAnnouncements bool `protobuf:"varint,15,opt,name=require_signed_announcements,json=requireSignedAnnouncements,proto3" json:"require_signed_announcements,omitempty"`
+	unknownFields              protoimpl.UnknownFields
+	sizeCache                  protoimpl.SizeCache
 }
 
 func (x *Campaign) Reset() {
@@ -200,6 +206,13 @@ func (x *Campaign) GetRecipientKeys() []*RecipientKey {
 		return x.RecipientKeys
 	}
 	return nil
+}
+
+func (x *Campaign) GetRequireSignedAnnouncements() bool {
+	if x != nil {
+		return x.RequireSignedAnnouncements
+	}
+	return false
 }
 
 // CampaignInvitation asks an organiser to co-organise a campaign. The campaign's owner (or
@@ -567,7 +580,7 @@ var File_rally_v1_campaign_proto protoreflect.FileDescriptor
 
 const file_rally_v1_campaign_proto_rawDesc = "" +
 	"\n" +
-	"\x17rally/v1/campaign.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12rally/v1/key.proto\"\xf0\a\n" +
+	"\x17rally/v1/campaign.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12rally/v1/key.proto\"\xb7\b\n" +
 	"\bCampaign\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12#\n" +
 	"\x05title\x18\x02 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x05title\x12-\n" +
@@ -591,7 +604,8 @@ const file_rally_v1_campaign_proto_rawDesc = "" +
 	"\x05owner\x18\f \x01(\tB\x1d\xe0A\x03\xfaA\x17\n" +
 	"\x15rallyhq.org/OrganiserR\x05owner\x12C\n" +
 	"\vinvitations\x18\r \x03(\v2\x1c.rally.v1.CampaignInvitationB\x03\xe0A\x03R\vinvitations\x12B\n" +
-	"\x0erecipient_keys\x18\x0e \x03(\v2\x16.rally.v1.RecipientKeyB\x03\xe0A\x03R\rrecipientKeys:\xd9\x01\xeaAA\n" +
+	"\x0erecipient_keys\x18\x0e \x03(\v2\x16.rally.v1.RecipientKeyB\x03\xe0A\x03R\rrecipientKeys\x12E\n" +
+	"\x1crequire_signed_announcements\x18\x0f \x01(\bB\x03\xe0A\x01R\x1arequireSignedAnnouncements:\xd9\x01\xeaAA\n" +
 	"\x14rallyhq.org/Campaign\x12\x14campaigns/{campaign}*\tcampaigns2\bcampaign\xbaH\x91\x01\x1a\x8e\x01\n" +
 	"\x18campaign.end_after_start\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_time\"\xde\x02\n" +
 	"\x12CampaignInvitation\x12\x17\n" +

@@ -265,6 +265,8 @@ const (
 	ChangeKind_CHANGE_KIND_ANNOUNCEMENT ChangeKind = 6
 	// A task's progress changed.
 	ChangeKind_CHANGE_KIND_TASK_PROGRESS ChangeKind = 7
+	// The watcher's buddy joined, checked out (is home safe) or left: see Change.rsvp.
+	ChangeKind_CHANGE_KIND_BUDDY ChangeKind = 8
 )
 
 // Enum value maps for ChangeKind.
@@ -278,6 +280,7 @@ var (
 		5: "CHANGE_KIND_ATTENDANCE",
 		6: "CHANGE_KIND_ANNOUNCEMENT",
 		7: "CHANGE_KIND_TASK_PROGRESS",
+		8: "CHANGE_KIND_BUDDY",
 	}
 	ChangeKind_value = map[string]int32{
 		"CHANGE_KIND_UNSPECIFIED":   0,
@@ -288,6 +291,7 @@ var (
 		"CHANGE_KIND_ATTENDANCE":    5,
 		"CHANGE_KIND_ANNOUNCEMENT":  6,
 		"CHANGE_KIND_TASK_PROGRESS": 7,
+		"CHANGE_KIND_BUDDY":         8,
 	}
 )
 
@@ -373,6 +377,10 @@ type Event struct {
 	// campaign. By key ID alone. Filled in by GetEvent only; empty when no organiser has a
 	// key, and then RSVPs are stored with their personal fields in clear. Output only.
 	RecipientKeys []*RecipientKey `protobuf:"bytes,20,rep,name=recipient_keys,json=recipientKeys,proto3" json:"recipient_keys,omitempty"`
+	// What participants should know to stay safe: the legal hotline, the emergency number,
+	// whether legal observers attend, and notes such as a dispersal plan. Public: shown on
+	// the event page, in its calendar entry and on the offline event card.
+	Safety        *EventSafety `protobuf:"bytes,21,opt,name=safety,proto3" json:"safety,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -547,6 +555,89 @@ func (x *Event) GetRecipientKeys() []*RecipientKey {
 	return nil
 }
 
+func (x *Event) GetSafety() *EventSafety {
+	if x != nil {
+		return x.Safety
+	}
+	return nil
+}
+
+// EventSafety is the safety information of an event, for participants to carry on paper.
+// All of it is public: put nothing here that only participants should know (the meeting
+// point has its own field).
+type EventSafety struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Phone number of the legal support hotline to call when someone is detained, as it
+	// should be dialled, such as "+49 30 1234567".
+	LegalHotline string `protobuf:"bytes,1,opt,name=legal_hotline,json=legalHotline,proto3" json:"legal_hotline,omitempty"`
+	// The local emergency number, such as "112".
+	EmergencyNumber string `protobuf:"bytes,2,opt,name=emergency_number,json=emergencyNumber,proto3" json:"emergency_number,omitempty"`
+	// Whether trained legal observers will be present.
+	LegalObservers bool `protobuf:"varint,3,opt,name=legal_observers,json=legalObservers,proto3" json:"legal_observers,omitempty"`
+	// Anything else, in plain text: a dispersal plan, where to regroup, what to bring.
+	Notes         string `protobuf:"bytes,4,opt,name=notes,proto3" json:"notes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventSafety) Reset() {
+	*x = EventSafety{}
+	mi := &file_rally_v1_event_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventSafety) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventSafety) ProtoMessage() {}
+
+func (x *EventSafety) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_v1_event_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventSafety.ProtoReflect.Descriptor instead.
+func (*EventSafety) Descriptor() ([]byte, []int) {
+	return file_rally_v1_event_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *EventSafety) GetLegalHotline() string {
+	if x != nil {
+		return x.LegalHotline
+	}
+	return ""
+}
+
+func (x *EventSafety) GetEmergencyNumber() string {
+	if x != nil {
+		return x.EmergencyNumber
+	}
+	return ""
+}
+
+func (x *EventSafety) GetLegalObservers() bool {
+	if x != nil {
+		return x.LegalObservers
+	}
+	return false
+}
+
+func (x *EventSafety) GetNotes() string {
+	if x != nil {
+		return x.Notes
+	}
+	return ""
+}
+
 // Venue is the public description of where an event takes place.
 type Venue struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -571,7 +662,7 @@ type Venue struct {
 
 func (x *Venue) Reset() {
 	*x = Venue{}
-	mi := &file_rally_v1_event_proto_msgTypes[1]
+	mi := &file_rally_v1_event_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -583,7 +674,7 @@ func (x *Venue) String() string {
 func (*Venue) ProtoMessage() {}
 
 func (x *Venue) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_event_proto_msgTypes[1]
+	mi := &file_rally_v1_event_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -596,7 +687,7 @@ func (x *Venue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Venue.ProtoReflect.Descriptor instead.
 func (*Venue) Descriptor() ([]byte, []int) {
-	return file_rally_v1_event_proto_rawDescGZIP(), []int{1}
+	return file_rally_v1_event_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Venue) GetKind() VenueKind {
@@ -660,13 +751,19 @@ type Attendance struct {
 	GoingRange string `protobuf:"bytes,3,opt,name=going_range,json=goingRange,proto3" json:"going_range,omitempty"`
 	// For APPROXIMATE visibility, the bucket of waitlisted, like going_range.
 	WaitlistedRange string `protobuf:"bytes,4,opt,name=waitlisted_range,json=waitlistedRange,proto3" json:"waitlisted_range,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// To the event's organisers only: RSVPs checked in at the event (CheckInRsvp).
+	CheckedIn int32 `protobuf:"varint,5,opt,name=checked_in,json=checkedIn,proto3" json:"checked_in,omitempty"`
+	// To the event's organisers only, once the event has ended: RSVPs checked in at the
+	// event whose holders have not confirmed they are home safe (RsvpService.CheckOutRsvp).
+	// Silence may mean someone was detained. Who they are is in the RSVP list.
+	NotCheckedOut int32 `protobuf:"varint,6,opt,name=not_checked_out,json=notCheckedOut,proto3" json:"not_checked_out,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Attendance) Reset() {
 	*x = Attendance{}
-	mi := &file_rally_v1_event_proto_msgTypes[2]
+	mi := &file_rally_v1_event_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -678,7 +775,7 @@ func (x *Attendance) String() string {
 func (*Attendance) ProtoMessage() {}
 
 func (x *Attendance) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_event_proto_msgTypes[2]
+	mi := &file_rally_v1_event_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -691,7 +788,7 @@ func (x *Attendance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attendance.ProtoReflect.Descriptor instead.
 func (*Attendance) Descriptor() ([]byte, []int) {
-	return file_rally_v1_event_proto_rawDescGZIP(), []int{2}
+	return file_rally_v1_event_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Attendance) GetGoing() int32 {
@@ -722,6 +819,20 @@ func (x *Attendance) GetWaitlistedRange() string {
 	return ""
 }
 
+func (x *Attendance) GetCheckedIn() int32 {
+	if x != nil {
+		return x.CheckedIn
+	}
+	return 0
+}
+
+func (x *Attendance) GetNotCheckedOut() int32 {
+	if x != nil {
+		return x.NotCheckedOut
+	}
+	return 0
+}
+
 // Request for EventService.CreateEvent.
 type CreateEventRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -743,7 +854,7 @@ type CreateEventRequest struct {
 
 func (x *CreateEventRequest) Reset() {
 	*x = CreateEventRequest{}
-	mi := &file_rally_v1_event_proto_msgTypes[3]
+	mi := &file_rally_v1_event_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -755,7 +866,7 @@ func (x *CreateEventRequest) String() string {
 func (*CreateEventRequest) ProtoMessage() {}
 
 func (x *CreateEventRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_event_proto_msgTypes[3]
+	mi := &file_rally_v1_event_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -768,7 +879,7 @@ func (x *CreateEventRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEventRequest.ProtoReflect.Descriptor instead.
 func (*CreateEventRequest) Descriptor() ([]byte, []int) {
-	return file_rally_v1_event_proto_rawDescGZIP(), []int{3}
+	return file_rally_v1_event_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateEventRequest) GetEvent() *Event {
@@ -803,7 +914,7 @@ type GetEventRequest struct {
 
 func (x *GetEventRequest) Reset() {
 	*x = GetEventRequest{}
-	mi := &file_rally_v1_event_proto_msgTypes[4]
+	mi := &file_rally_v1_event_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -815,7 +926,7 @@ func (x *GetEventRequest) String() string {
 func (*GetEventRequest) ProtoMessage() {}
 
 func (x *GetEventRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_event_proto_msgTypes[4]
+	mi := &file_rally_v1_event_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -828,7 +939,7 @@ func (x *GetEventRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEventRequest.ProtoReflect.Descriptor instead.
 func (*GetEventRequest) Descriptor() ([]byte, []int) {
-	return file_rally_v1_event_proto_rawDescGZIP(), []int{4}
+	return file_rally_v1_event_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetEventRequest) GetName() string {
@@ -866,7 +977,7 @@ type ListEventsRequest struct {
 
 func (x *ListEventsRequest) Reset() {
 	*x = ListEventsRequest{}
-	mi := &file_rally_v1_event_proto_msgTypes[5]
+	mi := &file_rally_v1_event_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -878,7 +989,7 @@ func (x *ListEventsRequest) String() string {
 func (*ListEventsRequest) ProtoMessage() {}
 
 func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_event_proto_msgTypes[5]
+	mi := &file_rally_v1_event_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -891,7 +1002,7 @@ func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListEventsRequest) Descriptor() ([]byte, []int) {
-	return file_rally_v1_event_proto_rawDescGZIP(), []int{5}
+	return file_rally_v1_event_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListEventsRequest) GetPageSize() int32 {
@@ -970,7 +1081,7 @@ type ListEventsResponse struct {
 
 func (x *ListEventsResponse) Reset() {
 	*x = ListEventsResponse{}
-	mi := &file_rally_v1_event_proto_msgTypes[6]
+	mi := &file_rally_v1_event_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -982,7 +1093,7 @@ func (x *ListEventsResponse) String() string {
 func (*ListEventsResponse) ProtoMessage() {}
 
 func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_event_proto_msgTypes[6]
+	mi := &file_rally_v1_event_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -995,7 +1106,7 @@ func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListEventsResponse) Descriptor() ([]byte, []int) {
-	return file_rally_v1_event_proto_rawDescGZIP(), []int{6}
+	return file_rally_v1_event_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListEventsResponse) GetEvents() []*Event {
@@ -1028,7 +1139,7 @@ type UpdateEventRequest struct {
 
 func (x *UpdateEventRequest) Reset() {
 	*x = UpdateEventRequest{}
-	mi := &file_rally_v1_event_proto_msgTypes[7]
+	mi := &file_rally_v1_event_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1040,7 +1151,7 @@ func (x *UpdateEventRequest) String() string {
 func (*UpdateEventRequest) ProtoMessage() {}
 
 func (x *UpdateEventRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_event_proto_msgTypes[7]
+	mi := &file_rally_v1_event_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1053,7 +1164,7 @@ func (x *UpdateEventRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateEventRequest.ProtoReflect.Descriptor instead.
 func (*UpdateEventRequest) Descriptor() ([]byte, []int) {
-	return file_rally_v1_event_proto_rawDescGZIP(), []int{7}
+	return file_rally_v1_event_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UpdateEventRequest) GetEvent() *Event {
@@ -1085,7 +1196,7 @@ type CancelEventRequest struct {
 
 func (x *CancelEventRequest) Reset() {
 	*x = CancelEventRequest{}
-	mi := &file_rally_v1_event_proto_msgTypes[8]
+	mi := &file_rally_v1_event_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1097,7 +1208,7 @@ func (x *CancelEventRequest) String() string {
 func (*CancelEventRequest) ProtoMessage() {}
 
 func (x *CancelEventRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_event_proto_msgTypes[8]
+	mi := &file_rally_v1_event_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1110,7 +1221,7 @@ func (x *CancelEventRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelEventRequest.ProtoReflect.Descriptor instead.
 func (*CancelEventRequest) Descriptor() ([]byte, []int) {
-	return file_rally_v1_event_proto_rawDescGZIP(), []int{8}
+	return file_rally_v1_event_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CancelEventRequest) GetName() string {
@@ -1145,14 +1256,19 @@ type Announcement struct {
 	// Who may read it.
 	Audience AnnouncementAudience `protobuf:"varint,3,opt,name=audience,proto3,enum=rally.v1.AnnouncementAudience" json:"audience,omitempty"`
 	// When it was posted. Output only.
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// An organiser's signature over the announcement, so that participants' clients can
+	// tell it really comes from the organisers even if the server or an organiser's token
+	// is compromised. Optional, unless the event's campaign requires signed announcements
+	// (Campaign.require_signed_announcements).
+	Signature     *AnnouncementSignature `protobuf:"bytes,5,opt,name=signature,proto3" json:"signature,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Announcement) Reset() {
 	*x = Announcement{}
-	mi := &file_rally_v1_event_proto_msgTypes[9]
+	mi := &file_rally_v1_event_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1164,7 +1280,7 @@ func (x *Announcement) String() string {
 func (*Announcement) ProtoMessage() {}
 
 func (x *Announcement) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_event_proto_msgTypes[9]
+	mi := &file_rally_v1_event_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1177,7 +1293,7 @@ func (x *Announcement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Announcement.ProtoReflect.Descriptor instead.
 func (*Announcement) Descriptor() ([]byte, []int) {
-	return file_rally_v1_event_proto_rawDescGZIP(), []int{9}
+	return file_rally_v1_event_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Announcement) GetName() string {
@@ -1208,6 +1324,110 @@ func (x *Announcement) GetCreateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Announcement) GetSignature() *AnnouncementSignature {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+// AnnouncementSignature is an Ed25519 signature (RFC 8032) by an organiser key
+// (KEY_ALGORITHM_ED25519) over the announcement's canonical encoding: the concatenation,
+// each preceded by its length in bytes as a 4-byte big-endian integer, of
+//  1. the context string `rally.v1.Announcement`,
+//  2. the event's resource name, `events/{event}`,
+//  3. the text, in UTF-8,
+//  4. the audience's enum value name, with UNSPECIFIED written as
+//     `ANNOUNCEMENT_AUDIENCE_PUBLIC`,
+//  5. sign_time in RFC 3339 UTC with exactly three fractional digits, such as
+//     `2026-03-08T14:00:00.000Z` (JavaScript's Date.toISOString).
+//
+// The server checks it on PostAnnouncement (a signature that does not verify, by a key
+// that is not an organiser's of the event, revoked, or made more than 10 minutes away from
+// the server's clock is INVALID_ARGUMENT); clients check it again on their own against
+// public_key, and compare the fingerprint they compute with the one the organisers publish.
+type AnnouncementSignature struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The signing key's ID: the last segment of its name, `organisers/{organiser}/keys/{key}`.
+	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// When it was signed, with millisecond precision (finer digits are refused).
+	SignTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=sign_time,json=signTime,proto3" json:"sign_time,omitempty"`
+	// The 64-byte Ed25519 signature.
+	Signature []byte `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
+	// The signing key's 32-byte Ed25519 public key. Output only.
+	PublicKey []byte `protobuf:"bytes,4,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	// The signing key's fingerprint (OrganiserKey.fingerprint). Output only: clients
+	// compute it from public_key themselves rather than trust this copy.
+	Fingerprint   string `protobuf:"bytes,5,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AnnouncementSignature) Reset() {
+	*x = AnnouncementSignature{}
+	mi := &file_rally_v1_event_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AnnouncementSignature) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AnnouncementSignature) ProtoMessage() {}
+
+func (x *AnnouncementSignature) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_v1_event_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AnnouncementSignature.ProtoReflect.Descriptor instead.
+func (*AnnouncementSignature) Descriptor() ([]byte, []int) {
+	return file_rally_v1_event_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *AnnouncementSignature) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *AnnouncementSignature) GetSignTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SignTime
+	}
+	return nil
+}
+
+func (x *AnnouncementSignature) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *AnnouncementSignature) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
+func (x *AnnouncementSignature) GetFingerprint() string {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return ""
+}
+
 // Change is one message of a watch stream.
 type Change struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1231,14 +1451,17 @@ type Change struct {
 	// When the change happened.
 	ChangeTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=change_time,json=changeTime,proto3" json:"change_time,omitempty"`
 	// The task's new state and progress, for TASK_PROGRESS.
-	Task          *Task `protobuf:"bytes,9,opt,name=task,proto3" json:"task,omitempty"`
+	Task *Task `protobuf:"bytes,9,opt,name=task,proto3" json:"task,omitempty"`
+	// The watcher's own RSVP, for BUDDY: sent only on a stream opened with that RSVP's
+	// manage token, and shaped as GetRsvp returns it to its holder.
+	Rsvp          *Rsvp `protobuf:"bytes,10,opt,name=rsvp,proto3" json:"rsvp,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_rally_v1_event_proto_msgTypes[10]
+	mi := &file_rally_v1_event_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1250,7 +1473,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_event_proto_msgTypes[10]
+	mi := &file_rally_v1_event_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1263,7 +1486,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_rally_v1_event_proto_rawDescGZIP(), []int{10}
+	return file_rally_v1_event_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Change) GetResource() string {
@@ -1329,6 +1552,13 @@ func (x *Change) GetTask() *Task {
 	return nil
 }
 
+func (x *Change) GetRsvp() *Rsvp {
+	if x != nil {
+		return x.Rsvp
+	}
+	return nil
+}
+
 // Request for EventService.WatchEvent.
 type WatchEventRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1342,7 +1572,7 @@ type WatchEventRequest struct {
 
 func (x *WatchEventRequest) Reset() {
 	*x = WatchEventRequest{}
-	mi := &file_rally_v1_event_proto_msgTypes[11]
+	mi := &file_rally_v1_event_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1354,7 +1584,7 @@ func (x *WatchEventRequest) String() string {
 func (*WatchEventRequest) ProtoMessage() {}
 
 func (x *WatchEventRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_event_proto_msgTypes[11]
+	mi := &file_rally_v1_event_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1367,7 +1597,7 @@ func (x *WatchEventRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventRequest) Descriptor() ([]byte, []int) {
-	return file_rally_v1_event_proto_rawDescGZIP(), []int{11}
+	return file_rally_v1_event_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WatchEventRequest) GetName() string {
@@ -1397,7 +1627,7 @@ type WatchCampaignRequest struct {
 
 func (x *WatchCampaignRequest) Reset() {
 	*x = WatchCampaignRequest{}
-	mi := &file_rally_v1_event_proto_msgTypes[12]
+	mi := &file_rally_v1_event_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1409,7 +1639,7 @@ func (x *WatchCampaignRequest) String() string {
 func (*WatchCampaignRequest) ProtoMessage() {}
 
 func (x *WatchCampaignRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_event_proto_msgTypes[12]
+	mi := &file_rally_v1_event_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1422,7 +1652,7 @@ func (x *WatchCampaignRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchCampaignRequest.ProtoReflect.Descriptor instead.
 func (*WatchCampaignRequest) Descriptor() ([]byte, []int) {
-	return file_rally_v1_event_proto_rawDescGZIP(), []int{12}
+	return file_rally_v1_event_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WatchCampaignRequest) GetName() string {
@@ -1452,7 +1682,7 @@ type PostAnnouncementRequest struct {
 
 func (x *PostAnnouncementRequest) Reset() {
 	*x = PostAnnouncementRequest{}
-	mi := &file_rally_v1_event_proto_msgTypes[13]
+	mi := &file_rally_v1_event_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1464,7 +1694,7 @@ func (x *PostAnnouncementRequest) String() string {
 func (*PostAnnouncementRequest) ProtoMessage() {}
 
 func (x *PostAnnouncementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_event_proto_msgTypes[13]
+	mi := &file_rally_v1_event_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1477,7 +1707,7 @@ func (x *PostAnnouncementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostAnnouncementRequest.ProtoReflect.Descriptor instead.
 func (*PostAnnouncementRequest) Descriptor() ([]byte, []int) {
-	return file_rally_v1_event_proto_rawDescGZIP(), []int{13}
+	return file_rally_v1_event_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PostAnnouncementRequest) GetParent() string {
@@ -1511,7 +1741,7 @@ type ListAnnouncementsRequest struct {
 
 func (x *ListAnnouncementsRequest) Reset() {
 	*x = ListAnnouncementsRequest{}
-	mi := &file_rally_v1_event_proto_msgTypes[14]
+	mi := &file_rally_v1_event_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1523,7 +1753,7 @@ func (x *ListAnnouncementsRequest) String() string {
 func (*ListAnnouncementsRequest) ProtoMessage() {}
 
 func (x *ListAnnouncementsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_event_proto_msgTypes[14]
+	mi := &file_rally_v1_event_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1536,7 +1766,7 @@ func (x *ListAnnouncementsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAnnouncementsRequest.ProtoReflect.Descriptor instead.
 func (*ListAnnouncementsRequest) Descriptor() ([]byte, []int) {
-	return file_rally_v1_event_proto_rawDescGZIP(), []int{14}
+	return file_rally_v1_event_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListAnnouncementsRequest) GetParent() string {
@@ -1574,7 +1804,7 @@ type ListAnnouncementsResponse struct {
 
 func (x *ListAnnouncementsResponse) Reset() {
 	*x = ListAnnouncementsResponse{}
-	mi := &file_rally_v1_event_proto_msgTypes[15]
+	mi := &file_rally_v1_event_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1586,7 +1816,7 @@ func (x *ListAnnouncementsResponse) String() string {
 func (*ListAnnouncementsResponse) ProtoMessage() {}
 
 func (x *ListAnnouncementsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_event_proto_msgTypes[15]
+	mi := &file_rally_v1_event_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1599,7 +1829,7 @@ func (x *ListAnnouncementsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAnnouncementsResponse.ProtoReflect.Descriptor instead.
 func (*ListAnnouncementsResponse) Descriptor() ([]byte, []int) {
-	return file_rally_v1_event_proto_rawDescGZIP(), []int{15}
+	return file_rally_v1_event_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListAnnouncementsResponse) GetAnnouncements() []*Announcement {
@@ -1620,7 +1850,7 @@ var File_rally_v1_event_proto protoreflect.FileDescriptor
 
 const file_rally_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x14rally/v1/event.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rally/v1/campaign.proto\x1a\x12rally/v1/key.proto\x1a\x14rally/v1/rules.proto\x1a\x13rally/v1/task.proto\"\xaf\x0f\n" +
+	"\x14rally/v1/event.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rally/v1/campaign.proto\x1a\x12rally/v1/key.proto\x1a\x13rally/v1/rsvp.proto\x1a\x14rally/v1/rules.proto\x1a\x13rally/v1/task.proto\"\xe3\x0f\n" +
 	"\x05Event\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12h\n" +
 	"\bcampaign\x18\x02 \x01(\tBL\xe0A\x01\xe0A\x05\xfaA\x16\n" +
@@ -1650,11 +1880,19 @@ const file_rally_v1_event_proto_rawDesc = "" +
 	"\x04etag\x18\x12 \x01(\tB\x03\xe0A\x01R\x04etag\x123\n" +
 	"\x05owner\x18\x13 \x01(\tB\x1d\xe0A\x03\xfaA\x17\n" +
 	"\x15rallyhq.org/OrganiserR\x05owner\x12B\n" +
-	"\x0erecipient_keys\x18\x14 \x03(\v2\x16.rally.v1.RecipientKeyB\x03\xe0A\x03R\rrecipientKeys:\x83\x05\xeaA2\n" +
+	"\x0erecipient_keys\x18\x14 \x03(\v2\x16.rally.v1.RecipientKeyB\x03\xe0A\x03R\rrecipientKeys\x122\n" +
+	"\x06safety\x18\x15 \x01(\v2\x15.rally.v1.EventSafetyB\x03\xe0A\x01R\x06safety:\x83\x05\xeaA2\n" +
 	"\x11rallyhq.org/Event\x12\x0eevents/{event}*\x06events2\x05event\xbaH\xca\x04\x1a\x8b\x01\n" +
 	"\x15event.end_after_start\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_time\x1a\xfb\x01\n" +
 	"\x12event.max_duration\x12!an event may last at most 31 days\x1a\xc1\x01!has(this.start_time) || !has(this.end_time) || this.end_time <= this.start_time || (int(this.end_time) - int(this.start_time) <= 2678401 && this.end_time - this.start_time <= duration('744h'))\x1a\xbb\x01\n" +
-	"\x17event.reveal_before_end\x121meeting_point_reveal_time must be before end_time\x1am!has(this.meeting_point_reveal_time) || !has(this.end_time) || this.meeting_point_reveal_time < this.end_time\"\xb8\x05\n" +
+	"\x17event.reveal_before_end\x121meeting_point_reveal_time must be before end_time\x1am!has(this.meeting_point_reveal_time) || !has(this.end_time) || this.meeting_point_reveal_time < this.end_time\"\xc6\x01\n" +
+	"\vEventSafety\x12/\n" +
+	"\rlegal_hotline\x18\x01 \x01(\tB\n" +
+	"\xe0A\x01\xbaH\x04r\x02\x18dR\flegalHotline\x125\n" +
+	"\x10emergency_number\x18\x02 \x01(\tB\n" +
+	"\xe0A\x01\xbaH\x04r\x02\x18(R\x0femergencyNumber\x12,\n" +
+	"\x0flegal_observers\x18\x03 \x01(\bB\x03\xe0A\x01R\x0elegalObservers\x12!\n" +
+	"\x05notes\x18\x04 \x01(\tB\v\xe0A\x01\xbaH\x05r\x03\x18\xd0\x0fR\x05notes\"\xb8\x05\n" +
 	"\x05Venue\x126\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x13.rally.v1.VenueKindB\r\xe0A\x02\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12?\n" +
 	"\x13represented_country\x18\x02 \x01(\tB\x0e\xe0A\x01\xbaH\br\x06ȳ\xae\xb1\x02\x01R\x12representedCountry\x129\n" +
@@ -1667,7 +1905,7 @@ const file_rally_v1_event_proto_rawDesc = "" +
 	"\"venue.represented_country_required\x12;represented_country is required for an embassy or consulate\x1a0this.kind == 3 || this.represented_country != ''B\v\n" +
 	"\t_latitudeB\f\n" +
 	"\n" +
-	"_longitude\"\xa2\x01\n" +
+	"_longitude\"\xf3\x01\n" +
 	"\n" +
 	"Attendance\x12\x19\n" +
 	"\x05going\x18\x01 \x01(\x05B\x03\xe0A\x03R\x05going\x12#\n" +
@@ -1676,7 +1914,10 @@ const file_rally_v1_event_proto_rawDesc = "" +
 	"waitlisted\x12$\n" +
 	"\vgoing_range\x18\x03 \x01(\tB\x03\xe0A\x03R\n" +
 	"goingRange\x12.\n" +
-	"\x10waitlisted_range\x18\x04 \x01(\tB\x03\xe0A\x03R\x0fwaitlistedRange\"\xd1\x01\n" +
+	"\x10waitlisted_range\x18\x04 \x01(\tB\x03\xe0A\x03R\x0fwaitlistedRange\x12\"\n" +
+	"\n" +
+	"checked_in\x18\x05 \x01(\x05B\x03\xe0A\x03R\tcheckedIn\x12+\n" +
+	"\x0fnot_checked_out\x18\x06 \x01(\x05B\x03\xe0A\x03R\rnotCheckedOut\"\xd1\x01\n" +
 	"\x12CreateEventRequest\x120\n" +
 	"\x05event\x18\x01 \x01(\v2\x0f.rally.v1.EventB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\x05event\x12F\n" +
 	"\bevent_id\x18\x02 \x01(\tB+\xe0A\x01\xbaH%\xd8\x01\x01r 2\x1e^[a-z][a-z0-9-]{1,61}[a-z0-9]$R\aeventId\x12A\n" +
@@ -1712,14 +1953,23 @@ const file_rally_v1_event_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tB@\xe0A\x02\xfaA\x13\n" +
 	"\x11rallyhq.org/Event\xbaH$r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x04name\x12#\n" +
 	"\x06reason\x18\x02 \x01(\tB\v\xe0A\x01\xbaH\x05r\x03\x18\xf4\x03R\x06reason\x12\x1f\n" +
-	"\x04etag\x18\x03 \x01(\tB\v\xe0A\x01\xbaH\x05r\x03\x18\x80\x01R\x04etag\"\xbe\x02\n" +
+	"\x04etag\x18\x03 \x01(\tB\v\xe0A\x01\xbaH\x05r\x03\x18\x80\x01R\x04etag\"\x82\x03\n" +
 	"\fAnnouncement\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12!\n" +
 	"\x04text\x18\x02 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x10\x01\x18\xe8\aR\x04text\x12G\n" +
 	"\baudience\x18\x03 \x01(\x0e2\x1e.rally.v1.AnnouncementAudienceB\v\xe0A\x01\xbaH\x05\x82\x01\x02\x10\x01R\baudience\x12@\n" +
 	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
-	"createTime:g\xeaAd\n" +
-	"\x18rallyhq.org/Announcement\x12+events/{event}/announcements/{announcement}*\rannouncements2\fannouncement\"\xa3\x03\n" +
+	"createTime\x12B\n" +
+	"\tsignature\x18\x05 \x01(\v2\x1f.rally.v1.AnnouncementSignatureB\x03\xe0A\x01R\tsignature:g\xeaAd\n" +
+	"\x18rallyhq.org/Announcement\x12+events/{event}/announcements/{announcement}*\rannouncements2\fannouncement\"\x87\x02\n" +
+	"\x15AnnouncementSignature\x125\n" +
+	"\x03key\x18\x01 \x01(\tB#\xe0A\x02\xbaH\x1dr\x1b2\x19^[a-z0-9][a-z0-9-]{0,62}$R\x03key\x12B\n" +
+	"\tsign_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\bsignTime\x12(\n" +
+	"\tsignature\x18\x03 \x01(\fB\n" +
+	"\xe0A\x02\xbaH\x04z\x02h@R\tsignature\x12\"\n" +
+	"\n" +
+	"public_key\x18\x04 \x01(\fB\x03\xe0A\x03R\tpublicKey\x12%\n" +
+	"\vfingerprint\x18\x05 \x01(\tB\x03\xe0A\x03R\vfingerprint\"\xcc\x03\n" +
 	"\x06Change\x12%\n" +
 	"\bresource\x18\x01 \x01(\tB\t\xe0A\x03\xfaA\x03\n" +
 	"\x01*R\bresource\x12-\n" +
@@ -1731,7 +1981,9 @@ const file_rally_v1_event_proto_rawDesc = "" +
 	"\x05reset\x18\a \x01(\bB\x03\xe0A\x03R\x05reset\x12@\n" +
 	"\vchange_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"changeTime\x12'\n" +
-	"\x04task\x18\t \x01(\v2\x0e.rally.v1.TaskB\x03\xe0A\x03R\x04task\"\x8e\x01\n" +
+	"\x04task\x18\t \x01(\v2\x0e.rally.v1.TaskB\x03\xe0A\x03R\x04task\x12'\n" +
+	"\x04rsvp\x18\n" +
+	" \x01(\v2\x0e.rally.v1.RsvpB\x03\xe0A\x03R\x04rsvp\"\x8e\x01\n" +
 	"\x11WatchEventRequest\x12T\n" +
 	"\x04name\x18\x01 \x01(\tB@\xe0A\x02\xfaA\x13\n" +
 	"\x11rallyhq.org/Event\xbaH$r\"2 ^events/[a-z0-9][a-z0-9-]{0,62}$R\x04name\x12#\n" +
@@ -1769,7 +2021,7 @@ const file_rally_v1_event_proto_rawDesc = "" +
 	"\x14AnnouncementAudience\x12%\n" +
 	"!ANNOUNCEMENT_AUDIENCE_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cANNOUNCEMENT_AUDIENCE_PUBLIC\x10\x01\x12&\n" +
-	"\"ANNOUNCEMENT_AUDIENCE_RSVP_HOLDERS\x10\x02*\xe9\x01\n" +
+	"\"ANNOUNCEMENT_AUDIENCE_RSVP_HOLDERS\x10\x02*\x80\x02\n" +
 	"\n" +
 	"ChangeKind\x12\x1b\n" +
 	"\x17CHANGE_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
@@ -1779,7 +2031,8 @@ const file_rally_v1_event_proto_rawDesc = "" +
 	"\x15CHANGE_KIND_CANCELLED\x10\x04\x12\x1a\n" +
 	"\x16CHANGE_KIND_ATTENDANCE\x10\x05\x12\x1c\n" +
 	"\x18CHANGE_KIND_ANNOUNCEMENT\x10\x06\x12\x1d\n" +
-	"\x19CHANGE_KIND_TASK_PROGRESS\x10\a2\xca\a\n" +
+	"\x19CHANGE_KIND_TASK_PROGRESS\x10\a\x12\x15\n" +
+	"\x11CHANGE_KIND_BUDDY\x10\b2\xca\a\n" +
 	"\fEventService\x12W\n" +
 	"\vCreateEvent\x12\x1c.rally.v1.CreateEventRequest\x1a\x0f.rally.v1.Event\"\x19\x82\xd3\xe4\x93\x02\x13:\x05event\"\n" +
 	"/v1/events\x12S\n" +
@@ -1808,7 +2061,7 @@ func file_rally_v1_event_proto_rawDescGZIP() []byte {
 }
 
 var file_rally_v1_event_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_rally_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_rally_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_rally_v1_event_proto_goTypes = []any{
 	(VenueKind)(0),                    // 0: rally.v1.VenueKind
 	(EventState)(0),                   // 1: rally.v1.EventState
@@ -1816,78 +2069,85 @@ var file_rally_v1_event_proto_goTypes = []any{
 	(AnnouncementAudience)(0),         // 3: rally.v1.AnnouncementAudience
 	(ChangeKind)(0),                   // 4: rally.v1.ChangeKind
 	(*Event)(nil),                     // 5: rally.v1.Event
-	(*Venue)(nil),                     // 6: rally.v1.Venue
-	(*Attendance)(nil),                // 7: rally.v1.Attendance
-	(*CreateEventRequest)(nil),        // 8: rally.v1.CreateEventRequest
-	(*GetEventRequest)(nil),           // 9: rally.v1.GetEventRequest
-	(*ListEventsRequest)(nil),         // 10: rally.v1.ListEventsRequest
-	(*ListEventsResponse)(nil),        // 11: rally.v1.ListEventsResponse
-	(*UpdateEventRequest)(nil),        // 12: rally.v1.UpdateEventRequest
-	(*CancelEventRequest)(nil),        // 13: rally.v1.CancelEventRequest
-	(*Announcement)(nil),              // 14: rally.v1.Announcement
-	(*Change)(nil),                    // 15: rally.v1.Change
-	(*WatchEventRequest)(nil),         // 16: rally.v1.WatchEventRequest
-	(*WatchCampaignRequest)(nil),      // 17: rally.v1.WatchCampaignRequest
-	(*PostAnnouncementRequest)(nil),   // 18: rally.v1.PostAnnouncementRequest
-	(*ListAnnouncementsRequest)(nil),  // 19: rally.v1.ListAnnouncementsRequest
-	(*ListAnnouncementsResponse)(nil), // 20: rally.v1.ListAnnouncementsResponse
-	(*timestamppb.Timestamp)(nil),     // 21: google.protobuf.Timestamp
-	(*RecipientKey)(nil),              // 22: rally.v1.RecipientKey
-	(*fieldmaskpb.FieldMask)(nil),     // 23: google.protobuf.FieldMask
-	(*Campaign)(nil),                  // 24: rally.v1.Campaign
-	(*Task)(nil),                      // 25: rally.v1.Task
+	(*EventSafety)(nil),               // 6: rally.v1.EventSafety
+	(*Venue)(nil),                     // 7: rally.v1.Venue
+	(*Attendance)(nil),                // 8: rally.v1.Attendance
+	(*CreateEventRequest)(nil),        // 9: rally.v1.CreateEventRequest
+	(*GetEventRequest)(nil),           // 10: rally.v1.GetEventRequest
+	(*ListEventsRequest)(nil),         // 11: rally.v1.ListEventsRequest
+	(*ListEventsResponse)(nil),        // 12: rally.v1.ListEventsResponse
+	(*UpdateEventRequest)(nil),        // 13: rally.v1.UpdateEventRequest
+	(*CancelEventRequest)(nil),        // 14: rally.v1.CancelEventRequest
+	(*Announcement)(nil),              // 15: rally.v1.Announcement
+	(*AnnouncementSignature)(nil),     // 16: rally.v1.AnnouncementSignature
+	(*Change)(nil),                    // 17: rally.v1.Change
+	(*WatchEventRequest)(nil),         // 18: rally.v1.WatchEventRequest
+	(*WatchCampaignRequest)(nil),      // 19: rally.v1.WatchCampaignRequest
+	(*PostAnnouncementRequest)(nil),   // 20: rally.v1.PostAnnouncementRequest
+	(*ListAnnouncementsRequest)(nil),  // 21: rally.v1.ListAnnouncementsRequest
+	(*ListAnnouncementsResponse)(nil), // 22: rally.v1.ListAnnouncementsResponse
+	(*timestamppb.Timestamp)(nil),     // 23: google.protobuf.Timestamp
+	(*RecipientKey)(nil),              // 24: rally.v1.RecipientKey
+	(*fieldmaskpb.FieldMask)(nil),     // 25: google.protobuf.FieldMask
+	(*Campaign)(nil),                  // 26: rally.v1.Campaign
+	(*Task)(nil),                      // 27: rally.v1.Task
+	(*Rsvp)(nil),                      // 28: rally.v1.Rsvp
 }
 var file_rally_v1_event_proto_depIdxs = []int32{
-	6,  // 0: rally.v1.Event.venue:type_name -> rally.v1.Venue
-	21, // 1: rally.v1.Event.start_time:type_name -> google.protobuf.Timestamp
-	21, // 2: rally.v1.Event.end_time:type_name -> google.protobuf.Timestamp
+	7,  // 0: rally.v1.Event.venue:type_name -> rally.v1.Venue
+	23, // 1: rally.v1.Event.start_time:type_name -> google.protobuf.Timestamp
+	23, // 2: rally.v1.Event.end_time:type_name -> google.protobuf.Timestamp
 	1,  // 3: rally.v1.Event.state:type_name -> rally.v1.EventState
 	2,  // 4: rally.v1.Event.attendance_visibility:type_name -> rally.v1.AttendanceVisibility
-	7,  // 5: rally.v1.Event.attendance:type_name -> rally.v1.Attendance
-	21, // 6: rally.v1.Event.meeting_point_reveal_time:type_name -> google.protobuf.Timestamp
-	21, // 7: rally.v1.Event.create_time:type_name -> google.protobuf.Timestamp
-	21, // 8: rally.v1.Event.update_time:type_name -> google.protobuf.Timestamp
-	22, // 9: rally.v1.Event.recipient_keys:type_name -> rally.v1.RecipientKey
-	0,  // 10: rally.v1.Venue.kind:type_name -> rally.v1.VenueKind
-	5,  // 11: rally.v1.CreateEventRequest.event:type_name -> rally.v1.Event
-	21, // 12: rally.v1.ListEventsRequest.start_after:type_name -> google.protobuf.Timestamp
-	21, // 13: rally.v1.ListEventsRequest.start_before:type_name -> google.protobuf.Timestamp
-	5,  // 14: rally.v1.ListEventsResponse.events:type_name -> rally.v1.Event
-	5,  // 15: rally.v1.UpdateEventRequest.event:type_name -> rally.v1.Event
-	23, // 16: rally.v1.UpdateEventRequest.update_mask:type_name -> google.protobuf.FieldMask
-	3,  // 17: rally.v1.Announcement.audience:type_name -> rally.v1.AnnouncementAudience
-	21, // 18: rally.v1.Announcement.create_time:type_name -> google.protobuf.Timestamp
-	4,  // 19: rally.v1.Change.kind:type_name -> rally.v1.ChangeKind
-	5,  // 20: rally.v1.Change.event:type_name -> rally.v1.Event
-	24, // 21: rally.v1.Change.campaign:type_name -> rally.v1.Campaign
-	14, // 22: rally.v1.Change.announcement:type_name -> rally.v1.Announcement
-	21, // 23: rally.v1.Change.change_time:type_name -> google.protobuf.Timestamp
-	25, // 24: rally.v1.Change.task:type_name -> rally.v1.Task
-	14, // 25: rally.v1.PostAnnouncementRequest.announcement:type_name -> rally.v1.Announcement
-	14, // 26: rally.v1.ListAnnouncementsResponse.announcements:type_name -> rally.v1.Announcement
-	8,  // 27: rally.v1.EventService.CreateEvent:input_type -> rally.v1.CreateEventRequest
-	9,  // 28: rally.v1.EventService.GetEvent:input_type -> rally.v1.GetEventRequest
-	10, // 29: rally.v1.EventService.ListEvents:input_type -> rally.v1.ListEventsRequest
-	12, // 30: rally.v1.EventService.UpdateEvent:input_type -> rally.v1.UpdateEventRequest
-	16, // 31: rally.v1.EventService.WatchEvent:input_type -> rally.v1.WatchEventRequest
-	17, // 32: rally.v1.EventService.WatchCampaign:input_type -> rally.v1.WatchCampaignRequest
-	18, // 33: rally.v1.EventService.PostAnnouncement:input_type -> rally.v1.PostAnnouncementRequest
-	19, // 34: rally.v1.EventService.ListAnnouncements:input_type -> rally.v1.ListAnnouncementsRequest
-	13, // 35: rally.v1.EventService.CancelEvent:input_type -> rally.v1.CancelEventRequest
-	5,  // 36: rally.v1.EventService.CreateEvent:output_type -> rally.v1.Event
-	5,  // 37: rally.v1.EventService.GetEvent:output_type -> rally.v1.Event
-	11, // 38: rally.v1.EventService.ListEvents:output_type -> rally.v1.ListEventsResponse
-	5,  // 39: rally.v1.EventService.UpdateEvent:output_type -> rally.v1.Event
-	15, // 40: rally.v1.EventService.WatchEvent:output_type -> rally.v1.Change
-	15, // 41: rally.v1.EventService.WatchCampaign:output_type -> rally.v1.Change
-	14, // 42: rally.v1.EventService.PostAnnouncement:output_type -> rally.v1.Announcement
-	20, // 43: rally.v1.EventService.ListAnnouncements:output_type -> rally.v1.ListAnnouncementsResponse
-	5,  // 44: rally.v1.EventService.CancelEvent:output_type -> rally.v1.Event
-	36, // [36:45] is the sub-list for method output_type
-	27, // [27:36] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	8,  // 5: rally.v1.Event.attendance:type_name -> rally.v1.Attendance
+	23, // 6: rally.v1.Event.meeting_point_reveal_time:type_name -> google.protobuf.Timestamp
+	23, // 7: rally.v1.Event.create_time:type_name -> google.protobuf.Timestamp
+	23, // 8: rally.v1.Event.update_time:type_name -> google.protobuf.Timestamp
+	24, // 9: rally.v1.Event.recipient_keys:type_name -> rally.v1.RecipientKey
+	6,  // 10: rally.v1.Event.safety:type_name -> rally.v1.EventSafety
+	0,  // 11: rally.v1.Venue.kind:type_name -> rally.v1.VenueKind
+	5,  // 12: rally.v1.CreateEventRequest.event:type_name -> rally.v1.Event
+	23, // 13: rally.v1.ListEventsRequest.start_after:type_name -> google.protobuf.Timestamp
+	23, // 14: rally.v1.ListEventsRequest.start_before:type_name -> google.protobuf.Timestamp
+	5,  // 15: rally.v1.ListEventsResponse.events:type_name -> rally.v1.Event
+	5,  // 16: rally.v1.UpdateEventRequest.event:type_name -> rally.v1.Event
+	25, // 17: rally.v1.UpdateEventRequest.update_mask:type_name -> google.protobuf.FieldMask
+	3,  // 18: rally.v1.Announcement.audience:type_name -> rally.v1.AnnouncementAudience
+	23, // 19: rally.v1.Announcement.create_time:type_name -> google.protobuf.Timestamp
+	16, // 20: rally.v1.Announcement.signature:type_name -> rally.v1.AnnouncementSignature
+	23, // 21: rally.v1.AnnouncementSignature.sign_time:type_name -> google.protobuf.Timestamp
+	4,  // 22: rally.v1.Change.kind:type_name -> rally.v1.ChangeKind
+	5,  // 23: rally.v1.Change.event:type_name -> rally.v1.Event
+	26, // 24: rally.v1.Change.campaign:type_name -> rally.v1.Campaign
+	15, // 25: rally.v1.Change.announcement:type_name -> rally.v1.Announcement
+	23, // 26: rally.v1.Change.change_time:type_name -> google.protobuf.Timestamp
+	27, // 27: rally.v1.Change.task:type_name -> rally.v1.Task
+	28, // 28: rally.v1.Change.rsvp:type_name -> rally.v1.Rsvp
+	15, // 29: rally.v1.PostAnnouncementRequest.announcement:type_name -> rally.v1.Announcement
+	15, // 30: rally.v1.ListAnnouncementsResponse.announcements:type_name -> rally.v1.Announcement
+	9,  // 31: rally.v1.EventService.CreateEvent:input_type -> rally.v1.CreateEventRequest
+	10, // 32: rally.v1.EventService.GetEvent:input_type -> rally.v1.GetEventRequest
+	11, // 33: rally.v1.EventService.ListEvents:input_type -> rally.v1.ListEventsRequest
+	13, // 34: rally.v1.EventService.UpdateEvent:input_type -> rally.v1.UpdateEventRequest
+	18, // 35: rally.v1.EventService.WatchEvent:input_type -> rally.v1.WatchEventRequest
+	19, // 36: rally.v1.EventService.WatchCampaign:input_type -> rally.v1.WatchCampaignRequest
+	20, // 37: rally.v1.EventService.PostAnnouncement:input_type -> rally.v1.PostAnnouncementRequest
+	21, // 38: rally.v1.EventService.ListAnnouncements:input_type -> rally.v1.ListAnnouncementsRequest
+	14, // 39: rally.v1.EventService.CancelEvent:input_type -> rally.v1.CancelEventRequest
+	5,  // 40: rally.v1.EventService.CreateEvent:output_type -> rally.v1.Event
+	5,  // 41: rally.v1.EventService.GetEvent:output_type -> rally.v1.Event
+	12, // 42: rally.v1.EventService.ListEvents:output_type -> rally.v1.ListEventsResponse
+	5,  // 43: rally.v1.EventService.UpdateEvent:output_type -> rally.v1.Event
+	17, // 44: rally.v1.EventService.WatchEvent:output_type -> rally.v1.Change
+	17, // 45: rally.v1.EventService.WatchCampaign:output_type -> rally.v1.Change
+	15, // 46: rally.v1.EventService.PostAnnouncement:output_type -> rally.v1.Announcement
+	22, // 47: rally.v1.EventService.ListAnnouncements:output_type -> rally.v1.ListAnnouncementsResponse
+	5,  // 48: rally.v1.EventService.CancelEvent:output_type -> rally.v1.Event
+	40, // [40:49] is the sub-list for method output_type
+	31, // [31:40] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_rally_v1_event_proto_init() }
@@ -1897,16 +2157,17 @@ func file_rally_v1_event_proto_init() {
 	}
 	file_rally_v1_campaign_proto_init()
 	file_rally_v1_key_proto_init()
+	file_rally_v1_rsvp_proto_init()
 	file_rally_v1_rules_proto_init()
 	file_rally_v1_task_proto_init()
-	file_rally_v1_event_proto_msgTypes[1].OneofWrappers = []any{}
+	file_rally_v1_event_proto_msgTypes[2].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rally_v1_event_proto_rawDesc), len(file_rally_v1_event_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

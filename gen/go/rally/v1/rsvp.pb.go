@@ -11,6 +11,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	emptypb "google.golang.org/protobuf/types/known/emptypb"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
@@ -116,7 +117,14 @@ type Rsvp struct {
 	// display_name and contact are then empty in what is stored and returned. Returned to
 	// the event's organisers only. The server checks its form and recipients, never its
 	// contents, so the limits on display_name and contact are the client's to keep.
-	Envelope      *Envelope `protobuf:"bytes,10,opt,name=envelope,proto3" json:"envelope,omitempty"`
+	Envelope *Envelope `protobuf:"bytes,10,opt,name=envelope,proto3" json:"envelope,omitempty"`
+	// When the holder confirmed they are home safe (CheckOutRsvp); empty until then.
+	// Output only.
+	CheckOutTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=check_out_time,json=checkOutTime,proto3" json:"check_out_time,omitempty"`
+	// The buddy paired with this RSVP (PairBuddy, JoinBuddy), as the holder sees them:
+	// only the nickname they chose and when they checked out. Returned to the RSVP's
+	// holder only; empty without a buddy. Output only.
+	Buddy         *RsvpBuddy `protobuf:"bytes,12,opt,name=buddy,proto3" json:"buddy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -221,15 +229,85 @@ func (x *Rsvp) GetEnvelope() *Envelope {
 	return nil
 }
 
+func (x *Rsvp) GetCheckOutTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CheckOutTime
+	}
+	return nil
+}
+
+func (x *Rsvp) GetBuddy() *RsvpBuddy {
+	if x != nil {
+		return x.Buddy
+	}
+	return nil
+}
+
+// RsvpBuddy is what an RSVP's holder sees of their buddy.
+type RsvpBuddy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The nickname the buddy chose to be shown under. Output only.
+	Nickname string `protobuf:"bytes,1,opt,name=nickname,proto3" json:"nickname,omitempty"`
+	// When the buddy confirmed they are home safe; empty until then. Output only.
+	CheckOutTime  *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=check_out_time,json=checkOutTime,proto3" json:"check_out_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RsvpBuddy) Reset() {
+	*x = RsvpBuddy{}
+	mi := &file_rally_v1_rsvp_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RsvpBuddy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RsvpBuddy) ProtoMessage() {}
+
+func (x *RsvpBuddy) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_v1_rsvp_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RsvpBuddy.ProtoReflect.Descriptor instead.
+func (*RsvpBuddy) Descriptor() ([]byte, []int) {
+	return file_rally_v1_rsvp_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RsvpBuddy) GetNickname() string {
+	if x != nil {
+		return x.Nickname
+	}
+	return ""
+}
+
+func (x *RsvpBuddy) GetCheckOutTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CheckOutTime
+	}
+	return nil
+}
+
 // AuditEntry records one read of personal data by an organiser: of an event's RSVPs or
 // of a task's claims. It names the event or the task, never the RSVP or claim read (its
 // name would tie the entry, which outlives the RSVPs, to one participant).
 type AuditEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Who read it: `organisers/{organiser}`, or `admin`.
+	// Who read it: `organisers/{organiser}`, or `admin`. For DeleteRsvp by the RSVP's own
+	// holder, `holder`, which says no more about who.
 	Actor string `protobuf:"bytes,1,opt,name=actor,proto3" json:"actor,omitempty"`
 	// What was done: the method, such as `ListRsvps`, `GetRsvp`, `UpdateRsvp`,
-	// `CancelRsvp`, `CheckInRsvp` or `ListClaims`.
+	// `CancelRsvp`, `CheckInRsvp`, `DeleteRsvp` or `ListClaims`.
 	Action string `protobuf:"bytes,2,opt,name=action,proto3" json:"action,omitempty"`
 	// The event whose RSVPs were read, `events/{event}`; empty for a task's entries.
 	Event string `protobuf:"bytes,3,opt,name=event,proto3" json:"event,omitempty"`
@@ -243,7 +321,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_rally_v1_rsvp_proto_msgTypes[1]
+	mi := &file_rally_v1_rsvp_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -255,7 +333,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_rsvp_proto_msgTypes[1]
+	mi := &file_rally_v1_rsvp_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -268,7 +346,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_rally_v1_rsvp_proto_rawDescGZIP(), []int{1}
+	return file_rally_v1_rsvp_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *AuditEntry) GetActor() string {
@@ -336,7 +414,7 @@ type CreateRsvpRequest struct {
 
 func (x *CreateRsvpRequest) Reset() {
 	*x = CreateRsvpRequest{}
-	mi := &file_rally_v1_rsvp_proto_msgTypes[2]
+	mi := &file_rally_v1_rsvp_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -348,7 +426,7 @@ func (x *CreateRsvpRequest) String() string {
 func (*CreateRsvpRequest) ProtoMessage() {}
 
 func (x *CreateRsvpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_rsvp_proto_msgTypes[2]
+	mi := &file_rally_v1_rsvp_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -361,7 +439,7 @@ func (x *CreateRsvpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRsvpRequest.ProtoReflect.Descriptor instead.
 func (*CreateRsvpRequest) Descriptor() ([]byte, []int) {
-	return file_rally_v1_rsvp_proto_rawDescGZIP(), []int{2}
+	return file_rally_v1_rsvp_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateRsvpRequest) GetParent() string {
@@ -410,7 +488,7 @@ type CreateRsvpResponse struct {
 
 func (x *CreateRsvpResponse) Reset() {
 	*x = CreateRsvpResponse{}
-	mi := &file_rally_v1_rsvp_proto_msgTypes[3]
+	mi := &file_rally_v1_rsvp_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -422,7 +500,7 @@ func (x *CreateRsvpResponse) String() string {
 func (*CreateRsvpResponse) ProtoMessage() {}
 
 func (x *CreateRsvpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_rsvp_proto_msgTypes[3]
+	mi := &file_rally_v1_rsvp_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -435,7 +513,7 @@ func (x *CreateRsvpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRsvpResponse.ProtoReflect.Descriptor instead.
 func (*CreateRsvpResponse) Descriptor() ([]byte, []int) {
-	return file_rally_v1_rsvp_proto_rawDescGZIP(), []int{3}
+	return file_rally_v1_rsvp_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateRsvpResponse) GetRsvp() *Rsvp {
@@ -470,7 +548,7 @@ type GetRsvpRequest struct {
 
 func (x *GetRsvpRequest) Reset() {
 	*x = GetRsvpRequest{}
-	mi := &file_rally_v1_rsvp_proto_msgTypes[4]
+	mi := &file_rally_v1_rsvp_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -482,7 +560,7 @@ func (x *GetRsvpRequest) String() string {
 func (*GetRsvpRequest) ProtoMessage() {}
 
 func (x *GetRsvpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_rsvp_proto_msgTypes[4]
+	mi := &file_rally_v1_rsvp_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -495,7 +573,7 @@ func (x *GetRsvpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRsvpRequest.ProtoReflect.Descriptor instead.
 func (*GetRsvpRequest) Descriptor() ([]byte, []int) {
-	return file_rally_v1_rsvp_proto_rawDescGZIP(), []int{4}
+	return file_rally_v1_rsvp_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetRsvpRequest) GetName() string {
@@ -521,7 +599,7 @@ type UpdateRsvpRequest struct {
 
 func (x *UpdateRsvpRequest) Reset() {
 	*x = UpdateRsvpRequest{}
-	mi := &file_rally_v1_rsvp_proto_msgTypes[5]
+	mi := &file_rally_v1_rsvp_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -533,7 +611,7 @@ func (x *UpdateRsvpRequest) String() string {
 func (*UpdateRsvpRequest) ProtoMessage() {}
 
 func (x *UpdateRsvpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_rsvp_proto_msgTypes[5]
+	mi := &file_rally_v1_rsvp_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -546,7 +624,7 @@ func (x *UpdateRsvpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRsvpRequest.ProtoReflect.Descriptor instead.
 func (*UpdateRsvpRequest) Descriptor() ([]byte, []int) {
-	return file_rally_v1_rsvp_proto_rawDescGZIP(), []int{5}
+	return file_rally_v1_rsvp_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *UpdateRsvpRequest) GetRsvp() *Rsvp {
@@ -574,7 +652,7 @@ type CancelRsvpRequest struct {
 
 func (x *CancelRsvpRequest) Reset() {
 	*x = CancelRsvpRequest{}
-	mi := &file_rally_v1_rsvp_proto_msgTypes[6]
+	mi := &file_rally_v1_rsvp_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -586,7 +664,7 @@ func (x *CancelRsvpRequest) String() string {
 func (*CancelRsvpRequest) ProtoMessage() {}
 
 func (x *CancelRsvpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_rsvp_proto_msgTypes[6]
+	mi := &file_rally_v1_rsvp_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -599,7 +677,7 @@ func (x *CancelRsvpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRsvpRequest.ProtoReflect.Descriptor instead.
 func (*CancelRsvpRequest) Descriptor() ([]byte, []int) {
-	return file_rally_v1_rsvp_proto_rawDescGZIP(), []int{6}
+	return file_rally_v1_rsvp_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CancelRsvpRequest) GetName() string {
@@ -626,7 +704,7 @@ type ListRsvpsRequest struct {
 
 func (x *ListRsvpsRequest) Reset() {
 	*x = ListRsvpsRequest{}
-	mi := &file_rally_v1_rsvp_proto_msgTypes[7]
+	mi := &file_rally_v1_rsvp_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -638,7 +716,7 @@ func (x *ListRsvpsRequest) String() string {
 func (*ListRsvpsRequest) ProtoMessage() {}
 
 func (x *ListRsvpsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_rsvp_proto_msgTypes[7]
+	mi := &file_rally_v1_rsvp_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -651,7 +729,7 @@ func (x *ListRsvpsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRsvpsRequest.ProtoReflect.Descriptor instead.
 func (*ListRsvpsRequest) Descriptor() ([]byte, []int) {
-	return file_rally_v1_rsvp_proto_rawDescGZIP(), []int{7}
+	return file_rally_v1_rsvp_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListRsvpsRequest) GetParent() string {
@@ -695,7 +773,7 @@ type ListRsvpsResponse struct {
 
 func (x *ListRsvpsResponse) Reset() {
 	*x = ListRsvpsResponse{}
-	mi := &file_rally_v1_rsvp_proto_msgTypes[8]
+	mi := &file_rally_v1_rsvp_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -707,7 +785,7 @@ func (x *ListRsvpsResponse) String() string {
 func (*ListRsvpsResponse) ProtoMessage() {}
 
 func (x *ListRsvpsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_rsvp_proto_msgTypes[8]
+	mi := &file_rally_v1_rsvp_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -720,7 +798,7 @@ func (x *ListRsvpsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRsvpsResponse.ProtoReflect.Descriptor instead.
 func (*ListRsvpsResponse) Descriptor() ([]byte, []int) {
-	return file_rally_v1_rsvp_proto_rawDescGZIP(), []int{8}
+	return file_rally_v1_rsvp_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListRsvpsResponse) GetRsvps() []*Rsvp {
@@ -748,7 +826,7 @@ type CheckInRsvpRequest struct {
 
 func (x *CheckInRsvpRequest) Reset() {
 	*x = CheckInRsvpRequest{}
-	mi := &file_rally_v1_rsvp_proto_msgTypes[9]
+	mi := &file_rally_v1_rsvp_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -760,7 +838,7 @@ func (x *CheckInRsvpRequest) String() string {
 func (*CheckInRsvpRequest) ProtoMessage() {}
 
 func (x *CheckInRsvpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_rsvp_proto_msgTypes[9]
+	mi := &file_rally_v1_rsvp_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -773,7 +851,7 @@ func (x *CheckInRsvpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckInRsvpRequest.ProtoReflect.Descriptor instead.
 func (*CheckInRsvpRequest) Descriptor() ([]byte, []int) {
-	return file_rally_v1_rsvp_proto_rawDescGZIP(), []int{9}
+	return file_rally_v1_rsvp_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CheckInRsvpRequest) GetName() string {
@@ -800,7 +878,7 @@ type ListAuditEntriesRequest struct {
 
 func (x *ListAuditEntriesRequest) Reset() {
 	*x = ListAuditEntriesRequest{}
-	mi := &file_rally_v1_rsvp_proto_msgTypes[10]
+	mi := &file_rally_v1_rsvp_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -812,7 +890,7 @@ func (x *ListAuditEntriesRequest) String() string {
 func (*ListAuditEntriesRequest) ProtoMessage() {}
 
 func (x *ListAuditEntriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_rsvp_proto_msgTypes[10]
+	mi := &file_rally_v1_rsvp_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -825,7 +903,7 @@ func (x *ListAuditEntriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEntriesRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEntriesRequest) Descriptor() ([]byte, []int) {
-	return file_rally_v1_rsvp_proto_rawDescGZIP(), []int{10}
+	return file_rally_v1_rsvp_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListAuditEntriesRequest) GetParent() string {
@@ -863,7 +941,7 @@ type ListAuditEntriesResponse struct {
 
 func (x *ListAuditEntriesResponse) Reset() {
 	*x = ListAuditEntriesResponse{}
-	mi := &file_rally_v1_rsvp_proto_msgTypes[11]
+	mi := &file_rally_v1_rsvp_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -875,7 +953,7 @@ func (x *ListAuditEntriesResponse) String() string {
 func (*ListAuditEntriesResponse) ProtoMessage() {}
 
 func (x *ListAuditEntriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_v1_rsvp_proto_msgTypes[11]
+	mi := &file_rally_v1_rsvp_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -888,7 +966,7 @@ func (x *ListAuditEntriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEntriesResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEntriesResponse) Descriptor() ([]byte, []int) {
-	return file_rally_v1_rsvp_proto_rawDescGZIP(), []int{11}
+	return file_rally_v1_rsvp_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListAuditEntriesResponse) GetAuditEntries() []*AuditEntry {
@@ -905,11 +983,280 @@ func (x *ListAuditEntriesResponse) GetNextPageToken() string {
 	return ""
 }
 
+// Request for RsvpService.DeleteRsvp.
+type DeleteRsvpRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name, `events/{event}/rsvps/{rsvp}`.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteRsvpRequest) Reset() {
+	*x = DeleteRsvpRequest{}
+	mi := &file_rally_v1_rsvp_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteRsvpRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteRsvpRequest) ProtoMessage() {}
+
+func (x *DeleteRsvpRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_v1_rsvp_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteRsvpRequest.ProtoReflect.Descriptor instead.
+func (*DeleteRsvpRequest) Descriptor() ([]byte, []int) {
+	return file_rally_v1_rsvp_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *DeleteRsvpRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// Request for RsvpService.PairBuddy.
+type PairBuddyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name of the holder's RSVP, `events/{event}/rsvps/{rsvp}`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The nickname the buddy will see: anything the buddy recognises, ideally not a real
+	// name.
+	Nickname      string `protobuf:"bytes,2,opt,name=nickname,proto3" json:"nickname,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PairBuddyRequest) Reset() {
+	*x = PairBuddyRequest{}
+	mi := &file_rally_v1_rsvp_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PairBuddyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PairBuddyRequest) ProtoMessage() {}
+
+func (x *PairBuddyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_v1_rsvp_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PairBuddyRequest.ProtoReflect.Descriptor instead.
+func (*PairBuddyRequest) Descriptor() ([]byte, []int) {
+	return file_rally_v1_rsvp_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *PairBuddyRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PairBuddyRequest) GetNickname() string {
+	if x != nil {
+		return x.Nickname
+	}
+	return ""
+}
+
+// Response of RsvpService.PairBuddy.
+type PairBuddyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The code to give the buddy in person: 12 characters of base32 (a to z, 2 to 7),
+	// unguessable, single use.
+	BuddyCode string `protobuf:"bytes,1,opt,name=buddy_code,json=buddyCode,proto3" json:"buddy_code,omitempty"`
+	// When the code stops working.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PairBuddyResponse) Reset() {
+	*x = PairBuddyResponse{}
+	mi := &file_rally_v1_rsvp_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PairBuddyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PairBuddyResponse) ProtoMessage() {}
+
+func (x *PairBuddyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_v1_rsvp_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PairBuddyResponse.ProtoReflect.Descriptor instead.
+func (*PairBuddyResponse) Descriptor() ([]byte, []int) {
+	return file_rally_v1_rsvp_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *PairBuddyResponse) GetBuddyCode() string {
+	if x != nil {
+		return x.BuddyCode
+	}
+	return ""
+}
+
+func (x *PairBuddyResponse) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+// Request for RsvpService.JoinBuddy.
+type JoinBuddyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name of the joining holder's RSVP, `events/{event}/rsvps/{rsvp}`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The code the other holder got from PairBuddy, for an RSVP of the same event. Clients
+	// should lower-case it and drop spaces and dashes first.
+	BuddyCode string `protobuf:"bytes,2,opt,name=buddy_code,json=buddyCode,proto3" json:"buddy_code,omitempty"`
+	// The nickname the other holder will see.
+	Nickname      string `protobuf:"bytes,3,opt,name=nickname,proto3" json:"nickname,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinBuddyRequest) Reset() {
+	*x = JoinBuddyRequest{}
+	mi := &file_rally_v1_rsvp_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinBuddyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinBuddyRequest) ProtoMessage() {}
+
+func (x *JoinBuddyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_v1_rsvp_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinBuddyRequest.ProtoReflect.Descriptor instead.
+func (*JoinBuddyRequest) Descriptor() ([]byte, []int) {
+	return file_rally_v1_rsvp_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *JoinBuddyRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *JoinBuddyRequest) GetBuddyCode() string {
+	if x != nil {
+		return x.BuddyCode
+	}
+	return ""
+}
+
+func (x *JoinBuddyRequest) GetNickname() string {
+	if x != nil {
+		return x.Nickname
+	}
+	return ""
+}
+
+// Request for RsvpService.CheckOutRsvp.
+type CheckOutRsvpRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name, `events/{event}/rsvps/{rsvp}`.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckOutRsvpRequest) Reset() {
+	*x = CheckOutRsvpRequest{}
+	mi := &file_rally_v1_rsvp_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckOutRsvpRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckOutRsvpRequest) ProtoMessage() {}
+
+func (x *CheckOutRsvpRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_v1_rsvp_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckOutRsvpRequest.ProtoReflect.Descriptor instead.
+func (*CheckOutRsvpRequest) Descriptor() ([]byte, []int) {
+	return file_rally_v1_rsvp_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *CheckOutRsvpRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
 var File_rally_v1_rsvp_proto protoreflect.FileDescriptor
 
 const file_rally_v1_rsvp_proto_rawDesc = "" +
 	"\n" +
-	"\x13rally/v1/rsvp.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rally/v1/envelope.proto\"\x9b\x04\n" +
+	"\x13rally/v1/rsvp.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rally/v1/envelope.proto\"\x92\x05\n" +
 	"\x04Rsvp\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12-\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\n" +
@@ -925,8 +1272,13 @@ const file_rally_v1_rsvp_proto_rawDesc = "" +
 	"\vupdate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime\x123\n" +
 	"\benvelope\x18\n" +
-	" \x01(\v2\x12.rally.v1.EnvelopeB\x03\xe0A\x01R\benvelope:?\xeaA<\n" +
-	"\x10rallyhq.org/Rsvp\x12\x1bevents/{event}/rsvps/{rsvp}*\x05rsvps2\x04rsvp\"\xe5\x01\n" +
+	" \x01(\v2\x12.rally.v1.EnvelopeB\x03\xe0A\x01R\benvelope\x12E\n" +
+	"\x0echeck_out_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\fcheckOutTime\x12.\n" +
+	"\x05buddy\x18\f \x01(\v2\x13.rally.v1.RsvpBuddyB\x03\xe0A\x03R\x05buddy:?\xeaA<\n" +
+	"\x10rallyhq.org/Rsvp\x12\x1bevents/{event}/rsvps/{rsvp}*\x05rsvps2\x04rsvp\"s\n" +
+	"\tRsvpBuddy\x12\x1f\n" +
+	"\bnickname\x18\x01 \x01(\tB\x03\xe0A\x03R\bnickname\x12E\n" +
+	"\x0echeck_out_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\fcheckOutTime\"\xe5\x01\n" +
 	"\n" +
 	"AuditEntry\x12\x19\n" +
 	"\x05actor\x18\x01 \x01(\tB\x03\xe0A\x03R\x05actor\x12\x1b\n" +
@@ -978,12 +1330,33 @@ const file_rally_v1_rsvp_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tB\v\xe0A\x01\xbaH\x05r\x03\x18\x80\bR\tpageToken\"}\n" +
 	"\x18ListAuditEntriesResponse\x129\n" +
 	"\raudit_entries\x18\x01 \x03(\v2\x14.rally.v1.AuditEntryR\fauditEntries\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*r\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"}\n" +
+	"\x11DeleteRsvpRequest\x12h\n" +
+	"\x04name\x18\x01 \x01(\tBT\xe0A\x02\xfaA\x12\n" +
+	"\x10rallyhq.org/Rsvp\xbaH9r725^events/[a-z0-9][a-z0-9-]{0,62}/rsvps/[a-z0-9]{1,64}$R\x04name\"\xa6\x01\n" +
+	"\x10PairBuddyRequest\x12h\n" +
+	"\x04name\x18\x01 \x01(\tBT\xe0A\x02\xfaA\x12\n" +
+	"\x10rallyhq.org/Rsvp\xbaH9r725^events/[a-z0-9][a-z0-9-]{0,62}/rsvps/[a-z0-9]{1,64}$R\x04name\x12(\n" +
+	"\bnickname\x18\x02 \x01(\tB\f\xe0A\x02\xbaH\x06r\x04\x10\x01\x18(R\bnickname\"o\n" +
+	"\x11PairBuddyResponse\x12\x1d\n" +
+	"\n" +
+	"buddy_code\x18\x01 \x01(\tR\tbuddyCode\x12;\n" +
+	"\vexpire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"\xdf\x01\n" +
+	"\x10JoinBuddyRequest\x12h\n" +
+	"\x04name\x18\x01 \x01(\tBT\xe0A\x02\xfaA\x12\n" +
+	"\x10rallyhq.org/Rsvp\xbaH9r725^events/[a-z0-9][a-z0-9-]{0,62}/rsvps/[a-z0-9]{1,64}$R\x04name\x127\n" +
+	"\n" +
+	"buddy_code\x18\x02 \x01(\tB\x18\xe0A\x02\xbaH\x12r\x102\x0e^[a-z2-7]{12}$R\tbuddyCode\x12(\n" +
+	"\bnickname\x18\x03 \x01(\tB\f\xe0A\x02\xbaH\x06r\x04\x10\x01\x18(R\bnickname\"\x7f\n" +
+	"\x13CheckOutRsvpRequest\x12h\n" +
+	"\x04name\x18\x01 \x01(\tBT\xe0A\x02\xfaA\x12\n" +
+	"\x10rallyhq.org/Rsvp\xbaH9r725^events/[a-z0-9][a-z0-9-]{0,62}/rsvps/[a-z0-9]{1,64}$R\x04name*r\n" +
 	"\tRsvpState\x12\x1a\n" +
 	"\x16RSVP_STATE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10RSVP_STATE_GOING\x10\x01\x12\x19\n" +
 	"\x15RSVP_STATE_WAITLISTED\x10\x02\x12\x18\n" +
-	"\x14RSVP_STATE_CANCELLED\x10\x032\xb5\x06\n" +
+	"\x14RSVP_STATE_CANCELLED\x10\x032\xf0\t\n" +
 	"\vRsvpService\x12r\n" +
 	"\n" +
 	"CreateRsvp\x12\x1b.rally.v1.CreateRsvpRequest\x1a\x1c.rally.v1.CreateRsvpResponse\")\x82\xd3\xe4\x93\x02#:\x04rsvp\"\x1b/v1/{parent=events/*}/rsvps\x12X\n" +
@@ -993,7 +1366,12 @@ const file_rally_v1_rsvp_proto_rawDesc = "" +
 	"\n" +
 	"CancelRsvp\x12\x1b.rally.v1.CancelRsvpRequest\x1a\x0e.rally.v1.Rsvp\"-\x82\xd3\xe4\x93\x02':\x01*\"\"/v1/{name=events/*/rsvps/*}:cancel\x12i\n" +
 	"\tListRsvps\x12\x1a.rally.v1.ListRsvpsRequest\x1a\x1b.rally.v1.ListRsvpsResponse\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/{parent=events/*}/rsvps\x12k\n" +
-	"\vCheckInRsvp\x12\x1c.rally.v1.CheckInRsvpRequest\x1a\x0e.rally.v1.Rsvp\".\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/{name=events/*/rsvps/*}:checkIn\x12\xaa\x01\n" +
+	"\vCheckInRsvp\x12\x1c.rally.v1.CheckInRsvpRequest\x1a\x0e.rally.v1.Rsvp\".\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/{name=events/*/rsvps/*}:checkIn\x12f\n" +
+	"\n" +
+	"DeleteRsvp\x12\x1b.rally.v1.DeleteRsvpRequest\x1a\x16.google.protobuf.Empty\"#\x82\xd3\xe4\x93\x02\x1d*\x1b/v1/{name=events/*/rsvps/*}\x12v\n" +
+	"\tPairBuddy\x12\x1a.rally.v1.PairBuddyRequest\x1a\x1b.rally.v1.PairBuddyResponse\"0\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/{name=events/*/rsvps/*}:pairBuddy\x12i\n" +
+	"\tJoinBuddy\x12\x1a.rally.v1.JoinBuddyRequest\x1a\x0e.rally.v1.Rsvp\"0\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/{name=events/*/rsvps/*}:joinBuddy\x12n\n" +
+	"\fCheckOutRsvp\x12\x1d.rally.v1.CheckOutRsvpRequest\x1a\x0e.rally.v1.Rsvp\"/\x82\xd3\xe4\x93\x02):\x01*\"$/v1/{name=events/*/rsvps/*}:checkOut\x12\xaa\x01\n" +
 	"\x10ListAuditEntries\x12!.rally.v1.ListAuditEntriesRequest\x1a\".rally.v1.ListAuditEntriesResponse\"O\x82\xd3\xe4\x93\x02IZ#\x12!/v1/{parent=tasks/*}/auditEntries\x12\"/v1/{parent=events/*}/auditEntriesB2Z0github.com/rallyhq/rally/gen/go/rally/v1;rallyv1b\x06proto3"
 
 var (
@@ -1009,57 +1387,76 @@ func file_rally_v1_rsvp_proto_rawDescGZIP() []byte {
 }
 
 var file_rally_v1_rsvp_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_rally_v1_rsvp_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_rally_v1_rsvp_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_rally_v1_rsvp_proto_goTypes = []any{
 	(RsvpState)(0),                   // 0: rally.v1.RsvpState
 	(*Rsvp)(nil),                     // 1: rally.v1.Rsvp
-	(*AuditEntry)(nil),               // 2: rally.v1.AuditEntry
-	(*CreateRsvpRequest)(nil),        // 3: rally.v1.CreateRsvpRequest
-	(*CreateRsvpResponse)(nil),       // 4: rally.v1.CreateRsvpResponse
-	(*GetRsvpRequest)(nil),           // 5: rally.v1.GetRsvpRequest
-	(*UpdateRsvpRequest)(nil),        // 6: rally.v1.UpdateRsvpRequest
-	(*CancelRsvpRequest)(nil),        // 7: rally.v1.CancelRsvpRequest
-	(*ListRsvpsRequest)(nil),         // 8: rally.v1.ListRsvpsRequest
-	(*ListRsvpsResponse)(nil),        // 9: rally.v1.ListRsvpsResponse
-	(*CheckInRsvpRequest)(nil),       // 10: rally.v1.CheckInRsvpRequest
-	(*ListAuditEntriesRequest)(nil),  // 11: rally.v1.ListAuditEntriesRequest
-	(*ListAuditEntriesResponse)(nil), // 12: rally.v1.ListAuditEntriesResponse
-	(*timestamppb.Timestamp)(nil),    // 13: google.protobuf.Timestamp
-	(*Envelope)(nil),                 // 14: rally.v1.Envelope
-	(*fieldmaskpb.FieldMask)(nil),    // 15: google.protobuf.FieldMask
+	(*RsvpBuddy)(nil),                // 2: rally.v1.RsvpBuddy
+	(*AuditEntry)(nil),               // 3: rally.v1.AuditEntry
+	(*CreateRsvpRequest)(nil),        // 4: rally.v1.CreateRsvpRequest
+	(*CreateRsvpResponse)(nil),       // 5: rally.v1.CreateRsvpResponse
+	(*GetRsvpRequest)(nil),           // 6: rally.v1.GetRsvpRequest
+	(*UpdateRsvpRequest)(nil),        // 7: rally.v1.UpdateRsvpRequest
+	(*CancelRsvpRequest)(nil),        // 8: rally.v1.CancelRsvpRequest
+	(*ListRsvpsRequest)(nil),         // 9: rally.v1.ListRsvpsRequest
+	(*ListRsvpsResponse)(nil),        // 10: rally.v1.ListRsvpsResponse
+	(*CheckInRsvpRequest)(nil),       // 11: rally.v1.CheckInRsvpRequest
+	(*ListAuditEntriesRequest)(nil),  // 12: rally.v1.ListAuditEntriesRequest
+	(*ListAuditEntriesResponse)(nil), // 13: rally.v1.ListAuditEntriesResponse
+	(*DeleteRsvpRequest)(nil),        // 14: rally.v1.DeleteRsvpRequest
+	(*PairBuddyRequest)(nil),         // 15: rally.v1.PairBuddyRequest
+	(*PairBuddyResponse)(nil),        // 16: rally.v1.PairBuddyResponse
+	(*JoinBuddyRequest)(nil),         // 17: rally.v1.JoinBuddyRequest
+	(*CheckOutRsvpRequest)(nil),      // 18: rally.v1.CheckOutRsvpRequest
+	(*timestamppb.Timestamp)(nil),    // 19: google.protobuf.Timestamp
+	(*Envelope)(nil),                 // 20: rally.v1.Envelope
+	(*fieldmaskpb.FieldMask)(nil),    // 21: google.protobuf.FieldMask
+	(*emptypb.Empty)(nil),            // 22: google.protobuf.Empty
 }
 var file_rally_v1_rsvp_proto_depIdxs = []int32{
 	0,  // 0: rally.v1.Rsvp.state:type_name -> rally.v1.RsvpState
-	13, // 1: rally.v1.Rsvp.create_time:type_name -> google.protobuf.Timestamp
-	13, // 2: rally.v1.Rsvp.update_time:type_name -> google.protobuf.Timestamp
-	14, // 3: rally.v1.Rsvp.envelope:type_name -> rally.v1.Envelope
-	13, // 4: rally.v1.AuditEntry.create_time:type_name -> google.protobuf.Timestamp
-	1,  // 5: rally.v1.CreateRsvpRequest.rsvp:type_name -> rally.v1.Rsvp
-	1,  // 6: rally.v1.CreateRsvpResponse.rsvp:type_name -> rally.v1.Rsvp
-	1,  // 7: rally.v1.UpdateRsvpRequest.rsvp:type_name -> rally.v1.Rsvp
-	15, // 8: rally.v1.UpdateRsvpRequest.update_mask:type_name -> google.protobuf.FieldMask
-	0,  // 9: rally.v1.ListRsvpsRequest.state:type_name -> rally.v1.RsvpState
-	1,  // 10: rally.v1.ListRsvpsResponse.rsvps:type_name -> rally.v1.Rsvp
-	2,  // 11: rally.v1.ListAuditEntriesResponse.audit_entries:type_name -> rally.v1.AuditEntry
-	3,  // 12: rally.v1.RsvpService.CreateRsvp:input_type -> rally.v1.CreateRsvpRequest
-	5,  // 13: rally.v1.RsvpService.GetRsvp:input_type -> rally.v1.GetRsvpRequest
-	6,  // 14: rally.v1.RsvpService.UpdateRsvp:input_type -> rally.v1.UpdateRsvpRequest
-	7,  // 15: rally.v1.RsvpService.CancelRsvp:input_type -> rally.v1.CancelRsvpRequest
-	8,  // 16: rally.v1.RsvpService.ListRsvps:input_type -> rally.v1.ListRsvpsRequest
-	10, // 17: rally.v1.RsvpService.CheckInRsvp:input_type -> rally.v1.CheckInRsvpRequest
-	11, // 18: rally.v1.RsvpService.ListAuditEntries:input_type -> rally.v1.ListAuditEntriesRequest
-	4,  // 19: rally.v1.RsvpService.CreateRsvp:output_type -> rally.v1.CreateRsvpResponse
-	1,  // 20: rally.v1.RsvpService.GetRsvp:output_type -> rally.v1.Rsvp
-	1,  // 21: rally.v1.RsvpService.UpdateRsvp:output_type -> rally.v1.Rsvp
-	1,  // 22: rally.v1.RsvpService.CancelRsvp:output_type -> rally.v1.Rsvp
-	9,  // 23: rally.v1.RsvpService.ListRsvps:output_type -> rally.v1.ListRsvpsResponse
-	1,  // 24: rally.v1.RsvpService.CheckInRsvp:output_type -> rally.v1.Rsvp
-	12, // 25: rally.v1.RsvpService.ListAuditEntries:output_type -> rally.v1.ListAuditEntriesResponse
-	19, // [19:26] is the sub-list for method output_type
-	12, // [12:19] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	19, // 1: rally.v1.Rsvp.create_time:type_name -> google.protobuf.Timestamp
+	19, // 2: rally.v1.Rsvp.update_time:type_name -> google.protobuf.Timestamp
+	20, // 3: rally.v1.Rsvp.envelope:type_name -> rally.v1.Envelope
+	19, // 4: rally.v1.Rsvp.check_out_time:type_name -> google.protobuf.Timestamp
+	2,  // 5: rally.v1.Rsvp.buddy:type_name -> rally.v1.RsvpBuddy
+	19, // 6: rally.v1.RsvpBuddy.check_out_time:type_name -> google.protobuf.Timestamp
+	19, // 7: rally.v1.AuditEntry.create_time:type_name -> google.protobuf.Timestamp
+	1,  // 8: rally.v1.CreateRsvpRequest.rsvp:type_name -> rally.v1.Rsvp
+	1,  // 9: rally.v1.CreateRsvpResponse.rsvp:type_name -> rally.v1.Rsvp
+	1,  // 10: rally.v1.UpdateRsvpRequest.rsvp:type_name -> rally.v1.Rsvp
+	21, // 11: rally.v1.UpdateRsvpRequest.update_mask:type_name -> google.protobuf.FieldMask
+	0,  // 12: rally.v1.ListRsvpsRequest.state:type_name -> rally.v1.RsvpState
+	1,  // 13: rally.v1.ListRsvpsResponse.rsvps:type_name -> rally.v1.Rsvp
+	3,  // 14: rally.v1.ListAuditEntriesResponse.audit_entries:type_name -> rally.v1.AuditEntry
+	19, // 15: rally.v1.PairBuddyResponse.expire_time:type_name -> google.protobuf.Timestamp
+	4,  // 16: rally.v1.RsvpService.CreateRsvp:input_type -> rally.v1.CreateRsvpRequest
+	6,  // 17: rally.v1.RsvpService.GetRsvp:input_type -> rally.v1.GetRsvpRequest
+	7,  // 18: rally.v1.RsvpService.UpdateRsvp:input_type -> rally.v1.UpdateRsvpRequest
+	8,  // 19: rally.v1.RsvpService.CancelRsvp:input_type -> rally.v1.CancelRsvpRequest
+	9,  // 20: rally.v1.RsvpService.ListRsvps:input_type -> rally.v1.ListRsvpsRequest
+	11, // 21: rally.v1.RsvpService.CheckInRsvp:input_type -> rally.v1.CheckInRsvpRequest
+	14, // 22: rally.v1.RsvpService.DeleteRsvp:input_type -> rally.v1.DeleteRsvpRequest
+	15, // 23: rally.v1.RsvpService.PairBuddy:input_type -> rally.v1.PairBuddyRequest
+	17, // 24: rally.v1.RsvpService.JoinBuddy:input_type -> rally.v1.JoinBuddyRequest
+	18, // 25: rally.v1.RsvpService.CheckOutRsvp:input_type -> rally.v1.CheckOutRsvpRequest
+	12, // 26: rally.v1.RsvpService.ListAuditEntries:input_type -> rally.v1.ListAuditEntriesRequest
+	5,  // 27: rally.v1.RsvpService.CreateRsvp:output_type -> rally.v1.CreateRsvpResponse
+	1,  // 28: rally.v1.RsvpService.GetRsvp:output_type -> rally.v1.Rsvp
+	1,  // 29: rally.v1.RsvpService.UpdateRsvp:output_type -> rally.v1.Rsvp
+	1,  // 30: rally.v1.RsvpService.CancelRsvp:output_type -> rally.v1.Rsvp
+	10, // 31: rally.v1.RsvpService.ListRsvps:output_type -> rally.v1.ListRsvpsResponse
+	1,  // 32: rally.v1.RsvpService.CheckInRsvp:output_type -> rally.v1.Rsvp
+	22, // 33: rally.v1.RsvpService.DeleteRsvp:output_type -> google.protobuf.Empty
+	16, // 34: rally.v1.RsvpService.PairBuddy:output_type -> rally.v1.PairBuddyResponse
+	1,  // 35: rally.v1.RsvpService.JoinBuddy:output_type -> rally.v1.Rsvp
+	1,  // 36: rally.v1.RsvpService.CheckOutRsvp:output_type -> rally.v1.Rsvp
+	13, // 37: rally.v1.RsvpService.ListAuditEntries:output_type -> rally.v1.ListAuditEntriesResponse
+	27, // [27:38] is the sub-list for method output_type
+	16, // [16:27] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_rally_v1_rsvp_proto_init() }
@@ -1074,7 +1471,7 @@ func file_rally_v1_rsvp_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rally_v1_rsvp_proto_rawDesc), len(file_rally_v1_rsvp_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -11,6 +11,7 @@ import (
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
+	emptypb "google.golang.org/protobuf/types/known/emptypb"
 )
 
 // This is a compile-time assertion to ensure that this generated file
@@ -25,6 +26,10 @@ const (
 	RsvpService_CancelRsvp_FullMethodName       = "/rally.v1.RsvpService/CancelRsvp"
 	RsvpService_ListRsvps_FullMethodName        = "/rally.v1.RsvpService/ListRsvps"
 	RsvpService_CheckInRsvp_FullMethodName      = "/rally.v1.RsvpService/CheckInRsvp"
+	RsvpService_DeleteRsvp_FullMethodName       = "/rally.v1.RsvpService/DeleteRsvp"
+	RsvpService_PairBuddy_FullMethodName        = "/rally.v1.RsvpService/PairBuddy"
+	RsvpService_JoinBuddy_FullMethodName        = "/rally.v1.RsvpService/JoinBuddy"
+	RsvpService_CheckOutRsvp_FullMethodName     = "/rally.v1.RsvpService/CheckOutRsvp"
 	RsvpService_ListAuditEntries_FullMethodName = "/rally.v1.RsvpService/ListAuditEntries"
 )
 
@@ -72,6 +77,31 @@ type RsvpServiceClient interface {
 	// CheckInRsvp marks a GOING RSVP as arrived. Organisers of the event only; recorded in
 	// the event's audit log.
 	CheckInRsvp(ctx context.Context, in *CheckInRsvpRequest, opts ...grpc.CallOption) (*Rsvp, error)
+	// DeleteRsvp forgets an RSVP at once: the RSVP, its personal fields, its manage token
+	// and its buddy link are deleted, its place goes to the waitlist, and the counts
+	// follow. By the holder of its manage token or an organiser of the event; works on a
+	// cancelled RSVP and after the event too. The event's audit log records that an RSVP
+	// was deleted and whether by its holder or an organiser, never which one. Deleting an
+	// RSVP that no longer exists is NOT_FOUND.
+	DeleteRsvp(ctx context.Context, in *DeleteRsvpRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
+	// PairBuddy starts pairing the RSVP with a buddy: someone who goes and leaves with its
+	// holder, and is told when they are home safe. It returns a short-lived buddy code to
+	// give the buddy in person; the buddy's own RSVP joins with it (JoinBuddy). The code
+	// works once and expires within minutes; asking again replaces it. Holders of the
+	// RSVP's manage token only, and only on a GOING or WAITLISTED RSVP of an event that has
+	// not ended; an RSVP has at most one buddy (FAILED_PRECONDITION).
+	PairBuddy(ctx context.Context, in *PairBuddyRequest, opts ...grpc.CallOption) (*PairBuddyResponse, error)
+	// JoinBuddy pairs the RSVP with the RSVP whose holder gave out buddy_code. Each then
+	// sees the other's nickname and check-out time in its own Rsvp.buddy, and nothing
+	// else of the other: not its name, token or anything it holds. An unknown, expired or
+	// used code, or the RSVP's own, is INVALID_ARGUMENT naming buddy_code. Holders of the
+	// RSVP's manage token only.
+	JoinBuddy(ctx context.Context, in *JoinBuddyRequest, opts ...grpc.CallOption) (*Rsvp, error)
+	// CheckOutRsvp confirms that the holder is home safe. Only after the event has started
+	// (FAILED_PRECONDITION before); checking out twice returns the RSVP unchanged. The
+	// buddy's watch stream is told at once (CHANGE_KIND_BUDDY). Holders of the RSVP's
+	// manage token only.
+	CheckOutRsvp(ctx context.Context, in *CheckOutRsvpRequest, opts ...grpc.CallOption) (*Rsvp, error)
 	// ListAuditEntries lists the organisers' reads of personal data, and when, newest
 	// first: of an event's RSVPs (ListRsvps, and GetRsvp, UpdateRsvp, CancelRsvp and
 	// CheckInRsvp of one), to the event's organisers; of a task's claims (ListClaims), to
@@ -147,6 +177,46 @@ func (c *rsvpServiceClient) CheckInRsvp(ctx context.Context, in *CheckInRsvpRequ
 	return out, nil
 }
 
+func (c *rsvpServiceClient) DeleteRsvp(ctx context.Context, in *DeleteRsvpRequest, opts ...grpc.CallOption) (*emptypb.Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(emptypb.Empty)
+	err := c.cc.Invoke(ctx, RsvpService_DeleteRsvp_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *rsvpServiceClient) PairBuddy(ctx context.Context, in *PairBuddyRequest, opts ...grpc.CallOption) (*PairBuddyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PairBuddyResponse)
+	err := c.cc.Invoke(ctx, RsvpService_PairBuddy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *rsvpServiceClient) JoinBuddy(ctx context.Context, in *JoinBuddyRequest, opts ...grpc.CallOption) (*Rsvp, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Rsvp)
+	err := c.cc.Invoke(ctx, RsvpService_JoinBuddy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *rsvpServiceClient) CheckOutRsvp(ctx context.Context, in *CheckOutRsvpRequest, opts ...grpc.CallOption) (*Rsvp, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Rsvp)
+	err := c.cc.Invoke(ctx, RsvpService_CheckOutRsvp_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *rsvpServiceClient) ListAuditEntries(ctx context.Context, in *ListAuditEntriesRequest, opts ...grpc.CallOption) (*ListAuditEntriesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListAuditEntriesResponse)
@@ -201,6 +271,31 @@ type RsvpServiceServer interface {
 	// CheckInRsvp marks a GOING RSVP as arrived. Organisers of the event only; recorded in
 	// the event's audit log.
 	CheckInRsvp(context.Context, *CheckInRsvpRequest) (*Rsvp, error)
+	// DeleteRsvp forgets an RSVP at once: the RSVP, its personal fields, its manage token
+	// and its buddy link are deleted, its place goes to the waitlist, and the counts
+	// follow. By the holder of its manage token or an organiser of the event; works on a
+	// cancelled RSVP and after the event too. The event's audit log records that an RSVP
+	// was deleted and whether by its holder or an organiser, never which one. Deleting an
+	// RSVP that no longer exists is NOT_FOUND.
+	DeleteRsvp(context.Context, *DeleteRsvpRequest) (*emptypb.Empty, error)
+	// PairBuddy starts pairing the RSVP with a buddy: someone who goes and leaves with its
+	// holder, and is told when they are home safe. It returns a short-lived buddy code to
+	// give the buddy in person; the buddy's own RSVP joins with it (JoinBuddy). The code
+	// works once and expires within minutes; asking again replaces it. Holders of the
+	// RSVP's manage token only, and only on a GOING or WAITLISTED RSVP of an event that has
+	// not ended; an RSVP has at most one buddy (FAILED_PRECONDITION).
+	PairBuddy(context.Context, *PairBuddyRequest) (*PairBuddyResponse, error)
+	// JoinBuddy pairs the RSVP with the RSVP whose holder gave out buddy_code. Each then
+	// sees the other's nickname and check-out time in its own Rsvp.buddy, and nothing
+	// else of the other: not its name, token or anything it holds. An unknown, expired or
+	// used code, or the RSVP's own, is INVALID_ARGUMENT naming buddy_code. Holders of the
+	// RSVP's manage token only.
+	JoinBuddy(context.Context, *JoinBuddyRequest) (*Rsvp, error)
+	// CheckOutRsvp confirms that the holder is home safe. Only after the event has started
+	// (FAILED_PRECONDITION before); checking out twice returns the RSVP unchanged. The
+	// buddy's watch stream is told at once (CHANGE_KIND_BUDDY). Holders of the RSVP's
+	// manage token only.
+	CheckOutRsvp(context.Context, *CheckOutRsvpRequest) (*Rsvp, error)
 	// ListAuditEntries lists the organisers' reads of personal data, and when, newest
 	// first: of an event's RSVPs (ListRsvps, and GetRsvp, UpdateRsvp, CancelRsvp and
 	// CheckInRsvp of one), to the event's organisers; of a task's claims (ListClaims), to
@@ -233,6 +328,18 @@ func (UnimplementedRsvpServiceServer) ListRsvps(context.Context, *ListRsvpsReque
 }
 func (UnimplementedRsvpServiceServer) CheckInRsvp(context.Context, *CheckInRsvpRequest) (*Rsvp, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method CheckInRsvp not implemented")
+}
+func (UnimplementedRsvpServiceServer) DeleteRsvp(context.Context, *DeleteRsvpRequest) (*emptypb.Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DeleteRsvp not implemented")
+}
+func (UnimplementedRsvpServiceServer) PairBuddy(context.Context, *PairBuddyRequest) (*PairBuddyResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method PairBuddy not implemented")
+}
+func (UnimplementedRsvpServiceServer) JoinBuddy(context.Context, *JoinBuddyRequest) (*Rsvp, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method JoinBuddy not implemented")
+}
+func (UnimplementedRsvpServiceServer) CheckOutRsvp(context.Context, *CheckOutRsvpRequest) (*Rsvp, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CheckOutRsvp not implemented")
 }
 func (UnimplementedRsvpServiceServer) ListAuditEntries(context.Context, *ListAuditEntriesRequest) (*ListAuditEntriesResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListAuditEntries not implemented")
@@ -366,6 +473,78 @@ func _RsvpService_CheckInRsvp_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RsvpService_DeleteRsvp_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteRsvpRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RsvpServiceServer).DeleteRsvp(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RsvpService_DeleteRsvp_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RsvpServiceServer).DeleteRsvp(ctx, req.(*DeleteRsvpRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RsvpService_PairBuddy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PairBuddyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RsvpServiceServer).PairBuddy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RsvpService_PairBuddy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RsvpServiceServer).PairBuddy(ctx, req.(*PairBuddyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RsvpService_JoinBuddy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(JoinBuddyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RsvpServiceServer).JoinBuddy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RsvpService_JoinBuddy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RsvpServiceServer).JoinBuddy(ctx, req.(*JoinBuddyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RsvpService_CheckOutRsvp_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckOutRsvpRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RsvpServiceServer).CheckOutRsvp(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RsvpService_CheckOutRsvp_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RsvpServiceServer).CheckOutRsvp(ctx, req.(*CheckOutRsvpRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _RsvpService_ListAuditEntries_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListAuditEntriesRequest)
 	if err := dec(in); err != nil {
@@ -414,6 +593,22 @@ var RsvpService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CheckInRsvp",
 			Handler:    _RsvpService_CheckInRsvp_Handler,
+		},
+		{
+			MethodName: "DeleteRsvp",
+			Handler:    _RsvpService_DeleteRsvp_Handler,
+		},
+		{
+			MethodName: "PairBuddy",
+			Handler:    _RsvpService_PairBuddy_Handler,
+		},
+		{
+			MethodName: "JoinBuddy",
+			Handler:    _RsvpService_JoinBuddy_Handler,
+		},
+		{
+			MethodName: "CheckOutRsvp",
+			Handler:    _RsvpService_CheckOutRsvp_Handler,
 		},
 		{
 			MethodName: "ListAuditEntries",
