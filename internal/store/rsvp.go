@@ -145,6 +145,8 @@ type RSVPStore interface {
 	// them, newest first (at most MaxAnnouncements are kept; PageNewestFirst).
 	AppendAnnouncement(ctx context.Context, event string, a *rallyv1.Announcement) error
 	ListAnnouncements(ctx context.Context, q AnnouncementQuery) (Page[*rallyv1.Announcement], error)
+
+	SafetyStore
 }
 
 // RSVPKey is an RSVP's key in its event's RSVP indexes: the arrival sequence number in
