@@ -22,12 +22,21 @@ type book struct {
 	byToken   map[string]string      // hex SHA-256 of the manage token → RSVP ID
 	byRequest map[string]request     // request key → the create it made
 	seq       int64                  // last arrival number handed out
+	// codes holds the buddy codes (safety.go) by hex SHA-256; nil until the first.
+	codes map[string]buddyCode
 }
 
 type rsvpRecord struct {
 	rsvp      *rallyv1.Rsvp
 	tokenHash []byte
 	seq       int64
+	// requestKey is the create's request key ("" for none), so that DeleteRSVP finds
+	// its byRequest entry.
+	requestKey string
+	// code is the hex hash of the RSVP's unused buddy code, "" for none; buddy is its
+	// buddy link, nil for none (safety.go).
+	code  string
+	buddy *buddyLink
 }
 
 type request struct {
@@ -155,7 +164,9 @@ func (s *Store) CreateRSVP(_ context.Context, event string, n store.NewRSVP, now
 		return store.CreatedRSVP{}, store.ErrPartyTooLarge
 	}
 	b.seq++
-	r := &rsvpRecord{rsvp: clone(n.Rsvp), tokenHash: slices.Clone(n.TokenHash), seq: b.seq}
+	r := &rsvpRecord{rsvp: clone(n.Rsvp), tokenHash: slices.Clone(n.TokenHash), seq: b.seq, requestKey: n.RequestKey}
+	// Output-only fields that only the store's own writes set.
+	r.rsvp.CheckOutTime, r.rsvp.Buddy = nil, nil
 	id := store.ID(r.rsvp.GetName())
 	b.rsvps[id] = r
 	b.byToken[hex.EncodeToString(n.TokenHash)] = id
@@ -263,6 +274,11 @@ func (s *Store) CheckInRSVP(_ context.Context, name string, now time.Time) (*ral
 	case !r.rsvp.GetCheckedIn():
 		r.rsvp.CheckedIn = true
 		r.rsvp.UpdateTime = timestamppb.New(now)
+		a := attendance(e)
+		a.CheckedIn++
+		if r.rsvp.GetCheckOutTime() == nil {
+			a.NotCheckedOut++
+		}
 	}
 	return s.view(r), nil
 }

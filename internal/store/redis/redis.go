@@ -8,10 +8,13 @@
 // the prefix should not contain braces.
 //
 //	<prefix>{ev:<id>}            HASH  one event: pb, rev, campaign, state, capacity, start_ms, end_ms;
-//	                                   going, waitlisted (people, guests included) and
-//	                                   rsvp_seq (arrivals), written by the RSVP scripts only
+//	                                   going, waitlisted (people, guests included),
+//	                                   rsvp_seq (arrivals), checked_in (RSVPs checked in)
+//	                                   and checked_out_in (of those, the ones checked out),
+//	                                   written by the RSVP scripts only
 //	<prefix>{ev:<id>}:rsvp…      the event's RSVPs: records with the token and request-key
-//	                                   maps, indexes by state (see rsvp_lib.lua); they expire
+//	                                   maps, buddy codes (their SHA-256) and buddy links,
+//	                                   indexes by state (see rsvp_lib.lua); they expire
 //	                                   at the event's end plus the RSVP retention
 //	<prefix>{ev:<id>}:changes    STREAM the organisers' history of the event's changes
 //	                                   (pubsub/redis), written by the broker and, for RSVPs, by
@@ -50,8 +53,9 @@
 // an event's invariants (capacity, waitlist) touch one Cluster slot. pb is the resource
 // itself (deterministic protobuf); the plain fields copy what those scripts need, so that
 // they never have to decode protobuf. rev counts the writes of the record. An event's
-// attendance is not in its pb but in its going and waitlisted fields, which event writes
-// (cas.lua sets only the fields it is given) leave alone and reads return with pb.
+// attendance is not in its pb but in its going, waitlisted, checked_in and
+// checked_out_in fields, which event writes (cas.lua sets only the fields it is given)
+// leave alone and reads return with pb.
 //
 // # Indexes
 //
@@ -237,15 +241,23 @@ var eventKind = kind[*rallyv1.Event]{
 	},
 	key:     store.EventKey,
 	indexes: store.EventIndexes,
-	// The RSVP scripts count people (guests included) in these fields of the event
-	// hash; cas.lua only HSETs the fields it is given, so event writes keep them.
-	derived: []string{"going", "waitlisted"},
+	// The RSVP scripts count people (guests included) in going and waitlisted, and
+	// RSVPs checked in, and of those the ones checked out, in checked_in and
+	// checked_out_in; cas.lua only HSETs the fields it is given, so event writes keep
+	// them.
+	derived: []string{"going", "waitlisted", "checked_in", "checked_out_in"},
 	fill: func(e *rallyv1.Event, vals []any) {
 		// Like the memory store: no attendance until something was counted (which
 		// leaves the fields in place, at zero if everyone cancelled).
 		e.Attendance = nil
-		if vals[0] != nil || vals[1] != nil {
-			e.Attendance = &rallyv1.Attendance{Going: count(vals[0]), Waitlisted: count(vals[1])}
+		if vals[0] != nil || vals[1] != nil || vals[2] != nil || vals[3] != nil {
+			checkedIn := count(vals[2])
+			e.Attendance = &rallyv1.Attendance{
+				Going:         count(vals[0]),
+				Waitlisted:    count(vals[1]),
+				CheckedIn:     checkedIn,
+				NotCheckedOut: checkedIn - count(vals[3]),
+			}
 		}
 	},
 	strip: func(e *rallyv1.Event) { e.Attendance = nil },
@@ -255,7 +267,9 @@ var eventKind = kind[*rallyv1.Event]{
 		if e.GetAttendance() == nil {
 			return nil
 		}
-		return []any{"going", e.GetAttendance().GetGoing(), "waitlisted", e.GetAttendance().GetWaitlisted()}
+		a := e.GetAttendance()
+		return []any{"going", a.GetGoing(), "waitlisted", a.GetWaitlisted(),
+			"checked_in", a.GetCheckedIn(), "checked_out_in", a.GetCheckedIn() - a.GetNotCheckedOut()}
 	},
 }
 

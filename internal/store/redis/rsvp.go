@@ -150,6 +150,16 @@ func rsvpError(status, name string) error {
 		return store.AlreadyExistsError(name)
 	case "toolarge":
 		return fmt.Errorf("%w: %s", store.ErrPartyTooLarge, name)
+	case "cancelled":
+		return fmt.Errorf("%w: %s", store.ErrRSVPCancelled, name)
+	case "hasbuddy":
+		return fmt.Errorf("%w: %s", store.ErrHasBuddy, name)
+	case "code":
+		return fmt.Errorf("%w: %s", store.ErrBuddyCode, name)
+	case "self":
+		return fmt.Errorf("%w: %s", store.ErrBuddySelf, name)
+	case "notstarted":
+		return fmt.Errorf("%w: %s", store.ErrNotStarted, name)
 	}
 	return fmt.Errorf("store: unexpected reply %q of an RSVP script about %s", status, name)
 }
@@ -167,7 +177,7 @@ func decodeView(v []any) (*rallyv1.Rsvp, string, error) {
 		return nil, "", err
 	}
 	f := strings.Split(plain, ":")
-	if len(f) != 5 {
+	if len(f) != 5 && len(f) != 6 { // 6: with the check-out time
 		return nil, "", fmt.Errorf("malformed record %q", plain)
 	}
 	state, err1 := strconv.ParseInt(f[0], 10, 32)
@@ -180,6 +190,13 @@ func decodeView(v []any) (*rallyv1.Rsvp, string, error) {
 	r.Guests = int32(guests)
 	r.CheckedIn = f[3] == "1"
 	r.UpdateTime = timestamppb.New(time.UnixMilli(updated))
+	if len(f) == 6 {
+		out, err := strconv.ParseInt(f[5], 10, 64)
+		if err != nil {
+			return nil, "", fmt.Errorf("malformed record %q: %w", plain, err)
+		}
+		r.CheckOutTime = timestamppb.New(time.UnixMilli(out))
+	}
 	if r.State == rallyv1.RsvpState_RSVP_STATE_WAITLISTED && rank >= 0 {
 		r.WaitlistPosition = int32(rank) + 1
 	}
@@ -187,11 +204,13 @@ func decodeView(v []any) (*rallyv1.Rsvp, string, error) {
 }
 
 // personal encodes what pb keeps of an RSVP: everything but the fields that the plain
-// record holds (state, guests, checked_in, update_time) or that reads compute
-// (waitlist_position), so that no stale copy of those is ever stored.
+// record holds (state, guests, checked_in, update_time, check_out_time) or that reads
+// compute (waitlist_position; buddy, the server's from GetBuddy), so that no stale copy
+// of those is ever stored.
 func personal(r *rallyv1.Rsvp) ([]byte, error) {
 	c := proto.Clone(r).(*rallyv1.Rsvp)
 	c.State, c.Guests, c.WaitlistPosition, c.CheckedIn, c.UpdateTime = 0, 0, 0, false, nil
+	c.CheckOutTime, c.Buddy = nil, nil
 	return marshal.Marshal(c)
 }
 

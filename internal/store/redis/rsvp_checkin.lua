@@ -28,6 +28,12 @@ end
 if r.checked == '0' then
   r.checked, r.updated = '1', ARGV[1]
   save(r)
+  -- The safety counts (rsvp_lib.lua's KEYS[1]): an RSVP that checked out before it was
+  -- checked in counts as checked out at once.
+  redis.call('HINCRBY', EVENT, 'checked_in', 1)
+  if r.out then
+    redis.call('HINCRBY', EVENT, 'checked_out_in', 1)
+  end
   expire(retention)
 end
 return reply('ok', id)

@@ -91,6 +91,9 @@ local fields = {
 if request ~= '' then
   fields[#fields + 1] = '?' .. request
   fields[#fields + 1] = id .. ':' .. sealed
+  -- So that rsvp_delete.lua finds the request key's entry from the RSVP.
+  fields[#fields + 1] = id .. ':q'
+  fields[#fields + 1] = request
 end
 redis.call('HSET', RECORDS, unpack(fields))
 redis.call('ZADD', ALL, 0, member(r))

@@ -1,34 +1,48 @@
 -- rsvp_lib.lua: what the RSVP scripts share. rsvp.go prepends it to each of them
--- (rsvp_create, rsvp_update, rsvp_cancel, rsvp_checkin, rsvp_rebalance, rsvp_read), so
--- that the waitlist rule, the record format and the deletion time are written once.
+-- (rsvp_create, rsvp_update, rsvp_cancel, rsvp_checkin, rsvp_rebalance, rsvp_read, and
+-- issue 17's rsvp_buddy_code, rsvp_buddy_join, rsvp_buddy, rsvp_checkout, rsvp_delete),
+-- so that the waitlist rule, the record format and the deletion time are written once.
 --
 -- Every RSVP script gets the same KEYS, in this order (rsvpKeys in rsvp.go). They all
 -- carry the event's hash tag {ev:<id>}, so a script touches one Cluster slot:
 --
--- KEYS[1]  <prefix>{ev:<id>}                 the event HASH: state, capacity, end_ms,
---                                            campaign (written by create.lua/cas.lua);
---                                            rsvp_seq, going, waitlisted (written here)
+-- KEYS[1]  <prefix>{ev:<id>}                 the event HASH: state, capacity, start_ms,
+--                                            end_ms, campaign (written by
+--                                            create.lua/cas.lua); rsvp_seq, going,
+--                                            waitlisted, checked_in (RSVPs checked in),
+--                                            checked_out_in (of those, the ones checked
+--                                            out) (written here)
 -- KEYS[2]  <prefix>{ev:<id>}:rsvp            HASH, per RSVP: <rid> = pb (name, display_name,
 --                                            contact, create_time), <rid>:s = plain record,
---                                            <rid>:t = SHA-256 of the manage token;
+--                                            <rid>:t = SHA-256 of the manage token,
+--                                            <rid>:q = its create's request key (for
+--                                            rsvp_delete; absent without one, and in
+--                                            RSVPs stored before issue 17),
+--                                            <rid>:c = SHA-256 of its unused buddy code,
+--                                            <rid>:b = <buddy's rid>:<buddy's nickname,
+--                                            sealed by the server, as <rid>'s holder
+--                                            sees it>;
 --                                            #<token hash> = <rid>; ?<request key> =
---                                            <rid>:<sealed token>
+--                                            <rid>:<sealed token>; %<code hash> =
+--                                            <rid>:<expiry ms>:<sealed nickname of <rid>>
 -- KEYS[3]  <prefix>{ev:<id>}:rsvp:all        ZSET, score 0: every RSVP, by index key
 -- KEYS[4]  <prefix>{ev:<id>}:rsvp:going      ZSET, score 0: the GOING ones
 -- KEYS[5]  <prefix>{ev:<id>}:rsvp:waitlisted ZSET, score 0: the waitlist, in order
 -- KEYS[6]  <prefix>{ev:<id>}:rsvp:cancelled  ZSET, score 0: the CANCELLED ones
 --
--- RSVP IDs are [a-z0-9], so the '#' and '?' fields never meet a record's. Keeping the
+-- RSVP IDs are [a-z0-9], so the '#', '?' and '%' fields never meet a record's. A buddy
+-- code lives in its event's hash, so a code of another event is simply not found; only
+-- its hash is stored, never the code, and nicknames arrive sealed (opaque bytes here). Keeping the
 -- token and request maps in the records' hash lets a create check the request key, the
 -- token and the ID with one HMGET and write them all with one HSET.
 --
 -- An index key is store.RSVPKey: the arrival number in 16 hex digits, '|', the ID, so
 -- that byte order (ZRANGE BYLEX, and rank, as every score is 0) is arrival order.
 --
--- The plain record <rid>:s is "state:guests:seq:checked_in:update_ms", with state the
--- RsvpState number and seq the 16 hex digits of the index key: what the scripts decide
--- on, so that they never decode protobuf. pb holds the personal fields, which no script
--- reads.
+-- The plain record <rid>:s is "state:guests:seq:checked_in:update_ms", followed by
+-- ":check_out_ms" once the RSVP checked out (CheckOutRSVP), with state the RsvpState
+-- number and seq the 16 hex digits of the index key: what the scripts decide on, so
+-- that they never decode protobuf. pb holds the personal fields, which no script reads.
 --
 -- Keys 2 to 6 hold participants' data and expire together at the event's end_ms plus
 -- the retention (PEXPIREAT by every write on the keys it writes, and on all of them by
@@ -57,7 +71,7 @@ local index = {[S_GOING] = GOING, [S_WAITLISTED] = WAITLISTED, [S_CANCELLED] = C
 -- set by every event write, so a missing rev means no event.
 local function event()
   local v = redis.call('HMGET', EVENT, 'rev', 'state', 'capacity', 'end_ms', 'going',
-    'waitlisted', 'rsvp_seq', 'campaign')
+    'waitlisted', 'rsvp_seq', 'campaign', 'start_ms')
   if not v[1] then
     return nil
   end
@@ -69,6 +83,7 @@ local function event()
     waitlisted = tonumber(v[6] or '0'),
     seq = tonumber(v[7] or '0'),
     campaign = v[8], -- nil in an event stored before the field was (see rsvp_create.lua)
+    start_ms = tonumber(v[9]), -- nil in an event stored before the field was: started
   }
 end
 
@@ -79,8 +94,12 @@ end
 
 -- parse decodes a plain record.
 local function parse(id, v)
-  local state, guests, seq, checked, updated =
-    string.match(v, '^(%d+):(%d+):(%x+):([01]):(%-?%d+)$')
+  local state, guests, seq, checked, updated, out =
+    string.match(v, '^(%d+):(%d+):(%x+):([01]):(%-?%d+):(%-?%d+)$')
+  if not state then
+    state, guests, seq, checked, updated =
+      string.match(v, '^(%d+):(%d+):(%x+):([01]):(%-?%d+)$')
+  end
   if not state then
     error('rally: malformed RSVP record ' .. id)
   end
@@ -91,6 +110,7 @@ local function parse(id, v)
     seq = seq,
     checked = checked,
     updated = updated, -- kept as the string it came as: no arithmetic, no rounding
+    out = out, -- check-out time, a string like updated; nil until checked out
   }
 end
 
@@ -106,8 +126,11 @@ end
 -- save writes the plain record of r.
 local function save(r)
   touch(RECORDS)
-  redis.call('HSET', RECORDS, r.id .. ':s',
-    string.format('%d:%d:%s:%s:%s', r.state, r.guests, r.seq, r.checked, r.updated))
+  local v = string.format('%d:%d:%s:%s:%s', r.state, r.guests, r.seq, r.checked, r.updated)
+  if r.out then
+    v = v .. ':' .. r.out
+  end
+  redis.call('HSET', RECORDS, r.id .. ':s', v)
 end
 
 -- member is r's entry in the indexes.
@@ -216,4 +239,65 @@ local function reply(status, id, sealed)
     return {status}
   end
   return {status, v[1], v[2], v[3], v[4], sealed or ''}
+end
+
+-- cut splits v at its first ':' (nil, nil without one).
+local function cut(v)
+  local sep = string.find(v, ':', 1, true)
+  if not sep then
+    return nil, nil
+  end
+  return string.sub(v, 1, sep - 1), string.sub(v, sep + 1)
+end
+
+-- buddy returns RSVP id's buddy link as {buddy's ID, nickname as id's holder sees it,
+-- buddy's check-out ms}, each '' when absent: {'', '', ''} without a buddy.
+local function buddy(id)
+  local v = redis.call('HGET', RECORDS, id .. ':b')
+  if not v then
+    return {'', '', ''}
+  end
+  local bid, nick = cut(v)
+  local b = load(bid)
+  return {bid, nick, (b and b.out) or ''}
+end
+
+-- code returns the buddy code with hash h as {id, expiry ms, nickname}, or nil.
+local function code(h)
+  local v = redis.call('HGET', RECORDS, '%' .. h)
+  if not v then
+    return nil
+  end
+  local id, rest = cut(v)
+  local exp, nick = cut(rest)
+  return {id = id, expire = tonumber(exp), nickname = nick}
+end
+
+-- drop_code deletes RSVP id's unused buddy code, if any. The code's entry goes only if
+-- it is still id's (a hash is only ever reused by a code of another RSVP once expired).
+local function drop_code(id)
+  local h = redis.call('HGET', RECORDS, id .. ':c')
+  if not h then
+    return
+  end
+  local c = code(h)
+  if c and c.id == id then
+    redis.call('HDEL', RECORDS, '%' .. h)
+  end
+  redis.call('HDEL', RECORDS, id .. ':c')
+  touch(RECORDS)
+end
+
+-- can_pair returns the error status of pairing RSVP r (a code or a join), or nil.
+local function can_pair(ev, r, now)
+  if closed(ev, now) then
+    return 'closed'
+  end
+  if r.state == S_CANCELLED then
+    return 'cancelled'
+  end
+  if redis.call('HEXISTS', RECORDS, r.id .. ':b') == 1 then
+    return 'hasbuddy'
+  end
+  return nil
 end
