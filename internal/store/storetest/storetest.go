@@ -73,6 +73,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"SwapPublicView", testSwapPublicView},
 	}
 	tests = append(tests, taskTests...)
+	tests = append(tests, safetyTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
