@@ -57,7 +57,7 @@ func TestLimitsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.RateLimits.String() != "auth=1/m,burst=10; rally.v1.OrganiserService/CreateApiToken=10/h,burst=5; rally.v1.RsvpService/CreateRsvp=1/m,burst=5; rally.v1.TaskService/ClaimTask=10/h,burst=5; read=20/s,burst=50; write=2/s,burst=20" ||
+	if c.RateLimits.String() != "auth=1/m,burst=10; rally.v1.OrganiserService/CreateApiToken=10/h,burst=5; rally.v1.RsvpService/CreateRsvp=1/m,burst=5; rally.v1.RsvpService/JoinBuddy=20/h,burst=10; rally.v1.RsvpService/PairBuddy=20/h,burst=10; rally.v1.TaskService/ClaimTask=10/h,burst=5; read=20/s,burst=50; write=2/s,burst=20" ||
 		c.RateLimitOnRedisError != "local" || c.RSVPRetention != 72*time.Hour || c.MaxGuests != 5 ||
 		c.MaxRequestBytes != 1<<20 || c.GRPCMaxStreams != 1000 || len(c.TrustedProxies) != 0 || len(c.CORSOrigins) != 0 || c.TLS() ||
 		c.MaxConnsPerAddr != 128 || c.MaxStreamsPerAddr != 128 {
@@ -81,7 +81,7 @@ func TestLimitsFromEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := c.RateLimits.String(); got != "auth=1/m,burst=10; rally.v1.EventService/CreateEvent=10/m,burst=3; rally.v1.OrganiserService/CreateApiToken=10/h,burst=5; "+
-		"rally.v1.RsvpService/CreateRsvp=1/m,burst=5; rally.v1.TaskService/ClaimTask=10/h,burst=5; read=20/s,burst=50; write=1/s,burst=10" {
+		"rally.v1.RsvpService/CreateRsvp=1/m,burst=5; rally.v1.RsvpService/JoinBuddy=20/h,burst=10; rally.v1.RsvpService/PairBuddy=20/h,burst=10; rally.v1.TaskService/ClaimTask=10/h,burst=5; read=20/s,burst=50; write=1/s,burst=10" {
 		t.Errorf("rate limits: %s", got)
 	}
 	if c.RateLimitOnRedisError != "closed" || fmt.Sprint(c.TrustedProxies) != "[10.0.0.0/8 192.0.2.1/32]" ||

@@ -33,9 +33,17 @@ import (
 //   - CreateApiToken: tokens share their account's budgets, so minting them buys nothing;
 //     the limit only bounds the tokens kept for an account (a few devices at once, ten an
 //     hour).
+//   - JoinBuddy: the guesser of buddy codes (issue 17). Every call counts, a refused code
+//     as much as an accepted one, since the limit runs before the handler. Ten at once,
+//     then twenty an hour per address: a group at the meeting point sharing one phone
+//     network pairs up within it, while 60-bit codes that live ten minutes leave a guesser
+//     nothing to gain.
+//   - PairBuddy: each call replaces the RSVP's code, so it bounds how many codes one
+//     address keeps alive; as JoinBuddy.
 const DefaultRules = "read=20/s,burst=50; write=2/s,burst=20; auth=1/m,burst=10; " +
 	"rally.v1.RsvpService/CreateRsvp=1/m,burst=5; rally.v1.TaskService/ClaimTask=10/h,burst=5; " +
-	"rally.v1.OrganiserService/CreateApiToken=10/h,burst=5"
+	"rally.v1.OrganiserService/CreateApiToken=10/h,burst=5; " +
+	"rally.v1.RsvpService/JoinBuddy=20/h,burst=10; rally.v1.RsvpService/PairBuddy=20/h,burst=10"
 
 // Classes of methods, for rules that do not name a service or method, and the budget of
 // failed authentications.

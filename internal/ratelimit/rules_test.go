@@ -14,7 +14,7 @@ func TestParseRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "auth=1/m,burst=10; rally.v1.CampaignService=off; rally.v1.EventService/CancelEvent=5/10s,burst=5; rally.v1.EventService/CreateEvent=10/m,burst=3; " +
-		"rally.v1.OrganiserService/CreateApiToken=10/h,burst=5; rally.v1.RsvpService/CreateRsvp=1/m,burst=5; rally.v1.TaskService/ClaimTask=10/h,burst=5; read=50/s,burst=100; write=2/s,burst=20"
+		"rally.v1.OrganiserService/CreateApiToken=10/h,burst=5; rally.v1.RsvpService/CreateRsvp=1/m,burst=5; rally.v1.RsvpService/JoinBuddy=20/h,burst=10; rally.v1.RsvpService/PairBuddy=20/h,burst=10; rally.v1.TaskService/ClaimTask=10/h,burst=5; read=50/s,burst=100; write=2/s,burst=20"
 	if got := r.String(); got != want {
 		t.Errorf("rules:\n got %s\nwant %s", got, want)
 	}
@@ -33,6 +33,9 @@ func TestParseRules(t *testing.T) {
 		"/grpc.health.v1.Health/Watch":                              {"read", Limit{50, time.Second, 100}},
 		"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo": {"read", Limit{50, time.Second, 100}},
 		"/rally.v1.TaskService/ClaimTask":                           {"rally.v1.TaskService/ClaimTask", Limit{10, time.Hour, 5}},
+		// Guessing buddy codes has a budget of its own, apart from the other writes.
+		"/rally.v1.RsvpService/JoinBuddy": {"rally.v1.RsvpService/JoinBuddy", Limit{20, time.Hour, 10}},
+		"/rally.v1.RsvpService/PairBuddy": {"rally.v1.RsvpService/PairBuddy", Limit{20, time.Hour, 10}},
 	} {
 		target, limit := r.For(method)
 		if target != want.target || limit != want.limit {
@@ -47,7 +50,7 @@ func TestParseRulesDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if r.String() != "auth=1/m,burst=10; rally.v1.OrganiserService/CreateApiToken=10/h,burst=5; rally.v1.RsvpService/CreateRsvp=1/m,burst=5; "+
-		"rally.v1.TaskService/ClaimTask=10/h,burst=5; read=20/s,burst=50; write=2/s,burst=20" {
+		"rally.v1.RsvpService/JoinBuddy=20/h,burst=10; rally.v1.RsvpService/PairBuddy=20/h,burst=10; rally.v1.TaskService/ClaimTask=10/h,burst=5; read=20/s,burst=50; write=2/s,burst=20" {
 		t.Errorf("defaults: %s", r)
 	}
 	if got := r.FailedAuth(); got != (Limit{1, time.Minute, 10}) {
@@ -90,7 +93,7 @@ func TestRulesCheck(t *testing.T) {
 	services := map[string]grpc.ServiceInfo{
 		"rally.v1.EventService": {Methods: []grpc.MethodInfo{{Name: "CreateEvent"}, {Name: "GetEvent"}}},
 		// named by DefaultRules
-		"rally.v1.RsvpService":      {Methods: []grpc.MethodInfo{{Name: "CreateRsvp"}}},
+		"rally.v1.RsvpService":      {Methods: []grpc.MethodInfo{{Name: "CreateRsvp"}, {Name: "JoinBuddy"}, {Name: "PairBuddy"}}},
 		"rally.v1.TaskService":      {Methods: []grpc.MethodInfo{{Name: "ClaimTask"}}},
 		"rally.v1.OrganiserService": {Methods: []grpc.MethodInfo{{Name: "CreateApiToken"}}},
 	}

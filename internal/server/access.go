@@ -69,6 +69,10 @@ var methodAccess = map[string]access{
 	rallyv1.RsvpService_ListRsvps_FullMethodName:        {rule: "the event's organisers (authorizeEventOrganiser)"},
 	rallyv1.RsvpService_CheckInRsvp_FullMethodName:      {rule: "the event's organisers (authorizeEventOrganiser)"},
 	rallyv1.RsvpService_ListAuditEntries_FullMethodName: {rule: "the event's or the task's organisers"},
+	rallyv1.RsvpService_DeleteRsvp_FullMethodName:       {rsvpHolder: true, rule: "as GetRsvp (authorizeRSVP)"},
+	rallyv1.RsvpService_PairBuddy_FullMethodName:        {rsvpHolder: true, rule: "its holder only, not its organisers; NOT_FOUND for another token (authorizeHolder)"},
+	rallyv1.RsvpService_JoinBuddy_FullMethodName:        {rsvpHolder: true, rule: "as PairBuddy (authorizeHolder)"},
+	rallyv1.RsvpService_CheckOutRsvp_FullMethodName:     {rsvpHolder: true, rule: "as PairBuddy (authorizeHolder)"},
 
 	rallyv1.TaskService_CreateTask_FullMethodName:    {rule: "the campaign's organisers (authorizeTaskCreate)"},
 	rallyv1.TaskService_GetTask_FullMethodName:       {anyone: true, rule: "public"},
@@ -293,6 +297,23 @@ func (s *service) authorizeRSVP(ctx context.Context, name string) (organiser boo
 		return false, errNoRSVP(name)
 	}
 	return ok, err
+}
+
+// authorizeHolder lets only the holder of the RSVP's manage token act on it, and returns
+// the RSVP: pairing with a buddy and saying one is home safe are the participant's own
+// acts, which no organiser (nor the admin) may make for them. An organiser's or the
+// admin's token is refused whatever the RSVP, so the answer says nothing of whether it
+// exists; another RSVP's token gets NOT_FOUND, as from authorizeRSVP.
+func (s *service) authorizeHolder(ctx context.Context, name, what string) (*rallyv1.Rsvp, error) {
+	p := auth.FromContext(ctx)
+	if p.Kind != auth.RSVPHolder {
+		return nil, errDenied(what + ": only the RSVP's holder may, with its manage token")
+	}
+	r, hash, err := s.store.GetRSVP(ctx, name)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && subtle.ConstantTimeCompare(hash, p.TokenHash) != 1) {
+		return nil, errNoRSVP(name)
+	}
+	return r, err
 }
 
 // authorizeEventOrganiser lets only the event's organisers through.

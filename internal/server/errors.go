@@ -79,7 +79,7 @@ type scope uint8
 
 const (
 	anyCall   scope = iota // every call: entries that apply whatever the call acts on
-	rsvpCall               // RSVPs: CreateRsvp, UpdateRsvp, CancelRsvp, CheckInRsvp
+	rsvpCall               // RSVPs: CreateRsvp, UpdateRsvp, CancelRsvp, CheckInRsvp, and the buddy and check-out calls
 	claimCall              // tasks' claims: ClaimTask, CompleteClaim, ReleaseClaim
 )
 
@@ -105,6 +105,21 @@ var storeErrors = []storeError{
 		status: precondition("the party is larger than all the event's places, so it could never get one")},
 	{err: store.ErrNotGoing, scope: rsvpCall,
 		status: precondition("only an RSVP that holds a place can be checked in")},
+	// Buddies and check-out (buddy.go). A bad buddy code is one answer whatever was wrong
+	// with it, and never repeats the code: the answer must tell a guesser nothing, and the
+	// message may reach a log line.
+	{err: store.ErrBuddyCode, status: func(string, error) error {
+		return errInvalid("buddy_code", "unknown, expired or used buddy code; ask your buddy for a new one")
+	}},
+	{err: store.ErrBuddySelf, status: func(string, error) error {
+		return errInvalid("buddy_code", "unknown, expired or used buddy code: this is your own RSVP's code; your buddy joins with it")
+	}},
+	{err: store.ErrHasBuddy, scope: rsvpCall,
+		status: precondition("the RSVP, or the RSVP of the code's holder, has a buddy already; an RSVP has at most one")},
+	{err: store.ErrRSVPCancelled, scope: rsvpCall,
+		status: precondition("the RSVP is cancelled, so it takes no buddy")},
+	{err: store.ErrNotStarted, scope: rsvpCall,
+		status: precondition("the event has not started yet: check out once you have been there and are home safe")},
 
 	{err: store.ErrTaskClosed, scope: claimCall, claim: metrics.ClaimClosed,
 		status: precondition("the task is closed or past its deadline, and takes no claims")},

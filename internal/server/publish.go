@@ -27,6 +27,18 @@ import (
 //	                                    task progress; attendance, coalesced (below)
 //	campaigns/{c}          organisers   every change of the campaign and its events
 //	campaigns/{c}/public   everyone     the public changes of the campaign and its events
+//	buddies/{mac}          one holder   "buddy changed", nothing more: the RSVP's buddy
+//	                                    joined, checked out or was deleted (buddy.go)
+//
+// A buddy topic is an RSVP's own: {mac} is an HMAC of the RSVP's name under a key derived
+// from the server secret, so neither the topic nor Redis names the RSVP, and only the
+// server can tell which topic is whose. The holder's WatchEvent follows it live, besides
+// the holders' history, and on each signal re-reads its own RSVP and sends it as a
+// CHANGE_KIND_BUDDY change that carries the holder's position in the holders' history as
+// its cursor. Buddy changes never enter the shared histories: if they did, their count in
+// the holders' cursors would tell an informant holding an RSVP how many people pair up
+// and check out. Check-outs after the event's end reach the organisers' histories as an
+// attendance change (not_checked_out), and no other.
 //
 // A watch stream follows the one history of its caller's audience, so the cursors it
 // hands out number only changes that caller may see: counting them, or resuming from an

@@ -159,7 +159,16 @@ func (s *rsvpServer) GetRsvp(ctx context.Context, req *rallyv1.GetRsvpRequest) (
 	if err != nil {
 		return nil, err
 	}
-	return s.presentRSVPTo(ctx, r, organiser), nil
+	return s.viewRSVP(ctx, r, organiser)
+}
+
+// viewRSVP shapes an RSVP for its reader: for an organiser as presentRSVPTo does, for
+// its holder with its buddy too (holderView).
+func (s *service) viewRSVP(ctx context.Context, r *rallyv1.Rsvp, organiser bool) (*rallyv1.Rsvp, error) {
+	if organiser {
+		return s.presentRSVPTo(ctx, r, true), nil
+	}
+	return s.holderView(ctx, r)
 }
 
 func (s *rsvpServer) UpdateRsvp(ctx context.Context, req *rallyv1.UpdateRsvpRequest) (*rallyv1.Rsvp, error) {
@@ -218,7 +227,7 @@ func (s *rsvpServer) UpdateRsvp(ctx context.Context, req *rallyv1.UpdateRsvpRequ
 	if c.Guests != nil {
 		s.rsvpChanged(ctx, names.EventOfRSVP(in.GetName()))
 	}
-	return s.presentRSVPTo(ctx, r, organiser), nil
+	return s.viewRSVP(ctx, r, organiser)
 }
 
 func (s *rsvpServer) CancelRsvp(ctx context.Context, req *rallyv1.CancelRsvpRequest) (*rallyv1.Rsvp, error) {
@@ -238,7 +247,7 @@ func (s *rsvpServer) CancelRsvp(ctx context.Context, req *rallyv1.CancelRsvpRequ
 	}
 	s.metrics.RSVP(metrics.RSVPCancelled)
 	s.rsvpChanged(ctx, names.EventOfRSVP(req.GetName()))
-	return s.presentRSVPTo(ctx, r, organiser), nil
+	return s.viewRSVP(ctx, r, organiser)
 }
 
 // personalChange is the change of an UpdateRsvp to the RSVP's personal fields, sealed as

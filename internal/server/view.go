@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"time"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 	"github.com/rallyhq/rally/internal/auth"
@@ -28,7 +29,7 @@ func (s *service) viewEvent(ctx context.Context, caller auth.Principal, e *rally
 	if err != nil {
 		return nil, err
 	}
-	return present(e, manages), nil
+	return presentAt(e, manages, s.now()), nil
 }
 
 // presentToHolder shapes an event for the holder of one of its RSVPs: as for the public,
@@ -43,16 +44,30 @@ func presentToHolder(e *rallyv1.Event, revealed bool) *rallyv1.Event {
 }
 
 // present shapes an event for its reader: what someone who does not manage the event
-// may not see is removed here, in one place, for every RPC that returns events.
+// may not see is removed here, in one place, for every RPC that returns events. It does
+// not know the time, so it shows organisers no not_checked_out (see presentAt).
 func present(e *rallyv1.Event, manages bool) *rallyv1.Event {
+	return presentAt(e, manages, time.Time{})
+}
+
+// presentAt is present at the time now. The counts of the home-safe check-out are the
+// organisers' alone: checked_in always, not_checked_out only once the event has ended
+// (before, it would only count who went home early, and look like an alarm). A zero now
+// is a time before every end. Neither the public nor RSVP holders ever see them: how
+// many people were checked in, or have not come home, is what an informant wants.
+func presentAt(e *rallyv1.Event, manages bool, now time.Time) *rallyv1.Event {
 	a := e.GetAttendance()
 	if a == nil {
 		a = &rallyv1.Attendance{}
 	}
 	if manages {
+		if end := e.GetEndTime(); now.IsZero() || end == nil || now.Before(end.AsTime()) {
+			a.NotCheckedOut = 0
+		}
 		e.Attendance = a
 		return e
 	}
+	a.CheckedIn, a.NotCheckedOut = 0, 0
 	// The meeting point is for organisers and GOING RSVP holders once revealed; RSVPs
 	// do not exist yet, so nobody else sees it. Who organises is not public either.
 	e.MeetingPoint, e.MeetingPointRevealTime, e.Owner = "", nil, ""
@@ -86,8 +101,11 @@ func bucket(n int32) (int32, string) {
 	return 0, "0"
 }
 
-// presentRSVP removes what only organisers see: the contact and the envelope.
+// presentRSVP removes what only organisers see (the contact and the envelope), and what
+// only the holder sees (the buddy: organisers see check_out_time, never who pairs with
+// whom). The buddy is filled by presentHolderRSVP alone.
 func presentRSVP(r *rallyv1.Rsvp, organiser bool) *rallyv1.Rsvp {
+	r.Buddy = nil
 	if !organiser {
 		r.Contact, r.Envelope = "", nil
 	}

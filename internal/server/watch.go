@@ -99,11 +99,13 @@ func (w *watchers) acquire(caller string) (release func(), err error) {
 // rights, if not nil, re-checks before every message that the caller may still read the
 // topic (its token, its place among the organisers, its RSVP): rights taken away end the
 // stream with the status rights returns, before the next message, on every replica.
+// private, if not nil, is the watcher's own live feed besides the topic (see privateFeed).
 func (s *service) watch(ctx context.Context, topic, cursor string,
 	send func(*rallyv1.Change) error,
 	snapshot func(cursor string, reset bool) error,
 	render func(*rallyv1.Change) (*rallyv1.Change, bool, error),
 	rights func(ctx context.Context, cursor string) error,
+	private *privateFeed,
 ) error {
 	if s.broker == nil {
 		return status.Error(codes.Unimplemented, "live updates are not configured")
@@ -120,16 +122,50 @@ func (s *service) watch(ctx context.Context, topic, cursor string,
 	defer s.metrics.WatchOpened(kind)()
 	ctx = pubsub.WithSlowHook(ctx, func() { s.metrics.WatchDropped(kind) })
 
+	// The private feed is subscribed first, so that nothing it carries after the
+	// snapshot is missed.
+	var psub pubsub.Subscription
+	if private != nil {
+		if psub, _, err = s.subscribe(ctx, private.topic, cursor, nil); err != nil {
+			return err
+		}
+		defer func() { psub.Close() }()
+	}
 	// last is the watcher's position: the cursor of the last message it was sent.
 	sub, last, err := s.subscribe(ctx, topic, cursor, snapshot)
 	if err != nil {
 		return err
 	}
 	for {
+		var pc <-chan *pubsub.Message // nil without a private feed: never ready
+		if psub != nil {
+			pc = psub.C()
+		}
 		select {
 		case <-ctx.Done():
 			sub.Close()
 			return ctx.Err()
+		case _, ok := <-pc:
+			if !ok {
+				// Dropped (slow, or its history expired) or shut down: follow it afresh and
+				// send the current state, in case a signal was lost meanwhile.
+				if ctx.Err() != nil {
+					sub.Close()
+					return ctx.Err()
+				}
+				if errors.Is(psub.Err(), pubsub.ErrClosed) {
+					sub.Close()
+					return errShutdown(last)
+				}
+				if psub, _, err = s.subscribe(ctx, private.topic, last, nil); err != nil {
+					sub.Close()
+					return err
+				}
+			}
+			if err := private.send(ctx, last); err != nil {
+				sub.Close()
+				return err
+			}
 		case m, ok := <-sub.C():
 			if ok {
 				if rights != nil {
@@ -165,11 +201,30 @@ func (s *service) watch(ctx context.Context, topic, cursor string,
 	}
 }
 
+// privateFeed is a live feed of one watcher's own, which watch follows besides its
+// audience's history: a buddy topic (buddy.go, publish.go). It has no history the
+// watcher resumes from and no cursors of its own: what it sends carries the watcher's
+// position in the history (send's cursor), so that the history's numbering is the same
+// whether or not a watcher has a buddy. Its messages say only that something changed.
+type privateFeed struct {
+	topic string
+	// send sends the watcher its own state after a signal, at its position cursor.
+	send func(ctx context.Context, cursor string) error
+}
+
 // subscribe subscribes from cursor, or afresh when cursor is empty or cannot be resumed,
 // in which case it sends the snapshot first (marked reset if a cursor was given). It
 // returns the watcher's position: cursor when resuming, the snapshot's cursor otherwise,
 // so that a watcher dropped again before its next message resumes from the right place.
 func (s *service) subscribe(ctx context.Context, topic, cursor string, snapshot func(string, bool) error) (pubsub.Subscription, string, error) {
+	if snapshot == nil {
+		// A live feed: no history to resume, no snapshot to send.
+		sub, err := s.broker.Subscribe(ctx, topic, "")
+		if errors.Is(err, pubsub.ErrClosed) {
+			return nil, "", errShutdown(cursor)
+		}
+		return sub, "", err
+	}
 	sub, err := s.broker.Subscribe(ctx, topic, cursor)
 	reset := errors.Is(err, pubsub.ErrReset)
 	if reset {
@@ -310,7 +365,10 @@ func (s *eventServer) WatchEvent(req *rallyv1.WatchEventRequest, stream rallyv1.
 	shape := func(ctx context.Context, e *rallyv1.Event) (string, func(*rallyv1.Event) *rallyv1.Event, error) {
 		switch aud {
 		case audienceOrganisers:
-			return "view:organisers:", func(e *rallyv1.Event) *rallyv1.Event { return present(e, true) }, nil
+			// The organisers' view depends on the time: not_checked_out once ended.
+			now := s.now()
+			ended := e.GetEndTime() != nil && !now.Before(e.GetEndTime().AsTime())
+			return fmt.Sprintf("view:organisers:%t:", ended), func(e *rallyv1.Event) *rallyv1.Event { return presentAt(e, true, now) }, nil
 		case audiencePublic:
 			return "view:public:", func(e *rallyv1.Event) *rallyv1.Event { return present(e, false) }, nil
 		}
@@ -328,6 +386,10 @@ func (s *eventServer) WatchEvent(req *rallyv1.WatchEventRequest, stream rallyv1.
 	// was (an attendance change after a shutdown's lost window, one published by two
 	// replicas) is not sent. Organisers are sent every change.
 	var last *rallyv1.Event
+	private, err := s.buddyFeed(ctx, caller, req.GetName(), aud, stream.Send)
+	if err != nil {
+		return err
+	}
 	return s.watch(ctx, eventTopic(req.GetName(), aud), req.GetCursor(), stream.Send,
 		func(cursor string, reset bool) error {
 			e, err := s.store.GetEvent(ctx, req.GetName())
@@ -369,7 +431,38 @@ func (s *eventServer) WatchEvent(req *rallyv1.WatchEventRequest, stream rallyv1.
 			last, c.Event = e, e
 			return c, true, nil
 		},
-		s.authorizeEventStream(caller, req.GetName(), aud))
+		s.authorizeEventStream(caller, req.GetName(), aud), private)
+}
+
+// buddyFeed is the private feed of an RSVP holder's stream: its own RSVP's buddy topic.
+// On each signal the stream re-reads the holder's RSVP (re-checking that it is current,
+// as every message of the holders' history does) and sends it, as GetRsvp shows it to
+// its holder, in a Change of kind BUDDY. Nobody else's stream follows that topic. Nil for
+// other audiences.
+func (s *service) buddyFeed(ctx context.Context, caller auth.Principal, event string, aud audience, send func(*rallyv1.Change) error) (*privateFeed, error) {
+	if aud != audienceHolders {
+		return nil, nil
+	}
+	r, _, err := s.holderRSVP(ctx, event, caller)
+	if err != nil {
+		return nil, err
+	}
+	rights := s.authorizeEventStream(caller, event, aud)
+	return &privateFeed{topic: s.buddyTopics(r.GetName())[0], send: func(ctx context.Context, cursor string) error {
+		if err := rights(ctx, cursor); err != nil {
+			return err
+		}
+		r, _, err := s.holderRSVP(ctx, event, caller)
+		if err != nil {
+			return err
+		}
+		view, err := s.holderView(ctx, r)
+		if err != nil {
+			return err
+		}
+		return send(&rallyv1.Change{Resource: view.GetName(), Kind: rallyv1.ChangeKind_CHANGE_KIND_BUDDY, Rsvp: view,
+			Cursor: cursor, ChangeTime: timestamppb.New(s.now())})
+	}}, nil
 }
 
 func (s *eventServer) WatchCampaign(req *rallyv1.WatchCampaignRequest, stream rallyv1.EventService_WatchCampaignServer) error {
@@ -385,7 +478,7 @@ func (s *eventServer) WatchCampaign(req *rallyv1.WatchCampaignRequest, stream ra
 	}
 	// last holds each event as this watcher was last sent it; see WatchEvent.
 	last := map[string]*rallyv1.Event{}
-	viewEvent := func(e *rallyv1.Event) *rallyv1.Event { return present(e, aud == audienceOrganisers) }
+	viewEvent := func(e *rallyv1.Event) *rallyv1.Event { return presentAt(e, aud == audienceOrganisers, s.now()) }
 	return s.watch(ctx, campaignTopic(req.GetName(), aud), req.GetCursor(), stream.Send,
 		func(cursor string, reset bool) error {
 			c, err := s.store.GetCampaign(ctx, req.GetName())
@@ -441,5 +534,5 @@ func (s *eventServer) WatchCampaign(req *rallyv1.WatchCampaignRequest, stream ra
 			last[e.GetName()], ch.Event = e, e
 			return ch, true, nil
 		},
-		s.authorizeCampaignStream(caller, req.GetName(), aud))
+		s.authorizeCampaignStream(caller, req.GetName(), aud), nil)
 }
