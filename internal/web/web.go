@@ -71,10 +71,20 @@ func Handler() http.Handler {
 	mux.HandleFunc("GET /e/{id}", page)
 	mux.HandleFunc("GET /t/{id}", page)
 	mux.HandleFunc("GET /organise", page)
+	// The service worker of the offline event card. A worker controls only the pages under
+	// the path it is served from, so it is served from the root, where its scope covers
+	// /e/{id}; under /assets/ it would control nothing. no-cache, as the pages: browsers
+	// check a worker for updates at most daily anyway, and a stale one would keep serving
+	// an old shell against a new API. The page policy (CSP) covers it too: with
+	// connect-src 'self' the worker itself can fetch only from this origin. No worker-src
+	// is needed: it falls back to script-src 'self', which allows this one and no other.
+	sw := assets["sw.js"]
+	mux.HandleFunc("GET /sw.js", func(w http.ResponseWriter, r *http.Request) { serve(w, r, sw, "no-cache") })
 	mux.HandleFunc("GET /assets/{name...}", func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		a, ok := assets[name]
-		if !ok || name == "index.html" {
+		// index.html and sw.js have routes of their own.
+		if !ok || name == "index.html" || name == "sw.js" {
 			http.NotFound(w, r)
 			return
 		}

@@ -136,3 +136,40 @@ func TestNoThirdPartyURLs(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The service worker is served from the root, so that its scope covers the event pages,
+// with the page policy and revalidated on every use (a stale worker would keep an old
+// shell). Under /assets/ it would control nothing: it is not served there.
+func TestServiceWorker(t *testing.T) {
+	h := Handler()
+	sw, _ := static.ReadFile("static/sw.js")
+	rec := get(t, h, "/sw.js")
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET /sw.js: %d", rec.Code)
+	}
+	for k, want := range map[string]string{
+		"Content-Security-Policy": CSP,
+		"Content-Type":            "text/javascript; charset=utf-8",
+		"Cache-Control":           "no-cache",
+	} {
+		if got := rec.Header().Get(k); got != want {
+			t.Errorf("GET /sw.js: %s %q, want %q", k, got, want)
+		}
+	}
+	if !bytes.Equal(rec.Body.Bytes(), sw) {
+		t.Error("GET /sw.js: not static/sw.js")
+	}
+	if again := get(t, h, "/sw.js", "If-None-Match", rec.Header().Get("ETag")); again.Code != http.StatusNotModified {
+		t.Errorf("GET /sw.js with its ETag: %d, want 304", again.Code)
+	}
+	if rec := get(t, h, "/assets/sw.js"); rec.Code != http.StatusNotFound {
+		t.Errorf("GET /assets/sw.js: %d, want 404", rec.Code)
+	}
+	// Every file the worker keeps for offline use exists, or the offline page would
+	// miss it.
+	for _, m := range regexp.MustCompile(`"/assets/([a-z.]+)"`).FindAllStringSubmatch(string(sw), -1) {
+		if rec := get(t, h, "/assets/"+m[1]); rec.Code != http.StatusOK {
+			t.Errorf("sw.js keeps /assets/%s, which is %d", m[1], rec.Code)
+		}
+	}
+}

@@ -13,15 +13,21 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
@@ -423,6 +429,28 @@ func (p *Page) WaitText(sel string, re *regexp.Regexp) string {
 	}
 }
 
+// Wait waits until a JavaScript expression, or the promise it returns, is true: for what
+// only an asynchronous API can tell (a cache, IndexedDB, the service worker). what names
+// the condition in a failure.
+func (p *Page) Wait(what, expr string) {
+	p.t.Helper()
+	var lastErr error
+	deadline := time.Now().Add(Timeout)
+	for {
+		ctx, cancel := context.WithTimeout(p.ctx, Timeout)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr, chromedp.EvalAwaitPromise))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		lastErr = err
+		if time.Now().After(deadline) || p.ctx.Err() != nil {
+			p.t.Fatalf("%s: waited %v for %s (last error: %v)", p.name, Timeout, what, lastErr)
+		}
+		time.Sleep(50 * time.Millisecond) // the interval between checks, not a wait for the page
+	}
+}
+
 // waitJS waits until a JavaScript expression is true.
 func (p *Page) waitJS(what, expr string) {
 	p.t.Helper()
@@ -446,4 +474,69 @@ func (p *Page) waitJS(what, expr string) {
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// EmulateMedia makes the page's CSS see the media type given ("print" for the printed
+// page, "" for the screen again).
+func (p *Page) EmulateMedia(media string) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, Timeout)
+	defer cancel()
+	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: media}); err != nil {
+		p.t.Fatalf("%s: emulating media %q: %v", p.name, media, err)
+	}
+}
+
+// Network stands between the browser and a server, as the phone's connection does: the
+// browser loads the pages from URL, and Cut takes the network away as a lost signal
+// would. Not the DevTools' offline emulation: that applies to a page and not to its
+// service worker, whose own requests would still reach the server.
+type Network struct {
+	// URL is where the browser reaches the server through this network: another origin
+	// than the server's own, so a page's service worker and storage belong to it.
+	URL string
+	srv *httptest.Server
+	cut atomic.Bool
+}
+
+// NewNetwork starts a network to the server at target (http://host:port) on a free
+// loopback port, closed when the test ends.
+func NewNetwork(t testing.TB, target string) *Network {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatalf("network to %s: %v", target, err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	proxy.FlushInterval = -1 // the watch streams: each line at once
+	n := &Network{}
+	n.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.cut.Load() {
+			// No answer at all: the connection closes, and fetch fails as it does offline.
+			if c, _, err := w.(http.Hijacker).Hijack(); err == nil {
+				c.Close()
+			}
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	n.URL = n.srv.URL
+	t.Cleanup(func() {
+		// Close waits for the requests in flight, which the open watch streams never end.
+		n.srv.CloseClientConnections()
+		n.srv.Close()
+	})
+	return n
+}
+
+// Cut takes the network away: open connections (the watch streams) break, and new ones
+// close unanswered until Restore.
+func (n *Network) Cut() {
+	n.cut.Store(true)
+	n.srv.CloseClientConnections()
+}
+
+// Restore gives the network back.
+func (n *Network) Restore() {
+	n.cut.Store(false)
 }

@@ -1,7 +1,8 @@
 // The router: rallyd serves index.html for every page of the client, and this picks what
 // to show from location.pathname. Links between pages are ordinary links.
 import { listAll } from "./api.js";
-import { h, fill, id, errorText } from "./ui.js";
+import { h, fill, id, errorText, announce } from "./ui.js";
+import { expire, clearDevice } from "./offline.js";
 
 const routes = [
   [/^\/$/, () => home()],
@@ -41,4 +42,46 @@ async function home() {
       : h("p", {}, "No campaigns yet."));
 }
 
-start();
+// The footer of every page: "Clear Rally from this device", for someone who must hand
+// over or may lose their phone. One tap asks, a second one clears (an in-page question:
+// window.confirm can be silenced by the browser), then the page reloads to a clean home
+// page, which registers no worker and saves nothing.
+function footer() {
+  const el = document.getElementById("site-footer");
+  if (!el) return;
+  const ask = h("button", { type: "button", id: "clear-device", class: "secondary" }, "Clear Rally from this device");
+  const yes = h("button", { type: "button", id: "clear-device-confirm", class: "danger" }, "Yes, clear everything");
+  const no = h("button", { type: "button", id: "clear-device-keep", class: "secondary" }, "Keep it");
+  const question = h("div", { id: "clear-device-question", role: "alertdialog", "aria-labelledby": "clear-device-why", hidden: true },
+    h("p", { id: "clear-device-why" }, "This deletes everything Rally keeps in this browser: your RSVP and task links (tokens), saved event cards, organiser keys and sign-in. ",
+      "What you did stays on the server: cancel or forget an RSVP first if you mean to."),
+    h("p", { class: "actions" }, yes, no));
+  ask.addEventListener("click", () => {
+    question.hidden = false;
+    ask.hidden = true;
+    no.focus();
+  });
+  no.addEventListener("click", () => {
+    question.hidden = true;
+    ask.hidden = false;
+    ask.focus();
+  });
+  yes.addEventListener("click", async () => {
+    yes.disabled = no.disabled = true;
+    announce("Clearing Rally from this device…");
+    await clearDevice();
+    // replace: the page being cleared is not kept in the history to go back to.
+    location.replace("/#cleared");
+  });
+  fill(el, ask, question);
+}
+
+footer();
+// Saved event cards of events that are over go on every page load, not only when the
+// worker runs.
+expire().catch(() => {});
+const cleared = location.hash === "#cleared";
+if (cleared) history.replaceState(null, "", location.pathname);
+start().then(() => {
+  if (cleared) main.prepend(h("p", { id: "cleared-note", class: "note", role: "status" }, "Rally was cleared from this device."));
+});

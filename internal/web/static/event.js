@@ -1,10 +1,15 @@
-// The event page: details, live attendance and announcements, the RSVP form and the
-// participant's own RSVP.
+// The event page: details and safety information, live attendance and announcements
+// (with their signatures checked here), the RSVP form and the participant's own RSVP
+// (buddy, check-out, forget me). Without a network it shows the copy saved on this device
+// (offline.js), and it prints as a card.
 import { api, watch, requestId, ApiError } from "./api.js";
-import { h, fill, id, when, short, venueText, attendanceText, errorText, saved, field, announce, liveStatus, label } from "./ui.js";
+import { h, fill, id, when, range, short, venueText, attendanceText, errorText, saved, field, announce, liveStatus, label } from "./ui.js";
 import { sealingOf, sealingFor, sealingNote, clearText, checkLength, sealNew, envelopeRefused, keysChangedText } from "./sealing.js";
+import { saveEvent, loadEvent, forgetEvent, registerWorker } from "./offline.js";
 
 const RSVP_FIELDS = { displayName: "Name", contact: "Contact", guests: "Guests" };
+const BUDDY_FIELDS = { buddyCode: "Code", nickname: "Nickname" };
+const ACTIVE = ["RSVP_STATE_GOING", "RSVP_STATE_WAITLISTED"];
 
 export async function render(main, eventId) {
   const name = `events/${eventId}`;
@@ -20,11 +25,24 @@ export async function render(main, eventId) {
     }
   }
 
-  const ev = await api(`/v1/${name}`, { token: mine?.manageToken }).catch((err) => {
-    // A manage token for an RSVP deleted since (after the event) is refused: read publicly.
-    if (mine && err instanceof ApiError && err.status !== 404) return api(`/v1/${name}`);
+  let ev;
+  try {
+    ev = await api(`/v1/${name}`, { token: mine?.manageToken }).catch((err) => {
+      // A manage token for an RSVP deleted since (after the event) is refused: read publicly.
+      if (mine && err instanceof ApiError && err.status !== 404) return api(`/v1/${name}`);
+      throw err;
+    });
+  } catch (err) {
+    // No network (a TypeError, as fetch throws): the copy saved on this device, if any.
+    const snap = err instanceof ApiError ? null : await loadEvent(eventId).catch(() => null);
+    if (snap) return renderOffline(main, eventId, snap);
     throw err;
-  });
+  }
+  registerWorker();
+  // Whether the campaign requires signed announcements: then an unsigned one is suspect.
+  const requireSigned = ev.campaign
+    ? await api(`/v1/${ev.campaign}`).then((c) => Boolean(c.requireSignedAnnouncements), () => false)
+    : false;
   // What the name and contact are sealed to: the keys of the event's campaign (or of its
   // owner, for an event without one), which GetEvent returns.
   let sealing = await sealingOf(ev.recipientKeys);
@@ -42,34 +60,28 @@ export async function render(main, eventId) {
   const formSection = h("section", { "aria-labelledby": "rsvp-h" });
   let current = ev;
 
+  const card = h("section", { id: "print-card", class: "print-card", "aria-hidden": "true" });
+  let meetingPoint = ""; // as last shown to this page's GOING RSVP
+
   function showEvent(e) {
     current = e;
     document.title = `${e.title} · Rally`;
-    const cancelled = e.state === "EVENT_STATE_CANCELLED";
-    fill(details,
-      cancelled && h("div", { class: "banner", role: "alert" },
-        h("strong", {}, "This event is cancelled."), e.cancelReason && ` Reason: ${e.cancelReason}`),
-      h("h1", {}, e.title),
-      e.description && h("p", { class: "lead" }, e.description),
-      h("dl", { class: "facts" },
-        h("dt", {}, "When"), h("dd", {}, when(e)),
-        h("dt", {}, "Where"), h("dd", {}, venueText(e.venue)),
-        e.campaign && [h("dt", {}, "Campaign"), h("dd", {}, h("a", { href: `/c/${id(e.campaign)}` }, "All events of the campaign"))]),
-      h("p", {}, h("a", { href: `/v1/${name}.ics` }, "Add to your calendar (.ics)")));
+    fill(details, eventDetails(e, name));
     attendance.textContent = attendanceText(e);
-    formSection.hidden = cancelled || (mine && !mine.cancelled);
+    formSection.hidden = e.state === "EVENT_STATE_CANCELLED" || (mine && !mine.cancelled);
+    fill(card, printCard(e, meetingPoint));
+    saveOffline();
   }
 
-  const annSeen = new Set();
+  // Announcements by name, in the order they came, for the offline copy.
+  const annSeen = new Map();
   function addAnnouncement(a, atTop) {
     if (annSeen.has(a.name)) return;
-    annSeen.add(a.name);
-    const li = h("li", {},
-      h("p", {}, a.text),
-      h("p", { class: "muted" }, short(a.createTime),
-        a.audience === "ANNOUNCEMENT_AUDIENCE_RSVP_HOLDERS" && " · for people who RSVPed"));
+    annSeen.set(a.name, a);
+    const li = announcementItem(a, name, requireSigned);
     if (atTop) announcements.prepend(li);
     else announcements.append(li);
+    saveOffline();
   }
   async function loadAnnouncements() {
     const res = await api(`/v1/${name}/announcements`, { token: mine?.manageToken }).catch(() => ({}));
@@ -87,12 +99,55 @@ export async function render(main, eventId) {
   const meetingEl = h("p", { id: "meeting-point" });
   const myError = h("p", { class: "error", role: "alert" });
   const cancelBtn = h("button", { type: "button", id: "my-rsvp-cancel", onclick: cancelMine }, "Cancel my RSVP");
+  const deleteBtn = h("button", { type: "button", id: "my-rsvp-delete", class: "danger", onclick: askForgetMe }, "Forget me");
   const forgetBtn = h("button", { type: "button", class: "secondary", onclick: forget }, "Forget this RSVP on this device");
-  fill(myRsvp, h("h2", { id: "my-rsvp-h" }, "My RSVP"), stateEl, positionEl, meetingEl, myError, h("p", { class: "actions" }, cancelBtn, forgetBtn));
+  // Forget me asks first, in the page (window.confirm can be silenced by the browser).
+  const forgetYes = h("button", { type: "button", id: "forget-me-confirm", class: "danger", onclick: forgetMe }, "Yes, delete it now");
+  const forgetNo = h("button", { type: "button", id: "forget-me-keep", class: "secondary", onclick: () => { forgetAsk.hidden = true; deleteBtn.focus(); } }, "Keep my RSVP");
+  const forgetAsk = h("div", { id: "forget-me-question", class: "note warning", role: "alertdialog", "aria-labelledby": "forget-me-why", hidden: true },
+    h("p", { id: "forget-me-why" }, "Delete your RSVP from Rally at once? Your name, contact, place and buddy link are deleted on the server ",
+      "(your place goes to the waitlist), and this device forgets the RSVP and its saved event card. It cannot be undone."),
+    h("p", { class: "actions" }, forgetYes, forgetNo));
+  const forgotten = h("p", { id: "forgotten", class: "note", role: "status", hidden: true });
+
+  // Check-out ("I'm home safe") and the buddy: see showCheckOut and showBuddy.
+  const checkOutEl = h("div", { id: "check-out" });
+  const checkOutBtn = h("button", { type: "button", id: "check-out-button", onclick: checkOut }, "I'm home safe");
+  const checkOutHint = h("small", { id: "check-out-hint", class: "hint" });
+  const checkOutError = h("p", { id: "check-out-error", class: "error", role: "alert" });
+  const checkOutDone = h("p", { id: "check-out-state", class: "ok" });
+  fill(checkOutEl, h("p", { class: "actions" }, checkOutBtn), checkOutHint, checkOutError, checkOutDone);
+
+  const pairNick = h("input", { id: "buddy-pair-nickname", name: "nickname", autocomplete: "off", maxlength: 40 });
+  const pairBtn = h("button", { type: "submit", id: "buddy-pair-submit" }, "Pair with a buddy");
+  const pairForm = h("form", { id: "buddy-pair-form", novalidate: true, onsubmit: pair },
+    field("Your nickname, as your buddy will see it", pairNick, "Anything your buddy recognises; better not your real name."), pairBtn);
+  const codeBox = h("div", { id: "buddy-code-box", class: "buddy-code-box", hidden: true });
+  const joinCode = h("input", { id: "buddy-join-code", name: "buddyCode", autocomplete: "off", autocapitalize: "none", spellcheck: "false" });
+  const joinNick = h("input", { id: "buddy-join-nickname", name: "nickname", autocomplete: "off", maxlength: 40 });
+  const joinBtn = h("button", { type: "submit", id: "buddy-join-submit" }, "Join a buddy");
+  const joinForm = h("form", { id: "buddy-join-form", novalidate: true, onsubmit: join },
+    field("Your buddy's code", joinCode, "The 12 letters and digits your buddy shows you."),
+    field("Your nickname, as your buddy will see it", joinNick), joinBtn);
+  const buddyError = h("p", { id: "buddy-error", class: "error", role: "alert" });
+  const buddyInfo = h("div", { id: "buddy-info" });
+  const buddyChoose = h("div", { id: "buddy-choose" },
+    h("p", { class: "hint" }, "A buddy goes and leaves with you, and is told when you are home safe. ",
+      "Your buddy sees only the nickname you choose and when you check out; Rally tells neither of you anything else about the other."),
+    h("h4", {}, "Pair with a buddy"), pairForm, codeBox,
+    h("h4", {}, "Join a buddy"), joinForm);
+  const buddyEl = h("section", { id: "buddy", class: "buddy", "aria-labelledby": "buddy-h", hidden: true },
+    h("h3", { id: "buddy-h" }, "Buddy"), buddyInfo, buddyChoose, buddyError);
+
+  fill(myRsvp, h("h2", { id: "my-rsvp-h" }, "My RSVP"), stateEl, positionEl, meetingEl, checkOutEl, buddyEl, myError,
+    h("p", { class: "actions" }, cancelBtn, deleteBtn, forgetBtn), forgetAsk);
   let revealTimer = 0;
+  let checkOutTimer = 0;
+  let codeTimer = 0;
 
   let myState = null; // the state of this browser's RSVP as last read
   let meetingShown = false;
+  let lastBuddy = null; // the buddy as last shown, to say what changed
   async function refreshMine() {
     if (!mine) {
       myRsvp.hidden = true;
@@ -110,8 +165,33 @@ export async function render(main, eventId) {
         : errorText(err));
       return;
     }
-    myState = r.state;
+    if (!mine) return; // forgotten meanwhile
+    showMine(r);
     const going = r.state === "RSVP_STATE_GOING";
+    formSection.hidden = current.state === "EVENT_STATE_CANCELLED" || !mine.cancelled;
+
+    // The meeting point only comes to a GOING RSVP's token, once the reveal time passed.
+    let e = current;
+    if (going) e = await api(`/v1/${name}`, { token: mine.manageToken }).catch(() => current);
+    if (!mine) return;
+    clearTimeout(revealTimer);
+    meetingShown = Boolean(going && e.meetingPoint);
+    meetingPoint = meetingShown ? e.meetingPoint : "";
+    if (meetingShown) fill(meetingEl, h("strong", {}, "Meeting point: "), e.meetingPoint);
+    else if (going && e.meetingPointRevealTime) {
+      fill(meetingEl, `The meeting point will appear here on ${short(e.meetingPointRevealTime)}.`);
+      const wait = Date.parse(e.meetingPointRevealTime) - Date.now() + 1000;
+      if (wait > 0 && wait < 2 ** 31) revealTimer = setTimeout(refreshMine, wait);
+    } else if (going) fill(meetingEl, "The organisers will share the meeting point here.");
+    else fill(meetingEl, "");
+    fill(card, printCard(current, meetingPoint));
+    saveOffline();
+  }
+
+  // showMine shows the RSVP as its holder reads it: from GetRsvp, or from the stream's
+  // BUDDY change, which carries it whole.
+  function showMine(r) {
+    myState = r.state;
     const guests = r.guests ? ` with ${r.guests} guest${r.guests > 1 ? "s" : ""}` : "";
     const as = r.displayName || (sent.rsvp === r.name ? sent.displayName : "");
     fill(stateEl, { RSVP_STATE_GOING: `Going${guests}.`, RSVP_STATE_WAITLISTED: `Waitlisted${guests}: you get a place as soon as one frees up.`, RSVP_STATE_CANCELLED: "Cancelled." }[r.state] || label(r.state, "RSVP_STATE_"),
@@ -122,20 +202,129 @@ export async function render(main, eventId) {
       mine = { ...mine, cancelled: true };
       saved.set(key, mine);
     }
-    formSection.hidden = current.state === "EVENT_STATE_CANCELLED" || !mine.cancelled;
+    const active = ACTIVE.includes(r.state);
+    showCheckOut(r, active);
+    showBuddy(r, active);
+  }
 
-    // The meeting point only comes to a GOING RSVP's token, once the reveal time passed.
-    let e = current;
-    if (going) e = await api(`/v1/${name}`, { token: mine.manageToken }).catch(() => current);
-    clearTimeout(revealTimer);
-    meetingShown = Boolean(going && e.meetingPoint);
-    if (meetingShown) fill(meetingEl, h("strong", {}, "Meeting point: "), e.meetingPoint);
-    else if (going && e.meetingPointRevealTime) {
-      fill(meetingEl, `The meeting point will appear here on ${short(e.meetingPointRevealTime)}.`);
-      const wait = Date.parse(e.meetingPointRevealTime) - Date.now() + 1000;
-      if (wait > 0 && wait < 2 ** 31) revealTimer = setTimeout(refreshMine, wait);
-    } else if (going) fill(meetingEl, "The organisers will share the meeting point here.");
-    else fill(meetingEl, "");
+  // Check-out is possible from the event's start (the server says FAILED_PRECONDITION
+  // before): the button is enabled then, by a timer if the page is open at that moment.
+  function showCheckOut(r, active) {
+    clearTimeout(checkOutTimer);
+    checkOutEl.hidden = !active && !r.checkOutTime;
+    if (r.checkOutTime) {
+      checkOutBtn.hidden = true;
+      checkOutHint.textContent = checkOutError.textContent = "";
+      checkOutDone.textContent = `You checked out: home safe at ${short(r.checkOutTime)}.`;
+      return;
+    }
+    checkOutBtn.hidden = false;
+    checkOutDone.textContent = "";
+    const wait = Date.parse(current.startTime) - Date.now();
+    checkOutBtn.disabled = wait > 0;
+    checkOutHint.textContent = wait > 0
+      ? `Once the event has started (${short(current.startTime)}), tap this when you are home safe afterwards. Your buddy is told at once.`
+      : "Tap when you are home safe after the event. Your buddy is told at once; the organisers see only how many have not checked out.";
+    if (wait > 0 && wait < 2 ** 31) checkOutTimer = setTimeout(() => showCheckOut(r, active), wait + 500);
+  }
+
+  async function checkOut() {
+    checkOutError.textContent = "";
+    checkOutBtn.disabled = true;
+    try {
+      const r = await api(`/v1/${mine.name}:checkOut`, { method: "POST", body: {}, token: mine.manageToken });
+      announce("You checked out: home safe.");
+      showMine(r);
+    } catch (err) {
+      // Before the start (a clock that is off), the server's reason, in its words.
+      checkOutError.textContent = errorText(err);
+      checkOutBtn.disabled = false;
+    }
+  }
+
+  function showBuddy(r, active) {
+    const b = r.buddy && r.buddy.nickname ? r.buddy : null;
+    buddyEl.hidden = !b && !active;
+    if (b) {
+      clearInterval(codeTimer);
+      codeBox.hidden = true;
+      buddyChoose.hidden = true;
+      fill(buddyInfo,
+        h("p", { id: "buddy-name" }, "Your buddy: ", h("strong", {}, b.nickname)),
+        h("p", { id: "buddy-state", class: b.checkOutTime ? "ok" : "muted" }, b.checkOutTime
+          ? `${b.nickname} is home safe (checked out at ${short(b.checkOutTime)}).`
+          : "Not home safe yet: you will see it here as soon as they check out."));
+    } else {
+      buddyChoose.hidden = false;
+      fill(buddyInfo);
+    }
+    lastBuddy = b;
+  }
+
+  // sayBuddy tells a screen reader (and the status bar) what changed about the buddy.
+  function sayBuddy(r) {
+    const b = r.buddy && r.buddy.nickname ? r.buddy : null;
+    if (b && !lastBuddy) announce(`${b.nickname} is now your buddy.`);
+    else if (b && b.checkOutTime && !lastBuddy?.checkOutTime) announce(`${b.nickname} is home safe.`);
+    else if (!b && lastBuddy) announce("You no longer have a buddy.");
+  }
+
+  async function pair(e) {
+    e.preventDefault();
+    buddyError.textContent = "";
+    pairNick.removeAttribute("aria-invalid");
+    pairBtn.disabled = true;
+    try {
+      const res = await api(`/v1/${mine.name}:pairBuddy`, { method: "POST", body: { nickname: pairNick.value.trim() }, token: mine.manageToken });
+      showCode(res);
+    } catch (err) {
+      buddyError.textContent = errorText(err, BUDDY_FIELDS);
+      if ((err.violations || []).length) pairNick.setAttribute("aria-invalid", "true");
+    }
+    pairBtn.disabled = false;
+  }
+
+  // showCode shows the buddy code large, in groups of four to read out, with the time
+  // left. It lives only in this page: a new one replaces it, as on the server.
+  function showCode({ buddyCode, expireTime }) {
+    clearInterval(codeTimer);
+    const code = h("p", { id: "buddy-code", class: "buddy-code" }, (buddyCode || "").match(/.{1,4}/g)?.join("-") || "");
+    const left = h("p", { id: "buddy-code-expiry" });
+    const tick = () => {
+      const s = Math.ceil((Date.parse(expireTime) - Date.now()) / 1000);
+      if (s > 0) {
+        left.textContent = `Expires in ${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+        return;
+      }
+      clearInterval(codeTimer);
+      code.classList.add("expired");
+      left.textContent = "This code has expired: ask for a new one.";
+    };
+    tick();
+    codeTimer = setInterval(tick, 1000);
+    fill(codeBox, h("p", {}, "Show this code to your buddy, in person. It works once."), code, left);
+    codeBox.hidden = false;
+    announce("Your buddy code is shown. It expires in a few minutes.");
+  }
+
+  async function join(e) {
+    e.preventDefault();
+    buddyError.textContent = "";
+    for (const el of [joinCode, joinNick]) el.removeAttribute("aria-invalid");
+    joinBtn.disabled = true;
+    try {
+      const r = await api(`/v1/${mine.name}:joinBuddy`, {
+        method: "POST", body: { buddyCode: normaliseCode(joinCode.value), nickname: joinNick.value.trim() }, token: mine.manageToken,
+      });
+      joinForm.reset();
+      sayBuddy(r);
+      showMine(r);
+    } catch (err) {
+      buddyError.textContent = errorText(err, BUDDY_FIELDS);
+      const inputs = { buddyCode: joinCode, nickname: joinNick };
+      for (const v of err.violations || []) inputs[camel(v.field)]?.setAttribute("aria-invalid", "true");
+    }
+    joinBtn.disabled = false;
   }
 
   async function cancelMine() {
@@ -151,13 +340,82 @@ export async function render(main, eventId) {
     await refreshMine();
   }
 
+  function askForgetMe() {
+    myError.textContent = "";
+    forgetAsk.hidden = false;
+    forgetNo.focus();
+  }
+
+  // forgetMe deletes the RSVP on the server, then everything this device keeps of it.
+  async function forgetMe() {
+    forgetYes.disabled = true;
+    try {
+      await api(`/v1/${mine.name}`, { method: "DELETE", token: mine.manageToken });
+    } catch (err) {
+      // Already gone (deleted by an organiser, or after the event): the device still forgets.
+      if (!(err instanceof ApiError && err.code === 5)) {
+        myError.textContent = errorText(err);
+        forgetYes.disabled = false;
+        return;
+      }
+    }
+    forgetYes.disabled = false;
+    forgetAsk.hidden = true;
+    await forgetOnDevice();
+    fill(forgotten, h("strong", {}, "Done."), " Rally has deleted your RSVP, and this device no longer holds it or its saved event card.");
+    forgotten.hidden = false;
+    announce("Your RSVP is deleted, on Rally and on this device.");
+  }
+
+  // forget forgets the RSVP on this device only (it stays on the server).
   function forget() {
+    forgetOnDevice();
+  }
+
+  // forgetOnDevice drops what this device keeps of the RSVP: its token, the saved copy of
+  // the event page (which may hold the meeting point), and the page's view of it. The
+  // public event stays shown, and is not saved again by this page.
+  async function forgetOnDevice() {
     saved.remove(key);
     mine = null;
+    myState = null;
+    meetingPoint = "";
+    meetingShown = false;
+    lastBuddy = null;
+    clearTimeout(revealTimer);
+    clearTimeout(checkOutTimer);
+    clearInterval(codeTimer);
+    offlineOff = true;
+    clearTimeout(saveTimer);
     manageLink.hidden = true;
+    myRsvp.hidden = true;
     formSection.hidden = current.state === "EVENT_STATE_CANCELLED";
-    refreshMine();
+    fill(card, printCard(current, ""));
     restartWatch();
+    await saving.catch(() => {});
+    await forgetEvent(eventId).catch(() => {});
+    await loadAnnouncements(); // those for RSVP holders go
+  }
+
+  // --- The offline copy ------------------------------------------------------------
+  // Saved after each change, a moment later so that a burst of changes is one write.
+  let saveTimer = 0;
+  let saving = Promise.resolve();
+  let offlineOff = false; // after forgetting the RSVP: this page saves nothing more
+  function saveOffline() {
+    clearTimeout(saveTimer);
+    if (offlineOff) return;
+    saveTimer = setTimeout(() => {
+      if (offlineOff) return;
+      const snap = {
+        event: { ...current, meetingPoint: meetingPoint || undefined },
+        announcements: [...annSeen.values()],
+        requireSigned,
+        rsvpState: mine ? myState : null,
+        savedAt: new Date().toISOString(),
+      };
+      saving = saveEvent(eventId, snap).catch(() => {});
+    }, 200);
   }
 
   // --- The RSVP form ---------------------------------------------------------------
@@ -229,6 +487,8 @@ export async function render(main, eventId) {
       mine = { name: res.rsvp.name, manageToken: res.manageToken };
       sent = { rsvp: res.rsvp.name, displayName };
       saved.set(key, mine);
+      forgotten.hidden = true;
+      offlineOff = false;
       form.reset();
       showSealing();
       showManageLink();
@@ -277,6 +537,15 @@ export async function render(main, eventId) {
       token: mine?.manageToken,
       onStatus: liveStatus(status),
       onChange: (ch) => {
+        // On the holder's own stream (opened with the manage token): the buddy joined,
+        // checked out or left. The change carries the holder's RSVP whole.
+        if (ch.kind === "CHANGE_KIND_BUDDY") {
+          if (mine && ch.rsvp && (!ch.rsvp.name || ch.rsvp.name === mine.name)) {
+            sayBuddy(ch.rsvp);
+            showMine(ch.rsvp);
+          }
+          return;
+        }
         if (ch.reset) loadAnnouncements();
         if (ch.event) showEvent(ch.event);
         if (ch.announcement) {
@@ -296,8 +565,9 @@ export async function render(main, eventId) {
 
   fill(main, details,
     h("section", { "aria-labelledby": "att-h" }, h("h2", { id: "att-h" }, "Attendance"), attendance, status),
-    manageLink, myRsvp, formSection,
-    h("section", { "aria-labelledby": "ann-h" }, h("h2", { id: "ann-h" }, "Announcements"), announcements));
+    manageLink, forgotten, myRsvp, formSection,
+    h("section", { "aria-labelledby": "ann-h" }, h("h2", { id: "ann-h" }, "Announcements"), announcements),
+    card);
   showEvent(ev);
   await Promise.all([loadAnnouncements(), refreshMine()]);
   restartWatch();
@@ -360,3 +630,142 @@ async function confirmReplace(main, mine, linked) {
     keep.focus();
   });
 }
+
+// --- Shared by the online and the offline page ---------------------------------------
+
+// eventDetails is the head of the event page: title, time and place, and right under
+// them the safety information, which must be found at a glance.
+function eventDetails(e, name) {
+  const cancelled = e.state === "EVENT_STATE_CANCELLED";
+  return [
+    cancelled && h("div", { class: "banner", role: "alert" },
+      h("strong", {}, "This event is cancelled."), e.cancelReason && ` Reason: ${e.cancelReason}`),
+    h("h1", {}, e.title),
+    e.description && h("p", { class: "lead" }, e.description),
+    h("dl", { class: "facts" },
+      h("dt", {}, "When"), h("dd", { id: "event-when" }, when(e)),
+      h("dt", {}, "Where"), h("dd", { id: "event-where" }, venueText(e.venue)),
+      e.campaign && [h("dt", {}, "Campaign"), h("dd", {}, h("a", { href: `/c/${id(e.campaign)}` }, "All events of the campaign"))]),
+    safetyBlock(e.safety),
+    h("p", { class: "actions" },
+      h("a", { href: `/v1/${name}.ics` }, "Add to your calendar (.ics)"),
+      h("button", { type: "button", id: "print-card-button", class: "secondary", onclick: () => print() }, "Print card")),
+  ];
+}
+
+function hasSafety(s) {
+  return Boolean(s && (s.legalHotline || s.emergencyNumber || s.legalObservers || s.notes));
+}
+
+function safetyBlock(s) {
+  if (!hasSafety(s)) return null;
+  return h("section", { id: "safety", class: "safety", "aria-labelledby": "safety-h" },
+    h("h2", { id: "safety-h" }, "Safety"),
+    h("dl", { class: "facts" },
+      s.legalHotline && [h("dt", {}, "Legal hotline, if someone is detained"), h("dd", { id: "safety-hotline" }, tel(s.legalHotline))],
+      s.emergencyNumber && [h("dt", {}, "Emergency number"), h("dd", { id: "safety-emergency" }, tel(s.emergencyNumber))],
+      s.legalObservers && [h("dt", {}, "Legal observers"), h("dd", { id: "safety-observers" }, "Trained legal observers will be present.")]),
+    s.notes && h("p", { id: "safety-notes", class: "pre" }, s.notes));
+}
+
+// tel links a phone number for dialling: a leading + and the digits, nothing else (the
+// number comes from the organisers, and a tel: link with other characters may dial
+// something else or nothing).
+function tel(number) {
+  const digits = number.replace(/[^0-9]/g, "");
+  if (!digits) return number;
+  return h("a", { href: `tel:${number.trim().startsWith("+") ? "+" : ""}${digits}`, class: "tel" }, number);
+}
+
+// printCard is what the printed page shows (style.css's print rules hide the rest): the
+// facts to carry on paper, where a phone may be taken or dead.
+function printCard(e, meetingPoint) {
+  const s = e.safety || {};
+  const tz = e.timeZone || "UTC";
+  return [
+    h("h1", {}, e.title),
+    h("dl", { class: "facts" },
+      h("dt", {}, "When"), h("dd", {}, range(e.startTime, e.endTime, tz), ` (${tz})`),
+      h("dt", {}, "Where"), h("dd", {}, venueText(e.venue)),
+      meetingPoint && [h("dt", {}, "Meeting point"), h("dd", {}, meetingPoint)],
+      s.legalHotline && [h("dt", {}, "Legal hotline"), h("dd", { class: "big" }, s.legalHotline)],
+      s.emergencyNumber && [h("dt", {}, "Emergency"), h("dd", { class: "big" }, s.emergencyNumber)],
+      s.legalObservers && [h("dt", {}, "Legal observers"), h("dd", {}, "present")]),
+    s.notes && h("p", { class: "pre" }, s.notes),
+  ];
+}
+
+// verify checks an announcement's signature on this device (signing.js, WebCrypto
+// Ed25519). Loaded on first use and not at the page's start, so that a browser without
+// Ed25519, or an offline page whose cache lacks the file, still shows the event: the
+// announcement then says its signature could not be checked.
+let signing = null;
+function verify(eventName, a) {
+  signing = signing || import("./signing.js");
+  return signing.then(async (m) => {
+    const r = await m.verifyAnnouncement(eventName, a);
+    return r.ok ? r : { ...r, text: m.REASONS[r.reason] || r.reason };
+  }).catch(() => ({ ok: false, reason: "unavailable", text: "The signature could not be checked on this device." }));
+}
+
+// announcementItem shows one announcement, and whether it is signed by the organisers:
+// a signature is checked here, against its own public key, whatever the server says.
+function announcementItem(a, eventName, requireSigned) {
+  const trust = h("p", { class: "ann-trust" });
+  const li = h("li", { "data-announcement": id(a.name) },
+    h("p", {}, a.text),
+    h("p", { class: "muted" }, short(a.createTime),
+      a.audience === "ANNOUNCEMENT_AUDIENCE_RSVP_HOLDERS" && " · for people who RSVPed"),
+    trust);
+  const warn = (why, reason) => {
+    trust.className = "ann-trust ann-warning";
+    trust.setAttribute("role", "note");
+    fill(trust, h("strong", {}, "Warning: "), why, " — this may not come from the organisers.",
+      reason && h("small", { class: "hint" }, `(${reason})`));
+  };
+  if (!a.signature) {
+    if (requireSigned) warn("not signed, although the organisers sign every announcement of this campaign");
+  } else {
+    verify(eventName, a).then((r) => {
+      if (r.ok) {
+        trust.className = "ann-trust ann-signed";
+        fill(trust, "Signed by ", h("span", { class: "fingerprint" }, r.fingerprint));
+      } else if (r.reason === "unsupported" || r.reason === "unavailable") {
+        // Not a bad signature: this browser cannot tell. Said as plainly, not as an alarm.
+        trust.className = "ann-trust ann-unchecked";
+        fill(trust, "Signed, but not checked: ", r.text);
+      } else warn("signature does not verify", r.text);
+    });
+  }
+  return li;
+}
+
+// renderOffline shows the copy of the event page saved on this device, when Rally cannot
+// be reached: the facts, the safety information, the meeting point if it was shown to
+// this device's GOING RSVP, and the announcements, with when it was saved.
+function renderOffline(main, eventId, snap) {
+  const e = snap.event;
+  const name = `events/${eventId}`;
+  document.title = `${e.title} · Rally (offline)`;
+  const list = h("ul", { id: "announcements", class: "announcements" });
+  const anns = (snap.announcements || []).slice().sort((a, b) => b.createTime.localeCompare(a.createTime));
+  for (const a of anns) list.append(announcementItem(a, name, snap.requireSigned));
+  if (!anns.length) list.append(h("li", { class: "muted" }, "No announcements saved."));
+  fill(main,
+    h("div", { id: "offline-note", class: "note warning", role: "status" },
+      h("p", {}, h("strong", {}, "Offline"), `: Rally cannot be reached. This is the copy saved on this device, last updated ${short(snap.savedAt)}.`),
+      h("button", { type: "button", class: "secondary", onclick: () => location.reload() }, "Try again")),
+    eventDetails(e, name),
+    e.meetingPoint && h("section", { id: "my-rsvp", "aria-labelledby": "my-rsvp-h" },
+      h("h2", { id: "my-rsvp-h" }, "My RSVP"),
+      h("p", { id: "meeting-point" }, h("strong", {}, "Meeting point: "), e.meetingPoint)),
+    h("section", { "aria-labelledby": "ann-h" }, h("h2", { id: "ann-h" }, "Announcements"), list),
+    h("section", { id: "print-card", class: "print-card", "aria-hidden": "true" }, printCard(e, e.meetingPoint)));
+}
+
+// normaliseCode accepts a buddy code as people copy it: any case, with spaces or dashes.
+function normaliseCode(s) {
+  return s.toLowerCase().replace(/[\s-]+/g, "");
+}
+
+const camel = (field) => (field || "").split(".").pop().replace(/_([a-z])/g, (_, c) => c.toUpperCase());
