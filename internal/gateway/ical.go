@@ -218,15 +218,21 @@ func (c *icalWriter) event(e *rallyv1.Event, base string) {
 	c.line("DTSTART:" + icalTime(e.GetStartTime()))
 	c.line("DTEND:" + icalTime(e.GetEndTime()))
 	c.line("SUMMARY:" + icalText(e.GetTitle()))
-	desc := e.GetDescription()
-	if e.GetState() == rallyv1.EventState_EVENT_STATE_CANCELLED && e.GetCancelReason() != "" {
-		if desc != "" {
-			desc += "\n\n"
-		}
-		desc += "Cancelled: " + e.GetCancelReason()
+	// The description carries the safety information too: calendar apps show no other
+	// free text, and it is what a participant should find on their phone, offline, when
+	// someone is detained. Paragraphs are separated by a blank line.
+	var paras []string
+	if d := e.GetDescription(); d != "" {
+		paras = append(paras, d)
 	}
-	if desc != "" {
-		c.line("DESCRIPTION:" + icalText(desc))
+	if s := safetyText(e.GetSafety()); s != "" {
+		paras = append(paras, s)
+	}
+	if e.GetState() == rallyv1.EventState_EVENT_STATE_CANCELLED && e.GetCancelReason() != "" {
+		paras = append(paras, "Cancelled: "+e.GetCancelReason())
+	}
+	if len(paras) > 0 {
+		c.line("DESCRIPTION:" + icalText(strings.Join(paras, "\n\n")))
 	}
 	if loc := location(e.GetVenue()); loc != "" {
 		c.line("LOCATION:" + icalText(loc))
@@ -241,6 +247,27 @@ func (c *icalWriter) event(e *rallyv1.Event, base string) {
 	}
 	c.line("URL:" + base + "/e/" + url.PathEscape(id))
 	c.line("END:VEVENT")
+}
+
+// safetyText is an event's safety information as lines of text, empty if it has none.
+func safetyText(s *rallyv1.EventSafety) string {
+	var lines []string
+	if v := s.GetLegalHotline(); v != "" {
+		lines = append(lines, "Legal hotline: "+v)
+	}
+	if v := s.GetEmergencyNumber(); v != "" {
+		lines = append(lines, "Emergency: "+v)
+	}
+	if s.GetLegalObservers() {
+		lines = append(lines, "Legal observers present")
+	}
+	if v := s.GetNotes(); v != "" {
+		lines = append(lines, v)
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	return "Safety:\n" + strings.Join(lines, "\n")
 }
 
 // sequence is the event's revision number: the seconds from its creation to its last

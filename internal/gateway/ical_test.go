@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
@@ -222,6 +223,67 @@ func testCalendarFeeds(t *testing.T, r rally) {
 		wantStatus := map[string]string{"vigil-berlin@rally": "CONFIRMED", "vigil-london@rally": "CANCELLED", "vigil-paris@rally": "CONFIRMED"}
 		if fmt.Sprint(status) != fmt.Sprint(wantStatus) {
 			t.Errorf("campaign feed: events %v, want %v", status, wantStatus)
+		}
+	})
+
+	t.Run("safety", func(t *testing.T) {
+		// Safety information, public, in the description after the event's own, with
+		// TEXT's escapes (commas, semicolons, a backslash, line breaks) and Cyrillic to
+		// fold; an event with safety alone, and a cancelled one, too.
+		const notes = "При задержании: молчите, звоните адвокату; не подписывайте ничего.\nRegroup at C:\\park, north gate."
+		vienna := event("campaigns/other", "Vigil in Vienna", start)
+		vienna.Description = "Candles, flags."
+		vienna.Safety = &rallyv1.EventSafety{LegalHotline: "+43 1 234 5678, ext. 9", EmergencyNumber: "112", LegalObservers: true, Notes: notes}
+		r.createEvent(t, "vigil-vienna", vienna)
+		safetyOnly := event("campaigns/other", "Vigil in Graz", start)
+		safetyOnly.Safety = &rallyv1.EventSafety{EmergencyNumber: "133"}
+		r.createEvent(t, "vigil-graz", safetyOnly)
+		cancelled := event("campaigns/other", "Vigil in Linz", start)
+		cancelled.Safety = &rallyv1.EventSafety{LegalObservers: true}
+		r.createEvent(t, "vigil-linz", cancelled)
+		if _, err := r.events.CancelEvent(r.ctx, &rallyv1.CancelEventRequest{Name: "events/vigil-linz", Reason: "Banned"}); err != nil {
+			t.Fatal(err)
+		}
+
+		for path, wantDesc := range map[string]string{
+			"/v1/events/vigil-vienna.ics": "Candles, flags.\n\nSafety:\nLegal hotline: +43 1 234 5678, ext. 9\nEmergency: 112\nLegal observers present\n" + notes,
+			"/v1/events/vigil-graz.ics":   "Safety:\nEmergency: 133",
+			"/v1/events/vigil-linz.ics":   "Safety:\nLegal observers present\n\nCancelled: Banned",
+		} {
+			events := r.calendar(t, path, path == "/v1/events/vigil-vienna.ics").Events()
+			if len(events) != 1 {
+				t.Fatalf("%s: %d events, want 1", path, len(events))
+			}
+			if got := prop(events[0], ics.ComponentPropertyDescription); got != wantDesc {
+				t.Errorf("%s: DESCRIPTION %q, want %q", path, got, wantDesc)
+			}
+		}
+		_, body := r.get(t, "/v1/events/vigil-vienna.ics")
+		unfolded := strings.Split(strings.ReplaceAll(body, "\r\n ", ""), "\r\n")
+		want := `DESCRIPTION:Candles\, flags.\n\nSafety:\nLegal hotline: +43 1 234 5678\, ext. 9\nEmergency: 112\nLegal observers present\n` +
+			`При задержании: молчите\, звоните адвокату\; не подписывайте ничего.\nRegroup at C:\\park\, north gate.`
+		if !slices.Contains(unfolded, want) {
+			t.Errorf("no line %s in\n%s", want, body)
+		}
+
+		// Updated through the mask, the feed follows; cleared, the paragraph goes.
+		if _, err := r.events.UpdateEvent(r.ctx, &rallyv1.UpdateEventRequest{
+			Event:      &rallyv1.Event{Name: "events/vigil-graz", Safety: &rallyv1.EventSafety{Notes: "Bring water", EmergencyNumber: "ignored"}},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"safety.notes"}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got := prop(r.calendar(t, "/v1/events/vigil-graz.ics", false).Events()[0], ics.ComponentPropertyDescription); got != "Safety:\nEmergency: 133\nBring water" {
+			t.Errorf("after safety.notes was updated: DESCRIPTION %q", got)
+		}
+		if _, err := r.events.UpdateEvent(r.ctx, &rallyv1.UpdateEventRequest{
+			Event:      &rallyv1.Event{Name: "events/vigil-graz"},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"safety"}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if e := r.calendar(t, "/v1/events/vigil-graz.ics", false).Events()[0]; e.GetProperty(ics.ComponentPropertyDescription) != nil {
+			t.Errorf("after safety was cleared: DESCRIPTION %q", prop(e, ics.ComponentPropertyDescription))
 		}
 	})
 
