@@ -10,9 +10,11 @@
 package browsertest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -20,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -497,6 +500,31 @@ type Network struct {
 	URL string
 	srv *httptest.Server
 	cut atomic.Bool
+
+	mu      sync.Mutex
+	rewrite map[string]func([]byte) []byte // by request path
+}
+
+// Rewrite makes the network change the body of every response to path (such as
+// /v1/events/x/announcements) with f, as a compromised server or a man in the middle
+// would; f nil stops it. Not for streams: the whole body is read first.
+func (n *Network) Rewrite(path string, f func(body []byte) []byte) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.rewrite == nil {
+		n.rewrite = map[string]func([]byte) []byte{}
+	}
+	if f == nil {
+		delete(n.rewrite, path)
+	} else {
+		n.rewrite[path] = f
+	}
+}
+
+func (n *Network) rewriter(path string) func([]byte) []byte {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.rewrite[path]
 }
 
 // NewNetwork starts a network to the server at target (http://host:port) on a free
@@ -507,9 +535,33 @@ func NewNetwork(t testing.TB, target string) *Network {
 	if err != nil {
 		t.Fatalf("network to %s: %v", target, err)
 	}
+	n := &Network{}
 	proxy := httputil.NewSingleHostReverseProxy(u)
 	proxy.FlushInterval = -1 // the watch streams: each line at once
-	n := &Network{}
+	direct := proxy.Director
+	proxy.Director = func(r *http.Request) {
+		direct(r)
+		if n.rewriter(r.URL.Path) != nil {
+			r.Header.Del("Accept-Encoding") // a body to rewrite, not gzip
+		}
+	}
+	proxy.ModifyResponse = func(res *http.Response) error {
+		f := n.rewriter(res.Request.URL.Path)
+		if f == nil {
+			return nil
+		}
+		body, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil {
+			return err
+		}
+		body = f(body)
+		res.Body = io.NopCloser(bytes.NewReader(body))
+		res.ContentLength = int64(len(body))
+		res.Header.Set("Content-Length", strconv.Itoa(len(body)))
+		res.Header.Del("ETag")
+		return nil
+	}
 	n.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if n.cut.Load() {
 			// No answer at all: the connection closes, and fetch fails as it does offline.

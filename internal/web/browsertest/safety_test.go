@@ -6,6 +6,9 @@ package browsertest_test
 // "Clear Rally from this device".
 
 import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
 	"regexp"
 	"strings"
 	"testing"
@@ -13,9 +16,11 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
+	"github.com/rallyhq/rally/internal/announcesig"
 	"github.com/rallyhq/rally/internal/web/browsertest"
 )
 
@@ -349,14 +354,14 @@ func TestSafetyClearDevice(t *testing.T) {
 	rsvpAs(t, p, "vigil-berlin", "Aru")
 	workerReady(p)
 	p.Wait("the event card to be saved", savedCard("vigil-berlin")+`.then(Boolean)`)
-	// What the organiser's pages keep: a key in keystore.js's database, a token in
+	// What the organiser's pages keep: keys in keystore.js's two databases, a token in
 	// sessionStorage.
-	p.EvalAsync(`new Promise((ok, fail) => {
-		const q = indexedDB.open("rally-keys", 1);
+	p.EvalAsync(`Promise.all(["rally-keys", "rally-signing-keys"].map((name) => new Promise((ok, fail) => {
+		const q = indexedDB.open(name, 1);
 		q.onupgradeneeded = () => q.result.createObjectStore("keys", { keyPath: "id" });
 		q.onsuccess = () => { const tx = q.result.transaction("keys", "readwrite"); tx.objectStore("keys").put({ id: "k1" }); tx.oncomplete = () => { q.result.close(); ok("stored"); }; };
 		q.onerror = () => fail(q.error);
-	})`)
+	}))).then(() => "stored")`)
 	p.Eval(`(sessionStorage.setItem("rally.organiser.token", "rly_org_test"), "")`)
 	const inventory = `(async () => JSON.stringify({
 		caches: await caches.keys(),
@@ -367,7 +372,7 @@ func TestSafetyClearDevice(t *testing.T) {
 	}))()`
 	before := p.EvalAsync(inventory)
 	t.Logf("before: %s", before)
-	for _, want := range []string{`"rally-shell-v1"`, `"rally-events-v1"`, `"rally-keys"`, `"local":1`, `"session":1`, `"workers":1`} {
+	for _, want := range []string{`"rally-shell-v1"`, `"rally-events-v1"`, `"rally-keys"`, `"rally-signing-keys"`, `"local":1`, `"session":1`, `"workers":1`} {
 		if !strings.Contains(before, want) {
 			t.Fatalf("before clearing, %s lacks %s: the check below could not fail", before, want)
 		}
@@ -421,4 +426,72 @@ func TestSafetyEndedEventCardExpires(t *testing.T) {
 	if got := p.Eval(`String(document.getElementById("offline-note"))`); got != "null" {
 		t.Errorf("the ended event opens offline")
 	}
+}
+
+// A participant's page checks each announcement's signature itself: a signed one shows
+// the fingerprint computed here; one whose text was changed on the way (a compromised
+// server) warns that it may not come from the organisers, and so does an unsigned one
+// once the campaign requires signatures.
+func TestSafetyAnnouncementSignatures(t *testing.T) {
+	r := startRally(t)
+	alice := r.organiser(t, "Alice")
+	campaign := r.ownCampaign(t, alice, "kz-solidarity", "vigil-berlin")
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := alice.orgs.CreateOrganiserKey(alice.ctx, &rallyv1.CreateOrganiserKeyRequest{Parent: "organisers/me",
+		OrganiserKey: &rallyv1.OrganiserKey{Algorithm: rallyv1.KeyAlgorithm_KEY_ALGORITHM_ED25519, PublicKey: pub}})
+	if err != nil {
+		t.Fatalf("register a signing key: %v", err)
+	}
+	keyID := reg.GetName()[strings.LastIndex(reg.GetName(), "/")+1:]
+	post := func(text string, signed bool) string {
+		t.Helper()
+		a := &rallyv1.Announcement{Text: text}
+		if signed {
+			if a.Signature, err = announcesig.Sign(priv, keyID, "events/vigil-berlin", a, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := r.events.PostAnnouncement(alice.ctx, &rallyv1.PostAnnouncementRequest{Parent: "events/vigil-berlin", Announcement: a})
+		if err != nil {
+			t.Fatalf("post %q: %v", text, err)
+		}
+		return `[data-announcement="` + got.GetName()[strings.LastIndex(got.GetName(), "/")+1:] + `"]`
+	}
+	unsignedItem := post("Unsigned early note", false)
+	signedItem := post("Bring water", true)
+	unsigned, signed := unsignedItem+" .ann-trust", signedItem+" .ann-trust"
+
+	net := browsertest.NewNetwork(t, r.base)
+	b := browsertest.Start(t)
+	p := b.NewPage("participant", browsertest.Phone)
+	url := net.URL + "/e/vigil-berlin"
+	p.Open(url)
+	p.WaitText(signed, re(`^Signed by `+regexp.QuoteMeta(reg.GetFingerprint())+`$`))
+	if got := p.Eval(`document.querySelector(` + jsonString(unsigned) + `).textContent`); got != "" {
+		t.Errorf("an unsigned announcement of a campaign not requiring signatures says %q", got)
+	}
+
+	// The server (or whoever stands between) changes the text: the signature no longer
+	// matches, whatever the server's copy of the fingerprint says.
+	net.Rewrite("/v1/events/vigil-berlin/announcements", func(body []byte) []byte {
+		return bytes.ReplaceAll(body, []byte("Bring water"), []byte("Bring nothing"))
+	})
+	p.Open(url)
+	p.WaitText(signedItem+` > p:first-child`, re(`^Bring nothing$`))
+	p.WaitText(signed, re(`^Warning: signature does not verify — this may not come from the organisers\.`))
+	net.Rewrite("/v1/events/vigil-berlin/announcements", nil)
+
+	_, err = r.campaigns.UpdateCampaign(alice.ctx, &rallyv1.UpdateCampaignRequest{
+		Campaign:   &rallyv1.Campaign{Name: campaign, RequireSignedAnnouncements: true},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"require_signed_announcements"}},
+	})
+	if err != nil {
+		t.Fatalf("require signed announcements: %v", err)
+	}
+	p.Open(url)
+	p.WaitText(signed, re(`^Signed by `+regexp.QuoteMeta(reg.GetFingerprint())+`$`))
+	p.WaitText(unsigned, re(`^Warning: not signed, .+ — this may not come from the organisers\.$`))
 }

@@ -11,9 +11,10 @@
 
 // DATA is shared with sw.js, which expires it too.
 const DATA = "rally-events-v1";
-// keystore.js's IndexedDB database, named here as well in case the browser cannot list
-// its databases (indexedDB.databases is recent).
-const KEY_DB = "rally-keys";
+// The organiser's IndexedDB databases (keystore.js's envelope keys, the signing keys of
+// the console), named here in case the browser cannot list its databases
+// (indexedDB.databases is recent): then these at least go.
+const KEY_DBS = ["rally-keys", "rally-signing-keys"];
 
 // The Cache API exists only in secure contexts (https, localhost): on plain http the
 // pages work as before, without an offline copy.
@@ -94,7 +95,7 @@ function settle(p) {
 
 async function deleteDatabases() {
   if (typeof indexedDB === "undefined") return;
-  const names = new Set([KEY_DB]);
+  const names = new Set(KEY_DBS);
   try {
     for (const d of await indexedDB.databases()) if (d.name) names.add(d.name);
   } catch {
