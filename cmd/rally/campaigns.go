@@ -26,12 +26,14 @@ func (c *cli) campaignsCommand() *ffcli.Command {
 var campaignMask = []maskField{
 	{"title", "title"}, {"description", "description"}, {"hashtag", "hashtags"},
 	{"website", "website_uri"}, {"start", "start_time"}, {"end", "end_time"},
+	{"require-signed-announcements", "require_signed_announcements"},
 }
 
 // campaignFlags are the flags that describe a campaign, for create and update alike.
 type campaignFlags struct {
 	title, description, website, start, end string
 	hashtags                                listFlag
+	requireSigned                           bool
 }
 
 func (f *campaignFlags) register(fs *flag.FlagSet) {
@@ -41,6 +43,7 @@ func (f *campaignFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.website, "website", "", "public web page, an https:// `URL`")
 	fs.StringVar(&f.start, "start", "", "`time` the campaign starts: RFC 3339, or \"2030-05-17\" or \"2030-05-17 18:00\" in this computer's time zone")
 	fs.StringVar(&f.end, "end", "", "`time` the campaign ends, like --start")
+	fs.BoolVar(&f.requireSigned, "require-signed-announcements", false, "refuse announcements of the campaign's events that are not signed by an organiser's Ed25519 key (rally events announce --key); on update, =false lifts it. It stops a stolen token from announcing, not a compromised server: participants' clients check signatures themselves")
 }
 
 // campaign builds the campaign the flags describe. A campaign has no time zone of its
@@ -62,7 +65,7 @@ func (f *campaignFlags) campaign() (*rallyv1.Campaign, error) {
 	}
 	return &rallyv1.Campaign{
 		Title: f.title, Description: f.description, Hashtags: hashtags, WebsiteUri: f.website,
-		StartTime: start, EndTime: end,
+		StartTime: start, EndTime: end, RequireSignedAnnouncements: f.requireSigned,
 	}, nil
 }
 
@@ -291,6 +294,7 @@ func campaignFields(cp *rallyv1.Campaign) []field {
 		{"Website", cp.GetWebsiteUri()},
 		{"Starts", formatTime(cp.GetStartTime(), nil)},
 		{"Ends", formatTime(cp.GetEndTime(), nil)},
+		{"Announcements", signedAnnouncements(cp)},
 		{"Owner", cp.GetOwner()},
 		{"Organisers", strings.Join(cp.GetOrganisers(), ", ")},
 		{"Invited", strings.Join(invitees(cp), ", ")},
@@ -308,4 +312,13 @@ func invitees(cp *rallyv1.Campaign) []string {
 		names = append(names, inv.GetInvitee())
 	}
 	return names
+}
+
+// signedAnnouncements says whether a campaign requires signed announcements; "" (not
+// shown) when it does not, as for every campaign before it could.
+func signedAnnouncements(cp *rallyv1.Campaign) string {
+	if cp.GetRequireSignedAnnouncements() {
+		return "must be signed (rally events announce --key)"
+	}
+	return ""
 }

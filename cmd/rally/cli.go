@@ -13,6 +13,7 @@ import (
 	"github.com/peterbourgon/ff/v3"
 	"github.com/peterbourgon/ff/v3/ffcli"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
 )
 
 // cli is one invocation of rally: its global flags, its streams and its connection.
@@ -33,6 +34,10 @@ type cli struct {
 	conn    *grpc.ClientConn
 
 	anonConn *grpc.ClientConn // a second connection without a token (see anonymous)
+
+	// extraHint, when set by the running command, gives a hint of its own for an error
+	// the server returned, in place of the general one for its code ("" for none).
+	extraHint func(st *status.Status) string
 }
 
 const longHelp = `Rally's command-line client for organisers, the operator and participants. It talks
@@ -52,6 +57,12 @@ use it; a claim is named in full: tasks/TASK/claims/ID. Their pseudonyms, contac
 notes and proofs are sealed here, before they are sent, to the organisers' keys (rally
 keys create); organisers open them with their key file: rally rsvps list EVENT --key FILE
 and rally tasks claims TASK --key FILE.
+
+Organisers sign announcements with the same key file (rally events announce EVENT --text
+TEXT --key FILE); rally events announcements EVENT checks every signature here and
+prints "verified: signed by FINGERPRINT" or "NOT VERIFIED". Participants pair with a
+buddy and check out home safe (rally rsvp pair-buddy, join-buddy, check-out), and
+rally rsvp delete forgets an RSVP at once, on the server and here.
 
 Every global flag may also follow the command (rally events list --json) and has an
 environment variable: RALLY_SERVER, RALLY_TOKEN, RALLY_TLS, RALLY_TLS_CA, RALLY_JSON,

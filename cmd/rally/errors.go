@@ -70,7 +70,13 @@ func (c *cli) fail(err error) int {
 	} else {
 		fmt.Fprintf(c.stderr, "rally: %s\n", st.Message())
 	}
-	if h := c.hint(st.Code()); h != "" {
+	h := c.hint(st.Code())
+	if c.extraHint != nil {
+		if x := c.extraHint(st); x != "" {
+			h = x
+		}
+	}
+	if h != "" {
 		fmt.Fprintf(c.stderr, "hint: %s\n", h)
 	}
 	return exitCode(st.Code())
@@ -109,6 +115,7 @@ var fieldFlags = map[string][]string{
 	"message_templates": {"template"}, "sources": {"source"}, "language_code": {"language"},
 	"target_completions": {"target"}, "max_concurrent_claims": {"max-claims"},
 	"open_only": {"open"}, "proof_url": {"proof"},
+	"notes": {"safety-notes"}, "buddy_code": {"code"}, "signature": {"key"},
 	"name": nil, // an argument: rsvp update's --name sets display_name
 }
 
@@ -135,6 +142,21 @@ func (c *cli) flagFor(field string) string {
 		return ""
 	}
 	return ""
+}
+
+// violates reports whether st is an INVALID_ARGUMENT with a violation of field or of a
+// field within it.
+func violates(st *status.Status, field string) bool {
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, v := range br.GetFieldViolations() {
+				if f := v.GetField(); f == field || strings.HasPrefix(f, field+".") {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // commandPath returns "rally events get" of the usage line "rally events get EVENT [flags]".

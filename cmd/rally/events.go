@@ -14,9 +14,10 @@ import (
 )
 
 func (c *cli) eventsCommand() *ffcli.Command {
-	return c.group("events", "create, list, show, change, cancel and watch events", "",
+	return c.group("events", "create, list, show, change, cancel and watch events, and post and read their announcements", "",
 		c.createEventCommand(), c.listEventsCommand(), c.getEventCommand(),
-		c.updateEventCommand(), c.cancelEventCommand(), c.watchEventCommand())
+		c.updateEventCommand(), c.cancelEventCommand(), c.watchEventCommand(),
+		c.announceCommand(), c.announcementsCommand())
 }
 
 // eventMask ties each event flag to the field it sets.
@@ -27,6 +28,8 @@ var eventMask = []maskField{
 	{"start", "start_time"}, {"end", "end_time"}, {"duration", "end_time"}, {"tz", "time_zone"},
 	{"capacity", "capacity"}, {"visibility", "attendance_visibility"},
 	{"meeting-point", "meeting_point"}, {"reveal-at", "meeting_point_reveal_time"},
+	{"legal-hotline", "safety.legal_hotline"}, {"emergency-number", "safety.emergency_number"},
+	{"legal-observers", "safety.legal_observers"}, {"safety-notes", "safety.notes"},
 }
 
 var venueKinds = map[string]rallyv1.VenueKind{
@@ -48,6 +51,8 @@ type eventFlags struct {
 	start, end, duration, tz, revealAt                      string
 	capacity                                                int
 	visibility, meetingPoint                                string
+	legalHotline, emergencyNumber, safetyNotes              string
+	legalObservers                                          bool
 }
 
 func (f *eventFlags) register(fs *flag.FlagSet, defaultKind string) {
@@ -66,6 +71,12 @@ func (f *eventFlags) register(fs *flag.FlagSet, defaultKind string) {
 	fs.StringVar(&f.visibility, "visibility", "", "what the public sees of the attendance (`visibility`): exact, approximate (the server's default) or hidden")
 	fs.StringVar(&f.meetingPoint, "meeting-point", "", "exact meeting `point`, shown only to organisers and to people going, once --reveal-at has passed")
 	fs.StringVar(&f.revealAt, "reveal-at", "", "`time` when the meeting point is revealed to people going, like --start; at once when empty")
+	// The safety information is public (the event page, its calendar entry and the
+	// offline card show it), so the help says so where it is typed.
+	fs.StringVar(&f.legalHotline, "legal-hotline", "", "public: the legal support hotline to call when someone is detained, a `phone` number as it should be dialled, such as \"+49 30 1234567\"")
+	fs.StringVar(&f.emergencyNumber, "emergency-number", "", "public: the local emergency `number`, such as 112")
+	fs.BoolVar(&f.legalObservers, "legal-observers", false, "public: trained legal observers will be present (on update, --legal-observers=false says they will not)")
+	fs.StringVar(&f.safetyNotes, "safety-notes", "", "public safety notes, plain `text`: a dispersal plan, where to regroup, what to bring")
 }
 
 // event builds the event the flags describe. stored is the event being updated, when it
@@ -95,6 +106,12 @@ func (f *eventFlags) event(set map[string]bool, stored *rallyv1.Event) (*rallyv1
 			RepresentedCountry: strings.ToUpper(f.represents), Locality: f.locality,
 			Country: strings.ToUpper(f.country), AddressLines: nonEmpty(f.address),
 		},
+	}
+	if set["legal-hotline"] || set["emergency-number"] || set["legal-observers"] || set["safety-notes"] {
+		e.Safety = &rallyv1.EventSafety{
+			LegalHotline: f.legalHotline, EmergencyNumber: f.emergencyNumber,
+			LegalObservers: f.legalObservers, Notes: f.safetyNotes,
+		}
 	}
 	if e.StartTime, err = parseTime("start", f.start, loc); err != nil {
 		return nil, err
@@ -350,6 +367,20 @@ func eventFields(e *rallyv1.Event) []field {
 	attendance := "shown to the public: " + visibility
 	if a := e.GetAttendance(); a != nil {
 		attendance = fmt.Sprintf("%d going, %d waitlisted (shown to the public: %s)", a.GetGoing(), a.GetWaitlisted(), visibility)
+		// The counts below are the organisers' alone; zero is also what others get.
+		if n := a.GetCheckedIn(); n > 0 {
+			attendance += fmt.Sprintf("; %d checked in", n)
+		}
+		if n := a.GetNotCheckedOut(); n > 0 {
+			attendance += fmt.Sprintf("; %d checked in and not yet home safe (not checked out): rally rsvps list shows who", n)
+		}
+	}
+	s := e.GetSafety()
+	observers := ""
+	if s.GetLegalObservers() {
+		observers = "yes"
+	} else if s.GetLegalHotline() != "" || s.GetEmergencyNumber() != "" || s.GetNotes() != "" {
+		observers = "no" // said only where the organisers gave safety information at all
 	}
 	return []field{
 		{"Name", e.GetName()},
@@ -364,6 +395,10 @@ func eventFields(e *rallyv1.Event) []field {
 		{"Attendance", attendance},
 		{"Meeting point", e.GetMeetingPoint()},
 		{"Revealed from", formatTime(e.GetMeetingPointRevealTime(), loc)},
+		{"Legal hotline", s.GetLegalHotline()},
+		{"Emergency number", s.GetEmergencyNumber()},
+		{"Legal observers", observers},
+		{"Safety notes", s.GetNotes()},
 		{"Description", e.GetDescription()},
 		{"Owner", e.GetOwner()},
 		{"Created", formatTime(e.GetCreateTime(), loc)},

@@ -12,12 +12,19 @@ import (
 
 // rsvpCommand holds the participants' commands: no account, only each RSVP's manage token.
 func (c *cli) rsvpCommand() *ffcli.Command {
-	return c.group("rsvp", "say you will come to an event, and show, change or cancel your RSVP (no account needed)",
+	return c.group("rsvp", "say you will come to an event; show, change, cancel or delete your RSVP; pair with a buddy and check out home safe (no account needed)",
 		`An RSVP is named in full, events/EVENT/rsvps/ID, as rally rsvp create prints it.
 Its manage token, which rally rsvp create saves next to the login, is the only way
-to see, change or cancel it. --token or RALLY_TOKEN give another (an organiser's works
-too); without either, or a saved manage token, rally uses the saved login.`,
+to see, change, cancel or delete it. --token or RALLY_TOKEN give another (an organiser's
+works too, except for pair-buddy, join-buddy and check-out, which are the holder's
+alone); without either, or a saved manage token, rally uses the saved login.
+
+Staying safe: rally rsvp pair-buddy gives a code for a buddy, who joins with rally rsvp
+join-buddy; after the event each runs rally rsvp check-out once home safe, and rally rsvp
+get shows whether the other has. rally rsvp delete forgets the RSVP at once, on the
+server and here.`,
 		c.createRsvpCommand(), c.getRsvpCommand(), c.updateRsvpCommand(), c.cancelRsvpCommand(),
+		c.deleteRsvpCommand(), c.pairBuddyCommand(), c.joinBuddyCommand(), c.checkOutRsvpCommand(),
 		c.forgetRsvpCommand())
 }
 
@@ -161,6 +168,8 @@ func (c *cli) rsvpLeaf(l leaf, participant bool, call func(ctx context.Context, 
 func (c *cli) getRsvpCommand() *ffcli.Command {
 	return c.rsvpLeaf(leaf{
 		name: "get", usage: "rsvp get RSVP", short: "show an RSVP: whether it holds a place, or where it is on the waitlist",
+		long: `To its holder, it also shows when you checked out (rally rsvp check-out) and your buddy:
+their nickname, and whether and when they checked out home safe.`,
 	}, true, func(ctx context.Context, name string) (*rallyv1.Rsvp, error) {
 		return c.rsvpsClient().GetRsvp(ctx, &rallyv1.GetRsvpRequest{Name: name})
 	})
@@ -242,7 +251,7 @@ ones, rally included: give --name and --contact together (an empty one, such as
 func (c *cli) cancelRsvpCommand() *ffcli.Command {
 	return c.rsvpLeaf(leaf{
 		name: "cancel", usage: "rsvp cancel RSVP", short: "give your place up; the waitlist moves up (safe to repeat)",
-		long: "The manage token stays saved, to show the RSVP; rally rsvp forget deletes it.",
+		long: "The manage token stays saved, to show the RSVP; rally rsvp forget deletes it, and\nrally rsvp delete deletes the RSVP itself, on the server too.",
 	}, true, func(ctx context.Context, name string) (*rallyv1.Rsvp, error) {
 		return c.rsvpsClient().CancelRsvp(ctx, &rallyv1.CancelRsvpRequest{Name: name})
 	})
@@ -391,6 +400,8 @@ func rsvpFields(r *rallyv1.Rsvp) []field {
 		{"Pseudonym", pseudonym},
 		{"Contact", contact},
 		{"Checked in", checkedIn(r)},
+		{"Checked out", formatTime(r.GetCheckOutTime(), nil)},
+		{"Buddy", buddyLine(r.GetBuddy())},
 		{"Created", formatTime(r.GetCreateTime(), nil)},
 		{"Updated", formatTime(r.GetUpdateTime(), nil)},
 	}

@@ -105,6 +105,11 @@ func (c *cli) printChange(ch *rallyv1.Change, loc *time.Location) error {
 	switch e := ch.GetEvent(); {
 	case ch.GetAnnouncement() != nil:
 		detail = fmt.Sprintf("%q", ch.GetAnnouncement().GetText())
+	case ch.GetRsvp() != nil: // BUDDY, on a stream opened with the RSVP's manage token
+		detail = "buddy: " + buddyLine(ch.GetRsvp().GetBuddy())
+		if ch.GetRsvp().GetBuddy() == nil {
+			detail = "buddy: none any more"
+		}
 	case e != nil:
 		detail = fmt.Sprintf("%s, %s", eventState(e), e.GetTitle())
 		if a := e.GetAttendance(); a != nil {
