@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,9 +36,21 @@ const (
 	revoked   caller = "revoked token"
 	expired   caller = "expired token"
 	garbage   caller = "garbage token"
+	// The holders of RSVP manage tokens, for the rows of RSVPs (rsvpPrivate, holderOnly):
+	// the row's RSVP's own, and another RSVP's of the same event.
+	holder      caller = "holder"
+	otherHolder caller = "other holder"
 )
 
 var callers = []caller{anonymous, other, right, admin, revoked, expired, garbage}
+
+// callersOf are the callers of a row: the holders too on the rows of RSVPs.
+func callersOf(a access) []caller {
+	if a == rsvpPrivate || a == holderOnly {
+		return append(slices.Clone(callers), holder, otherHolder)
+	}
+	return callers
+}
 
 // access says who may call an RPC on the row's resource.
 type access int
@@ -49,6 +62,8 @@ const (
 	adminOnly                    // the admin
 	private                      // an RSVP: its holder and its event's organisers; to anyone else it does not exist
 	invitee                      // an invitation: only the invited organiser answers it, not even the admin; to another organiser it does not exist
+	rsvpPrivate                  // as private, for an RSVP: its holder may too, another RSVP's holder finds nothing
+	holderOnly                   // an RSVP's holder alone (buddies, check-out): no organiser, not the admin; another holder finds nothing
 )
 
 // want is the code a caller gets from an RPC with the given access.
@@ -56,13 +71,19 @@ func (a access) want(c caller) codes.Code {
 	switch {
 	case c == revoked || c == expired || c == garbage:
 		return codes.Unauthenticated // a bad token is refused even on public reads
+	case c == holder:
+		return codes.OK
+	case c == otherHolder:
+		return codes.NotFound
+	case a == holderOnly && c != anonymous:
+		return codes.PermissionDenied // the participant's own act, whatever the RSVP
 	case a == invitee && c == admin:
 		return codes.PermissionDenied // consent is not the admin's to give
 	case c == admin || a == public:
 		return codes.OK
 	case c == anonymous:
 		return codes.Unauthenticated
-	case (a == private || a == invitee) && c == other:
+	case (a == private || a == rsvpPrivate || a == invitee) && c == other:
 		return codes.NotFound
 	case a == adminOnly, a == rightOrganiser && c == other:
 		return codes.PermissionDenied
@@ -83,6 +104,9 @@ type world struct {
 	claim      string // an anonymous claim of task
 	invitation string // a campaign of the admin's that invites alice to co-organise it
 	aliceKey   string // a current key of alice, to revoke
+	rsvpToken  string // rsvp's manage token
+	otherToken string // the manage token of another RSVP to event
+	buddyCode  string // the other RSVP's buddy code, for rsvp to join
 }
 
 type rest struct{ method, path, body string }
@@ -264,24 +288,50 @@ var matrixRows = []matrixRow{
 			return err
 		},
 		func(w world) rest { return rest{"POST", "/v1/" + w.event + "/rsvps", `{"guests":1}`} }},
-	{"GetRsvp", private,
+	{"GetRsvp", rsvpPrivate,
 		func(ctx context.Context, c clients, w world) error {
 			_, err := c.rsvps.GetRsvp(ctx, &rallyv1.GetRsvpRequest{Name: w.rsvp})
 			return err
 		},
 		func(w world) rest { return rest{"GET", "/v1/" + w.rsvp, ""} }},
-	{"UpdateRsvp", private,
+	{"UpdateRsvp", rsvpPrivate,
 		func(ctx context.Context, c clients, w world) error {
 			_, err := c.rsvps.UpdateRsvp(ctx, &rallyv1.UpdateRsvpRequest{Rsvp: &rallyv1.Rsvp{Name: w.rsvp, Guests: 1}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"guests"}}})
 			return err
 		},
 		func(w world) rest { return rest{"PATCH", "/v1/" + w.rsvp, `{"guests":1}`} }},
-	{"CancelRsvp", private,
+	{"CancelRsvp", rsvpPrivate,
 		func(ctx context.Context, c clients, w world) error {
 			_, err := c.rsvps.CancelRsvp(ctx, &rallyv1.CancelRsvpRequest{Name: w.rsvp})
 			return err
 		},
 		func(w world) rest { return rest{"POST", "/v1/" + w.rsvp + ":cancel", `{}`} }},
+	{"DeleteRsvp", rsvpPrivate,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.rsvps.DeleteRsvp(ctx, &rallyv1.DeleteRsvpRequest{Name: w.rsvp})
+			return err
+		},
+		func(w world) rest { return rest{"DELETE", "/v1/" + w.rsvp, ""} }},
+	{"PairBuddy", holderOnly,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.rsvps.PairBuddy(ctx, &rallyv1.PairBuddyRequest{Name: w.rsvp, Nickname: "Heron"})
+			return err
+		},
+		func(w world) rest { return rest{"POST", "/v1/" + w.rsvp + ":pairBuddy", `{"nickname":"Heron"}`} }},
+	{"JoinBuddy", holderOnly,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.rsvps.JoinBuddy(ctx, &rallyv1.JoinBuddyRequest{Name: w.rsvp, BuddyCode: w.buddyCode, Nickname: "Wren"})
+			return err
+		},
+		func(w world) rest {
+			return rest{"POST", "/v1/" + w.rsvp + ":joinBuddy", `{"buddyCode":"` + w.buddyCode + `","nickname":"Wren"}`}
+		}},
+	{"CheckOutRsvp", holderOnly,
+		func(ctx context.Context, c clients, w world) error {
+			_, err := c.rsvps.CheckOutRsvp(ctx, &rallyv1.CheckOutRsvpRequest{Name: w.rsvp})
+			return err
+		},
+		func(w world) rest { return rest{"POST", "/v1/" + w.rsvp + ":checkOut", `{}`} }},
 	{"ListRsvps", rightOrganiser,
 		func(ctx context.Context, c clients, w world) error {
 			_, err := c.rsvps.ListRsvps(ctx, &rallyv1.ListRsvpsRequest{Parent: w.event})
@@ -366,7 +416,7 @@ func TestPermissionMatrix(t *testing.T) {
 	for name, redisURL := range backends(t) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			a := startApp(t, redisURL(t))
+			a := startApp(t, redisURL(t), safetyLimits)
 			conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 			if err != nil {
 				t.Fatal(err)
@@ -420,7 +470,10 @@ func TestPermissionMatrix(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				ev, err := c.events.CreateEvent(aliceCtx, &rallyv1.CreateEventRequest{Event: eventIn(cp.GetName())})
+				// The event has started, so that its RSVPs' holders may check out.
+				started := eventIn(cp.GetName())
+				started.StartTime, started.EndTime = timestamppb.New(time.Now().Add(-time.Hour)), timestamppb.New(time.Now().Add(time.Hour))
+				ev, err := c.events.CreateEvent(aliceCtx, &rallyv1.CreateEventRequest{Event: started})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -430,6 +483,14 @@ func TestPermissionMatrix(t *testing.T) {
 				}
 				spare, _ := mustToken(alice, time.Time{})
 				r, err := c.rsvps.CreateRsvp(ctx, &rallyv1.CreateRsvpRequest{Parent: ev.GetName(), Rsvp: &rallyv1.Rsvp{DisplayName: "Dana"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				or, err := c.rsvps.CreateRsvp(ctx, &rallyv1.CreateRsvpRequest{Parent: ev.GetName(), Rsvp: &rallyv1.Rsvp{}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				code, err := c.rsvps.PairBuddy(withToken(ctx, or.GetManageToken()), &rallyv1.PairBuddyRequest{Name: or.GetRsvp().GetName(), Nickname: "Heron"})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -462,22 +523,34 @@ func TestPermissionMatrix(t *testing.T) {
 				}
 				lastKey = key.GetName()
 				return world{alice: alice, bob: bob, campaign: cp.GetName(), event: ev.GetName(), standalone: sa.GetName(), aliceToken: spare,
-					rsvp: r.GetRsvp().GetName(), task: tk.GetName(), claim: cl.GetClaim().GetName(), invitation: inviting.GetName(), aliceKey: lastKey}
+					rsvp: r.GetRsvp().GetName(), task: tk.GetName(), claim: cl.GetClaim().GetName(), invitation: inviting.GetName(), aliceKey: lastKey,
+					rsvpToken: r.GetManageToken(), otherToken: or.GetManageToken(), buddyCode: code.GetBuddyCode()}
 			}
 
+			secretOf := func(who caller, w world) string {
+				switch who {
+				case holder:
+					return w.rsvpToken
+				case otherHolder:
+					return w.otherToken
+				}
+				return secrets[who]
+			}
 			for _, row := range matrixRows {
-				for _, who := range callers {
+				for _, who := range callersOf(row.access) {
 					want := row.access.want(who)
 					t.Run(row.rpc+"/gRPC/"+string(who), func(t *testing.T) {
-						err := row.grpc(withToken(ctx, secrets[who]), c, newWorld(t))
+						w := newWorld(t)
+						err := row.grpc(withToken(ctx, secretOf(who, w)), c, w)
 						if got := status.Code(err); got != want {
 							t.Errorf("got %v (%v), want %v", got, err, want)
 						}
 					})
 					t.Run(row.rpc+"/REST/"+string(who), func(t *testing.T) {
-						r := row.rest(newWorld(t))
+						w := newWorld(t)
+						r := row.rest(w)
 						req, _ := http.NewRequest(r.method, "http://"+a.HTTPAddr()+r.path, strings.NewReader(r.body))
-						if s := secrets[who]; s != "" {
+						if s := secretOf(who, w); s != "" {
 							req.Header.Set("Authorization", "Bearer "+s)
 						}
 						resp, err := http.DefaultClient.Do(req)

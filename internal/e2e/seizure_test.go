@@ -27,7 +27,8 @@ import (
 // sealed by its client, retried creates, changes to a contact, a cancellation, check-ins,
 // claims completed with a note and a proof URL, the organiser reading the lists), then
 // the server's Redis (every key, every value) and its append-only file are read. No
-// pseudonym, contact, note or proof URL is found there, in clear, hex or base64. The
+// pseudonym, contact, note, proof URL, buddy nickname or buddy code is found there, in
+// clear, hex or base64. The
 // organiser's key opens every record to what its participant sent; another key opens
 // none.
 func TestSeizure(t *testing.T) {
@@ -41,7 +42,7 @@ func TestSeizure(t *testing.T) {
 			rdb := openRaidRedis(t, url)
 			rdb.appendOnly(t)
 			var logs syncBuffer
-			a := startLogged(t, &logs, slog.LevelDebug, "--redis-url="+url, noLimits)
+			a := startLogged(t, &logs, slog.LevelDebug, "--redis-url="+url, safetyLimits)
 			conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 			if err != nil {
 				t.Fatal(err)
@@ -194,6 +195,32 @@ func playSeizure(t *testing.T, conn *grpc.ClientConn, base string) *seizure {
 		if _, err := rsvps.CheckInRsvp(asOrg, &rallyv1.CheckInRsvpRequest{Name: n}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Two pair up as buddies (issue 17), one over gRPC and one over REST: their nicknames
+	// and the code are not to be found either. A second code is left unused.
+	s.personal["buddy nickname 1"], s.personal["buddy nickname 2"] = "Heron-of-the-choir", "Wren-from-the-bakery"
+	pair, err := rsvps.PairBuddy(withToken(ctx, holders[names[2]]), &rallyv1.PairBuddyRequest{Name: names[2], Nickname: s.personal["buddy nickname 1"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.personal["buddy code"] = pair.GetBuddyCode()
+	req, _ := http.NewRequest("POST", base+names[3]+":joinBuddy", strings.NewReader(fmt.Sprintf(`{"buddyCode":%q,"nickname":%q}`, pair.GetBuddyCode(), s.personal["buddy nickname 2"])))
+	req.Header.Set("Authorization", "Bearer "+holders[names[3]])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("REST JoinBuddy: %d", resp.StatusCode)
+	}
+	unused, err := rsvps.PairBuddy(withToken(ctx, holders[names[4]]), &rallyv1.PairBuddyRequest{Name: names[4], Nickname: "Finch-of-the-square"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.personal["unused buddy code"], s.personal["unused nickname"] = unused.GetBuddyCode(), "Finch-of-the-square"
+	if b, err := rsvps.GetRsvp(withToken(ctx, holders[names[2]]), &rallyv1.GetRsvpRequest{Name: names[2]}); err != nil || b.GetBuddy().GetNickname() != s.personal["buddy nickname 2"] {
+		t.Fatalf("the pair: %v, %v", b, err)
 	}
 
 	// Claims: made in plain, completed with a note and a proof URL.
