@@ -4,10 +4,18 @@
 // Participants' personal fields come sealed to the organisers' keys (envelopes): the
 // console opens them here, with the organiser's private key kept in this browser
 // (keystore.js), and never sends what it opens anywhere.
+//
+// Announcements are signed here (signing.js) with the organiser's Ed25519 key, kept in
+// this browser like the envelope keys, so that participants' pages can tell they come
+// from the organisers even if the server or this console's API token is compromised.
 import { api, listAll, requestId } from "./api.js";
 import { h, fill, id, when, short, errorText, field, announce, label, attendanceText, viewerZone, country } from "./ui.js";
-import { open as openEnvelope, OpenError, X25519, fingerprint, fromBase64, toBase64 } from "./envelope.js";
-import { loadKeys, forgetKeys, importKeyFile, newKeyFile, keyFileText, KeyFileError } from "./keystore.js";
+import { open as openEnvelope, OpenError, X25519, ED25519, fingerprint, fromBase64, toBase64 } from "./envelope.js";
+import {
+  loadKeys, forgetKeys, importKeyFile, newKeyFile, keyFileText, KeyFileError,
+  loadSigningKey, forgetSigningKey, generateSigningKey, keepSigningKey, saveSigningKey, matchRegistered,
+} from "./keystore.js";
+import { signAnnouncement } from "./signing.js";
 
 const TOKEN_KEY = "rally.orgToken";
 const ZONES = ["Europe/Berlin", "Europe/London", "Europe/Paris", "Europe/Vienna", "Europe/Warsaw", "Europe/Prague",
@@ -15,7 +23,12 @@ const ZONES = ["Europe/Berlin", "Europe/London", "Europe/Paris", "Europe/Vienna"
   "Asia/Tashkent", "Asia/Bishkek", "America/New_York", "America/Toronto", "America/Los_Angeles", "Australia/Sydney", "UTC"];
 const EVENT_FIELDS = { title: "Title", description: "Description", country: "Country", locality: "City",
   representedCountry: "Represented country", startTime: "Start", endTime: "End", timeZone: "Time zone",
-  capacity: "Capacity", meetingPoint: "Meeting point", meetingPointRevealTime: "Reveal time", campaign: "Campaign", kind: "Kind" };
+  capacity: "Capacity", meetingPoint: "Meeting point", meetingPointRevealTime: "Reveal time", campaign: "Campaign", kind: "Kind",
+  legalHotline: "Legal hotline", emergencyNumber: "Emergency number", legalObservers: "Legal observers", notes: "Safety notes" };
+// The announcement's fields as the form calls them; the signature is named as the API
+// names it too, since the organiser may have to look it up.
+const ANNOUNCEMENT_FIELDS = { text: "Message", audience: "Who sees it", signature: "Signature (announcement.signature)",
+  key: "Signing key (announcement.signature.key)", signTime: "Signing time (announcement.signature.sign_time)" };
 
 export async function render(main) {
   document.title = "Organisers · Rally";
@@ -34,10 +47,12 @@ export async function render(main) {
   }
   const all = await listAll("/v1/campaigns", "campaigns", { token });
   const campaigns = me ? all.filter((c) => c.owner === me.name || (c.organisers || []).includes(me.name)) : all;
-  keyring.keys = await loadKeys();
   // The operator (admin) has no keys of its own; it may still import an organiser's.
   const registered = me ? await listAll("/v1/organisers/me/keys", "organiserKeys", { token }).catch(() => null) : null;
   for (const k of registered || []) await localFingerprint(k);
+  keyring.registered = registered;
+  keyring.keys = await loadKeys();
+  keyring.signing = await loadSigningKey();
 
   const signOut = h("button", { type: "button", class: "secondary", onclick: () => { sessionStorage.removeItem(TOKEN_KEY); location.reload(); } }, "Sign out");
   const list = h("div");
@@ -45,6 +60,7 @@ export async function render(main) {
     h("h1", {}, "Organiser console"),
     h("p", {}, `Signed in as ${me ? me.displayName || id(me.name) : "the operator (admin)"}. `, signOut),
     keysSection(token, registered),
+    registered && signingSection(token),
     campaigns.length
       ? h("details", { class: "panel" }, h("summary", {}, "Create an event"), eventForm(token, campaigns, null, () => location.reload()))
       : h("p", {}, "You organise no campaign yet. Create one with the rally CLI or the API."),
@@ -54,9 +70,17 @@ export async function render(main) {
 
 // --- Keys ----------------------------------------------------------------------------
 
-// keyring holds the keys loaded in this browser; what shows opened fields registers in
-// views, to show them again when a key is imported or forgotten.
-const keyring = { keys: [], views: new Set() };
+// keyring holds the keys loaded in this browser (keys opens envelopes, signing signs
+// announcements) and the organiser's registered keys (null for the operator); what shows
+// opened fields or signing registers in views, to show them again when a key is imported
+// or forgotten.
+const keyring = { keys: [], signing: null, registered: null, views: new Set() };
+
+// reloadKeys reads the keys kept in this browser again, and shows what depends on them.
+async function reloadKeys() {
+  keyring.signing = await loadSigningKey();
+  keysChanged(await loadKeys());
+}
 
 function keysChanged(keys) {
   keyring.keys = keys;
@@ -89,8 +113,8 @@ function keysSection(token, registered) {
     if (!file) return;
     try {
       const kept = await importKeyFile(await file.text(), registered || []);
-      keysChanged(await loadKeys());
-      announce(`Key ${kept.map((k) => k.fingerprint).join(", ")} loaded.`);
+      await reloadKeys();
+      announce(`Loaded: ${kept.map((k) => `${k.algorithm === ED25519 ? "signing key" : "key"} ${k.fingerprint}`).join(", ")}.`);
     } catch (err) {
       error.textContent = err instanceof KeyFileError ? err.message : `The key file could not be read: ${err.message}`;
     }
@@ -119,6 +143,7 @@ function keysSection(token, registered) {
         const got = await api("/v1/organisers/me/keys", { method: "POST", token, body: { algorithm: k.algorithm, publicKey: toBase64(fromBase64(k.publicKey)) } });
         k.name = got.name;
         (registered = registered || []).push(await localFingerprint(got));
+        keyring.registered = registered;
       } catch (err) {
         error.textContent = `Your key could not be registered: ${errorText(err)}`;
         break;
@@ -129,7 +154,7 @@ function keysSection(token, registered) {
     if (keys[0].name) {
       try {
         await importKeyFile(text, registered);
-        keysChanged(await loadKeys());
+        await reloadKeys();
       } catch (err) {
         error.textContent = `Your key could not be kept in this browser: ${err.message}. Import the key file after downloading it.`;
       }
@@ -188,7 +213,7 @@ function keysSection(token, registered) {
         ". It opens what is sealed to it, here only: the private key cannot be exported or uploaded."),
       h("button", { type: "button", id: "key-forget", class: "secondary", onclick: async () => {
         await forgetKeys();
-        keysChanged([]);
+        await reloadKeys();
         announce("The key is forgotten in this browser.");
       } }, "Forget the key in this browser"));
     } else if (!busy.download) {
@@ -196,6 +221,111 @@ function keysSection(token, registered) {
     }
     parts.push(field(loaded.length ? "Import another key file" : "Key file (from rally keys create, or made here)", fileIn,
       "Read here, never uploaded. The private key is kept in this browser, which cannot export it."), error);
+    fill(el, parts);
+  }
+  return view(el, show);
+}
+
+// signingState says what the signing key kept in this browser can do, from the
+// organiser's registered keys: {state, key, registered}, state one of "none" (no key
+// here), "ok" (registered and not revoked: announcements are signed with it, under the
+// registered key's ID), "unregistered" (not among the organiser's keys: the server would
+// refuse its signatures) or "revoked".
+function signingState() {
+  const key = keyring.signing;
+  if (!key) return { state: "none" };
+  const reg = matchRegistered(key, keyring.registered || []);
+  if (!reg) return { state: "unregistered", key };
+  if (reg.revokeTime) return { state: "revoked", key, registered: reg };
+  return { state: "ok", key: { ...key, id: id(reg.name), name: reg.name }, registered: reg };
+}
+
+// signingSection shows the key announcements are signed with: its fingerprint, which
+// the organiser publishes; or how to get one (import the key file, whose Ed25519 key the
+// import above keeps, or make one here and register it); or, for a key that the server
+// does not know, registering it.
+function signingSection(token) {
+  const el = h("section", { id: "signing", class: "panel", "aria-labelledby": "signing-h" });
+  const error = h("p", { id: "signing-error", class: "error", role: "alert" });
+  let busy = false;
+
+  async function register(btn, key) {
+    error.textContent = "";
+    btn.disabled = busy = true;
+    try {
+      const got = await api("/v1/organisers/me/keys", { method: "POST", token, body: { algorithm: ED25519, publicKey: toBase64(key.publicKey) } });
+      (keyring.registered = keyring.registered || []).push(await localFingerprint(got));
+      await saveSigningKey({ ...key, id: id(got.name), name: got.name });
+      announce(`Signing key ${key.fingerprint} registered.`);
+    } catch (err) {
+      error.textContent = `The signing key could not be registered: ${errorText(err)}`;
+    }
+    busy = false;
+    await reloadKeys();
+  }
+
+  async function generate(btn) {
+    error.textContent = "";
+    btn.disabled = busy = true;
+    let pair;
+    try {
+      pair = await generateSigningKey();
+    } catch {
+      busy = false;
+      btn.disabled = false;
+      error.textContent = "This browser cannot make signing keys (its WebCrypto has no Ed25519). Use a current Chromium or Firefox, or create a key file with the rally CLI and import it.";
+      return;
+    }
+    // Registered before it is kept: a key the server does not know signs nothing it
+    // accepts, and a non-extractable key cannot be registered later from elsewhere.
+    try {
+      const got = await api("/v1/organisers/me/keys", { method: "POST", token, body: { algorithm: ED25519, publicKey: toBase64(pair.publicKey) } });
+      (keyring.registered = keyring.registered || []).push(await localFingerprint(got));
+      const kept = await keepSigningKey(got.name, pair);
+      announce(`Signing key ${kept.fingerprint} made and registered.`);
+    } catch (err) {
+      error.textContent = `The signing key could not be registered: ${errorText(err)}`;
+    }
+    busy = false;
+    await reloadKeys();
+  }
+
+  async function forget() {
+    await forgetSigningKey();
+    await reloadKeys();
+    announce("The signing key is forgotten in this browser.");
+  }
+
+  function show() {
+    const s = signingState();
+    const fp = (k) => h("code", { class: "fingerprint" }, k.fingerprint);
+    const forgetBtn = h("button", { type: "button", id: "signing-forget", class: "secondary", onclick: forget }, "Forget the signing key in this browser");
+    const parts = [h("h2", { id: "signing-h" }, "Your signing key")];
+    if (s.state === "ok") {
+      parts.push(h("p", { id: "signing-key" }, "Your announcements are signed in this browser with your key ", fp(s.key),
+        ". Publish this fingerprint too: participants' pages check each announcement's signature and show the fingerprint of the key that made it."), forgetBtn);
+    } else if (s.state === "unregistered") {
+      parts.push(h("div", { id: "signing-unregistered", class: "note warning" },
+        h("p", {}, "The signing key ", fp(s.key), " in this browser is not registered to your account, so the server would refuse what it signs. ",
+          "Register it, or import another key file."),
+        h("p", { class: "actions" },
+          h("button", { type: "button", id: "signing-register", disabled: busy, onclick: (e) => register(e.currentTarget, s.key) }, "Register this signing key"),
+          forgetBtn)));
+    } else if (s.state === "revoked") {
+      parts.push(h("div", { id: "signing-revoked", class: "note warning" },
+        h("p", {}, "The signing key ", fp(s.key), " in this browser is revoked: announcements are not signed with it. Import another key file, or make a new key."),
+        forgetBtn));
+    } else {
+      parts.push(h("p", { id: "signing-none" }, "No signing key is loaded in this browser: your announcements are posted unsigned, ",
+        "and participants' pages cannot tell them from announcements posted with a stolen token. ",
+        "Import your key file above (rally keys create writes a signing key into it), or make a signing key here."));
+    }
+    if (s.state !== "ok") {
+      parts.push(h("p", {}, h("button", { type: "button", id: "signing-generate", class: s.state === "none" ? "" : "secondary", disabled: busy,
+        onclick: (e) => generate(e.currentTarget) }, "Make a signing key in this browser")),
+      h("p", { class: "hint" }, "It is registered to your account and kept in this browser only: it cannot be exported, so if this browser's data is cleared, make a new one and revoke the old one."));
+    }
+    parts.push(error);
     fill(el, parts);
   }
   return view(el, show);
@@ -261,8 +391,9 @@ async function campaignSection(token, c) {
   ]);
   return h("section", { class: "campaign", "aria-labelledby": `c-${cid}` },
     h("h2", { id: `c-${cid}` }, c.title, " ", h("a", { href: `/c/${cid}`, class: "small" }, "public page")),
+    campaignSettings(token, c),
     h("h3", {}, "Events"),
-    events.length ? h("ul", { class: "cards" }, events.map((e) => eventItem(token, e))) : h("p", {}, "No events yet."),
+    events.length ? h("ul", { class: "cards" }, events.map((e) => eventItem(token, c, e))) : h("p", {}, "No events yet."),
     h("h3", {}, "Tasks"),
     tasks.length
       ? h("table", {}, h("caption", { class: "sr-only" }, `Tasks of ${c.title}`),
@@ -273,6 +404,33 @@ async function campaignSection(token, c) {
             h("td", {}, t.progress?.claimed || 0), h("td", {}, short(t.deadline))))))
       : h("p", {}, "No tasks."),
     tasks.map((t) => claimsSection(token, t)));
+}
+
+// campaignSettings changes what the console can change of a campaign itself: whether
+// its announcements must be signed (Campaign.require_signed_announcements). Then the
+// server refuses an unsigned announcement, even one posted with a stolen token.
+function campaignSettings(token, c) {
+  const cid = id(c.name);
+  const box = h("input", { id: `require-signed-${cid}`, type: "checkbox", checked: Boolean(c.requireSignedAnnouncements) });
+  const msg = h("p", { id: `settings-error-${cid}`, class: "error", role: "alert" });
+  async function save(e) {
+    e.preventDefault();
+    msg.textContent = "";
+    try {
+      await api(`/v1/${c.name}`, { method: "PATCH", token, query: { updateMask: "requireSignedAnnouncements" },
+        body: { requireSignedAnnouncements: box.checked, etag: c.etag } });
+      announce(box.checked ? "Announcements of this campaign must now be signed." : "Announcements of this campaign may now be unsigned.");
+      location.reload();
+    } catch (err) {
+      msg.textContent = errorText(err, { requireSignedAnnouncements: "Require signed announcements" });
+    }
+  }
+  return h("details", { id: `settings-${cid}` }, h("summary", {}, "Campaign settings"),
+    h("form", { onsubmit: save },
+      h("div", { class: "field" }, h("label", {}, box, " Require signed announcements")),
+      h("p", { class: "hint" }, "The server then refuses an announcement without a valid signature by one of the campaign's organisers' signing keys, ",
+        "so that a stolen API token cannot post in your name. Every organiser who posts needs a registered signing key."),
+      msg, h("button", { type: "submit" }, "Save settings")));
 }
 
 function claimsSection(token, t) {
@@ -290,7 +448,7 @@ function claimsSection(token, t) {
   }, h("summary", {}, `Claims: ${t.title}`), h("p", { class: "muted" }, "Every time this list is opened, it is recorded in the task's audit log."), out);
 }
 
-function eventItem(token, e) {
+function eventItem(token, c, e) {
   const eid = id(e.name);
   const cancelled = e.state === "EVENT_STATE_CANCELLED";
   const body = h("div");
@@ -312,6 +470,45 @@ function eventItem(token, e) {
     h("option", { value: "ANNOUNCEMENT_AUDIENCE_PUBLIC" }, "Everyone"),
     h("option", { value: "ANNOUNCEMENT_AUDIENCE_RSVP_HOLDERS" }, "Only people who RSVPed"));
   const rsvps = h("div");
+  const annError = h("p", { id: `ann-error-${eid}`, class: "error", role: "alert" });
+  // What posting will do about the signature, said before posting.
+  const annDone = h("p", { id: `ann-done-${eid}`, role: "status" });
+  const signNote = h("p", { id: `ann-sign-${eid}` });
+  view(signNote, () => {
+    const s = signingState();
+    if (s.state === "ok") return fill(signNote, "Will be signed by ", h("code", { class: "fingerprint" }, s.key.fingerprint), ".");
+    if (c.requireSignedAnnouncements) {
+      return fill(signNote, h("span", { class: "error" }, "This campaign requires signed announcements, and no registered signing key is loaded in this browser: ",
+        "the server will refuse an unsigned one. Load or make your signing key first (Your signing key, above)."));
+    }
+    return fill(signNote, h("span", { class: "muted" }, "Will be posted unsigned: no registered signing key is loaded in this browser."));
+  });
+
+  // post signs the announcement when a signing key is usable, and posts exactly what it
+  // signed. Unsigned, it is still sent when the campaign requires signatures: the
+  // server's refusal names the field, and the requirement may have changed since the
+  // page was loaded.
+  async function post() {
+    annError.textContent = annDone.textContent = "";
+    const announcement = { text: text.value.trim(), audience: audience.value };
+    const s = signingState();
+    try {
+      if (s.state === "ok") announcement.signature = await signAnnouncement(s.key, e.name, announcement);
+    } catch (err) {
+      annError.textContent = `The announcement could not be signed: ${err.message}`;
+      return;
+    }
+    try {
+      await api(`/v1/${e.name}/announcements`, { method: "POST", token, body: announcement });
+    } catch (err) {
+      annError.textContent = errorText(err, ANNOUNCEMENT_FIELDS);
+      return;
+    }
+    const done = announcement.signature ? `Announcement posted, signed by ${s.key.fingerprint}.` : "Announcement posted, unsigned.";
+    annDone.textContent = done;
+    announce(done);
+    text.value = "";
+  }
 
   fill(body,
     h("p", {}, when(e)),
@@ -324,9 +521,9 @@ function eventItem(token, e) {
     !cancelled && h("details", {}, h("summary", {}, "Cancel the event"),
       h("form", { onsubmit: (ev) => { ev.preventDefault(); run(() => api(`/v1/${e.name}:cancel`, { method: "POST", token, body: { reason: reason.value.trim(), etag: e.etag } }), "Event cancelled."); } },
         field("Reason (shown to everyone)", reason), h("button", { type: "submit", class: "danger" }, "Cancel this event"))),
-    h("details", {}, h("summary", {}, "Post an announcement"),
-      h("form", { onsubmit: (ev) => { ev.preventDefault(); run(() => api(`/v1/${e.name}/announcements`, { method: "POST", token, body: { text: text.value.trim(), audience: audience.value } }), "Announcement posted."); } },
-        field("Message", text), field("Who sees it", audience), h("button", { type: "submit" }, "Post"))),
+    h("details", { id: `announce-${eid}` }, h("summary", {}, "Post an announcement"),
+      h("form", { onsubmit: (ev) => { ev.preventDefault(); post(); } },
+        field("Message", text), field("Who sees it", audience), signNote, annError, annDone, h("button", { type: "submit" }, "Post"))),
     h("details", {
       id: `rsvps-${eid}`,
       ontoggle: async (ev) => {
@@ -416,6 +613,7 @@ function proofLink(url) {
 function eventForm(token, campaigns, ev, done) {
   const p = ev ? `ev-${id(ev.name)}-` : "ev-new-";
   const v = ev?.venue || {};
+  const safety = ev?.safety || {};
   const tz0 = ev?.timeZone || viewerZone;
   const input = (name, attrs = {}) => h("input", { id: p + name, ...attrs });
   const f = {
@@ -435,6 +633,10 @@ function eventForm(token, campaigns, ev, done) {
       h("option", { value: `ATTENDANCE_VISIBILITY_${k}`, selected: ev?.attendanceVisibility === `ATTENDANCE_VISIBILITY_${k}` }, label(k)))),
     meeting: h("textarea", { id: `${p}meeting`, rows: 2 }, ev?.meetingPoint || ""),
     reveal: input("reveal", { type: "datetime-local", value: ev?.meetingPointRevealTime ? toLocal(ev.meetingPointRevealTime, tz0) : "" }),
+    hotline: input("legal-hotline", { type: "tel", value: safety.legalHotline || "", maxlength: 100 }),
+    emergency: input("emergency-number", { type: "tel", value: safety.emergencyNumber || "", maxlength: 40 }),
+    observers: input("legal-observers", { type: "checkbox", checked: Boolean(safety.legalObservers) }),
+    notes: h("textarea", { id: `${p}safety-notes`, rows: 3, maxlength: 2000 }, safety.notes || ""),
   };
   const campaignSel = campaigns && h("select", { id: `${p}campaign` }, campaigns.map((c) => h("option", { value: c.name }, c.title)));
   const error = h("p", { class: "error", role: "alert" });
@@ -454,6 +656,10 @@ function eventForm(token, campaigns, ev, done) {
       attendanceVisibility: f.visibility.value,
       meetingPoint: f.meeting.value.trim(),
       meetingPointRevealTime: at(f.reveal),
+      // The whole message, under the one mask path "safety": a field emptied here is
+      // emptied on the server too.
+      safety: { legalHotline: f.hotline.value.trim(), emergencyNumber: f.emergency.value.trim(),
+        legalObservers: f.observers.checked, notes: f.notes.value.trim() },
     };
     try {
       if (ev) {
@@ -479,6 +685,11 @@ function eventForm(token, campaigns, ev, done) {
     field("Capacity (0 for no limit)", f.capacity), field("Attendance shown to the public", f.visibility),
     field("Meeting point (only for people going, from the reveal time)", f.meeting),
     field("Reveal the meeting point at (empty: at once)", f.reveal),
+    h("fieldset", { class: "safety" }, h("legend", {}, "Safety (public: shown on the event page and the printable card)"),
+      field("Legal hotline (as it should be dialled, such as +49 30 1234567)", f.hotline, "Whom to call when someone is detained."),
+      field("Emergency number (such as 112)", f.emergency),
+      h("div", { class: "field" }, h("label", {}, f.observers, " Trained legal observers will be present")),
+      field("Safety notes (dispersal plan, where to regroup, what to bring)", f.notes, "Public: put nothing here that only participants should know.")),
     error, h("button", { type: "submit" }, ev ? "Save changes" : "Create event"));
 }
 

@@ -15,14 +15,15 @@ const PUBLIC = "ANNOUNCEMENT_AUDIENCE_PUBLIC";
 const AUDIENCES = ["ANNOUNCEMENT_AUDIENCE_UNSPECIFIED", PUBLIC, "ANNOUNCEMENT_AUDIENCE_RSVP_HOLDERS"];
 
 // audienceName is the audience as the encoding writes it: the enum value's name, with
-// UNSPECIFIED (or missing: protojson leaves the zero value out) written as PUBLIC, which
-// is what the server treats it as. A name this page does not know is kept as it is, so
-// that a signature over it still verifies if Go signed the same name.
+// UNSPECIFIED (or missing: protojson may leave the zero value out) written as PUBLIC,
+// which is what the server treats it as. A value that is not one of the enum's is
+// refused, as internal/announcesig refuses it: nothing signs it.
 export function audienceName(audience) {
   let a = audience;
-  if (typeof a === "number") a = AUDIENCES[a] ?? String(a);
-  if (!a || a === "ANNOUNCEMENT_AUDIENCE_UNSPECIFIED") return PUBLIC;
-  return String(a);
+  if (typeof a === "number") a = AUDIENCES[a];
+  if (!a || a === AUDIENCES[0]) return PUBLIC;
+  if (!AUDIENCES.includes(a)) throw new Error("the audience is not a defined AnnouncementAudience");
+  return a;
 }
 
 // SignTimeError is a sign time that cannot be written with exactly three fractional
