@@ -15,8 +15,9 @@ import (
 
 // Errors of the buddy and check-out writes.
 var (
-	// ErrBuddyCode: the buddy code is unknown, expired or used, or belongs to another
-	// event's RSVP. One error for all of them, so that the answer tells a guesser nothing.
+	// ErrBuddyCode: the buddy code is unknown, expired or used, belongs to another
+	// event's RSVP, or its RSVP was cancelled or deleted since. One error for all of
+	// them, so that the answer tells a guesser nothing.
 	ErrBuddyCode = errors.New("unknown, expired or used buddy code")
 	// ErrBuddySelf: the code belongs to the joining RSVP itself.
 	ErrBuddySelf = errors.New("an RSVP cannot be its own buddy")
@@ -68,30 +69,52 @@ type DeletedRSVP struct {
 // (of those, the ones not checked out), whatever the time: hiding them from whoever may
 // not see them is the server's job. A deleted RSVP leaves both counts as if it had never
 // been checked in.
+//
+// Buddy codes and links are kept with the event's RSVPs (in Redis under the event's
+// hash tag) and deleted with them after the retention, like every RSVP field. A
+// cancelled RSVP keeps its buddy link (its holder may still check out), but its unused
+// code no longer pairs.
 type SafetyStore interface {
 	// CreateBuddyCode records a buddy code for an RSVP, replacing the RSVP's previous
-	// unused code. ErrNotFound without the RSVP; ErrRSVPCancelled for a cancelled one;
-	// ErrHasBuddy if it has a buddy; ErrEventClosed if the event is cancelled or over.
+	// unused code. ErrNotFound without the RSVP; ErrEventClosed if the event is
+	// cancelled or over by now; ErrRSVPCancelled for a cancelled RSVP; ErrHasBuddy if it
+	// has a buddy (checked in that order). ErrAlreadyExists if an unexpired code of
+	// another RSVP has the same hash (a collision of random codes: draw another).
 	CreateBuddyCode(ctx context.Context, rsvp string, code BuddyCode, now time.Time) error
 	// JoinBuddy pairs rsvp with the RSVP of the same event that holds the unexpired code
 	// with this hash, and uses the code up. nickname (sealed) is what the code's holder
 	// will see of rsvp. It returns the buddy link as rsvp's holder sees it.
-	// ErrBuddyCode for an unknown, expired or used code; ErrBuddySelf for rsvp's own;
-	// ErrHasBuddy when either has a buddy; ErrRSVPCancelled and ErrEventClosed as
-	// CreateBuddyCode. Nothing changes on an error, and the code stays usable unless it
-	// was ErrBuddyCode.
+	// A code expires at BuddyCode.Expire by now (now >= Expire: expired).
+	// Errors, checked in this order: ErrNotFound without rsvp; ErrEventClosed,
+	// ErrRSVPCancelled and ErrHasBuddy about rsvp as CreateBuddyCode; ErrBuddyCode for
+	// an unknown, expired or used code (or one whose RSVP was cancelled or deleted);
+	// ErrBuddySelf for rsvp's own; ErrHasBuddy when the code's RSVP has a buddy. Nothing
+	// changes on an error, and the code stays usable unless it was ErrBuddyCode. On
+	// success both RSVPs' unused codes are gone (each has its buddy).
 	JoinBuddy(ctx context.Context, rsvp string, codeHash, nickname []byte, now time.Time) (Buddy, error)
-	// GetBuddy returns an RSVP's buddy link; a zero Buddy when it has none.
+	// GetBuddy returns an RSVP's buddy link; a zero Buddy when it has none. ErrNotFound
+	// without the RSVP.
 	GetBuddy(ctx context.Context, rsvp string) (Buddy, error)
 	// CheckOutRSVP records that the RSVP's holder is home safe and returns the RSVP (with
-	// check_out_time) and its buddy link. Checking out twice keeps the first time.
-	// ErrNotStarted before the event's start; ErrNotFound without the RSVP. Works on a
-	// cancelled event and after its end.
+	// check_out_time, and update_time set to now by a first check-out) and its buddy
+	// link. Checking out twice keeps the first time and changes nothing (First false).
+	// ErrNotStarted before the event's start; ErrNotFound without the RSVP. Works
+	// whatever the RSVP's state, on a cancelled event and after its end. An RSVP that
+	// checks out before being checked in counts as checked out once checked in.
 	CheckOutRSVP(ctx context.Context, name string, now time.Time) (*Checkout, error)
 	// DeleteRSVP deletes an RSVP and everything kept for it (record, personal fields,
 	// token, idempotency entry, buddy code and link, the buddy's link back to it),
 	// promotes the waitlist as CancelRSVP does and keeps the counts in step. It works
 	// whatever the event's and RSVP's state. ErrNotFound without the RSVP.
+	//
+	// The request key is forgotten with the RSVP: a CreateRSVP with it afterwards is not
+	// a replay but creates a new RSVP (with the create's own ID and token), as if the
+	// key had never been used; the deleted RSVP is never returned again. (Redis: an RSVP
+	// stored before issue 17 lacks the link from the record to its request-key entry,
+	// which then stays until the event's RSVPs expire; it holds the RSVP's ID and the
+	// token sealed under the client's request_id, no personal field.)
+	//
+	// Like CancelRSVP it publishes nothing: the caller publishes the organisers' change.
 	DeleteRSVP(ctx context.Context, name string, now time.Time) (DeletedRSVP, error)
 }
 

@@ -232,7 +232,9 @@ end
 -- reply is the answer of every write script: {status, pb, plain record, token hash,
 -- rank, sealed token}. status is 'ok', or 'replay' (CreateRSVP of a used request key),
 -- or an error code that rsvp.go maps to a store error: 'nf' (no such event or RSVP),
--- 'closed', 'noroom', 'notgoing', 'exists', 'retry' (pb changed since read).
+-- 'closed', 'noroom', 'notgoing', 'exists', 'retry' (pb changed since read); and, of
+-- the safety scripts (which start their own replies with a status too), 'cancelled',
+-- 'hasbuddy', 'code', 'self', 'notstarted'.
 local function reply(status, id, sealed)
   local v = id and view(id)
   if not v then
