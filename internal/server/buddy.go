@@ -194,12 +194,22 @@ func (s *rsvpServer) PairBuddy(ctx context.Context, req *rallyv1.PairBuddyReques
 	if err != nil {
 		return nil, err
 	}
-	code, now := newBuddyCode(), s.now()
+	now := s.now()
 	expire := now.Add(BuddyCodeTTL)
-	if err := s.store.CreateBuddyCode(ctx, name, store.BuddyCode{Hash: buddyCodeHash(code), Nickname: sealed, Expire: expire}, now); err != nil {
-		return nil, rsvpError(name, err)
+	// A live code with the same hash (a 60-bit collision among live codes) is refused
+	// by the store rather than overwritten; another fresh code is the answer, never an
+	// error the holder could do nothing about.
+	for attempt := 0; ; attempt++ {
+		code := newBuddyCode()
+		err := s.store.CreateBuddyCode(ctx, name, store.BuddyCode{Hash: buddyCodeHash(code), Nickname: sealed, Expire: expire}, now)
+		if errors.Is(err, store.ErrAlreadyExists) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return nil, rsvpError(name, err)
+		}
+		return &rallyv1.PairBuddyResponse{BuddyCode: code, ExpireTime: timestamppb.New(expire)}, nil
 	}
-	return &rallyv1.PairBuddyResponse{BuddyCode: code, ExpireTime: timestamppb.New(expire)}, nil
 }
 
 func (s *rsvpServer) JoinBuddy(ctx context.Context, req *rallyv1.JoinBuddyRequest) (*rallyv1.Rsvp, error) {
