@@ -62,7 +62,8 @@ func startApp(t *testing.T, redisURL string, extra ...string) *app.App {
 
 // noLimits turns every default rate limit off.
 const noLimits = "--rate-limits=read=off; write=off; auth=off; rally.v1.RsvpService/CreateRsvp=off; " +
-	"rally.v1.TaskService/ClaimTask=off; rally.v1.OrganiserService/CreateApiToken=off"
+	"rally.v1.TaskService/ClaimTask=off; rally.v1.OrganiserService/CreateApiToken=off; " +
+	"rally.v1.RsvpService/PairBuddy=off; rally.v1.RsvpService/JoinBuddy=off"
 
 // backends are the stores the tests run on, by name: the memory store, and a real
 // redis-server started for the test; each returns the --redis-url of its store (empty

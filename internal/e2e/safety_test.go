@@ -22,9 +22,9 @@ import (
 // The safety of the action itself (issue 17): buddies, the home-safe check-out and
 // forget-me, played as participants play them, across two replicas on Redis.
 
-// safetyLimits is noLimits with the buddy calls' limits off too: the tests pair up
-// faster than the shipped limits allow one address.
-const safetyLimits = noLimits + "; rally.v1.RsvpService/PairBuddy=off; rally.v1.RsvpService/JoinBuddy=off"
+// safetyLimits: the tests pair up faster than the shipped limits allow one address
+// (TestBuddyCodeGuessing plays those).
+const safetyLimits = noLimits
 
 // startedEvent creates, as the admin, an EXACT event that started an hour ago and ends
 // in an hour, in no campaign.
@@ -403,6 +403,34 @@ func TestForgetMeFullEvent(t *testing.T) {
 			}
 			if !slices.Equal(actors, []string{"admin", "holder"}) {
 				t.Errorf("DeleteRsvp entries by %v, want admin, then holder (newest first)", actors)
+			}
+		})
+	}
+}
+
+// TestBuddyCodeGuessing plays a guesser of buddy codes against the shipped limits: ten
+// wrong codes are refused naming buddy_code, the next is RESOURCE_EXHAUSTED, and the guesser's own RSVP is left unpaired.
+func TestBuddyCodeGuessing(t *testing.T) {
+	for name, url := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			// Only the buddy calls keep their shipped limits.
+			flags := strings.TrimSuffix(noLimits, "; rally.v1.RsvpService/PairBuddy=off; rally.v1.RsvpService/JoinBuddy=off")
+			n, _ := twoNodes(t, url(t), flags)
+			e := startedEvent(t, n, 10)
+			guesser := join(t, n, e.GetName())
+			for i := range 10 {
+				code := strings.Repeat(string(rune('a'+i)), 12)
+				_, err := n.rsvps.JoinBuddy(guesser.ctx(t.Context()), &rallyv1.JoinBuddyRequest{Name: guesser.name, BuddyCode: code, Nickname: "g"})
+				wantBuddyCodeRefused(t, err, code)
+			}
+			_, err := n.rsvps.JoinBuddy(guesser.ctx(t.Context()), &rallyv1.JoinBuddyRequest{Name: guesser.name, BuddyCode: "bbbbbbbbbbbb", Nickname: "g"})
+			if status.Code(err) != codes.ResourceExhausted {
+				t.Fatalf("eleventh guess: %v, want RESOURCE_EXHAUSTED", err)
+			}
+			r, err := n.rsvps.GetRsvp(guesser.ctx(t.Context()), &rallyv1.GetRsvpRequest{Name: guesser.name})
+			if err != nil || r.GetBuddy() != nil {
+				t.Fatalf("guesser's RSVP after guessing: %v, %v", r, err)
 			}
 		})
 	}
