@@ -1,9 +1,11 @@
 package app
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,7 +34,7 @@ func (a *App) openMetrics(m *metrics.Metrics) error {
 	}
 	lis, err := net.Listen("tcp", a.cfg.MetricsAddr)
 	if err != nil {
-		return fmt.Errorf("metrics-addr: %w", err)
+		return metricsListenError(a.cfg.MetricsAddr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
@@ -40,4 +42,17 @@ func (a *App) openMetrics(m *metrics.Metrics) error {
 	a.closers.push(lis.Close)
 	a.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: httpErrorLog(a.log)}
 	return nil
+}
+
+// metricsListenError explains a metrics port that is taken. The usual cause is a second
+// rallyd on the same host: its gRPC and HTTP ports are set apart by hand, while the metrics
+// port keeps its default (127.0.0.1:9464) unnoticed. Falling back to another port would leave
+// the monitoring scraping the first replica twice, so rallyd stops and says what to set.
+func metricsListenError(addr string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("metrics-addr: %s is already in use, perhaps by another rallyd on this host: "+
+			"give each replica its own --metrics-addr (RALLY_METRICS_ADDR), such as 127.0.0.1:9465, "+
+			"or set it empty to serve no metrics (%w)", addr, err)
+	}
+	return fmt.Errorf("metrics-addr: %w", err)
 }
