@@ -167,7 +167,7 @@ func TestServiceWorker(t *testing.T) {
 	}
 	// Every file the worker keeps for offline use exists, or the offline page would
 	// miss it.
-	for _, m := range regexp.MustCompile(`"/assets/([a-z.]+)"`).FindAllStringSubmatch(string(sw), -1) {
+	for _, m := range regexp.MustCompile(`"/assets/([a-z0-9./]+)"`).FindAllStringSubmatch(string(sw), -1) {
 		if rec := get(t, h, "/assets/"+m[1]); rec.Code != http.StatusOK {
 			t.Errorf("sw.js keeps /assets/%s, which is %d", m[1], rec.Code)
 		}

@@ -255,13 +255,13 @@ func (p *Page) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 }
 
 // Open loads the page at url and waits for the client to have rendered it (its
-// "Loading…" placeholder gone).
+// "Loading…" placeholder gone: marked data-loading, as it is translated).
 func (p *Page) Open(url string) {
 	p.t.Helper()
 	p.do("open "+url, chromedp.Navigate(url))
 	p.waitJS("the page to render", `(() => {
 		const m = document.getElementById("main");
-		return !!m && !m.textContent.includes("Loading…");
+		return !!m && !m.textContent.includes("Loading…") && !m.querySelector("[data-loading]");
 	})()`)
 }
 
@@ -275,7 +275,7 @@ func (p *Page) Back() {
 	p.Eval(`(history.back(), "")`)
 	p.waitJS("the previous page to render", `(() => {
 		const m = document.getElementById("main");
-		return location.href !== `+jsString(from)+` && document.readyState === "complete" && !!m && !m.textContent.includes("Loading…");
+		return location.href !== `+jsString(from)+` && document.readyState === "complete" && !!m && !m.textContent.includes("Loading…") && !m.querySelector("[data-loading]");
 	})()`)
 }
 

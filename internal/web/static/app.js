@@ -1,7 +1,8 @@
 // The router: rallyd serves index.html for every page of the client, and this picks what
 // to show from location.pathname. Links between pages are ordinary links.
 import { listAll } from "./api.js";
-import { h, fill, id, errorText, announce } from "./ui.js";
+import { h, fill, id, errorText, announce, describe } from "./ui.js";
+import { t, lang, languages, setLanguage } from "./i18n.js";
 import { expire, clearDevice } from "./offline.js";
 
 const routes = [
@@ -14,6 +15,12 @@ const routes = [
 
 const main = document.getElementById("main");
 
+// The shell's own words (index.html marks them data-i18n, and labels data-i18n-label),
+// in the page's language; the description too, until a page says what it shows.
+for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+for (const el of document.querySelectorAll("[data-i18n-label]")) el.setAttribute("aria-label", t(el.dataset.i18nLabel));
+describe(t("meta.description"));
+
 async function start() {
   for (const [re, show] of routes) {
     const m = location.pathname.match(re);
@@ -21,25 +28,26 @@ async function start() {
     try {
       await show(m);
     } catch (err) {
-      fill(main, h("h1", {}, "Something went wrong"), h("p", { role: "alert" }, errorText(err)));
+      fill(main, h("h1", {}, t("page.error")), h("p", { role: "alert" }, errorText(err)));
     }
     return;
   }
-  fill(main, h("h1", {}, "Page not found"), h("p", {}, h("a", { href: "/" }, "See all campaigns")));
+  document.title = `${t("page.notFound")} · Rally`;
+  fill(main, h("h1", {}, t("page.notFound")), h("p", {}, h("a", { href: "/" }, t("page.seeAll"))));
 }
 
 async function home() {
-  document.title = "Campaigns · Rally";
+  document.title = `${t("home.title")} · Rally`;
   const campaigns = await listAll("/v1/campaigns", "campaigns");
   fill(main,
-    h("h1", {}, "Campaigns"),
+    h("h1", {}, t("home.title")),
     campaigns.length
       ? h("ul", { class: "cards" }, campaigns.map((c) =>
           h("li", { class: "card" },
             h("h2", {}, h("a", { href: `/c/${id(c.name)}` }, c.title)),
             c.description && h("p", {}, c.description),
             c.hashtags?.length > 0 && h("p", { class: "tags" }, c.hashtags.join(" ")))))
-      : h("p", {}, "No campaigns yet."));
+      : h("p", {}, t("home.none")));
 }
 
 // The footer of every page: "Clear Rally from this device", for someone who must hand
@@ -49,12 +57,11 @@ async function home() {
 function footer() {
   const el = document.getElementById("site-footer");
   if (!el) return;
-  const ask = h("button", { type: "button", id: "clear-device", class: "secondary" }, "Clear Rally from this device");
-  const yes = h("button", { type: "button", id: "clear-device-confirm", class: "danger" }, "Yes, clear everything");
-  const no = h("button", { type: "button", id: "clear-device-keep", class: "secondary" }, "Keep it");
+  const ask = h("button", { type: "button", id: "clear-device", class: "secondary" }, t("clear.ask"));
+  const yes = h("button", { type: "button", id: "clear-device-confirm", class: "danger" }, t("clear.yes"));
+  const no = h("button", { type: "button", id: "clear-device-keep", class: "secondary" }, t("clear.keep"));
   const question = h("div", { id: "clear-device-question", role: "alertdialog", "aria-labelledby": "clear-device-why", hidden: true },
-    h("p", { id: "clear-device-why" }, "This deletes everything Rally keeps in this browser: your RSVP and task links (tokens), saved event cards, organiser keys and sign-in. ",
-      "What you did stays on the server: cancel or forget an RSVP first if you mean to."),
+    h("p", { id: "clear-device-why" }, t("clear.why")),
     h("p", { class: "actions" }, yes, no));
   ask.addEventListener("click", () => {
     question.hidden = false;
@@ -68,12 +75,22 @@ function footer() {
   });
   yes.addEventListener("click", async () => {
     yes.disabled = no.disabled = true;
-    announce("Clearing Rally from this device…");
+    announce(t("clear.clearing"));
     await clearDevice();
     // replace: the page being cleared is not kept in the history to go back to.
+    // The language choice goes with everything else (it says something about its user).
     location.replace("/#cleared");
   });
-  fill(el, ask, question);
+  fill(el, languageSwitch(), ask, question);
+}
+
+// languageSwitch is the footer's choice of language, on every page: each language named
+// in itself, so that someone who cannot read the current one still finds theirs.
+function languageSwitch() {
+  const sel = h("select", { id: "lang-switch", autocomplete: "off" },
+    languages.map((l) => h("option", { value: l.code, lang: l.code, selected: l.code === lang }, l.name)));
+  sel.addEventListener("change", () => setLanguage(sel.value));
+  return h("p", { class: "lang-switch" }, h("label", { for: "lang-switch" }, t("lang.label"), " "), sel);
 }
 
 footer();
@@ -83,5 +100,5 @@ expire().catch(() => {});
 const cleared = location.hash === "#cleared";
 if (cleared) history.replaceState(null, "", location.pathname);
 start().then(() => {
-  if (cleared) main.prepend(h("p", { id: "cleared-note", class: "note", role: "status" }, "Rally was cleared from this device."));
+  if (cleared) main.prepend(h("p", { id: "cleared-note", class: "note", role: "status" }, t("clear.done")));
 });

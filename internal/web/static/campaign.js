@@ -1,7 +1,8 @@
 // The campaign page: its events grouped by country and city, kept current by the
 // campaign's watch stream.
 import { api, listAll, watch } from "./api.js";
-import { h, fill, id, when, country, venueText, attendanceText, announce, liveStatus, field } from "./ui.js";
+import { h, fill, id, when, country, venueText, attendanceText, announce, liveStatus, field, describe } from "./ui.js";
+import { t } from "./i18n.js";
 
 export async function render(main, campaignId) {
   const name = `campaigns/${campaignId}`;
@@ -15,30 +16,31 @@ export async function render(main, campaignId) {
   const head = h("div");
   const showHead = (c) => {
     document.title = `${c.title} · Rally`;
+    if (c.description) describe(c.description);
     fill(head,
       h("h1", {}, c.title),
       c.description && h("p", { class: "lead" }, c.description),
       c.hashtags?.length > 0 && h("p", { class: "tags" }, c.hashtags.join(" ")),
-      h("nav", { "aria-label": "Campaign" }, h("ul", { class: "actions" },
-        h("li", {}, h("a", { href: `/t/${campaignId}` }, "Tasks: help spread the word")),
-        h("li", {}, h("a", { href: `/v1/${name}.ics` }, "Add all events to your calendar (.ics)")))));
+      h("nav", { "aria-label": t("campaign.nav") }, h("ul", { class: "actions" },
+        h("li", {}, h("a", { href: `/t/${campaignId}` }, t("campaign.tasks"))),
+        h("li", {}, h("a", { href: `/v1/${name}.ics` }, t("campaign.ics"))))));
   };
   showHead(campaign);
 
   const countrySel = h("select", { id: "filter-country" });
   const citySel = h("select", { id: "filter-city" });
   const cancelledBox = h("input", { type: "checkbox", id: "filter-cancelled" });
-  const filters = h("form", { class: "filters", role: "search", "aria-label": "Filter events", onsubmit: (e) => e.preventDefault() },
-    field("Country", countrySel), field("City", citySel),
-    h("div", { class: "check" }, cancelledBox, h("label", { for: "filter-cancelled" }, "Include cancelled events")));
+  const filters = h("form", { class: "filters", role: "search", "aria-label": t("campaign.filter"), onsubmit: (e) => e.preventDefault() },
+    field(t("campaign.country"), countrySel), field(t("campaign.city"), citySel),
+    h("div", { class: "check" }, cancelledBox, h("label", { for: "filter-cancelled" }, t("campaign.includeCancelled"))));
   const listEl = h("div", { id: "events" });
   const status = h("p", { class: "muted live" });
-  fill(main, head, h("section", { "aria-labelledby": "events-h" }, h("h2", { id: "events-h" }, "Events"), filters, status, listEl));
+  fill(main, head, h("section", { "aria-labelledby": "events-h" }, h("h2", { id: "events-h" }, t("campaign.events")), filters, status, listEl));
 
   // options refills a select, keeping the choice if it still exists.
   function options(sel, values, text) {
     const keep = sel.value;
-    fill(sel, h("option", { value: "" }, "All"), values.map((v) => h("option", { value: v }, text(v))));
+    fill(sel, h("option", { value: "" }, t("campaign.all")), values.map((v) => h("option", { value: v }, text(v))));
     sel.value = values.includes(keep) ? keep : "";
   }
 
@@ -61,11 +63,11 @@ export async function render(main, campaignId) {
       cities.get(l).push(e);
     }
     fill(listEl, shown.length ? [...groups.keys()].sort(byName).map((c) =>
-      h("section", { class: "country" }, h("h3", {}, country(c) || "Online or elsewhere"),
+      h("section", { class: "country" }, h("h3", {}, country(c) || t("campaign.elsewhere")),
         [...groups.get(c).keys()].sort().map((l) => h("div", { class: "city" },
           h("h4", {}, l),
           h("ul", { class: "cards" }, groups.get(c).get(l).map(eventCard))))))
-      : h("p", {}, "No events match."));
+      : h("p", {}, t("campaign.noMatch")));
   }
   for (const el of [countrySel, citySel, cancelledBox]) el.addEventListener("change", show);
   show();
@@ -83,8 +85,8 @@ export async function render(main, campaignId) {
       if (ch.event) {
         const isNew = !events.has(ch.event.name);
         events.set(ch.event.name, ch.event);
-        if (isNew && ch.kind === "CHANGE_KIND_CREATED") announce(`New event: ${ch.event.title}`);
-        if (ch.kind === "CHANGE_KIND_CANCELLED") announce(`Cancelled: ${ch.event.title}`);
+        if (isNew && ch.kind === "CHANGE_KIND_CREATED") announce(t("campaign.newEvent", { title: ch.event.title }));
+        if (ch.kind === "CHANGE_KIND_CANCELLED") announce(t("campaign.cancelledEvent", { title: ch.event.title }));
       }
       show();
     },
@@ -94,7 +96,7 @@ export async function render(main, campaignId) {
 function eventCard(e) {
   const cancelled = e.state === "EVENT_STATE_CANCELLED";
   return h("li", { class: `card${cancelled ? " cancelled" : ""}`, "data-event": id(e.name) },
-    h("h5", {}, h("a", { href: `/e/${id(e.name)}` }, e.title), cancelled && h("span", { class: "badge" }, " Cancelled")),
+    h("h5", {}, h("a", { href: `/e/${id(e.name)}` }, e.title), cancelled && h("span", { class: "badge" }, ` ${t("campaign.cancelledBadge")}`)),
     h("p", {}, when(e)),
     h("p", {}, venueText(e.venue)),
     h("p", { class: "muted" }, attendanceText(e)));

@@ -3,12 +3,13 @@
 // (buddy, check-out, forget me). Without a network it shows the copy saved on this device
 // (offline.js), and it prints as a card.
 import { api, watch, requestId, ApiError } from "./api.js";
-import { h, fill, id, when, range, short, venueText, attendanceText, errorText, saved, field, announce, liveStatus, label } from "./ui.js";
+import { h, fill, id, when, range, short, venueText, attendanceText, errorText, saved, field, announce, liveStatus, label, describe } from "./ui.js";
+import { t, lang } from "./i18n.js";
 import { sealingOf, sealingFor, sealingNote, clearText, checkLength, sealNew, envelopeRefused, keysChangedText } from "./sealing.js";
 import { saveEvent, loadEvent, forgetEvent, registerWorker } from "./offline.js";
 
-const RSVP_FIELDS = { displayName: "Name", contact: "Contact", guests: "Guests" };
-const BUDDY_FIELDS = { buddyCode: "Code", nickname: "Nickname" };
+const RSVP_FIELDS = { displayName: t("field.name"), contact: t("field.contact"), guests: t("field.guests") };
+const BUDDY_FIELDS = { buddyCode: t("field.code"), nickname: t("field.nickname") };
 const ACTIVE = ["RSVP_STATE_GOING", "RSVP_STATE_WAITLISTED"];
 
 export async function render(main, eventId) {
@@ -66,6 +67,7 @@ export async function render(main, eventId) {
   function showEvent(e) {
     current = e;
     document.title = `${e.title} · Rally`;
+    describe(e.description || e.title);
     fill(details, eventDetails(e, name));
     attendance.textContent = attendanceText(e);
     formSection.hidden = e.state === "EVENT_STATE_CANCELLED" || (mine && !mine.cancelled);
@@ -90,7 +92,7 @@ export async function render(main, eventId) {
     // newest first
     const list = (res.announcements || []).slice().sort((a, b) => b.createTime.localeCompare(a.createTime));
     for (const a of list) addAnnouncement(a, false);
-    if (!list.length) announcements.append(h("li", { class: "muted", "data-empty": "" }, "No announcements yet."));
+    if (!list.length) announcements.append(h("li", { class: "muted", "data-empty": "" }, t("ann.none")));
   }
 
   // --- My RSVP ---------------------------------------------------------------------
@@ -98,48 +100,46 @@ export async function render(main, eventId) {
   const positionEl = h("p", { id: "my-rsvp-position" });
   const meetingEl = h("p", { id: "meeting-point" });
   const myError = h("p", { class: "error", role: "alert" });
-  const cancelBtn = h("button", { type: "button", id: "my-rsvp-cancel", onclick: cancelMine }, "Cancel my RSVP");
-  const deleteBtn = h("button", { type: "button", id: "my-rsvp-delete", class: "danger", onclick: askForgetMe }, "Forget me");
-  const forgetBtn = h("button", { type: "button", class: "secondary", onclick: forget }, "Forget this RSVP on this device");
+  const cancelBtn = h("button", { type: "button", id: "my-rsvp-cancel", onclick: cancelMine }, t("my.cancel"));
+  const deleteBtn = h("button", { type: "button", id: "my-rsvp-delete", class: "danger", onclick: askForgetMe }, t("my.forgetMe"));
+  const forgetBtn = h("button", { type: "button", class: "secondary", onclick: forget }, t("my.forgetDevice"));
   // Forget me asks first, in the page (window.confirm can be silenced by the browser).
-  const forgetYes = h("button", { type: "button", id: "forget-me-confirm", class: "danger", onclick: forgetMe }, "Yes, delete it now");
-  const forgetNo = h("button", { type: "button", id: "forget-me-keep", class: "secondary", onclick: () => { forgetAsk.hidden = true; deleteBtn.focus(); } }, "Keep my RSVP");
+  const forgetYes = h("button", { type: "button", id: "forget-me-confirm", class: "danger", onclick: forgetMe }, t("my.forgetYes"));
+  const forgetNo = h("button", { type: "button", id: "forget-me-keep", class: "secondary", onclick: () => { forgetAsk.hidden = true; deleteBtn.focus(); } }, t("my.forgetKeep"));
   const forgetAsk = h("div", { id: "forget-me-question", class: "note warning", role: "alertdialog", "aria-labelledby": "forget-me-why", hidden: true },
-    h("p", { id: "forget-me-why" }, "Delete your RSVP from Rally at once? Your name, contact, place and buddy link are deleted on the server ",
-      "(your place goes to the waitlist), and this device forgets the RSVP and its saved event card. It cannot be undone."),
+    h("p", { id: "forget-me-why" }, t("my.forgetWhy")),
     h("p", { class: "actions" }, forgetYes, forgetNo));
   const forgotten = h("p", { id: "forgotten", class: "note", role: "status", hidden: true });
 
   // Check-out ("I'm home safe") and the buddy: see showCheckOut and showBuddy.
   const checkOutEl = h("div", { id: "check-out" });
-  const checkOutBtn = h("button", { type: "button", id: "check-out-button", onclick: checkOut }, "I'm home safe");
+  const checkOutBtn = h("button", { type: "button", id: "check-out-button", onclick: checkOut }, t("checkout.button"));
   const checkOutHint = h("small", { id: "check-out-hint", class: "hint" });
   const checkOutError = h("p", { id: "check-out-error", class: "error", role: "alert" });
   const checkOutDone = h("p", { id: "check-out-state", class: "ok" });
   fill(checkOutEl, h("p", { class: "actions" }, checkOutBtn), checkOutHint, checkOutError, checkOutDone);
 
   const pairNick = h("input", { id: "buddy-pair-nickname", name: "nickname", autocomplete: "off", maxlength: 40 });
-  const pairBtn = h("button", { type: "submit", id: "buddy-pair-submit" }, "Pair with a buddy");
+  const pairBtn = h("button", { type: "submit", id: "buddy-pair-submit" }, t("buddy.pair"));
   const pairForm = h("form", { id: "buddy-pair-form", novalidate: true, onsubmit: pair },
-    field("Your nickname, as your buddy will see it", pairNick, "Anything your buddy recognises; better not your real name."), pairBtn);
+    field(t("buddy.nickname"), pairNick, t("buddy.nicknameHint")), pairBtn);
   const codeBox = h("div", { id: "buddy-code-box", class: "buddy-code-box", hidden: true });
   const joinCode = h("input", { id: "buddy-join-code", name: "buddyCode", autocomplete: "off", autocapitalize: "none", spellcheck: "false" });
   const joinNick = h("input", { id: "buddy-join-nickname", name: "nickname", autocomplete: "off", maxlength: 40 });
-  const joinBtn = h("button", { type: "submit", id: "buddy-join-submit" }, "Join a buddy");
+  const joinBtn = h("button", { type: "submit", id: "buddy-join-submit" }, t("buddy.join"));
   const joinForm = h("form", { id: "buddy-join-form", novalidate: true, onsubmit: join },
-    field("Your buddy's code", joinCode, "The 12 letters and digits your buddy shows you."),
-    field("Your nickname, as your buddy will see it", joinNick), joinBtn);
+    field(t("buddy.code"), joinCode, t("buddy.codeHint")),
+    field(t("buddy.nickname"), joinNick), joinBtn);
   const buddyError = h("p", { id: "buddy-error", class: "error", role: "alert" });
   const buddyInfo = h("div", { id: "buddy-info" });
   const buddyChoose = h("div", { id: "buddy-choose" },
-    h("p", { class: "hint" }, "A buddy goes and leaves with you, and is told when you are home safe. ",
-      "Your buddy sees only the nickname you choose and when you check out; Rally tells neither of you anything else about the other."),
-    h("h4", {}, "Pair with a buddy"), pairForm, codeBox,
-    h("h4", {}, "Join a buddy"), joinForm);
+    h("p", { class: "hint" }, t("buddy.what")),
+    h("h4", {}, t("buddy.pair")), pairForm, codeBox,
+    h("h4", {}, t("buddy.join")), joinForm);
   const buddyEl = h("section", { id: "buddy", class: "buddy", "aria-labelledby": "buddy-h", hidden: true },
-    h("h3", { id: "buddy-h" }, "Buddy"), buddyInfo, buddyChoose, buddyError);
+    h("h3", { id: "buddy-h" }, t("buddy.title")), buddyInfo, buddyChoose, buddyError);
 
-  fill(myRsvp, h("h2", { id: "my-rsvp-h" }, "My RSVP"), stateEl, positionEl, meetingEl, checkOutEl, buddyEl, myError,
+  fill(myRsvp, h("h2", { id: "my-rsvp-h" }, t("my.title")), stateEl, positionEl, meetingEl, checkOutEl, buddyEl, myError,
     h("p", { class: "actions" }, cancelBtn, deleteBtn, forgetBtn), forgetAsk);
   let revealTimer = 0;
   let checkOutTimer = 0;
@@ -161,7 +161,7 @@ export async function render(main, eventId) {
     } catch (err) {
       myState = "unknown"; // not refreshed by changes again; a reload tries anew
       fill(stateEl, err.code === 5 || err.code === 16
-        ? "This RSVP is no longer known to Rally (RSVPs are deleted some days after the event)."
+        ? t("my.unknown")
         : errorText(err));
       return;
     }
@@ -177,12 +177,12 @@ export async function render(main, eventId) {
     clearTimeout(revealTimer);
     meetingShown = Boolean(going && e.meetingPoint);
     meetingPoint = meetingShown ? e.meetingPoint : "";
-    if (meetingShown) fill(meetingEl, h("strong", {}, "Meeting point: "), e.meetingPoint);
+    if (meetingShown) fill(meetingEl, h("strong", {}, `${t("my.meetingPoint")} `), e.meetingPoint);
     else if (going && e.meetingPointRevealTime) {
-      fill(meetingEl, `The meeting point will appear here on ${short(e.meetingPointRevealTime)}.`);
+      fill(meetingEl, t("my.meetingLater", { time: short(e.meetingPointRevealTime) }));
       const wait = Date.parse(e.meetingPointRevealTime) - Date.now() + 1000;
       if (wait > 0 && wait < 2 ** 31) revealTimer = setTimeout(refreshMine, wait);
-    } else if (going) fill(meetingEl, "The organisers will share the meeting point here.");
+    } else if (going) fill(meetingEl, t("my.meetingHere"));
     else fill(meetingEl, "");
     fill(card, printCard(current, meetingPoint));
     saveOffline();
@@ -192,11 +192,11 @@ export async function render(main, eventId) {
   // BUDDY change, which carries it whole.
   function showMine(r) {
     myState = r.state;
-    const guests = r.guests ? ` with ${r.guests} guest${r.guests > 1 ? "s" : ""}` : "";
+    const guests = r.guests ? t("my.withGuests", { count: Number(r.guests) }) : "";
     const as = r.displayName || (sent.rsvp === r.name ? sent.displayName : "");
-    fill(stateEl, { RSVP_STATE_GOING: `Going${guests}.`, RSVP_STATE_WAITLISTED: `Waitlisted${guests}: you get a place as soon as one frees up.`, RSVP_STATE_CANCELLED: "Cancelled." }[r.state] || label(r.state, "RSVP_STATE_"),
-      as && ` (as ${as})`);
-    fill(positionEl, r.state === "RSVP_STATE_WAITLISTED" && r.waitlistPosition ? `Position ${r.waitlistPosition} on the waitlist` : "");
+    fill(stateEl, { RSVP_STATE_GOING: t("my.going", { guests }), RSVP_STATE_WAITLISTED: t("my.waitlisted", { guests }), RSVP_STATE_CANCELLED: t("my.cancelled") }[r.state] || label(r.state, "RSVP_STATE_"),
+      as && ` ${t("my.as", { name: as })}`);
+    fill(positionEl, r.state === "RSVP_STATE_WAITLISTED" && r.waitlistPosition ? t("my.position", { count: Number(r.waitlistPosition) }) : "");
     cancelBtn.hidden = r.state === "RSVP_STATE_CANCELLED";
     if (r.state === "RSVP_STATE_CANCELLED" && !mine.cancelled) {
       mine = { ...mine, cancelled: true };
@@ -215,7 +215,7 @@ export async function render(main, eventId) {
     if (r.checkOutTime) {
       checkOutBtn.hidden = true;
       checkOutHint.textContent = checkOutError.textContent = "";
-      checkOutDone.textContent = `You checked out: home safe at ${short(r.checkOutTime)}.`;
+      checkOutDone.textContent = t("checkout.done", { time: short(r.checkOutTime) });
       return;
     }
     checkOutBtn.hidden = false;
@@ -223,8 +223,8 @@ export async function render(main, eventId) {
     const wait = Date.parse(current.startTime) - Date.now();
     checkOutBtn.disabled = wait > 0;
     checkOutHint.textContent = wait > 0
-      ? `Once the event has started (${short(current.startTime)}), tap this when you are home safe afterwards. Your buddy is told at once.`
-      : "Tap when you are home safe after the event. Your buddy is told at once; the organisers see only how many have not checked out.";
+      ? t("checkout.hintBefore", { time: short(current.startTime) })
+      : t("checkout.hint");
     if (wait > 0 && wait < 2 ** 31) checkOutTimer = setTimeout(() => showCheckOut(r, active), wait + 500);
   }
 
@@ -233,7 +233,7 @@ export async function render(main, eventId) {
     checkOutBtn.disabled = true;
     try {
       const r = await api(`/v1/${mine.name}:checkOut`, { method: "POST", body: {}, token: mine.manageToken });
-      announce("You checked out: home safe.");
+      announce(t("checkout.announce"));
       showMine(r);
     } catch (err) {
       // Before the start (a clock that is off), the server's reason, in its words.
@@ -250,10 +250,10 @@ export async function render(main, eventId) {
       codeBox.hidden = true;
       buddyChoose.hidden = true;
       fill(buddyInfo,
-        h("p", { id: "buddy-name" }, "Your buddy: ", h("strong", {}, b.nickname)),
+        h("p", { id: "buddy-name" }, `${t("buddy.yours")} `, h("strong", {}, b.nickname)),
         h("p", { id: "buddy-state", class: b.checkOutTime ? "ok" : "muted" }, b.checkOutTime
-          ? `${b.nickname} is home safe (checked out at ${short(b.checkOutTime)}).`
-          : "Not home safe yet: you will see it here as soon as they check out."));
+          ? t("buddy.safeAt", { name: b.nickname, time: short(b.checkOutTime) })
+          : t("buddy.notYet")));
     } else {
       buddyChoose.hidden = false;
       fill(buddyInfo);
@@ -264,9 +264,9 @@ export async function render(main, eventId) {
   // sayBuddy tells a screen reader (and the status bar) what changed about the buddy.
   function sayBuddy(r) {
     const b = r.buddy && r.buddy.nickname ? r.buddy : null;
-    if (b && !lastBuddy) announce(`${b.nickname} is now your buddy.`);
-    else if (b && b.checkOutTime && !lastBuddy?.checkOutTime) announce(`${b.nickname} is home safe.`);
-    else if (!b && lastBuddy) announce("You no longer have a buddy.");
+    if (b && !lastBuddy) announce(t("buddy.now", { name: b.nickname }));
+    else if (b && b.checkOutTime && !lastBuddy?.checkOutTime) announce(t("buddy.safe", { name: b.nickname }));
+    else if (!b && lastBuddy) announce(t("buddy.none"));
   }
 
   async function pair(e) {
@@ -293,18 +293,18 @@ export async function render(main, eventId) {
     const tick = () => {
       const s = Math.ceil((Date.parse(expireTime) - Date.now()) / 1000);
       if (s > 0) {
-        left.textContent = `Expires in ${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+        left.textContent = t("buddy.expiresIn", { time: `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}` });
         return;
       }
       clearInterval(codeTimer);
       code.classList.add("expired");
-      left.textContent = "This code has expired: ask for a new one.";
+      left.textContent = t("buddy.expired");
     };
     tick();
     codeTimer = setInterval(tick, 1000);
-    fill(codeBox, h("p", {}, "Show this code to your buddy, in person. It works once."), code, left);
+    fill(codeBox, h("p", {}, t("buddy.show")), code, left);
     codeBox.hidden = false;
-    announce("Your buddy code is shown. It expires in a few minutes.");
+    announce(t("buddy.shown"));
   }
 
   async function join(e) {
@@ -332,7 +332,7 @@ export async function render(main, eventId) {
     cancelBtn.disabled = true;
     try {
       await api(`/v1/${mine.name}:cancel`, { method: "POST", body: {}, token: mine.manageToken });
-      announce("Your RSVP is cancelled.");
+      announce(t("my.cancelledAnnounce"));
     } catch (err) {
       myError.textContent = errorText(err);
     }
@@ -362,9 +362,9 @@ export async function render(main, eventId) {
     forgetYes.disabled = false;
     forgetAsk.hidden = true;
     await forgetOnDevice();
-    fill(forgotten, h("strong", {}, "Done."), " Rally has deleted your RSVP, and this device no longer holds it or its saved event card.");
+    fill(forgotten, h("strong", {}, t("my.done")), ` ${t("my.forgotten")}`);
     forgotten.hidden = false;
-    announce("Your RSVP is deleted, on Rally and on this device.");
+    announce(t("my.forgottenAnnounce"));
   }
 
   // forget forgets the RSVP on this device only (it stays on the server).
@@ -423,17 +423,17 @@ export async function render(main, eventId) {
   const contactIn = h("input", { id: "rsvp-contact", name: "contact", autocomplete: "off" });
   const guestsIn = h("input", { id: "rsvp-guests", name: "guests", type: "number", inputmode: "numeric", min: 0, max: 5, value: 0 });
   const formError = h("p", { id: "form-error", class: "error", role: "alert" });
-  const submit = h("button", { type: "submit", id: "rsvp-submit" }, "RSVP");
+  const submit = h("button", { type: "submit", id: "rsvp-submit" }, t("rsvp.submit"));
   // How the name and contact are kept: sealed to the organisers' keys (with their
   // fingerprints), or, when the campaign has no key, in clear: said next to the fields
   // as soon as something is typed in them, before it is sent.
   const sealedTo = h("div", { id: "rsvp-sealed-to", class: "note" });
   const clearNotice = h("p", { id: "rsvp-clear-notice", class: "note warning", role: "status", hidden: true });
   function showSealing() {
-    sealingNote(sealedTo, sealing, "name and contact");
+    sealingNote(sealedTo, sealing, "nameContact");
     sealedTo.hidden = !sealedTo.firstChild;
     const typed = nameIn.value.trim() !== "" || contactIn.value.trim() !== "";
-    clearNotice.textContent = clearText("name and contact");
+    clearNotice.textContent = clearText("nameContact");
     clearNotice.hidden = !(typed && sealing.state === "none");
   }
   // One requestId per attempt: a retry after a lost answer returns the same RSVP instead
@@ -442,13 +442,13 @@ export async function render(main, eventId) {
   let attempt = "";
   let sealedFor = { attempt: "", id: "", envelope: null };
   const form = h("form", { id: "rsvp-form", novalidate: true, onsubmit: send, oninput: () => { attempt = ""; showSealing(); } },
-    field("Name or pseudonym (optional)", nameIn, "No real name needed."),
-    field("Contact (optional)", contactIn, "For example signal:your.name. Shown to the organisers only, and deleted after the event."),
+    field(t("rsvp.name"), nameIn, t("rsvp.nameHint")),
+    field(t("rsvp.contact"), contactIn, t("rsvp.contactHint")),
     clearNotice,
-    field("Guests you bring", guestsIn, "0 to 5."),
+    field(t("rsvp.guests"), guestsIn, t("rsvp.guestsHint", { min: 0, max: 5 })),
     formError, submit);
-  fill(formSection, h("h2", { id: "rsvp-h" }, "RSVP"),
-    h("p", {}, "No account needed. Other visitors never see who comes."), sealedTo, form);
+  fill(formSection, h("h2", { id: "rsvp-h" }, t("rsvp.title")),
+    h("p", {}, t("rsvp.lead")), sealedTo, form);
   showSealing();
 
   async function send(e) {
@@ -468,7 +468,7 @@ export async function render(main, eventId) {
           showSealing();
           if (sealing.state === "unknown") throw new TypeError("the campaign's keys could not be read");
         }
-        if (sealing.state === "mismatch") throw new Error("Your name and contact cannot be sealed safely (see above): leave them empty to RSVP.");
+        if (sealing.state === "mismatch") throw new Error(t("rsvp.mismatch"));
         if (sealing.state === "keys") {
           // The server cannot check what it cannot read: the limits are kept here.
           checkLength("display_name", displayName, 60);
@@ -492,13 +492,13 @@ export async function render(main, eventId) {
       form.reset();
       showSealing();
       showManageLink();
-      announce(res.storedInClear ? "Your RSVP is saved. Your name and contact are stored in clear on the server." : "Your RSVP is saved.");
+      announce(res.storedInClear ? t("rsvp.savedClear") : t("rsvp.saved"));
       restartWatch();
       await refreshMine();
     } catch (err) {
       if (err instanceof ApiError && err.code === 9) {
         formError.textContent = current.state === "EVENT_STATE_CANCELLED" || Date.parse(current.endTime) < Date.now()
-          ? "RSVPs are closed: this event is cancelled or over."
+          ? t("rsvp.closed")
           : errorText(err, RSVP_FIELDS);
       } else if (envelopeRefused(err)) {
         // Refused for its keys: they changed since the page was loaded (a key revoked or
@@ -520,12 +520,12 @@ export async function render(main, eventId) {
   }
 
   function showManageLink() {
-    const url = `${location.origin}/e/${eventId}#rsvp=${encodeURIComponent(id(mine.name))}&token=${encodeURIComponent(mine.manageToken)}`;
+    // With the page's language, so that the link opens in it on another device too.
+    const url = `${location.origin}/e/${eventId}?hl=${lang}#rsvp=${encodeURIComponent(id(mine.name))}&token=${encodeURIComponent(mine.manageToken)}`;
     fill(manageLink,
-      h("p", {}, h("strong", {}, "Keep this link private and safe."),
-        " It is the only way to see the meeting point, change or cancel your RSVP from another device or after clearing this browser. Anyone who has it can do the same."),
+      h("p", {}, h("strong", {}, t("link.keep")), ` ${t("link.why")}`),
       h("p", { class: "break" }, h("a", { href: url }, url)),
-      h("button", { type: "button", onclick: () => navigator.clipboard?.writeText(url).then(() => announce("Link copied.")) }, "Copy link"));
+      h("button", { type: "button", onclick: () => navigator.clipboard?.writeText(url).then(() => announce(t("link.copied"))) }, t("link.copy")));
     manageLink.hidden = false;
   }
 
@@ -551,7 +551,7 @@ export async function render(main, eventId) {
         if (ch.announcement) {
           announcements.querySelector("[data-empty]")?.remove();
           addAnnouncement(ch.announcement, true);
-          if (ch.kind === "CHANGE_KIND_ANNOUNCEMENT") announce(`Announcement: ${ch.announcement.text}`);
+          if (ch.kind === "CHANGE_KIND_ANNOUNCEMENT") announce(t("ann.new", { text: ch.announcement.text }));
         }
         // Others' changes can only move a waitlisted RSVP (its position, a promotion); a
         // GOING one needs a refresh only when the meeting point first comes. Refreshing on
@@ -564,9 +564,9 @@ export async function render(main, eventId) {
   }
 
   fill(main, details,
-    h("section", { "aria-labelledby": "att-h" }, h("h2", { id: "att-h" }, "Attendance"), attendance, status),
+    h("section", { "aria-labelledby": "att-h" }, h("h2", { id: "att-h" }, t("att.title")), attendance, status),
     manageLink, forgotten, myRsvp, formSection,
-    h("section", { "aria-labelledby": "ann-h" }, h("h2", { id: "ann-h" }, "Announcements"), announcements),
+    h("section", { "aria-labelledby": "ann-h" }, h("h2", { id: "ann-h" }, t("ann.title")), announcements),
     card);
   showEvent(ev);
   await Promise.all([loadAnnouncements(), refreshMine()]);
@@ -600,26 +600,25 @@ async function confirmReplace(main, mine, linked) {
   // What each RSVP is, as its own token reads it, so that the person can tell them apart.
   // (A sealed RSVP's name is not returned: the server cannot read it.)
   const describe = (r) => api(`/v1/${r.name}`, { token: r.manageToken }).then(
-    (x) => `${{ RSVP_STATE_GOING: "Going", RSVP_STATE_WAITLISTED: "Waitlisted", RSVP_STATE_CANCELLED: "Cancelled" }[x.state] || label(x.state, "RSVP_STATE_")}` +
-      (x.guests ? ` with ${x.guests} guest${x.guests > 1 ? "s" : ""}` : "") + (x.displayName ? `, as ${x.displayName}` : ""),
-    () => "Rally does not know this RSVP (deleted, or the token is wrong).");
+    (x) => `${label(x.state, "RSVP_STATE_")}` +
+      (x.guests ? t("my.withGuests", { count: Number(x.guests) }) : "") + (x.displayName ? t("replace.as", { name: x.displayName }) : ""),
+    () => t("replace.unknown"));
   const [ours, theirs] = await Promise.all([describe(mine), describe(linked)]);
   return new Promise((resolve) => {
-    const keep = h("button", { type: "button", id: "rsvp-keep" }, "Keep the RSVP on this device");
-    const replace = h("button", { type: "button", id: "rsvp-replace", class: "secondary" }, "Replace it with the link's RSVP");
+    const keep = h("button", { type: "button", id: "rsvp-keep" }, t("replace.keep"));
+    const replace = h("button", { type: "button", id: "rsvp-replace", class: "secondary" }, t("replace.replace"));
     const dialog = h("section", { id: "rsvp-replace-dialog", class: "note", role: "alertdialog", "aria-modal": "true",
       "aria-labelledby": "rsvp-replace-h", "aria-describedby": "rsvp-replace-why" },
-      h("h1", { id: "rsvp-replace-h" }, "Replace your RSVP?"),
-      h("p", { id: "rsvp-replace-why" }, "This link is for another RSVP to this event than the one this device holds."),
+      h("h1", { id: "rsvp-replace-h" }, t("replace.title")),
+      h("p", { id: "rsvp-replace-why" }, t("replace.why")),
       h("dl", { class: "facts" },
-        h("dt", {}, "On this device"), h("dd", { id: "rsvp-replace-ours" }, ours),
-        h("dt", {}, "In the link"), h("dd", { id: "rsvp-replace-theirs" }, theirs)),
-      h("p", {}, "If you replace it, this device forgets its own RSVP: only its private link opens it again. ",
-        "A link someone else sent you is their RSVP, and they can see what you do with it: replace only if the link is yours."),
+        h("dt", {}, t("replace.ours")), h("dd", { id: "rsvp-replace-ours" }, ours),
+        h("dt", {}, t("replace.theirs")), h("dd", { id: "rsvp-replace-theirs" }, theirs)),
+      h("p", {}, t("replace.warning")),
       h("p", { class: "actions" }, keep, replace));
     const answer = (yes) => () => {
       removeEventListener("keydown", onKey);
-      fill(main, h("p", {}, "Loading…"));
+      fill(main, h("p", { "data-loading": "" }, t("page.loading")));
       resolve(yes);
     };
     const onKey = (e) => { if (e.key === "Escape") answer(false)(); };
@@ -639,17 +638,17 @@ function eventDetails(e, name) {
   const cancelled = e.state === "EVENT_STATE_CANCELLED";
   return [
     cancelled && h("div", { class: "banner", role: "alert" },
-      h("strong", {}, "This event is cancelled."), e.cancelReason && ` Reason: ${e.cancelReason}`),
+      h("strong", {}, t("event.cancelled")), e.cancelReason && ` ${t("event.reason", { reason: e.cancelReason })}`),
     h("h1", {}, e.title),
     e.description && h("p", { class: "lead" }, e.description),
     h("dl", { class: "facts" },
-      h("dt", {}, "When"), h("dd", { id: "event-when" }, when(e)),
-      h("dt", {}, "Where"), h("dd", { id: "event-where" }, venueText(e.venue)),
-      e.campaign && [h("dt", {}, "Campaign"), h("dd", {}, h("a", { href: `/c/${id(e.campaign)}` }, "All events of the campaign"))]),
+      h("dt", {}, t("event.when")), h("dd", { id: "event-when" }, when(e)),
+      h("dt", {}, t("event.where")), h("dd", { id: "event-where" }, venueText(e.venue)),
+      e.campaign && [h("dt", {}, t("event.campaign")), h("dd", {}, h("a", { href: `/c/${id(e.campaign)}` }, t("event.allEvents")))]),
     safetyBlock(e.safety),
     h("p", { class: "actions" },
-      h("a", { href: `/v1/${name}.ics` }, "Add to your calendar (.ics)"),
-      h("button", { type: "button", id: "print-card-button", class: "secondary", onclick: () => print() }, "Print card")),
+      h("a", { href: `/v1/${name}.ics` }, t("event.ics")),
+      h("button", { type: "button", id: "print-card-button", class: "secondary", onclick: () => print() }, t("event.print"))),
   ];
 }
 
@@ -660,11 +659,11 @@ function hasSafety(s) {
 function safetyBlock(s) {
   if (!hasSafety(s)) return null;
   return h("section", { id: "safety", class: "safety", "aria-labelledby": "safety-h" },
-    h("h2", { id: "safety-h" }, "Safety"),
+    h("h2", { id: "safety-h" }, t("safety.title")),
     h("dl", { class: "facts" },
-      s.legalHotline && [h("dt", {}, "Legal hotline, if someone is detained"), h("dd", { id: "safety-hotline" }, tel(s.legalHotline))],
-      s.emergencyNumber && [h("dt", {}, "Emergency number"), h("dd", { id: "safety-emergency" }, tel(s.emergencyNumber))],
-      s.legalObservers && [h("dt", {}, "Legal observers"), h("dd", { id: "safety-observers" }, "Trained legal observers will be present.")]),
+      s.legalHotline && [h("dt", {}, t("safety.hotline")), h("dd", { id: "safety-hotline" }, tel(s.legalHotline))],
+      s.emergencyNumber && [h("dt", {}, t("safety.emergency")), h("dd", { id: "safety-emergency" }, tel(s.emergencyNumber))],
+      s.legalObservers && [h("dt", {}, t("safety.observers")), h("dd", { id: "safety-observers" }, t("safety.observersPresent"))]),
     s.notes && h("p", { id: "safety-notes", class: "pre" }, s.notes));
 }
 
@@ -685,12 +684,12 @@ function printCard(e, meetingPoint) {
   return [
     h("h1", {}, e.title),
     h("dl", { class: "facts" },
-      h("dt", {}, "When"), h("dd", {}, range(e.startTime, e.endTime, tz), ` (${tz})`),
-      h("dt", {}, "Where"), h("dd", {}, venueText(e.venue)),
-      meetingPoint && [h("dt", {}, "Meeting point"), h("dd", {}, meetingPoint)],
-      s.legalHotline && [h("dt", {}, "Legal hotline"), h("dd", { class: "big" }, s.legalHotline)],
-      s.emergencyNumber && [h("dt", {}, "Emergency"), h("dd", { class: "big" }, s.emergencyNumber)],
-      s.legalObservers && [h("dt", {}, "Legal observers"), h("dd", {}, "present")]),
+      h("dt", {}, t("event.when")), h("dd", {}, range(e.startTime, e.endTime, tz), ` (${tz})`),
+      h("dt", {}, t("event.where")), h("dd", {}, venueText(e.venue)),
+      meetingPoint && [h("dt", {}, t("card.meetingPoint")), h("dd", {}, meetingPoint)],
+      s.legalHotline && [h("dt", {}, t("card.hotline")), h("dd", { class: "big" }, s.legalHotline)],
+      s.emergencyNumber && [h("dt", {}, t("card.emergency")), h("dd", { class: "big" }, s.emergencyNumber)],
+      s.legalObservers && [h("dt", {}, t("safety.observers")), h("dd", {}, t("card.present"))]),
     s.notes && h("p", { class: "pre" }, s.notes),
   ];
 }
@@ -704,8 +703,11 @@ function verify(eventName, a) {
   signing = signing || import("./signing.js");
   return signing.then(async (m) => {
     const r = await m.verifyAnnouncement(eventName, a);
-    return r.ok ? r : { ...r, text: m.REASONS[r.reason] || r.reason };
-  }).catch(() => ({ ok: false, reason: "unavailable", text: "The signature could not be checked on this device." }));
+    // signing.js's REASONS in English, the catalog's in other languages.
+    const key = `sig.${r.reason}`;
+    const text = t(key) === key ? m.REASONS[r.reason] || r.reason : t(key);
+    return r.ok ? r : { ...r, text };
+  }).catch(() => ({ ok: false, reason: "unavailable", text: t("sig.unavailable") }));
 }
 
 // announcementItem shows one announcement, and whether it is signed by the organisers:
@@ -715,26 +717,26 @@ function announcementItem(a, eventName, requireSigned) {
   const li = h("li", { "data-announcement": id(a.name) },
     h("p", {}, a.text),
     h("p", { class: "muted" }, short(a.createTime),
-      a.audience === "ANNOUNCEMENT_AUDIENCE_RSVP_HOLDERS" && " · for people who RSVPed"),
+      a.audience === "ANNOUNCEMENT_AUDIENCE_RSVP_HOLDERS" && ` · ${t("ann.forHolders")}`),
     trust);
   const warn = (why, reason) => {
     trust.className = "ann-trust ann-warning";
     trust.setAttribute("role", "note");
-    fill(trust, h("strong", {}, "Warning: "), why, " — this may not come from the organisers.",
+    fill(trust, h("strong", {}, `${t("ann.warning")} `), why, ` — ${t("ann.mayNotCome")}`,
       reason && h("small", { class: "hint" }, `(${reason})`));
   };
   if (!a.signature) {
-    if (requireSigned) warn("not signed, although the organisers sign every announcement of this campaign");
+    if (requireSigned) warn(t("ann.unsignedRequired"));
   } else {
     verify(eventName, a).then((r) => {
       if (r.ok) {
         trust.className = "ann-trust ann-signed";
-        fill(trust, "Signed by ", h("span", { class: "fingerprint" }, r.fingerprint));
+        fill(trust, `${t("ann.signedBy")} `, h("span", { class: "fingerprint" }, r.fingerprint));
       } else if (r.reason === "unsupported" || r.reason === "unavailable") {
         // Not a bad signature: this browser cannot tell. Said as plainly, not as an alarm.
         trust.className = "ann-trust ann-unchecked";
-        fill(trust, "Signed, but not checked: ", r.text);
-      } else warn("signature does not verify", r.text);
+        fill(trust, `${t("ann.unchecked")} `, r.text);
+      } else warn(t("ann.badSignature"), r.text);
     });
   }
   return li;
@@ -746,20 +748,20 @@ function announcementItem(a, eventName, requireSigned) {
 function renderOffline(main, eventId, snap) {
   const e = snap.event;
   const name = `events/${eventId}`;
-  document.title = `${e.title} · Rally (offline)`;
+  document.title = `${e.title} · Rally (${t("offline.word")})`;
   const list = h("ul", { id: "announcements", class: "announcements" });
   const anns = (snap.announcements || []).slice().sort((a, b) => b.createTime.localeCompare(a.createTime));
   for (const a of anns) list.append(announcementItem(a, name, snap.requireSigned));
-  if (!anns.length) list.append(h("li", { class: "muted" }, "No announcements saved."));
+  if (!anns.length) list.append(h("li", { class: "muted" }, t("offline.noAnn")));
   fill(main,
     h("div", { id: "offline-note", class: "note warning", role: "status" },
-      h("p", {}, h("strong", {}, "Offline"), `: Rally cannot be reached. This is the copy saved on this device, last updated ${short(snap.savedAt)}.`),
-      h("button", { type: "button", class: "secondary", onclick: () => location.reload() }, "Try again")),
+      h("p", {}, h("strong", {}, t("offline.title")), t("offline.note", { time: short(snap.savedAt) })),
+      h("button", { type: "button", class: "secondary", onclick: () => location.reload() }, t("offline.retry"))),
     eventDetails(e, name),
     e.meetingPoint && h("section", { id: "my-rsvp", "aria-labelledby": "my-rsvp-h" },
-      h("h2", { id: "my-rsvp-h" }, "My RSVP"),
-      h("p", { id: "meeting-point" }, h("strong", {}, "Meeting point: "), e.meetingPoint)),
-    h("section", { "aria-labelledby": "ann-h" }, h("h2", { id: "ann-h" }, "Announcements"), list),
+      h("h2", { id: "my-rsvp-h" }, t("my.title")),
+      h("p", { id: "meeting-point" }, h("strong", {}, `${t("my.meetingPoint")} `), e.meetingPoint)),
+    h("section", { "aria-labelledby": "ann-h" }, h("h2", { id: "ann-h" }, t("ann.title")), list),
     h("section", { id: "print-card", class: "print-card", "aria-hidden": "true" }, printCard(e, e.meetingPoint)));
 }
 

@@ -8,9 +8,12 @@
 // stays where the pages keep it (localStorage, ui.js's saved). Each entry carries the
 // event's end time in a header and is deleted after it, by the pages (expire, on every
 // load) and by the worker (on activation and navigations).
+import { catalogURLs } from "./i18n.js";
 
 // DATA is shared with sw.js, which expires it too.
 const DATA = "rally-events-v1";
+// sw.js's cache of the app shell, where the page's catalogs go too.
+const SHELL = "rally-shell-v1";
 // The organiser's IndexedDB databases (keystore.js's envelope keys, the signing keys of
 // the console), named here in case the browser cannot list its databases
 // (indexedDB.databases is recent): then these at least go.
@@ -70,9 +73,17 @@ export async function expire() {
 
 // registerWorker installs sw.js, which makes pages opened before open without a network.
 // A browser that refuses it (private modes, plain http) still has the online pages.
+//
+// The catalogs of the page's language are kept with the shell (sw.js's SHELL cache), so
+// that the offline page speaks it too: the worker cannot know which language the page
+// chose.
 export function registerWorker() {
   if (!("serviceWorker" in navigator)) return;
-  navigator.serviceWorker.register("/sw.js").catch(() => {});
+  navigator.serviceWorker.register("/sw.js").then(() => navigator.serviceWorker.ready).then(async () => {
+    if (!available()) return;
+    const cache = await caches.open(SHELL);
+    await Promise.all(catalogURLs().map((url) => cache.add(url).catch(() => {})));
+  }).catch(() => {});
 }
 
 // clearDevice deletes everything Rally keeps in this browser: the worker first (so that

@@ -1,6 +1,7 @@
 // What the participant's pages (an event's RSVP form, a campaign's tasks) say about how
 // personal fields are kept, and the sealing step they share.
 import { h, fill } from "./ui.js";
+import { t } from "./i18n.js";
 import { sealTo, seal, randomId, KeyMismatchError } from "./envelope.js";
 
 // sealingOf finds what personal fields are sealed to, from the recipient keys that
@@ -31,21 +32,20 @@ export async function sealingFor(load) {
 }
 
 // sealingNote says, for the state of sealingOf, what happens to the fields (what names
-// them, such as "name and contact"). Empty when there are no keys: clearNotice says it,
+// them: a key of the catalog's what.*, such as "nameContact" for "name and contact"). Empty when there are no keys: clearNotice says it,
 // when something is typed.
 export function sealingNote(el, s, what) {
+  what = t(`what.${what}`);
   if (s.state === "keys") {
     const fps = s.recipients.map((r) => h("code", { class: "fingerprint" }, r.fingerprint));
     return fill(el, h("p", {},
-      `Your ${what} are sealed on this device to the organisers' key${fps.length > 1 ? "s" : ""}: `,
+      `${t("seal.sealedTo", { what, count: fps.length })} `,
       fps.flatMap((f, i) => (i ? [", ", f] : [f])),
-      ". Compare them with the ones the organisers publish (on a flyer, on their social media): if they differ, leave these fields empty. ",
-      "Only the organisers can read what is sealed; the server stores it encrypted."));
+      t("seal.compare")));
   }
   if (s.state === "mismatch") {
     return fill(el, h("p", { class: "error", role: "alert" },
-      `The organisers' keys this page received do not match their fingerprints, so your ${what} cannot be sealed safely. `,
-      "Leave these fields empty, or try again later."));
+      t("seal.mismatch", { what })));
   }
   return fill(el);
 }
@@ -56,12 +56,11 @@ export const envelopeRefused = (err) =>
   err?.code === 3 && (err.violations || []).some((v) => /(^|\.)envelope\b/.test(v.field || ""));
 
 // keysChangedText asks the participant to compare the new fingerprints before sending.
-export const keysChangedText = "The organisers' keys have changed since this page was opened. Compare them again, then send again.";
+export const keysChangedText = t("seal.keysChanged");
 
 // clearText is the notice shown next to a form whose fields would be stored in clear.
 export function clearText(what) {
-  return `The organisers of this campaign have not set up a key yet, so your ${what} would be stored in clear on the server: ` +
-    "anyone who gets a copy of its data (a raid, a leak, a backup) could read them. You can still send, or leave these fields empty.";
+  return t("seal.clear", { what: t(`what.${what}`) });
 }
 
 // FieldError is a value the client refuses before sealing it (the server cannot check
@@ -76,7 +75,7 @@ export class FieldError extends Error {
 
 // checkLength refuses a value longer than the API's limit, in characters.
 export function checkLength(field, value, max) {
-  if ([...value].length > max) throw new FieldError(field, `must be at most ${max} characters`);
+  if ([...value].length > max) throw new FieldError(field, t("seal.tooLong", { max }));
 }
 
 // sealed seals fields for a new record named `${parent}/${collection}/${id}`, with a

@@ -11,7 +11,9 @@
 // Served from /sw.js (the origin's root), so that its scope covers /e/{id}.
 "use strict";
 
-// Cache names: bump SHELL's version when SHELL_FILES change. DATA is offline.js's.
+// Cache names: bump SHELL's version when SHELL_FILES change in a way that leaves a stale
+// file in it (a file gone or renamed); files added (i18n.js and the English catalog) are
+// simply fetched into it by the new worker's install. DATA is offline.js's.
 const SHELL = "rally-shell-v1";
 const DATA = "rally-events-v1";
 
@@ -28,6 +30,10 @@ const SHELL_FILES = [
   "/assets/sealing.js",
   "/assets/envelope.js",
   "/assets/signing.js",
+  "/assets/i18n.js",
+  // English, the fallback of every language: the page's own language is added to this
+  // cache by the page itself (offline.js's registerWorker), as only it knows which.
+  "/assets/i18n/en.json",
 ];
 
 // The client's own pages, which all serve index.html (web.go's routes). Other navigations,

@@ -3,6 +3,7 @@ import { api, listAll, watch, requestId } from "./api.js";
 import { h, fill, id, short, errorText, saved, field, announce, label, liveStatus } from "./ui.js";
 import { sealingOf, sealingFor, sealingNote, clearText, checkLength, sealNew, FieldError, envelopeRefused, keysChangedText } from "./sealing.js";
 import { seal } from "./envelope.js";
+import { t as tr, lang, supported } from "./i18n.js";
 
 export async function render(main, campaignId) {
   const name = `campaigns/${campaignId}`;
@@ -10,14 +11,14 @@ export async function render(main, campaignId) {
     api(`/v1/${name}`),
     listAll("/v1/tasks", "tasks", { query: { campaign: name, openOnly: true } }),
   ]);
-  document.title = `Tasks · ${campaign.title} · Rally`;
+  document.title = `${tr("tasks.title")} · ${campaign.title} · Rally`;
   const status = h("p", { class: "muted live" });
   const progressEls = new Map(); // task name → its progress paragraph, for live updates
   // A name, note or link given here is sealed to the campaign's organisers' keys, whose
   // fingerprints the page shows; without keys, each form says they would be kept in clear.
   const sealedTo = h("div", { id: "tasks-sealed-to", class: "note" });
   const showSealing = () => {
-    sealingNote(sealedTo, sealing.current, "name, notes and links");
+    sealingNote(sealedTo, sealing.current, "nameNotesLinks");
     sealedTo.hidden = !sealedTo.firstChild;
   };
   const sealing = {
@@ -30,12 +31,11 @@ export async function render(main, campaignId) {
   };
   showSealing();
   fill(main,
-    h("h1", {}, "Tasks"),
-    h("p", { class: "lead" }, "Help ", h("a", { href: `/c/${campaignId}` }, campaign.title),
-      ": pick a task, do it, and tell the organisers it is done. No account needed."),
+    h("h1", {}, tr("tasks.title")),
+    h("p", { class: "lead" }, txLead(campaignId, campaign.title)),
     sealedTo,
     status,
-    tasks.length ? h("ul", { class: "cards" }, tasks.map((t) => taskCard(t, progressEls, sealing))) : h("p", {}, "No open tasks right now."));
+    tasks.length ? h("ul", { class: "cards" }, tasks.map((t) => taskCard(t, progressEls, sealing))) : h("p", {}, tr("tasks.none")));
 
   watch(`/v1/${name}:watch`, {
     onStatus: liveStatus(status),
@@ -47,10 +47,12 @@ export async function render(main, campaignId) {
 
 function progressText(t) {
   const p = t.progress || {};
-  const target = t.targetCompletions ? ` of ${t.targetCompletions}` : "";
+  const done = Number(p.completed || 0), claimed = Number(p.claimed || 0);
   return [
-    t.targetCompletions > 0 && h("progress", { max: t.targetCompletions, value: p.completed || 0 }),
-    ` ${p.completed || 0}${target} done, ${p.claimed || 0} in progress`,
+    t.targetCompletions > 0 && h("progress", { max: t.targetCompletions, value: done }),
+    ` ${t.targetCompletions
+      ? tr("tasks.progressOf", { count: done, target: Number(t.targetCompletions) })
+      : tr("tasks.progress", { count: done })}${tr("tasks.inProgress", { count: claimed })}`,
   ];
 }
 
@@ -60,7 +62,7 @@ function progressText(t) {
 async function personal(sealing, fields, seal) {
   if (!Object.values(fields).some(Boolean)) return {};
   const s = sealing.current;
-  if (s.state === "mismatch") throw new Error("These fields cannot be sealed safely (see the top of the page): leave them empty.");
+  if (s.state === "mismatch") throw new Error(tr("tasks.mismatch"));
   if (s.state === "unknown") throw new TypeError("the campaign's keys could not be read");
   if (s.state === "none") return { plain: fields };
   return seal(s);
@@ -89,7 +91,7 @@ function taskCard(t, progressEls, sealing) {
     const error = h("p", { class: "error", role: "alert" });
     if (!mine) {
       const nameIn = h("input", { id: `claim-name-${tid}`, autocomplete: "off", maxlength: 60 });
-      const btn = h("button", { type: "submit" }, "I'll do it");
+      const btn = h("button", { type: "submit" }, tr("tasks.claim"));
       // A retry of an attempt sends the same request ID, claim ID and envelope.
       let attempt = "", sealedFor = {};
       nameIn.addEventListener("input", () => { attempt = ""; });
@@ -108,7 +110,7 @@ function taskCard(t, progressEls, sealing) {
             const body = p.plain ? { ...p.plain } : p.envelope ? { claimId: p.claimId, envelope: p.envelope } : {};
             const res = await api(`/v1/${t.name}/claims`, { method: "POST", body: { ...body, requestId: attempt } });
             saved.set(key, { name: res.claim.name, claimToken: res.claimToken, expireTime: res.claim.expireTime });
-            announce(res.storedInClear ? "Task claimed. Thank you! Your name is stored in clear on the server." : "Task claimed. Thank you!");
+            announce(res.storedInClear ? tr("tasks.claimedClear") : tr("tasks.claimed"));
             showClaim();
           } catch (err) {
             if (envelopeRefused(err)) {
@@ -116,17 +118,17 @@ function taskCard(t, progressEls, sealing) {
               await sealing.refresh();
               error.textContent = keysChangedText;
             } else {
-              error.textContent = errorText(err, { displayName: "Name" });
+              error.textContent = errorText(err, { displayName: tr("field.name") });
             }
             btn.disabled = false;
           }
         },
-      }, field("Name or pseudonym (optional)", nameIn), clearNotice(sealing, "name", [nameIn]), error, btn));
+      }, field(tr("rsvp.name"), nameIn), clearNotice(sealing, "name", [nameIn]), error, btn));
       return;
     }
     if (mine.done) {
-      fill(claimBox, h("p", {}, "You completed this task. Thank you!"),
-        h("button", { type: "button", class: "secondary", onclick: () => { saved.remove(key); showClaim(); } }, "Forget it on this device"));
+      fill(claimBox, h("p", {}, tr("tasks.completed")),
+        h("button", { type: "button", class: "secondary", onclick: () => { saved.remove(key); showClaim(); } }, tr("tasks.forget")));
       return;
     }
     const proofIn = h("input", { id: `proof-${tid}`, type: "url", inputmode: "url", placeholder: "https://" });
@@ -148,7 +150,7 @@ function taskCard(t, progressEls, sealing) {
         await api(`/v1/${mine.name}:${verb}`, { method: "POST", body, token: mine.claimToken });
         if (verb === "complete") saved.set(key, { ...mine, done: true });
         else saved.remove(key);
-        announce(verb === "complete" ? "Marked as done. Thank you!" : "Task released.");
+        announce(verb === "complete" ? tr("tasks.doneAnnounce") : tr("tasks.released"));
         showClaim();
       } catch (err) {
         if (envelopeRefused(err)) {
@@ -156,30 +158,30 @@ function taskCard(t, progressEls, sealing) {
           error.textContent = keysChangedText;
           return;
         }
-        error.textContent = errorText(err, { proofUrl: "Link to your work", note: "Note" });
+        error.textContent = errorText(err, { proofUrl: tr("tasks.proofField"), note: tr("tasks.noteField") });
         if (err.code === 5) saved.remove(key); // expired and gone: offer a fresh claim
       }
     };
     fill(claimBox,
-      h("p", {}, "You claimed this task", mine.expireTime ? `; finish it by ${short(mine.expireTime)}.` : "."),
+      h("p", {}, mine.expireTime ? tr("tasks.claimedBy", { time: short(mine.expireTime) }) : tr("tasks.claimedNoTime")),
       h("form", { onsubmit: (e) => { e.preventDefault(); act("complete")(); } },
-        field("Link to your work (optional)", proofIn, "Only the organisers see it."),
-        field("Note for the organisers (optional)", noteIn),
-        clearNotice(sealing, "link and note", [proofIn, noteIn]),
+        field(tr("tasks.proof"), proofIn, tr("tasks.proofHint")),
+        field(tr("tasks.note"), noteIn),
+        clearNotice(sealing, "linkNote", [proofIn, noteIn]),
         error,
         h("p", { class: "actions" },
-          h("button", { type: "submit" }, "Mark as done"),
-          h("button", { type: "button", class: "secondary", onclick: act("release") }, "Give it back"))));
+          h("button", { type: "submit" }, tr("tasks.markDone")),
+          h("button", { type: "button", class: "secondary", onclick: act("release") }, tr("tasks.giveBack")))));
   }
   showClaim();
 
   return h("li", { class: "card task", "data-task": tid },
     h("h2", {}, t.title),
-    h("p", { class: "muted" }, label(t.kind, "TASK_KIND_"), t.deadline && ` · until ${short(t.deadline)}`),
+    h("p", { class: "muted" }, label(t.kind, "TASK_KIND_"), t.deadline && ` · ${tr("tasks.until", { time: short(t.deadline) })}`),
     t.instructions && h("p", { class: "pre" }, t.instructions),
-    t.messageTemplates?.length > 0 && h("div", {}, h("h3", {}, "Messages to use"),
-      t.messageTemplates.map((m) => template(m, tid))),
-    t.sources?.length > 0 && h("div", {}, h("h3", {}, "Sources"),
+    t.messageTemplates?.length > 0 && h("div", {}, h("h3", {}, tr("tasks.messages")),
+      byLanguage(t.messageTemplates).map((m) => template(m, tid))),
+    t.sources?.length > 0 && h("div", {}, h("h3", {}, tr("tasks.sources")),
       h("ul", {}, t.sources.map((s) => h("li", {},
         h("a", { href: s.url, rel: "noopener noreferrer", target: "_blank" }, s.title || s.url),
         s.publisher && ` (${s.publisher}${s.publishTime ? `, ${short(s.publishTime)}` : ""})`)))),
@@ -197,28 +199,42 @@ function checkProofUrl(s) {
   } catch {
     ok = false;
   }
-  if (!ok) throw new FieldError("proof_url", "must be a link starting with https:// (at most 2048 characters)");
+  if (!ok) throw new FieldError("proof_url", tr("tasks.proofRule"));
 }
 
 function template(m, tid) {
   const text = h("blockquote", { lang: m.languageCode, id: `tpl-${tid}-${m.languageCode}` }, m.text);
-  const lang = (() => {
-    try { return new Intl.DisplayNames(undefined, { type: "language" }).of(m.languageCode); } catch { return m.languageCode; }
+  const language = (() => {
+    try { return new Intl.DisplayNames(lang, { type: "language" }).of(m.languageCode); } catch { return m.languageCode; }
   })();
   return h("figure", { class: "template" },
-    h("figcaption", {}, lang),
+    h("figcaption", {}, language),
     text,
     h("button", {
-      type: "button", class: "secondary", "aria-label": `Copy the ${lang} message`,
+      type: "button", class: "secondary", "aria-label": tr("tasks.copyLabel", { language }),
       onclick: async () => {
         try {
           await navigator.clipboard.writeText(m.text);
-          announce("Message copied.");
+          announce(tr("tasks.copied"));
         } catch {
           // No clipboard (plain http on a LAN address): select it for a manual copy.
           getSelection().selectAllChildren(text);
-          announce("Message selected: copy it with your device's copy command.");
+          announce(tr("tasks.selected"));
         }
       },
-    }, "Copy"));
+    }, tr("tasks.copy")));
+}
+
+// txLead is the page's lead, with the campaign's title as a link where the language puts
+// it.
+function txLead(campaignId, title) {
+  const [before, after = ""] = tr("tasks.lead").split("{campaign}");
+  return [before, h("a", { href: `/c/${campaignId}` }, title), after];
+}
+
+// byLanguage puts the templates in the page's language first (the caller's language),
+// then the others in the order the organisers gave them.
+function byLanguage(templates) {
+  const mine = (m) => supported(m.languageCode) === lang;
+  return [...templates.filter(mine), ...templates.filter((m) => !mine(m))];
 }

@@ -1,4 +1,6 @@
-// Small helpers shared by the pages: building DOM, formatting, saved tokens.
+// Small helpers shared by the pages: building DOM, formatting, saved tokens. Words come
+// from i18n.js's catalogs, dates and numbers from Intl in the page's language.
+import { lang, t } from "./i18n.js";
 
 // h builds an element. Text always goes in as text nodes, never as HTML, so nothing a
 // server or another user wrote can become markup or script.
@@ -47,10 +49,10 @@ export const viewerZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
 function formatter(timeZone, opts) {
   try {
-    return new Intl.DateTimeFormat(undefined, { ...opts, timeZone });
+    return new Intl.DateTimeFormat(lang, { ...opts, timeZone });
   } catch {
     // An unknown zone from an old browser's tables: better UTC, labelled, than nothing.
-    return new Intl.DateTimeFormat(undefined, { ...opts, timeZone: "UTC" });
+    return new Intl.DateTimeFormat(lang, { ...opts, timeZone: "UTC" });
   }
 }
 
@@ -68,10 +70,10 @@ export function range(start, end, timeZone) {
 // when shows an event's time in its own zone and, when different, in the viewer's.
 export function when(ev) {
   const tz = ev.timeZone || "UTC";
-  const local = h("span", {}, range(ev.startTime, ev.endTime, tz), h("span", { class: "muted" }, ` (${tz}, local time)`));
+  const local = h("span", {}, range(ev.startTime, ev.endTime, tz), h("span", { class: "muted" }, ` (${t("when.local", { tz })})`));
   if (tz === viewerZone) return h("span", {}, local);
   return h("span", { class: "when" }, local, h("br"),
-    h("span", {}, "Your time: ", range(ev.startTime, ev.endTime, viewerZone), h("span", { class: "muted" }, ` (${viewerZone})`)));
+    h("span", {}, t("when.yours"), " ", range(ev.startTime, ev.endTime, viewerZone), h("span", { class: "muted" }, ` (${viewerZone})`)));
 }
 
 // short formats one instant briefly, in the given zone (the viewer's by default).
@@ -84,15 +86,19 @@ let regionNames = null;
 export function country(code) {
   if (!code) return "";
   try {
-    regionNames = regionNames || new Intl.DisplayNames(undefined, { type: "region" });
+    regionNames = regionNames || new Intl.DisplayNames(lang, { type: "region" });
     return regionNames.of(code) || code;
   } catch {
     return code;
   }
 }
 
-// label turns an API enum (VENUE_KIND_EMBASSY) into words (Embassy).
+// label turns an API enum (VENUE_KIND_EMBASSY) into words (Embassy): the catalog's
+// enum.VALUE, else the value itself made readable.
 export function label(value, prefix) {
+  const key = `enum.${value}`;
+  const word = value ? t(key) : "";
+  if (word && word !== key) return word;
   const s = (value || "").replace(prefix, "").replace(/_/g, " ").toLowerCase();
   return s.charAt(0).toUpperCase() + s.slice(1);
 }
@@ -100,7 +106,7 @@ export function label(value, prefix) {
 export function venueText(v = {}) {
   const parts = [];
   if (v.kind === "VENUE_KIND_EMBASSY" || v.kind === "VENUE_KIND_CONSULATE") {
-    parts.push(`${label(v.kind, "VENUE_KIND_")} of ${country(v.representedCountry)}`);
+    parts.push(t(v.kind === "VENUE_KIND_EMBASSY" ? "venue.embassyOf" : "venue.consulateOf", { country: country(v.representedCountry) }));
   }
   parts.push(...(v.addressLines || []));
   parts.push([v.locality, country(v.country)].filter(Boolean).join(", "));
@@ -111,15 +117,16 @@ export function venueText(v = {}) {
 // or that the organisers keep them hidden.
 export function attendanceText(ev) {
   const a = ev.attendance || {};
-  if (ev.attendanceVisibility === "ATTENDANCE_VISIBILITY_HIDDEN") return "Attendance is hidden by the organisers.";
+  if (ev.attendanceVisibility === "ATTENDANCE_VISIBILITY_HIDDEN") return t("att.hidden");
   if (a.goingRange) {
-    let s = `${a.goingRange} going`;
-    if (a.waitlistedRange && a.waitlistedRange !== "0") s += `, ${a.waitlistedRange} on the waitlist`;
+    let s = t("att.goingRange", { range: a.goingRange });
+    if (a.waitlistedRange && a.waitlistedRange !== "0") s += t("att.waitlistedRange", { range: a.waitlistedRange });
     return s;
   }
-  let s = `${a.going || 0} going`;
-  if (a.waitlisted) s += `, ${a.waitlisted} on the waitlist`;
-  if (ev.capacity) s += ` (${ev.capacity} place${ev.capacity === 1 ? "" : "s"})`;
+  // The API's counts are int32, sent as JSON numbers; Number() also takes them as strings.
+  let s = t("att.going", { count: Number(a.going || 0) });
+  if (a.waitlisted) s += t("att.waitlisted", { count: Number(a.waitlisted) });
+  if (ev.capacity) s += t("att.capacity", { count: Number(ev.capacity) });
   return s;
 }
 
@@ -127,23 +134,27 @@ export function attendanceText(ev) {
 // (display_name or displayName) to what the form calls them.
 export function errorText(err, fields = {}) {
   if (!(err instanceof Error) || err.name === "TypeError") {
-    return "Could not reach Rally. Check your connection and try again.";
+    return t("err.network");
   }
+  // The server's own words in this page's language (AIP-193's LocalizedMessage, which it
+  // adds for the languages it speaks other than English): more precise than ours.
+  const localized = (err.details || []).find((d) => /LocalizedMessage$/.test(d["@type"] || "") && d.message);
+  if (localized && String(localized.locale || "").toLowerCase().split("-")[0] === lang) return localized.message;
   const v = err.violations || [];
   if (v.length) {
     return v.map((x) => {
       const key = (x.field || "").split(".").pop().replace(/_([a-z])/g, (_, c) => c.toUpperCase());
-      return `${fields[key] || key}: ${plain(x.description)}`;
+      return `${fields[key] || key}: ${lang === "en" ? plain(x.description) : x.description}`;
     }).join(" ");
   }
   switch (err.code) {
-    case 5: return "Not found. It may have been deleted, or the link is wrong.";
-    case 7: return "You are not allowed to do this.";
-    case 16: return "Your token is not valid (revoked or expired?). Sign in again.";
+    case 5: return t("err.notFound");
+    case 7: return t("err.permission");
+    case 16: return t("err.unauthenticated");
     case 9: return plain(err.message);
-    case 10: return "Someone changed this in the meantime. Reload and try again.";
-    case 8: return `Too many requests just now. Try again${err.retryAfter ? ` in ${err.retryAfter} seconds` : " soon"}.`;
-    case 14: return "Rally is not available right now. Try again in a minute.";
+    case 10: return t("err.aborted");
+    case 8: return err.retryAfter ? t("err.rateLimitedIn", { count: err.retryAfter }) : t("err.rateLimited");
+    case 14: return t("err.unavailable");
   }
   return plain(err.message);
 }
@@ -190,5 +201,17 @@ export function field(labelText, input, hint) {
 
 // liveStatus shows a watch stream's state in words.
 export function liveStatus(el) {
-  return (s) => fill(el, { live: "Live: updates appear as they happen.", reconnecting: "Connection lost; reconnecting…", stopped: "Live updates stopped." }[s]);
+  return (s) => fill(el, { live: t("live.live"), reconnecting: t("live.reconnecting"), stopped: t("live.stopped") }[s]);
+}
+
+// describe sets the page's meta description (what a search engine or a link preview
+// shows), in the page's language.
+export function describe(text) {
+  let m = document.querySelector('meta[name="description"]');
+  if (!m) {
+    m = document.createElement("meta");
+    m.name = "description";
+    document.head.append(m);
+  }
+  m.content = String(text || "").slice(0, 300);
 }
