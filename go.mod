@@ -24,6 +24,8 @@ require golang.org/x/term v0.46.0
 
 require github.com/arran4/golang-ical v0.3.4
 
+require github.com/klauspost/compress v1.19.1
+
 require (
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.22.1

@@ -182,6 +182,7 @@ func (a *App) open(ctx context.Context) error {
 		CORSOrigins:  cfg.CORSOrigins,
 		TLS:          cfg.TLS(),
 		Web:          web.Handler(),
+		PublicURL:    publicURL(cfg, a.httpLis.Addr(), a.log),
 	})
 	if err != nil {
 		return err

@@ -50,6 +50,9 @@ type Options struct {
 	TLS bool
 	// Web, when set, serves every path no other route takes (the web client).
 	Web http.Handler
+	// PublicURL is the base of the links the gateway gives out (config.Config.PublicURL,
+	// or the caller's default), never the request's Host header.
+	PublicURL string
 }
 
 // DefaultMaxBodyBytes is the default cap of a request body: 1 MiB, as the gRPC port's
@@ -117,7 +120,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	mux.Handle("/v1/", gw)
 	// The calendar feeds, /v1/events/{id}.ics and /v1/campaigns/{id}.ics: these patterns
 	// are more specific than /v1/, and pass every other request on to the gateway.
-	ics := newFeeds(conn, gw, opts.GatewayKey)
+	ics := newFeeds(conn, gw, opts.GatewayKey, opts.PublicURL)
 	mux.Handle("GET /v1/events/{file}", icsOr(ics.event, gw))
 	mux.Handle("GET /v1/campaigns/{file}", icsOr(ics.campaign, gw))
 	mux.Handle("GET /api", page)
@@ -147,6 +150,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		maxBody = DefaultMaxBodyBytes
 	}
 	var h http.Handler = mux
+	h = compress(h) // compress.go: anonymous GETs only, never a secret
 	h = limitBody(maxBody, opts.BodyTimeout, h)
 	h = resolveClient(opts.Resolver, h)
 	h = cors(opts.CORSOrigins, h)

@@ -61,14 +61,16 @@ type Store interface {
 	// on how many campaigns are stored.
 	ListInvitedCampaigns(ctx context.Context, q InvitationQuery) (Page[*rallyv1.Campaign], error)
 
-	// CreateEvent stores a new event whose name is set. ErrAlreadyExists if taken.
+	// CreateEvent stores a new event whose name is set, at revision 0 (NewEventRevision).
+	// ErrAlreadyExists if taken.
 	CreateEvent(ctx context.Context, e *rallyv1.Event) error
 	// GetEvent returns the event with the given name (`events/{id}`).
 	GetEvent(ctx context.Context, name string) (*rallyv1.Event, error)
 	// ListEvents returns a page of the events matching q, ordered by start_time, then
 	// name. Its cost depends on the page size, not on how many events are stored.
 	ListEvents(ctx context.Context, q EventQuery) (Page[*rallyv1.Event], error)
-	// UpdateEvent changes an event through mutate (see the type comment).
+	// UpdateEvent changes an event through mutate (see the type comment), one revision up
+	// (ReviseEvent).
 	UpdateEvent(ctx context.Context, name string, mutate func(*rallyv1.Event) error) (*rallyv1.Event, error)
 
 	// CreateOrganiser stores a new organiser whose name is set. ErrAlreadyExists if taken.

@@ -106,9 +106,10 @@ func serve(w http.ResponseWriter, r *http.Request, a asset, cache string) {
 	h := w.Header()
 	h.Set("Content-Type", a.contentType)
 	h.Set("Cache-Control", cache)
-	h.Set("ETag", a.etag)
+	body, etag := encoded(w, r, a) // compress.go: the gzip copy when the client takes it
+	h.Set("ETag", etag)
 	// ServeContent answers If-None-Match with 304 and handles HEAD and ranges.
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 }
 
 // contentType does not rely on the system's MIME tables, which differ between machines

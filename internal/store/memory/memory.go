@@ -243,6 +243,7 @@ func (s *Store) ListInvitedCampaigns(ctx context.Context, q store.InvitationQuer
 
 // CreateEvent implements store.Store.
 func (s *Store) CreateEvent(_ context.Context, e *rallyv1.Event) error {
+	store.NewEventRevision(e)
 	return create(s, s.events, e)
 }
 
@@ -262,7 +263,7 @@ func (s *Store) ListEvents(ctx context.Context, q store.EventQuery) (store.Page[
 
 // UpdateEvent implements store.Store.
 func (s *Store) UpdateEvent(_ context.Context, name string, mutate func(*rallyv1.Event) error) (*rallyv1.Event, error) {
-	return update(s, s.events, name, mutate)
+	return update(s, s.events, name, store.ReviseEvent(mutate))
 }
 
 // CreateOrganiser implements store.Store.

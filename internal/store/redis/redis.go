@@ -133,9 +133,9 @@ type Store struct {
 	// other RSVP writes are given the time by their caller.
 	now func() time.Time
 	// changes, if set, lets CreateRSVP append the event's change to its topic in the
-	// same script as the write; createScript is rsvp_create.lua with its library.
+	// same script as the write; createScript is rsvp_create.lua.
 	changes      *pubsubredis.InScript
-	createScript *goredis.Script
+	createScript *rsvpFunc
 }
 
 var (
@@ -189,11 +189,7 @@ func New(rdb goredis.UniversalClient, prefix string, opts ...Option) *Store {
 	for _, o := range opts {
 		o(s)
 	}
-	lib := ""
-	if s.changes != nil {
-		lib = s.changes.Lua()
-	}
-	s.createScript = rsvpScript(lib + "\n" + rsvpCreateSrc)
+	s.createScript = rsvpCreateScript
 	return s
 }
 
@@ -358,6 +354,7 @@ func (s *Store) ListInvitedCampaigns(ctx context.Context, q store.InvitationQuer
 
 // CreateEvent implements store.Store.
 func (s *Store) CreateEvent(ctx context.Context, e *rallyv1.Event) error {
+	store.NewEventRevision(e)
 	return create(ctx, s, eventKind, e)
 }
 
@@ -377,7 +374,9 @@ func (s *Store) ListEvents(ctx context.Context, q store.EventQuery) (store.Page[
 
 // UpdateEvent implements store.Store.
 func (s *Store) UpdateEvent(ctx context.Context, name string, mutate func(*rallyv1.Event) error) (*rallyv1.Event, error) {
-	return update(ctx, s, eventKind, name, mutate)
+	// The revision is in pb, which cas.lua writes only over the record it was read from:
+	// a lost race reads again and counts from the winner's revision.
+	return update(ctx, s, eventKind, name, store.ReviseEvent(mutate))
 }
 
 // CreateOrganiser implements store.Store.

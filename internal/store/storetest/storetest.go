@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"MutateErrorAborts", testMutateErrorAborts},
 		{"MutateMustNotRename", testMutateMustNotRename},
 		{"ConcurrentUpdates", testConcurrentUpdates},
+		{"EventRevision", testEventRevision},
 		{"Filters", testFilters},
 		{"OrderByStartTimeThenID", testOrder},
 		{"TimesBefore1970", testTimesBefore1970},
@@ -354,6 +355,7 @@ func testEventRoundTrip(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	want.Revision++ // every update is one revision up (testEventRevision)
 	if d := diffProto(want, seen); d != "" {
 		t.Errorf("mutate got (-want +got):\n%s", d)
 	}
@@ -555,6 +557,7 @@ func testUpdateEventMovesIndexEntries(t *testing.T, s store.Store) {
 			want := getEvent(t, s, "events/"+id)
 			for _, m := range tc.mutates {
 				m(want)
+				want.Revision++ // every update is one revision up (testEventRevision)
 				got, err := s.UpdateEvent(ctx, "events/"+id, func(e *rallyv1.Event) error { m(e); return nil })
 				if err != nil {
 					t.Fatal(err)

@@ -380,7 +380,11 @@ type Event struct {
 	// What participants should know to stay safe: the legal hotline, the emergency number,
 	// whether legal observers attend, and notes such as a dispersal plan. Public: shown on
 	// the event page, in its calendar entry and on the offline event card.
-	Safety        *EventSafety `protobuf:"bytes,21,opt,name=safety,proto3" json:"safety,omitempty"`
+	Safety *EventSafety `protobuf:"bytes,21,opt,name=safety,proto3" json:"safety,omitempty"`
+	// How many times the event was changed: 0 when created, one more for every update and
+	// for its cancellation, however close together. RSVPs never change it. Calendar feeds
+	// derive an entry's SEQUENCE from it. Output only.
+	Revision      int32 `protobuf:"varint,22,opt,name=revision,proto3" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -560,6 +564,13 @@ func (x *Event) GetSafety() *EventSafety {
 		return x.Safety
 	}
 	return nil
+}
+
+func (x *Event) GetRevision() int32 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
 }
 
 // EventSafety is the safety information of an event, for participants to carry on paper.
@@ -1850,7 +1861,7 @@ var File_rally_v1_event_proto protoreflect.FileDescriptor
 
 const file_rally_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x14rally/v1/event.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rally/v1/campaign.proto\x1a\x12rally/v1/key.proto\x1a\x13rally/v1/rsvp.proto\x1a\x14rally/v1/rules.proto\x1a\x13rally/v1/task.proto\"\xe3\x0f\n" +
+	"\x14rally/v1/event.proto\x12\brally.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17rally/v1/campaign.proto\x1a\x12rally/v1/key.proto\x1a\x13rally/v1/rsvp.proto\x1a\x14rally/v1/rules.proto\x1a\x13rally/v1/task.proto\"\x84\x10\n" +
 	"\x05Event\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12h\n" +
 	"\bcampaign\x18\x02 \x01(\tBL\xe0A\x01\xe0A\x05\xfaA\x16\n" +
@@ -1881,7 +1892,8 @@ const file_rally_v1_event_proto_rawDesc = "" +
 	"\x05owner\x18\x13 \x01(\tB\x1d\xe0A\x03\xfaA\x17\n" +
 	"\x15rallyhq.org/OrganiserR\x05owner\x12B\n" +
 	"\x0erecipient_keys\x18\x14 \x03(\v2\x16.rally.v1.RecipientKeyB\x03\xe0A\x03R\rrecipientKeys\x122\n" +
-	"\x06safety\x18\x15 \x01(\v2\x15.rally.v1.EventSafetyB\x03\xe0A\x01R\x06safety:\x83\x05\xeaA2\n" +
+	"\x06safety\x18\x15 \x01(\v2\x15.rally.v1.EventSafetyB\x03\xe0A\x01R\x06safety\x12\x1f\n" +
+	"\brevision\x18\x16 \x01(\x05B\x03\xe0A\x03R\brevision:\x83\x05\xeaA2\n" +
 	"\x11rallyhq.org/Event\x12\x0eevents/{event}*\x06events2\x05event\xbaH\xca\x04\x1a\x8b\x01\n" +
 	"\x15event.end_after_start\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_time\x1a\xfb\x01\n" +
 	"\x12event.max_duration\x12!an event may last at most 31 days\x1a\xc1\x01!has(this.start_time) || !has(this.end_time) || this.end_time <= this.start_time || (int(this.end_time) - int(this.start_time) <= 2678401 && this.end_time - this.start_time <= duration('744h'))\x1a\xbb\x01\n" +
