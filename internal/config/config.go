@@ -36,7 +36,7 @@ type Config struct {
 	ShutdownDelay   time.Duration // unready but still serving, before draining, at shutdown
 	CallTimeout     time.Duration // server-side deadline of every unary call (a client's shorter one wins)
 
-	// Abuse limits: see docs/operations.md, "Limits".
+	// Abuse limits: see the README's "Limits".
 	RateLimits            ratelimit.Rules  // per-method budgets, on top of ratelimit.DefaultRules
 	RateLimitOnRedisError ratelimit.Policy // what a call gets when Redis cannot decide
 	TrustedProxies        []netip.Prefix   // proxies whose X-Forwarded-For is believed
@@ -46,7 +46,7 @@ type Config struct {
 	MaxConnsPerAddr       int              // open connections per client address, on each port; 0: no cap
 	MaxStreamsPerAddr     int              // calls in progress (gRPC streams) per client address; 0: no cap
 
-	// RSVPs: see docs/api.md, "RSVPs, and what nobody else can learn".
+	// RSVPs: see the README's "Privacy".
 	RSVPRetention time.Duration // RSVPs are deleted this long after their event ends, claims after their task (store.ClaimsDeleteAt)
 	MaxGuests     int32         // most guests one RSVP may bring
 	MaxWatches    int           // concurrent watch streams per caller
@@ -59,9 +59,15 @@ type Config struct {
 	// given: the memory store then makes one, and the Redis store refuses to start.
 	Secrets *secret.Keyring
 
-	// TLS on both ports when both are set: see docs/operations.md, "TLS".
+	// TLS on both ports when both are set: see the README's "TLS".
 	TLSCert string // PEM certificate (chain, leaf first)
 	TLSKey  string // PEM private key of the certificate
+
+	// PublicURL is where people reach this Rally, such as https://rally.example.org: the
+	// base of the links it gives out (a calendar entry's URL), never taken from a
+	// request's Host header, which any client can set. Empty: http(s)://localhost:<port>
+	// of the HTTP listen address, right for one machine and wrong behind a proxy.
+	PublicURL string
 }
 
 // minCallTimeout is the shortest --call-timeout accepted: below it, a Redis that is only
@@ -90,6 +96,7 @@ func Parse(args []string) (Config, error) {
 	rateLimits := fs.String("rate-limits", "", "per-method rate limits over the defaults ("+ratelimit.DefaultRules+"), such as 'write=1/s,burst=10; rally.v1.EventService/CreateEvent=10/m,burst=3' (RALLY_RATE_LIMITS)")
 	onRedisErr := fs.String("rate-limit-on-redis-error", string(ratelimit.PolicyLocal), "when Redis cannot decide a rate limit: local (count in this process), open (allow) or closed (refuse) (RALLY_RATE_LIMIT_ON_REDIS_ERROR)")
 	trusted := fs.String("trusted-proxies", "", "comma-separated CIDR prefixes of proxies whose X-Forwarded-For is believed (RALLY_TRUSTED_PROXIES)")
+	fs.StringVar(&c.PublicURL, "public-url", "", "where people reach this Rally, such as https://rally.example.org (a path is kept: https://example.org/rally): the base of the links in calendar feeds, never taken from a request's Host header; empty: http://localhost:<port of http-addr>, which only works on this machine (RALLY_PUBLIC_URL)")
 	origins := fs.String("cors-origins", "", "comma-separated exact origins, such as https://app.example.org, whose pages may call the API (RALLY_CORS_ORIGINS)")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", 1<<20, "largest gRPC message and HTTP request body accepted, in bytes (RALLY_MAX_REQUEST_BYTES)")
 	maxStreams := fs.Uint("grpc-max-streams", 1000, "concurrent streams per gRPC connection; the REST gateway's calls share one (RALLY_GRPC_MAX_STREAMS)")
@@ -192,6 +199,9 @@ func (c *Config) parseLimits(rules, onRedisErr, trusted, origins string, maxStre
 	if c.CORSOrigins, err = parseOrigins(origins); err != nil {
 		return fmt.Errorf("cors-origins: %w", err)
 	}
+	if c.PublicURL, err = parsePublicURL(c.PublicURL); err != nil {
+		return fmt.Errorf("public-url: %w", err)
+	}
 	if c.MaxRequestBytes < 1024 {
 		return fmt.Errorf("max-request-bytes: must be at least 1024, got %d", c.MaxRequestBytes)
 	}
@@ -229,4 +239,19 @@ func parseOrigins(s string) ([]string, error) {
 		out = append(out, o)
 	}
 	return out, nil
+}
+
+// parsePublicURL checks --public-url: an absolute http or https URL with a host, and
+// nothing a link could not be built on (no user, query or fragment). A path is kept,
+// for a Rally served under one behind a proxy; the trailing slash is dropped, so that
+// links are the URL followed by /e/{id}.
+func parsePublicURL(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.ContainsAny(s, " \t\r\n") {
+		return "", fmt.Errorf("%q is not a URL such as https://rally.example.org (scheme, host, optional port and path, nothing after)", s)
+	}
+	return strings.TrimRight(s, "/"), nil
 }

@@ -1,19 +1,21 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	ics "github.com/arran4/golang-ical"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 	"github.com/rallyhq/rally/internal/clientip"
@@ -28,20 +30,28 @@ import (
 // the gateway's key exactly as grpc-gateway forwards it. No credential is forwarded, so a
 // feed URL shows the same thing to whoever opens it.
 //
-// The encoder is hand-written: the format needed here is a few dozen lines (escaping,
-// folding, UTC times), and the Go iCalendar libraries are built around parsing and
-// editing calendars. The tests check the output with one of them.
+// The calendar is built and written by github.com/arran4/golang-ical, which the tests
+// also parse it with: a maintained library escapes TEXT values and folds lines (keeping
+// UTF-8 characters whole) as RFC 5545 asks, so this file only maps an event to
+// properties. What the library does not do, it is given: TEXT may not hold control
+// characters (plainText drops them), and the VTIMEZONE of a zone is built here from Go's
+// tzdata (vtimezone).
 //
 // Choices, all valid RFC 5545:
-//   - times are UTC (DTSTART:20300517T120000Z), so no VTIMEZONE is needed; calendar apps
-//     show them in the reader's zone;
-//   - DTSTAMP and LAST-MODIFIED are the event's update time, so an unchanged event is
-//     byte-for-byte the same on every fetch;
-//   - SEQUENCE is the number of seconds between the event's creation and its last update:
-//     0 for an event never changed, and growing with every later change (cancelling
-//     included), as RFC 5545 asks of a revision number, with no counter to store;
-//   - URL is the event's page on the web client, /e/{id}, on the host the feed was asked
-//     from.
+//   - DTSTART and DTEND are local times of the event's IANA zone (TZID=Europe/Berlin),
+//     with a VTIMEZONE for each zone the feed uses, so that calendar apps show the event
+//     in its own zone and keep it right across DST changes. Where no VTIMEZONE can be
+//     built (a zone Go's tzdata does not know, or a span of centuries), the times are UTC
+//     and, when the feed has that one zone, X-WR-TIMEZONE names it for the apps that
+//     read it;
+//   - DTSTAMP is when the feed was generated, as RFC 5545 asks of a published calendar;
+//     CREATED and LAST-MODIFIED are the event's own times;
+//   - SEQUENCE grows with every change of the event (sequence);
+//   - URL is the event's page on the web client, /e/{id}, under the configured public URL
+//     (--public-url), never under the request's Host header, which any client can set:
+//     a feed must not carry a link an attacker chose to whoever subscribes to it;
+//   - responses carry a weak ETag and Last-Modified and answer If-None-Match and
+//     If-Modified-Since with 304 (serveFeed), for the apps that poll.
 
 // icalContentType is the media type of the feeds.
 const icalContentType = "text/calendar; charset=utf-8"
@@ -53,20 +63,29 @@ const (
 	feedMaxEvents = 10000
 )
 
+// feedRefresh is how often the feeds ask subscribers to poll (REFRESH-INTERVAL, RFC
+// 7986, and X-PUBLISHED-TTL, its older equivalent): an event changes rarely, and a poll
+// costs little with conditional GET.
+const feedRefresh = "PT1H"
+
 // feeds serves the iCalendar feeds.
 type feeds struct {
 	events     rallyv1.EventServiceClient
 	campaigns  rallyv1.CampaignServiceClient
 	gatewayKey string
 	mux        *runtime.ServeMux // for errors in the gateway's shape
+	publicURL  string            // the base of the links, without a trailing slash
+	now        func() time.Time
 }
 
-func newFeeds(conn *grpc.ClientConn, mux *runtime.ServeMux, gatewayKey string) *feeds {
+func newFeeds(conn *grpc.ClientConn, mux *runtime.ServeMux, gatewayKey, publicURL string) *feeds {
 	return &feeds{
 		events:     rallyv1.NewEventServiceClient(conn),
 		campaigns:  rallyv1.NewCampaignServiceClient(conn),
 		gatewayKey: gatewayKey,
 		mux:        mux,
+		publicURL:  strings.TrimRight(publicURL, "/"),
+		now:        time.Now,
 	}
 }
 
@@ -104,11 +123,7 @@ func (f *feeds) event(w http.ResponseWriter, r *http.Request, id string) {
 		f.fail(w, r, err)
 		return
 	}
-	var c icalWriter
-	c.begin("")
-	c.event(e, pageBase(r))
-	c.end()
-	writeCalendar(w, c.String())
+	f.serveFeed(w, r, "", []*rallyv1.Event{e}, e.GetUpdateTime().AsTime())
 }
 
 // campaign serves the calendar of a campaign's events, scheduled and cancelled.
@@ -135,14 +150,14 @@ func (f *feeds) campaign(w http.ResponseWriter, r *http.Request, id string) {
 			break
 		}
 	}
-	var c icalWriter
-	c.begin(camp.GetTitle())
-	base := pageBase(r)
+	// The campaign's title names the calendar: its update time counts too.
+	modified := camp.GetUpdateTime().AsTime()
 	for _, e := range events {
-		c.event(e, base)
+		if t := e.GetUpdateTime().AsTime(); t.After(modified) {
+			modified = t
+		}
 	}
-	c.end()
-	writeCalendar(w, c.String())
+	f.serveFeed(w, r, camp.GetTitle(), events, modified)
 }
 
 // outgoing is the context of the feed's gRPC calls: no credential, and the client's
@@ -166,58 +181,100 @@ func (f *feeds) fail(w http.ResponseWriter, r *http.Request, err error) {
 	errorHandler(r.Context(), f.mux, m, w, r, err)
 }
 
-func writeCalendar(w http.ResponseWriter, body string) {
-	w.Header().Set("Content-Type", icalContentType)
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	_, _ = w.Write([]byte(body))
-}
-
-// pageBase is the origin the feed was asked from, such as https://rally.example.org, for
-// links to the web client's pages.
-func pageBase(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
+// serveFeed writes the calendar of events, named name when it is not empty, last changed
+// at modified, with the validators of conditional GET:
+//   - ETag is a hash of the calendar without its DTSTAMP lines (the one part that changes
+//     on every fetch): it changes exactly when what a subscriber sees changes, and never
+//     with RSVPs, which the public feed does not show (the threat model: no public read
+//     may move with RSVPs, or a poller could time them). It is weak, as RFC 9110 allows
+//     for representations that differ only in content coding: the gzip and plain bodies
+//     share it, and compression (compress.go) leaves it alone;
+//   - Last-Modified is the newest update time of what the feed shows, sent only once
+//     that second is over: If-Modified-Since has one-second resolution, and a change
+//     later in the same second would otherwise be answered 304 (RFC 9110, 8.8.2.2).
+//
+// http.ServeContent compares them with If-None-Match (which wins, as RFC 9110 asks) and
+// If-Modified-Since, and answers 304, HEAD and ranges.
+func (f *feeds) serveFeed(w http.ResponseWriter, r *http.Request, name string, events []*rallyv1.Event, modified time.Time) {
+	now := f.now()
+	body := f.calendar(name, events, now)
+	h := w.Header()
+	h.Set("Content-Type", icalContentType)
+	h.Set("ETag", feedETag(body))
+	// Public and the same for everyone: a cache may keep it, provided it asks again
+	// (with the validators) each time; the API's no-store (headers.go) is for responses
+	// that depend on the caller.
+	h.Set("Cache-Control", "no-cache")
+	if !now.Truncate(time.Second).After(modified) {
+		modified = time.Time{} // no Last-Modified: see above
 	}
-	return scheme + "://" + r.Host
+	http.ServeContent(w, r, "", modified, bytes.NewReader(body))
 }
 
-// icalWriter builds an iCalendar object out of content lines.
-type icalWriter struct{ strings.Builder }
+// feedETag is the weak ETag of a calendar: a hash of its lines but DTSTAMP's.
+func feedETag(body []byte) string {
+	sum := sha256.New()
+	for line := range bytes.SplitSeq(body, []byte("\r\n")) {
+		if !bytes.HasPrefix(line, []byte("DTSTAMP:")) {
+			sum.Write(line)
+			sum.Write([]byte("\r\n"))
+		}
+	}
+	return `W/"` + base64.RawURLEncoding.EncodeToString(sum.Sum(nil)[:18]) + `"`
+}
 
-// begin opens the calendar; name, when set, is the name calendar apps give a
-// subscription.
-func (c *icalWriter) begin(name string) {
-	c.line("BEGIN:VCALENDAR")
-	c.line("VERSION:2.0")
-	c.line("PRODID:-//Rally//Rally//EN")
-	c.line("CALSCALE:GREGORIAN")
-	c.line("METHOD:PUBLISH")
+// calendar builds the calendar of events, generated at now.
+func (f *feeds) calendar(name string, events []*rallyv1.Event, now time.Time) []byte {
+	cal := ics.NewCalendarFor("Rally")
+	cal.SetProductId("-//Rally//Rally//EN")
+	cal.SetCalscale("GREGORIAN")
+	cal.SetMethod(ics.MethodPublish)
 	if name != "" {
-		c.line("X-WR-CALNAME:" + icalText(name))
+		cal.SetXWRCalName(plainText(name))
 	}
+	cal.CalendarProperties = append(cal.CalendarProperties,
+		ics.CalendarProperty{BaseProperty: ics.BaseProperty{IANAToken: "REFRESH-INTERVAL", ICalParameters: map[string][]string{"VALUE": {"DURATION"}}, Value: feedRefresh}},
+		ics.CalendarProperty{BaseProperty: ics.BaseProperty{IANAToken: string(ics.PropertyXPublishedTTL), ICalParameters: map[string][]string{}, Value: feedRefresh}})
+
+	zones := feedZones(events)
+	if len(zones) == 1 {
+		for name, z := range zones {
+			if z.tz == nil && name != "" {
+				cal.SetXWRTimezone(name)
+			}
+		}
+	}
+	for _, name := range sortedKeys(zones) {
+		if tz := zones[name].tz; tz != nil {
+			cal.AddVTimezone(tz)
+		}
+	}
+	stamp := now.UTC().Truncate(time.Second)
+	for _, e := range events {
+		f.addEvent(cal, e, zones[e.GetTimeZone()], stamp)
+	}
+	var b bytes.Buffer
+	// CRLF, as RFC 5545 requires: the library's default is a bare LF. Lines are folded
+	// at 75 octets, its default.
+	_ = cal.SerializeTo(&b, ics.WithNewLineWindows) // a bytes.Buffer does not fail
+	return b.Bytes()
 }
 
-func (c *icalWriter) end() { c.line("END:VCALENDAR") }
-
-// event writes one VEVENT.
-func (c *icalWriter) event(e *rallyv1.Event, base string) {
+// addEvent adds one VEVENT.
+func (f *feeds) addEvent(cal *ics.Calendar, e *rallyv1.Event, z *feedZone, stamp time.Time) {
 	id := strings.TrimPrefix(e.GetName(), "events/")
-	stamp := e.GetUpdateTime()
-	if stamp == nil {
-		stamp = e.GetCreateTime()
-	}
-	c.line("BEGIN:VEVENT")
-	c.line("UID:" + icalText(id+"@rally"))
-	c.line("DTSTAMP:" + icalTime(stamp))
+	v := cal.AddEvent(id + "@rally")
+	v.SetDtStampTime(stamp)
 	if e.GetCreateTime() != nil {
-		c.line("CREATED:" + icalTime(e.GetCreateTime()))
+		v.SetCreatedTime(e.GetCreateTime().AsTime())
 	}
-	c.line("LAST-MODIFIED:" + icalTime(stamp))
-	c.line("SEQUENCE:" + strconv.FormatInt(sequence(e), 10))
-	c.line("DTSTART:" + icalTime(e.GetStartTime()))
-	c.line("DTEND:" + icalTime(e.GetEndTime()))
-	c.line("SUMMARY:" + icalText(e.GetTitle()))
+	if e.GetUpdateTime() != nil {
+		v.SetModifiedAt(e.GetUpdateTime().AsTime())
+	}
+	v.SetSequence(int(sequence(e)))
+	z.set(v, ics.ComponentPropertyDtStart, e.GetStartTime().AsTime())
+	z.set(v, ics.ComponentPropertyDtEnd, e.GetEndTime().AsTime())
+	v.SetSummary(plainText(e.GetTitle()))
 	// The description carries the safety information too: calendar apps show no other
 	// free text, and it is what a participant should find on their phone, offline, when
 	// someone is detained. Paragraphs are separated by a blank line.
@@ -232,21 +289,20 @@ func (c *icalWriter) event(e *rallyv1.Event, base string) {
 		paras = append(paras, "Cancelled: "+e.GetCancelReason())
 	}
 	if len(paras) > 0 {
-		c.line("DESCRIPTION:" + icalText(strings.Join(paras, "\n\n")))
+		v.SetDescription(plainText(strings.Join(paras, "\n\n")))
 	}
 	if loc := location(e.GetVenue()); loc != "" {
-		c.line("LOCATION:" + icalText(loc))
+		v.SetLocation(plainText(loc))
 	}
-	if v := e.GetVenue(); v.Latitude != nil && v.Longitude != nil {
-		c.line("GEO:" + strconv.FormatFloat(v.GetLatitude(), 'f', -1, 64) + ";" + strconv.FormatFloat(v.GetLongitude(), 'f', -1, 64))
+	if venue := e.GetVenue(); venue != nil && venue.Latitude != nil && venue.Longitude != nil {
+		v.SetProperty(ics.ComponentPropertyGeo, strconv.FormatFloat(venue.GetLatitude(), 'f', -1, 64)+";"+strconv.FormatFloat(venue.GetLongitude(), 'f', -1, 64))
 	}
 	if e.GetState() == rallyv1.EventState_EVENT_STATE_CANCELLED {
-		c.line("STATUS:CANCELLED")
+		v.SetStatus(ics.ObjectStatusCancelled)
 	} else {
-		c.line("STATUS:CONFIRMED")
+		v.SetStatus(ics.ObjectStatusConfirmed)
 	}
-	c.line("URL:" + base + "/e/" + url.PathEscape(id))
-	c.line("END:VEVENT")
+	v.SetURL(f.publicURL + "/e/" + url.PathEscape(id))
 }
 
 // safetyText is an event's safety information as lines of text, empty if it has none.
@@ -270,14 +326,18 @@ func safetyText(s *rallyv1.EventSafety) string {
 	return "Safety:\n" + strings.Join(lines, "\n")
 }
 
-// sequence is the event's revision number: the seconds from its creation to its last
-// update, which grow with every change.
+// sequence is the entry's SEQUENCE: the event's revision, which grows by one with every
+// change however close together (Event.revision), plus the whole seconds between the
+// event's creation and its last update, which Rally published alone before it kept a
+// revision. The sum grows with every change, and is never below what an older Rally
+// published for the same event, so that a calendar app that imported the entry then does
+// not take the newer one for stale. An INTEGER is 32 bits.
 func sequence(e *rallyv1.Event) int64 {
-	if e.GetCreateTime() == nil || e.GetUpdateTime() == nil {
-		return 0
+	var seconds int64
+	if e.GetCreateTime() != nil && e.GetUpdateTime() != nil {
+		seconds = max(e.GetUpdateTime().GetSeconds()-e.GetCreateTime().GetSeconds(), 0)
 	}
-	s := e.GetUpdateTime().GetSeconds() - e.GetCreateTime().GetSeconds()
-	return min(max(s, 0), 1<<31-1) // an INTEGER is 32 bits
+	return min(int64(e.GetRevision())+seconds, 1<<31-1)
 }
 
 // location is the public venue as one line: the address lines, the locality, the
@@ -292,58 +352,21 @@ func location(v *rallyv1.Venue) string {
 	return strings.Join(parts, ", ")
 }
 
-// line writes one content line, folded (RFC 5545 section 3.1): no line longer than 75
-// octets before its CRLF, continuation lines starting with a space, and never a UTF-8
-// sequence cut in two.
-func (c *icalWriter) line(s string) {
-	limit := 75
-	for len(s) > limit {
-		cut := limit
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
+// plainText prepares a TEXT value for the library, which escapes backslash, semicolon,
+// comma and line feed (RFC 5545 section 3.3.11) but passes other control characters,
+// which TEXT does not allow: CR LF and lone CRs become line feeds, tabs stay, and every
+// other control character is dropped.
+func plainText(s string) string {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\r':
+			return '\n'
+		case r == '\n' || r == '\t':
+			return r
+		case r < 0x20 || r == 0x7f:
+			return -1
 		}
-		c.WriteString(s[:cut])
-		c.WriteString("\r\n ")
-		s = s[cut:]
-		limit = 74 // the leading space counts
-	}
-	c.WriteString(s)
-	c.WriteString("\r\n")
-}
-
-// icalText escapes a TEXT value (RFC 5545 section 3.3.11): backslash, semicolon and comma
-// are escaped, line breaks become \n, and other control characters, which TEXT does not
-// allow, are dropped.
-func icalText(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		switch ch := s[i]; ch {
-		case '\\', ';', ',':
-			b.WriteByte('\\')
-			b.WriteByte(ch)
-		case '\r':
-			if i+1 < len(s) && s[i+1] == '\n' {
-				i++
-			}
-			b.WriteString(`\n`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\t':
-			b.WriteByte(ch)
-		default:
-			if ch < 0x20 || ch == 0x7f {
-				continue
-			}
-			b.WriteByte(ch)
-		}
-	}
-	return b.String()
-}
-
-// icalTime is a timestamp as an iCalendar UTC DATE-TIME.
-func icalTime(ts *timestamppb.Timestamp) string {
-	if ts == nil {
-		return time.Unix(0, 0).UTC().Format("20060102T150405Z")
-	}
-	return ts.AsTime().UTC().Format("20060102T150405Z")
+		return r
+	}, s)
 }

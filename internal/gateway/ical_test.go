@@ -118,10 +118,13 @@ func TestCalendarFeeds(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			testCalendarFeeds(t, startRally(t, "--redis-url="+redisURL(t), noLimits))
+			testCalendarFeeds(t, startRally(t, "--redis-url="+redisURL(t), noLimits, "--public-url=https://rally.example.org/"))
 		})
 	}
 }
+
+// publicURL is the --public-url of TestCalendarFeeds.
+const publicURL = "https://rally.example.org"
 
 func testCalendarFeeds(t *testing.T, r rally) {
 	const campaignTitle = "Vigils; for Kazakh LGBTI people, everywhere"
@@ -177,14 +180,14 @@ func testCalendarFeeds(t *testing.T, r rally) {
 		if len(events) != 1 {
 			t.Fatalf("%d events, want 1", len(events))
 		}
-		checkEvent(t, events[0], want, map[ics.ComponentProperty]string{
+		checkEvent(t, cal, events[0], want, map[ics.ComponentProperty]string{
 			ics.ComponentPropertyUniqueId:    "vigil-berlin@rally",
 			ics.ComponentPropertySummary:     berlin.GetTitle(),
 			ics.ComponentPropertyDescription: strings.ReplaceAll(longDescription, "\r\n", "\n"),
 			ics.ComponentPropertyLocation:    "Nordendstraße 8, Pankow, north gate, Berlin, DE",
 			ics.ComponentPropertyGeo:         "52.5746;13.4064",
 			ics.ComponentPropertyStatus:      "CONFIRMED",
-			ics.ComponentPropertyUrl:         r.base + "/e/vigil-berlin",
+			ics.ComponentPropertyUrl:         publicURL + "/e/vigil-berlin",
 		})
 	})
 
@@ -193,18 +196,19 @@ func testCalendarFeeds(t *testing.T, r rally) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		events := r.calendar(t, "/v1/events/vigil-london.ics", false).Events()
+		cal := r.calendar(t, "/v1/events/vigil-london.ics", false)
+		events := cal.Events()
 		if len(events) != 1 {
 			t.Fatalf("%d events, want 1", len(events))
 		}
-		checkEvent(t, events[0], want, map[ics.ComponentProperty]string{
+		checkEvent(t, cal, events[0], want, map[ics.ComponentProperty]string{
 			ics.ComponentPropertyUniqueId:    "vigil-london@rally",
 			ics.ComponentPropertySummary:     "Vigil in London",
 			ics.ComponentPropertyDescription: "Cancelled: Police ban, sorry; see you in June",
 			ics.ComponentPropertyLocation:    "Nordendstraße 8, Berlin, DE",
 			ics.ComponentPropertyGeo:         "",
 			ics.ComponentPropertyStatus:      "CANCELLED",
-			ics.ComponentPropertyUrl:         r.base + "/e/vigil-london",
+			ics.ComponentPropertyUrl:         publicURL + "/e/vigil-london",
 		})
 	})
 
@@ -218,7 +222,7 @@ func testCalendarFeeds(t *testing.T, r rally) {
 			if err != nil {
 				t.Fatalf("%s: %v", e.Id(), err)
 			}
-			checkEvent(t, e, want, nil)
+			checkEvent(t, cal, e, want, nil)
 		}
 		wantStatus := map[string]string{"vigil-berlin@rally": "CONFIRMED", "vigil-london@rally": "CANCELLED", "vigil-paris@rally": "CONFIRMED"}
 		if fmt.Sprint(status) != fmt.Sprint(wantStatus) {
@@ -380,7 +384,7 @@ func checkCalendarProperties(t *testing.T, cal *ics.Calendar, name string) {
 	for _, p := range cal.CalendarProperties {
 		got[p.IANAToken] = p.Value
 	}
-	want := map[string]string{"VERSION": "2.0", "PRODID": "-//Rally//Rally//EN", "CALSCALE": "GREGORIAN", "METHOD": "PUBLISH"}
+	want := map[string]string{"VERSION": "2.0", "PRODID": "-//Rally//Rally//EN", "CALSCALE": "GREGORIAN", "METHOD": "PUBLISH", "REFRESH-INTERVAL": "PT1H", "X-PUBLISHED-TTL": "PT1H"}
 	if name != "" {
 		want["X-WR-CALNAME"] = name
 	}
@@ -389,8 +393,10 @@ func checkCalendarProperties(t *testing.T, cal *ics.Calendar, name string) {
 	}
 }
 
-func prop(e *ics.VEvent, p ics.ComponentProperty) string {
-	if v := e.GetProperty(p); v != nil {
+func prop(e *ics.VEvent, p ics.ComponentProperty) string { return prop2(e.ComponentBase, p) }
+
+func prop2(c ics.ComponentBase, p ics.ComponentProperty) string {
+	if v := c.GetProperty(p); v != nil {
 		return v.Value
 	}
 	return ""
@@ -398,7 +404,7 @@ func prop(e *ics.VEvent, p ics.ComponentProperty) string {
 
 // checkEvent checks a VEVENT against the event as the public reads it over gRPC, and
 // against the values in want.
-func checkEvent(t *testing.T, e *ics.VEvent, ev *rallyv1.Event, want map[ics.ComponentProperty]string) {
+func checkEvent(t *testing.T, cal *ics.Calendar, e *ics.VEvent, ev *rallyv1.Event, want map[ics.ComponentProperty]string) {
 	t.Helper()
 	for p, v := range want {
 		if got := prop(e, p); got != v {
@@ -406,20 +412,30 @@ func checkEvent(t *testing.T, e *ics.VEvent, ev *rallyv1.Event, want map[ics.Com
 		}
 	}
 	for p, v := range map[ics.ComponentProperty]string{
-		ics.ComponentPropertyDtstamp:      ev.GetUpdateTime().AsTime().Format("20060102T150405Z"),
 		ics.ComponentPropertyLastModified: ev.GetUpdateTime().AsTime().Format("20060102T150405Z"),
 		ics.ComponentPropertyCreated:      ev.GetCreateTime().AsTime().Format("20060102T150405Z"),
-		ics.ComponentPropertySequence:     fmt.Sprint(ev.GetUpdateTime().GetSeconds() - ev.GetCreateTime().GetSeconds()),
+		ics.ComponentPropertySequence:     fmt.Sprint(int64(ev.GetRevision()) + ev.GetUpdateTime().GetSeconds() - ev.GetCreateTime().GetSeconds()),
 		ics.ComponentPropertySummary:      ev.GetTitle(),
 	} {
 		if got := prop(e, p); got != v {
 			t.Errorf("%s: %s = %q, want %q", e.Id(), p, got, v)
 		}
 	}
+	// DTSTAMP is when the feed was generated: after the event's last change.
+	if stamp, err := e.GetDtStampTime(); err != nil || stamp.Before(ev.GetUpdateTime().AsTime().Truncate(time.Second)) || time.Since(stamp) > time.Minute {
+		t.Errorf("%s: DTSTAMP %v (%v), want the time the feed was generated", e.Id(), stamp, err)
+	}
+	// Times in the event's zone, which the calendar defines.
 	for _, p := range []ics.ComponentProperty{ics.ComponentPropertyDtStart, ics.ComponentPropertyDtEnd} {
-		if raw := prop(e, p); !strings.HasSuffix(raw, "Z") {
-			t.Errorf("%s: %s = %q, want a UTC time", e.Id(), p, raw)
+		v := e.GetProperty(p)
+		if v == nil || strings.HasSuffix(v.Value, "Z") || fmt.Sprint(v.ICalParameters["TZID"]) != "["+ev.GetTimeZone()+"]" {
+			t.Errorf("%s: %s = %+v, want a local time with TZID=%s", e.Id(), p, v, ev.GetTimeZone())
 		}
+	}
+	if !slices.ContainsFunc(cal.Timezones(), func(tz *ics.VTimezone) bool {
+		return prop2(tz.ComponentBase, ics.ComponentPropertyTzid) == ev.GetTimeZone()
+	}) {
+		t.Errorf("%s: no VTIMEZONE %s", e.Id(), ev.GetTimeZone())
 	}
 	if got, err := e.GetStartAt(); err != nil || !got.Equal(ev.GetStartTime().AsTime()) {
 		t.Errorf("%s: DTSTART %v (%v), want %v", e.Id(), got, err, ev.GetStartTime().AsTime())

@@ -1,0 +1,45 @@
+package gateway
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// The policy alone, on a handler whose every response is worth compressing: only a GET
+// without a credential is compressed; a write, a HEAD, and a request carrying a token in
+// Authorization or in gRPC metadata never are, whatever the client accepts.
+func TestCompressible(t *testing.T) {
+	body := strings.Repeat(`{"field":"a value that compresses well"}`, 200)
+	h := compress(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(body))
+	}))
+	for _, tc := range []struct {
+		method string
+		header []string
+		want   string
+	}{
+		{"GET", nil, "gzip"},
+		{"GET", []string{"Authorization", "Bearer rly_rsvp_x"}, ""},
+		{"GET", []string{"authorization", "Bearer rly_rsvp_x"}, ""},
+		{"GET", []string{"Grpc-Metadata-Authorization", "Bearer rly_rsvp_x"}, ""},
+		{"GET", []string{"Grpc-Metadata-X-Anything", "1"}, ""},
+		{"POST", nil, ""},
+		{"PATCH", nil, ""},
+		{"DELETE", nil, ""},
+		{"HEAD", nil, ""},
+	} {
+		req := httptest.NewRequest(tc.method, "/v1/x", nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		for i := 0; i+1 < len(tc.header); i += 2 {
+			req.Header.Set(tc.header[i], tc.header[i+1])
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if got := w.Header().Get("Content-Encoding"); got != tc.want {
+			t.Errorf("%s %v: Content-Encoding %q, want %q", tc.method, tc.header, got, tc.want)
+		}
+	}
+}
