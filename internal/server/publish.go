@@ -18,14 +18,15 @@ import (
 // the histories of the audiences allowed to see it:
 //
 //	topic                  audience     carries
-//	events/{e}             organisers   every change of the event, live (the RSVP scripts
-//	                                    append to it in the same step as the write)
+//	events/{e}             organisers   every change of the event, live (CreateRSVP's
+//	                                    script appends to it in the same step as the write)
 //	events/{e}/holders     RSVP holders the public changes, announcements for RSVP
 //	                                    holders, changes of the meeting point
 //	events/{e}/public      everyone     public changes: the event created, updated in what
 //	                                    the public sees, cancelled; public announcements;
 //	                                    task progress; attendance, coalesced (below)
-//	campaigns/{c}          organisers   every change of the campaign and its events
+//	campaigns/{c}          organisers   every change of the campaign and its events, but
+//	                                    attendance coalesced per event (below)
 //	campaigns/{c}/public   everyone     the public changes of the campaign and its events
 //	buddies/{mac}          one holder   "buddy changed", nothing more: the RSVP's buddy
 //	                                    joined, checked out or was deleted (buddy.go)
@@ -45,7 +46,9 @@ import (
 // old one, reveals nothing else. A cursor of another audience's history (an organiser's
 // cursor reused without the token) names another topic and gets a reset snapshot.
 //
-// Attendance is where counting would leak. RSVPs reach the organisers' histories at once.
+// Attendance is where counting would leak. RSVPs reach the event's organisers' history at
+// once, and its campaign's organisers' history once per window below, whatever the public
+// view (they may see every count; coalescing only spares Redis a write per RSVP).
 // The public and holders' histories get an attendance change only when the public view of
 // the attendance changes: never for a HIDDEN event, when the bucket changes for an
 // APPROXIMATE one, when the counts change for an EXACT one. And not at once: the first
@@ -118,14 +121,16 @@ func (s *service) publishTo(ctx context.Context, least audience, kind rallyv1.Ch
 	s.publishChange(ctx, s.change(kind, resource, ann), topicsFrom(least, event, campaign)...)
 }
 
-// attendanceChanged publishes an RSVP change of an event, already on the event's
-// organisers' history, to its campaign's organisers at once, and schedules the public
-// one.
-func (s *service) attendanceChanged(ctx context.Context, event, campaign string, payload []byte) {
+// attendanceChanged schedules the campaign organisers' and the public change for an RSVP
+// change of an event that is already on the event's organisers' history. Publishing to
+// the campaign's organisers at once cost every RSVP a second command in Redis, a
+// stream append and a signal to every replica, about as much as the RSVP's own write
+// (issue 19); a campaign's organisers follow many events, for which an attendance change
+// per event and window says enough. The event's organisers still get every change live.
+func (s *service) attendanceChanged(_ context.Context, event, _ string, _ []byte) {
 	if s.broker == nil {
 		return
 	}
-	s.publishChange(ctx, payload, campaignTopic(campaign, audienceOrganisers))
 	s.coalescer.touch(event)
 }
 
@@ -146,8 +151,8 @@ func publicAttendance(e *rallyv1.Event) string {
 }
 
 // publishPublicAttendance is what a coalescing timer does: publish the event's attendance
-// to the public and its RSVP holders if its public view changed since the last time any
-// replica did.
+// to its campaign's organisers, and to the public and its RSVP holders if its public view
+// changed since the last time any replica did.
 func (s *service) publishPublicAttendance(event string) {
 	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
 	defer cancel()
@@ -159,6 +164,9 @@ func (s *service) publishPublicAttendance(event string) {
 		s.log.ErrorContext(ctx, "publishing a public attendance change failed", "err", err)
 		return
 	}
+	// Organisers see every count, so the campaign's get the change whatever the view
+	// (one per replica that coalesced RSVPs of the event in the window).
+	s.publishChange(ctx, s.change(rallyv1.ChangeKind_CHANGE_KIND_ATTENDANCE, event, nil), campaignTopic(e.GetCampaign(), audienceOrganisers))
 	view := publicAttendance(e)
 	if view == "" {
 		return

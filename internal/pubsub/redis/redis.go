@@ -222,6 +222,12 @@ func (b *Broker) InScript() InScript { return InScript{b} }
 // Lua defines publish_change(key, first) (see lib.lua): prepend it to the script.
 func (InScript) Lua() string { return libSrc }
 
+// ScriptLua is InScript.Lua for code that builds its scripts before it has a broker (the
+// Redis store's library of functions, loaded once per server): the library is the same
+// for every broker. In a Redis Functions library, publish_change reads the ARGV of a
+// local that the including library declares before it and sets on every call.
+func ScriptLua() string { return libSrc }
+
 // ScriptChange is one change for a script to append with publish_change(key, first):
 // Key is the topic's stream key, to pass among the script's KEYS, and Args its
 // arguments, to pass from ARGV[first] on.

@@ -133,9 +133,9 @@ type Store struct {
 	// other RSVP writes are given the time by their caller.
 	now func() time.Time
 	// changes, if set, lets CreateRSVP append the event's change to its topic in the
-	// same script as the write; createScript is rsvp_create.lua with its library.
+	// same script as the write; createScript is rsvp_create.lua.
 	changes      *pubsubredis.InScript
-	createScript *goredis.Script
+	createScript *rsvpFunc
 }
 
 var (
@@ -189,11 +189,7 @@ func New(rdb goredis.UniversalClient, prefix string, opts ...Option) *Store {
 	for _, o := range opts {
 		o(s)
 	}
-	lib := ""
-	if s.changes != nil {
-		lib = s.changes.Lua()
-	}
-	s.createScript = rsvpScript(lib + "\n" + rsvpCreateSrc)
+	s.createScript = rsvpCreateScript
 	return s
 }
 

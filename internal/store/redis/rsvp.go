@@ -30,7 +30,7 @@ var (
 	//go:embed rsvp_lib.lua
 	rsvpLibSrc string
 	//go:embed rsvp_create.lua
-	rsvpCreateSrc string // with the change broker's library: Store.createScript
+	rsvpCreateSrc string
 	//go:embed rsvp_update.lua
 	rsvpUpdateSrc string
 	//go:embed rsvp_cancel.lua
@@ -42,19 +42,15 @@ var (
 	//go:embed rsvp_read.lua
 	rsvpReadSrc string
 
-	rsvpUpdateScript    = rsvpScript(rsvpUpdateSrc)
-	rsvpCancelScript    = rsvpScript(rsvpCancelSrc)
-	rsvpCheckInScript   = rsvpScript(rsvpCheckInSrc)
-	rsvpRebalanceScript = rsvpScript(rsvpRebalanceSrc)
-	rsvpReadScript      = rsvpScript(rsvpReadSrc)
+	rsvpCreateScript    = rsvpScript("rsvp_create", rsvpCreateSrc)
+	rsvpUpdateScript    = rsvpScript("rsvp_update", rsvpUpdateSrc)
+	rsvpCancelScript    = rsvpScript("rsvp_cancel", rsvpCancelSrc)
+	rsvpCheckInScript   = rsvpScript("rsvp_checkin", rsvpCheckInSrc)
+	rsvpRebalanceScript = rsvpScript("rsvp_rebalance", rsvpRebalanceSrc)
+	rsvpReadScript      = rsvpScript("rsvp_read", rsvpReadSrc)
 )
 
-// rsvpScript prepends the shared helpers to a script. Redis scripts cannot import each
-// other (and FUNCTION LOAD libraries would need Redis 7 and a load step on every node),
-// so each script carries its own copy; the waitlist rule is still written once.
-func rsvpScript(src string) *goredis.Script {
-	return goredis.NewScript(rsvpLibSrc + "\n" + src)
-}
+// (rsvp_library.go builds the library of Redis Functions from these scripts.)
 
 // rsvpKeys returns the KEYS of every RSVP script of an event, in the order that
 // rsvp_lib.lua documents. Every key has the event's hash tag.
@@ -104,14 +100,14 @@ type rsvpReply struct {
 // runRSVP runs an RSVP write script of the event with the arguments that every write
 // script takes first (now and the retention) and then args, and decodes its reply. A
 // status other than ok, replay or retry becomes the matching store error, about name.
-func (s *Store) runRSVP(ctx context.Context, script *goredis.Script, eventID, name string, now time.Time, args ...any) (rsvpReply, error) {
+func (s *Store) runRSVP(ctx context.Context, script *rsvpFunc, eventID, name string, now time.Time, args ...any) (rsvpReply, error) {
 	_, rep, err := s.runScript(ctx, script, s.rsvpKeys(eventID), name, append([]any{nowArg(now), s.rsvpRetention.Milliseconds()}, args...))
 	return rep, err
 }
 
 // runScript runs an RSVP write script and decodes the reply() it starts with; it returns
 // the raw reply too, for a script that adds to it (rsvp_create.lua).
-func (s *Store) runScript(ctx context.Context, script *goredis.Script, keys []string, name string, args []any) ([]any, rsvpReply, error) {
+func (s *Store) runScript(ctx context.Context, script *rsvpFunc, keys []string, name string, args []any) ([]any, rsvpReply, error) {
 	res, err := script.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
 		return nil, rsvpReply{}, fmt.Errorf("writing %s: %w", name, err)

@@ -1,6 +1,7 @@
 -- rsvp_create.lua: CreateRSVP. Decides GOING or WAITLISTED and records the RSVP with all
 -- its mappings, indexes and counts in one step, and with it the change for the event's
--- watchers. (Prepended with rsvp_lib.lua and the broker's publish library: KEYS.)
+-- watchers. (A function of the library that rsvp_library.go builds, with rsvp_lib.lua
+-- and the broker's publish library: KEYS.)
 --
 -- ARGV[1]  now, ms since 1970      ARGV[5]  guests
 -- ARGV[2]  retention, ms           ARGV[6]  SHA-256 of the manage token

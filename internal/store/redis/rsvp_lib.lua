@@ -1,7 +1,12 @@
--- rsvp_lib.lua: what the RSVP scripts share. rsvp.go prepends it to each of them
--- (rsvp_create, rsvp_update, rsvp_cancel, rsvp_checkin, rsvp_rebalance, rsvp_read, and
--- issue 17's rsvp_buddy_code, rsvp_buddy_join, rsvp_buddy, rsvp_checkout, rsvp_delete),
--- so that the waitlist rule, the record format and the deletion time are written once.
+-- rsvp_lib.lua: what the RSVP scripts share. rsvp.go builds one Redis Functions library
+-- (FUNCTION LOAD, run with FCALL) of this file, the change broker's publish library and
+-- every RSVP script (rsvp_create, rsvp_update, rsvp_cancel, rsvp_checkin, rsvp_rebalance,
+-- rsvp_read, and issue 17's rsvp_buddy_code, rsvp_buddy_join, rsvp_buddy, rsvp_checkout,
+-- rsvp_delete), each script the body of one function, so that the waitlist rule, the
+-- record format and the deletion time are written once, and the helpers below are
+-- defined once when the library loads rather than again on every call, as EVALSHA of a
+-- script with this file prepended did (issue 19: that, and the garbage it left for
+-- Lua's collector, was a good part of an RSVP's cost in Redis).
 --
 -- Every RSVP script gets the same KEYS, in this order (rsvpKeys in rsvp.go). They all
 -- carry the event's hash tag {ev:<id>}, so a script touches one Cluster slot:
@@ -50,22 +55,31 @@
 -- script sees time frozen at its start, so it finds either all of them or none, never
 -- half an event's RSVPs. The counts in KEYS[1] stay: attendance outlives the RSVPs.
 
-local EVENT, RECORDS, ALL = KEYS[1], KEYS[2], KEYS[3]
-local GOING, WAITLISTED, CANCELLED = KEYS[4], KEYS[5], KEYS[6]
-local DATA_KEYS = {RECORDS, ALL, GOING, WAITLISTED, CANCELLED}
-
--- touched holds the data keys this script wrote, for expire.
-local touched = {}
-local function touch(key)
-  touched[key] = true
-end
-
 -- RsvpState and EventState numbers (proto/rally/v1).
 local S_GOING, S_WAITLISTED, S_CANCELLED = 1, 2, 3
 local EVENT_CANCELLED = 2
 
+-- The call's KEYS and ARGV and the names above, set by begin, which every function
+-- runs first. Redis runs one function at a time, so library-wide variables are the
+-- call's own from begin to the end of the call.
+local KEYS, ARGV
+local EVENT, RECORDS, ALL, GOING, WAITLISTED, CANCELLED
 -- index[state] is the index sorted set of the RSVPs in that state.
-local index = {[S_GOING] = GOING, [S_WAITLISTED] = WAITLISTED, [S_CANCELLED] = CANCELLED}
+local index = {}
+-- touched holds the data keys this call wrote, for expire.
+local touched = {}
+
+local function begin(keys, argv)
+  KEYS, ARGV = keys, argv
+  EVENT, RECORDS, ALL = keys[1], keys[2], keys[3]
+  GOING, WAITLISTED, CANCELLED = keys[4], keys[5], keys[6]
+  index[S_GOING], index[S_WAITLISTED], index[S_CANCELLED] = GOING, WAITLISTED, CANCELLED
+  touched = {}
+end
+
+local function touch(key)
+  touched[key] = true
+end
 
 -- event returns the plain fields of the event, or nil when it does not exist. rev is
 -- set by every event write, so a missing rev means no event.
@@ -207,7 +221,8 @@ local function expire(retention, only_touched, end_ms)
     return
   end
   local at = end_ms + retention
-  for _, key in ipairs(DATA_KEYS) do
+  for i = 2, 6 do -- the data keys
+    local key = KEYS[i]
     if not only_touched or touched[key] then
       redis.call('PEXPIREAT', key, at)
     end

@@ -378,13 +378,13 @@ func TestRSVPCreateRetriedByClient(t *testing.T) {
 	srv := redistest.Start(t)
 	direct := New(srv.Client(), testPrefix)
 	futureEvent(t, direct, "e", 10)
-	// Loaded in advance so that the first attempt is an EVALSHA that runs, not a
-	// NOSCRIPT.
-	if err := direct.createScript.Load(ctx, srv.Client()).Err(); err != nil {
+	// Loaded in advance so that the first attempt is an FCALL that runs, not a
+	// "Function not found".
+	if err := loadLibrary(ctx, srv.Client()); err != nil {
 		t.Fatal(err)
 	}
 	for _, requestKey := range []string{"", "request-key"} {
-		proxy, addr := startDropProxy(t, srv.Socket(), []byte(direct.createScript.Hash()))
+		proxy, addr := startDropProxy(t, srv.Socket(), []byte(direct.createScript.Name()))
 		rdb := goredis.NewClient(&goredis.Options{Network: "unix", Addr: addr})
 		t.Cleanup(func() { rdb.Close() })
 		s := New(rdb, testPrefix)
@@ -923,7 +923,7 @@ func TestRSVPCommands(t *testing.T) {
 		return out
 	}
 	seed(0, 100)
-	cost() // loads the scripts: the first run of each is EVALSHA, NOSCRIPT, then EVAL
+	cost() // loads the library: the first call is FCALL, Function not found, FUNCTION LOAD, FCALL
 	small := cost()
 	seed(100, 3000)
 	large := cost()
@@ -931,7 +931,7 @@ func TestRSVPCommands(t *testing.T) {
 		t.Errorf("commands with 100 RSVPs %v, with 3000 %v", small, large)
 	}
 	wantCmds := map[string][]string{
-		"create": {"evalsha"}, "get": {"evalsha"}, "list": {"zrange", "evalsha"}, "getEvent": {"hmget"},
+		"create": {"fcall"}, "get": {"fcall"}, "list": {"zrange", "fcall"}, "getEvent": {"hmget"},
 	}
 	if !reflect.DeepEqual(large, wantCmds) {
 		t.Errorf("commands %v, want %v", large, wantCmds)

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
-
 	"github.com/rallyhq/rally/internal/store"
 )
 
@@ -29,17 +27,17 @@ var (
 	//go:embed rsvp_delete.lua
 	rsvpDeleteSrc string
 
-	rsvpBuddyCodeScript = rsvpScript(rsvpBuddyCodeSrc)
-	rsvpBuddyJoinScript = rsvpScript(rsvpBuddyJoinSrc)
-	rsvpBuddyScript     = rsvpScript(rsvpBuddySrc)
-	rsvpCheckOutScript  = rsvpScript(rsvpCheckOutSrc)
-	rsvpDeleteScript    = rsvpScript(rsvpDeleteSrc)
+	rsvpBuddyCodeScript = rsvpScript("rsvp_buddy_code", rsvpBuddyCodeSrc)
+	rsvpBuddyJoinScript = rsvpScript("rsvp_buddy_join", rsvpBuddyJoinSrc)
+	rsvpBuddyScript     = rsvpScript("rsvp_buddy", rsvpBuddySrc)
+	rsvpCheckOutScript  = rsvpScript("rsvp_checkout", rsvpCheckOutSrc)
+	rsvpDeleteScript    = rsvpScript("rsvp_delete", rsvpDeleteSrc)
 )
 
 // runStatus runs a script of the event's RSVP keys whose reply starts with a status,
 // and returns the rest of the reply when the status is ok; another status becomes the
 // matching store error, about name.
-func (s *Store) runStatus(ctx context.Context, script *goredis.Script, eventID, name string, args ...any) ([]any, error) {
+func (s *Store) runStatus(ctx context.Context, script *rsvpFunc, eventID, name string, args ...any) ([]any, error) {
 	res, err := script.Run(ctx, s.rdb, s.rsvpKeys(eventID), args...).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("writing %s: %w", name, err)
