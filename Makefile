@@ -6,15 +6,23 @@ GO ?= go
 BUF := tools/node_modules/.bin/buf
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: run build test test-deps fuzz bench bench-smoke generate check-generated lint lint-openapi tools vendor-protos clean
+.PHONY: run build grpcurl test test-deps fuzz bench bench-smoke generate check-generated lint lint-openapi tools vendor-protos clean
 
-## run: build rallyd and start it on the in-memory store, seeded with demo data
+## run: build rallyd and rally, and start rallyd on the in-memory store, seeded with demo data
 run: build
 	./bin/rallyd --demo
 
-## build: compile rallyd into bin/
+## build: compile rallyd (the server) and rally (the CLI) into bin/: the README's tour runs
+## ./bin/rally
 build:
 	$(GO) build -o bin/rallyd ./cmd/rallyd
+	$(GO) build -o bin/rally ./cmd/rally
+
+## grpcurl: build grpcurl (pinned in go.mod as a Go tool) into bin/, for calling the gRPC
+## port by hand from anywhere (`go tool grpcurl` works only inside this module). Its first
+## build takes a few minutes, which is why `make build` leaves it out
+grpcurl:
+	$(GO) build -o bin/grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl
 
 ## test: run every test (starts private redis-server instances and headless Chromium;
 ## installs redis-server and chromium if missing)

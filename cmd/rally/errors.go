@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// Exit codes, documented in rally --help and the README. A script can tell "fix the
+// Exit codes, documented in rally --help and docs/cli.md. A script can tell "fix the
 // command" from "log in again" from "it is not there" from "try again later".
 const (
 	exitOK          = 0

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestCoOrganiserInvitations: `rally campaigns add-organiser`, as the README shows it,
+// TestCoOrganiserInvitations: `rally campaigns add-organiser`, as docs/cli.md shows it,
 // invites; the invitee sees the invitation and joins only by accepting it, with its own
 // login; another declines and never joins.
 func TestCoOrganiserInvitations(t *testing.T) {

@@ -17,7 +17,7 @@ import (
 )
 
 // Limits on connections and requests, so that a client cannot hold the server's memory,
-// connections or goroutines. The README's "Limits" documents them.
+// connections or goroutines. docs/operations.md ("Limits") documents them.
 const (
 	// connectionTimeout bounds the handshakes (TCP accept to HTTP/2 settings, TLS
 	// included) of a new gRPC connection.

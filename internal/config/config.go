@@ -36,7 +36,7 @@ type Config struct {
 	ShutdownDelay   time.Duration // unready but still serving, before draining, at shutdown
 	CallTimeout     time.Duration // server-side deadline of every unary call (a client's shorter one wins)
 
-	// Abuse limits: see the README's "Limits".
+	// Abuse limits: see docs/operations.md, "Limits".
 	RateLimits            ratelimit.Rules  // per-method budgets, on top of ratelimit.DefaultRules
 	RateLimitOnRedisError ratelimit.Policy // what a call gets when Redis cannot decide
 	TrustedProxies        []netip.Prefix   // proxies whose X-Forwarded-For is believed
@@ -46,7 +46,7 @@ type Config struct {
 	MaxConnsPerAddr       int              // open connections per client address, on each port; 0: no cap
 	MaxStreamsPerAddr     int              // calls in progress (gRPC streams) per client address; 0: no cap
 
-	// RSVPs: see the README's "Privacy".
+	// RSVPs: see docs/api.md, "RSVPs, and what nobody else can learn".
 	RSVPRetention time.Duration // RSVPs are deleted this long after their event ends, claims after their task (store.ClaimsDeleteAt)
 	MaxGuests     int32         // most guests one RSVP may bring
 	MaxWatches    int           // concurrent watch streams per caller
@@ -59,7 +59,7 @@ type Config struct {
 	// given: the memory store then makes one, and the Redis store refuses to start.
 	Secrets *secret.Keyring
 
-	// TLS on both ports when both are set: see the README's "TLS".
+	// TLS on both ports when both are set: see docs/operations.md, "TLS".
 	TLSCert string // PEM certificate (chain, leaf first)
 	TLSKey  string // PEM private key of the certificate
 

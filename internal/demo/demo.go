@@ -1,6 +1,10 @@
-// Package demo seeds a running rallyd with a clearly labelled demo campaign, so that a
+// Package demo seeds a running rallyd with a clearly labelled example campaign, so that a
 // newcomer who runs `make run` has something real to look at. It goes through the public
 // gRPC API, exactly like any client, so the demo exercises the real validation and store.
+//
+// Its texts are read by people who open the web client, not by developers: they say that
+// this is an example and that nobody will be there, in plain words, and never how it was
+// made (issue 18: no "created by `make run`").
 package demo
 
 import (
@@ -56,8 +60,9 @@ func Seed(ctx context.Context, grpcAddr, adminToken string, now time.Time, dial 
 	c, err := campaigns.CreateCampaign(ctx, &rallyv1.CreateCampaignRequest{
 		CampaignId: CampaignID,
 		Campaign: &rallyv1.Campaign{
-			Title: "[DEMO] Solidarity with LGBTI people in Kazakhstan",
-			Description: "DEMO DATA, created by `make run`: not a real call to action.\n\n" +
+			Title: "Example: Solidarity with LGBTI people in Kazakhstan",
+			Description: "This is an example campaign, to show how Rally works. It is not a real call to action: " +
+				"nobody is organising these vigils, and an RSVP here reaches no one.\n\n" +
 				"On 30 December 2025 Kazakhstan signed a law banning \"LGBT propaganda\" in media, " +
 				"online, in education, art and health information. Human rights organisations call " +
 				"for solidarity actions in front of Kazakhstan's embassies and consulates, for " +
@@ -84,8 +89,8 @@ func Seed(ctx context.Context, grpcAddr, adminToken string, now time.Time, dial 
 			EventId: e.id,
 			Event: &rallyv1.Event{
 				Campaign:    c.GetName(),
-				Title:       fmt.Sprintf("[DEMO] Solidarity vigil in front of the %s of Kazakhstan, %s", missionName(e.kind), e.city),
-				Description: "DEMO DATA. A peaceful vigil with rainbow flags and candles. Bring a sign; no party symbols.",
+				Title:       fmt.Sprintf("Example: solidarity vigil in front of the %s of Kazakhstan, %s", missionName(e.kind), e.city),
+				Description: "An example event: nobody will be there. It shows what a real one looks like: a peaceful vigil with rainbow flags and candles. Bring a sign; no party symbols.",
 				Venue: &rallyv1.Venue{
 					Kind:               e.kind,
 					RepresentedCountry: "KZ",
@@ -98,7 +103,7 @@ func Seed(ctx context.Context, grpcAddr, adminToken string, now time.Time, dial 
 				TimeZone:               e.tz,
 				Capacity:               e.capacity,
 				AttendanceVisibility:   e.visibility,
-				MeetingPoint:           "DEMO: at the corner opposite the entrance; look for the rainbow umbrella.",
+				MeetingPoint:           "(Example) At the corner opposite the entrance; look for the rainbow umbrella.",
 				MeetingPointRevealTime: timestamppb.New(start.Add(-3 * time.Hour)),
 			},
 		})
@@ -129,11 +134,11 @@ func nextSaturday(now time.Time) time.Time {
 // links are to their pages on Kazakhstan rather than to specific articles, so that demo
 // data never puts words in anyone's mouth.
 var demoSources = []*rallyv1.Source{
-	{Url: "https://www.ilga-europe.org/", Title: "[DEMO] ILGA-Europe on the Kazakh \"LGBT propaganda\" law", Publisher: "ILGA-Europe"},
-	{Url: "https://www.hrw.org/europe/central-asia/kazakhstan", Title: "[DEMO] Human Rights Watch: Kazakhstan", Publisher: "Human Rights Watch"},
-	{Url: "https://www.amnesty.org/en/location/europe-and-central-asia/central-asia/kazakhstan/", Title: "[DEMO] Amnesty International: Kazakhstan", Publisher: "Amnesty International"},
-	{Url: "https://www.ohchr.org/en/countries/kazakhstan", Title: "[DEMO] UN Human Rights Office: Kazakhstan", Publisher: "OHCHR"},
-	{Url: "https://edition.cnn.com/", Title: "[DEMO] CNN coverage of the law", Publisher: "CNN"},
+	{Url: "https://www.ilga-europe.org/", Title: "Example: ILGA-Europe on the Kazakh \"LGBT propaganda\" law", Publisher: "ILGA-Europe"},
+	{Url: "https://www.hrw.org/europe/central-asia/kazakhstan", Title: "Example: Human Rights Watch: Kazakhstan", Publisher: "Human Rights Watch"},
+	{Url: "https://www.amnesty.org/en/location/europe-and-central-asia/central-asia/kazakhstan/", Title: "Example: Amnesty International: Kazakhstan", Publisher: "Amnesty International"},
+	{Url: "https://www.ohchr.org/en/countries/kazakhstan", Title: "Example: UN Human Rights Office: Kazakhstan", Publisher: "OHCHR"},
+	{Url: "https://edition.cnn.com/", Title: "Example: CNN coverage of the law", Publisher: "CNN"},
 }
 
 // seedTasks creates tasks modelled on the real calls to action: share fact-based
@@ -144,8 +149,8 @@ func seedTasks(ctx context.Context, tasks rallyv1.TaskServiceClient, campaign st
 	for _, t := range []*rallyv1.Task{
 		{
 			Kind:  rallyv1.TaskKind_TASK_KIND_SHARE_POST,
-			Title: "[DEMO] Share the fact-based statement on Kazakhstan's \"LGBT propaganda\" law",
-			Instructions: "DEMO DATA. Share the statement below on your social media, with a link to at least one of the sources. " +
+			Title: "Example: Share the fact-based statement on Kazakhstan's \"LGBT propaganda\" law",
+			Instructions: "An example task. Share the statement below on your social media, with a link to at least one of the sources. " +
 				"Stick to the facts in the sources; do not add claims of your own.",
 			MessageTemplates: []*rallyv1.MessageTemplate{
 				{LanguageCode: "en", Text: "Kazakhstan's new law bans \"LGBT propaganda\" in media, education, art and health information. Human rights groups warn it silences LGBTI people. #LoveIsNotPropaganda"},
@@ -158,8 +163,8 @@ func seedTasks(ctx context.Context, tasks rallyv1.TaskServiceClient, campaign st
 		},
 		{
 			Kind:  rallyv1.TaskKind_TASK_KIND_CONTACT_MEDIA,
-			Title: "[DEMO] Pitch your local newspaper to amplify Kazakh LGBTI voices",
-			Instructions: "DEMO DATA. Write to the letters or opinion editor of a local paper. Ask them to give space to Kazakh " +
+			Title: "Example: Pitch your local newspaper to amplify Kazakh LGBTI voices",
+			Instructions: "An example task. Write to the letters or opinion editor of a local paper. Ask them to give space to Kazakh " +
 				"LGBTI people and activists, in their own words; point them to the sources for the facts.",
 			MessageTemplates: []*rallyv1.MessageTemplate{
 				{LanguageCode: "en", Text: "Dear editor, since Kazakhstan banned \"LGBT propaganda\", LGBTI people there risk being silenced. Would you publish their voices?"},
@@ -170,8 +175,8 @@ func seedTasks(ctx context.Context, tasks rallyv1.TaskServiceClient, campaign st
 		},
 		{
 			Kind:         rallyv1.TaskKind_TASK_KIND_SOLIDARITY_MESSAGE,
-			Title:        "[DEMO] Write a solidarity message to LGBTI people in Kazakhstan",
-			Instructions: "DEMO DATA. A few warm sentences; no names or photos of people in Kazakhstan, for their safety.",
+			Title:        "Example: Write a solidarity message to LGBTI people in Kazakhstan",
+			Instructions: "An example task. A few warm sentences; no names or photos of people in Kazakhstan, for their safety.",
 			MessageTemplates: []*rallyv1.MessageTemplate{
 				{LanguageCode: "en", Text: "You are not alone. We see you, and we stand with you."},
 				{LanguageCode: "ru", Text: "Вы не одни. Мы с вами."},
@@ -181,8 +186,8 @@ func seedTasks(ctx context.Context, tasks rallyv1.TaskServiceClient, campaign st
 		{
 			Kind:                rallyv1.TaskKind_TASK_KIND_OTHER,
 			Event:               "events/demo-berlin",
-			Title:               "[DEMO] Bring a friend to the vigil at the embassy in Berlin",
-			Instructions:        "DEMO DATA. Invite one friend, RSVP together (as guests), and come.",
+			Title:               "Example: Bring a friend to the vigil at the embassy in Berlin",
+			Instructions:        "An example task. Invite one friend, RSVP together (as guests), and come.",
 			TargetCompletions:   100,
 			MaxConcurrentClaims: 100,
 		},

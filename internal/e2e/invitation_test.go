@@ -13,7 +13,7 @@ import (
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 )
 
-// TestCoOrganiserInvitation is the README's "Co-organisers" example over REST, on a real
+// TestCoOrganiserInvitation is docs/api.md's "Bootstrapping" example over REST, on a real
 // rallyd (two replicas sharing Redis, or one on the memory store): the owner's
 // :addOrganiser only invites; the invitee lists its invitation and accepts it with its
 // own token, and only then organises. The organisers' live view hears of both steps, the
@@ -57,7 +57,7 @@ func TestCoOrganiserInvitation(t *testing.T) {
 				return out
 			}
 
-			// As the README: the admin makes alma and bota and their tokens.
+			// As docs/api.md: the admin makes alma and bota and their tokens.
 			for _, id := range []string{"alma", "bota", "cora"} {
 				ok(a, "POST", "/v1/organisers?organiserId="+id, token, `{"displayName": "`+id+`"}`)
 			}

@@ -179,7 +179,7 @@ p.d { white-space: pre-line; }
 <p>Every endpoint of the REST/JSON API, generated from its OpenAPI document,
 <a href="/openapi.json"><code>/openapi.json</code></a> (OpenAPI v2). The API is defined in
 Protocol Buffers: the <code>.proto</code> files in <code>proto/rally/v1</code> of Rally's
-source document every message and field, and its README (section "The API") explains
+source document every message and field, and its docs/api.md explains
 the semantics. The same services are served over gRPC, with reflection.</p>
 <p>Requests and responses are JSON with camelCase field names. Writes and private reads take
 a bearer token: <code>Authorization: Bearer &lt;token&gt;</code>. Path parameters such as

@@ -11,7 +11,7 @@ import (
 	"github.com/rallyhq/rally/internal/clientip"
 )
 
-// Defaults of the caps on what one client address may hold at once. The README's
+// Defaults of the caps on what one client address may hold at once. docs/operations.md's
 // "Limits" gives the reasoning.
 const (
 	// DefaultMaxConnsPerAddr caps the open connections of one client address, on each

@@ -44,7 +44,7 @@ func (r *Redis) Allow(ctx context.Context, key string, limit Limit) (Result, err
 }
 
 // prefixedClient removes the "rate:" that redis_rate puts in front of every key, so
-// that all of Rally's keys start with the operator's --redis-prefix as the README
+// that all of Rally's keys start with the operator's --redis-prefix as docs/operations.md
 // promises (one Redis can then be shared, and ACLs can match the prefix). redis_rate runs
 // its script with EVALSHA, falling back to EVAL; those are the calls it makes with keys.
 type prefixedClient struct {

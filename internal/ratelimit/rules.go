@@ -15,7 +15,7 @@ import (
 // DefaultRules are the limits that apply unless RALLY_RATE_LIMITS overrides them: reads
 // generous (a page view is a few calls, and many people can share one address behind a
 // carrier's NAT), writes tighter (a flood of writes is what fills events with fake RSVPs).
-// The README's "Limits" gives the reasoning behind each figure; in short:
+// docs/operations.md ("Limits") gives the reasoning behind each figure; in short:
 //
 //   - auth: failed authentications per client address (a token that is unknown, revoked
 //     or expired, or an RSVP or claim token that matches nothing). Ten at once, then one a
