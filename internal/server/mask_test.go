@@ -35,7 +35,7 @@ func TestDerivedMasks(t *testing.T) {
 			// as the campaign's always was (AIP-203).
 			ignored: []string{
 				"name", "state", "cancel_reason", "attendance", "create_time", "update_time", "etag", "owner",
-				"recipient_keys",
+				"recipient_keys", "revision",
 			},
 			immutable: []string{"campaign"},
 		}},
