@@ -329,6 +329,9 @@ func (s *rsvpServer) CheckInRsvp(ctx context.Context, req *rallyv1.CheckInRsvpRe
 		return nil, rsvpError(req.GetName(), err)
 	}
 	s.metrics.RSVP(metrics.RSVPCheckedIn)
+	// The organisers' streams carry checked_in: co-organisers checking people in on
+	// several phones at the door see one count. The public view does not change.
+	s.rsvpChanged(ctx, names.EventOfRSVP(req.GetName()))
 	return r, nil
 }
 
