@@ -142,6 +142,7 @@ func TestDocs(t *testing.T) {
 		if len(run) == 0 {
 			continue
 		}
+		// One file at a time: side by side they were slower on two shared cores.
 		t.Run(name, func(t *testing.T) { runFile(t, name, run) })
 	}
 	// The escape hatch must stay one: most examples run.
