@@ -31,15 +31,22 @@ local function with_campaign(out, campaign)
 end
 
 -- What the records already hold under the request key, the token and the ID.
-local seen = redis.call('HMGET', RECORDS, '?' .. request, '#' .. token, id .. ':t')
+-- seen[3], the request key's entry, only with a request key: a field that is not there
+-- costs a search of the whole hash while it is small (a listpack).
+local seen
+if request ~= '' then
+  seen = redis.call('HMGET', RECORDS, '#' .. token, id .. ':t', '?' .. request)
+else
+  seen = redis.call('HMGET', RECORDS, '#' .. token, id .. ':t')
+end
 
 -- A request key seen before: the RSVP created then, as it is now, with the token sealed
 -- then, counting nothing. Checked first, so that a retry gets its answer even if the
 -- event has closed since. When it names this very ID, this is the same call sent again
 -- (go-redis resends a command when the connection breaks before the reply): not a
 -- replay for the caller, who holds the token.
-if request ~= '' and seen[1] then
-  local v = seen[1]
+if seen[3] then
+  local v = seen[3]
   local sep = string.find(v, ':', 1, true)
   local first = string.sub(v, 1, sep - 1)
   local status = 'replay'
@@ -51,10 +58,10 @@ end
 -- Without a request key a resent call is recognised by its ID and token hash, both
 -- random and chosen by the caller: anything else under that ID or token is a collision
 -- of random values that must not overwrite another participant's RSVP.
-if seen[3] == token then
+if seen[2] == token then
   return with_campaign(reply('ok', id, sealed))
 end
-if seen[2] or seen[3] then
+if seen[1] or seen[2] then
   return {'exists'}
 end
 
