@@ -6,7 +6,7 @@ GO ?= go
 BUF := tools/node_modules/.bin/buf
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: run build grpcurl test test-deps fuzz bench bench-smoke generate check-generated lint lint-openapi tools vendor-protos clean
+.PHONY: run build grpcurl test test-deps fuzz bench bench-smoke bench-static generate check-generated lint lint-openapi tools vendor-protos clean
 
 ## run: build rallyd and rally, and start rallyd on the in-memory store, seeded with demo data
 run: build
@@ -82,6 +82,13 @@ bench: test-deps
 bench-smoke: test-deps
 	@mkdir -p bin
 	$(GO) run ./cmd/rallybench -smoke -json bin/bench-smoke.json $(BENCH_FLAGS)
+
+## bench-static: build the harness as one static binary, bin/rallybench, to run the same
+## benchmark on another machine (it needs only redis-server there): see docs/performance.md,
+## "On a bigger machine", for pinning rallyd, the load and redis-server with taskset
+bench-static:
+	@mkdir -p bin
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/rallybench ./cmd/rallybench
 
 ## tools: install the pinned npm tools (tools/package.json: buf, Redocly CLI, and the
 ## TypeScript client generators of internal/openapitest); the protoc plugins are Go tools

@@ -62,8 +62,12 @@ func startEnv(ctx context.Context, o options) (*env, error) {
 	}
 	e := &env{dir: dir}
 	sock := filepath.Join(dir, "redis.sock")
-	e.redis = exec.Command(o.redisServer, "--port", "0", "--unixsocket", sock, "--unixsocketperm", "700",
+	e.redis, err = o.machine.redisCommand(o.redisServer, "--port", "0", "--unixsocket", sock, "--unixsocketperm", "700",
 		"--save", "", "--appendonly", "no", "--dir", dir, "--maxclients", "20000")
+	if err != nil {
+		e.close()
+		return nil, err
+	}
 	e.redis.Stdout, e.redis.Stderr = io.Discard, os.Stderr
 	if err := e.redis.Start(); err != nil {
 		e.close()

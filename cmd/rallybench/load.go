@@ -23,6 +23,9 @@ type loadResult struct {
 	// redis-server. Where the time goes tells which side a change must make cheaper.
 	GoCPUus    float64 `json:"go_cpu_us_per_op"`
 	RedisCPUus float64 `json:"redis_cpu_us_per_op"`
+	// Heap objects this process allocated per successful op (rallyd and the load
+	// generator): what the garbage collector's share of GoCPUus follows.
+	GoAllocs float64 `json:"go_allocs_per_op"`
 
 	lats []time.Duration // each call's latency, for combining turns
 }
@@ -34,27 +37,31 @@ type loadOp func(ctx context.Context, worker int, seq int64) error
 // returns their combined results with the CPU spent per op. A shared machine's speed
 // drifts over seconds (neighbours come and go): loads measured one after the other would
 // put that drift into their ratio; taking turns shares it out. profiles[i], if set, is
-// where the CPU profile of load i's first turn goes.
-func (e *env) interleaved(ctx context.Context, o options, rounds int, profiles []string, ops ...loadOp) ([]loadResult, error) {
+// where the profiles of load i go (see profileFiles.start).
+func (e *env) interleaved(ctx context.Context, o options, rounds int, profiles []profileFiles, ops ...loadOp) ([]loadResult, error) {
 	rounds = max(rounds, 1)
 	turn := o.duration / time.Duration(rounds)
 	out := make([]loadResult, len(ops))
 	goCPU := make([]time.Duration, len(ops))
 	redisCPU := make([]time.Duration, len(ops))
+	allocs := make([]uint64, len(ops))
 	for round := range rounds {
 		for i, op := range ops {
-			stop := func() {}
-			if round == 0 && i < len(profiles) {
+			stop := func() error { return nil }
+			if i < len(profiles) {
 				var err error
-				if stop, err = startCPUProfile(profiles[i]); err != nil {
+				if stop, err = profiles[i].start(round, rounds); err != nil {
 					return nil, err
 				}
 			}
-			goBefore, redisBefore := processCPU(), e.redisCPU(ctx)
+			goBefore, redisBefore, allocsBefore := processCPU(), e.redisCPU(ctx), heapObjects()
 			r := load(ctx, o.concurrency, turn, op)
 			goCPU[i] += processCPU() - goBefore
+			allocs[i] += heapObjects() - allocsBefore
 			redisCPU[i] += e.redisCPU(ctx) - redisBefore
-			stop()
+			if err := stop(); err != nil {
+				return nil, err
+			}
 			out[i].add(r)
 		}
 	}
@@ -63,6 +70,7 @@ func (e *env) interleaved(ctx context.Context, o options, rounds int, profiles [
 		if n := float64(out[i].Ops) * 1.2; n > 0 { // the warm-ups (a fifth of each turn) ran too
 			out[i].GoCPUus = goCPU[i].Seconds() * 1e6 / n
 			out[i].RedisCPUus = redisCPU[i].Seconds() * 1e6 / n
+			out[i].GoAllocs = float64(allocs[i]) / n
 		}
 	}
 	return out, nil
@@ -156,8 +164,8 @@ func load(ctx context.Context, conc int, dur time.Duration, op func(ctx context.
 }
 
 func (r loadResult) String() string {
-	s := fmt.Sprintf("%.0f/s (%d ok, %d errors, p50 %.2fms, p99 %.2fms; CPU per op: %.0fµs Go, %.0fµs Redis)",
-		r.PerSec, r.Ops, r.Errors, r.P50ms, r.P99ms, r.GoCPUus, r.RedisCPUus)
+	s := fmt.Sprintf("%.0f/s (%d ok, %d errors, p50 %.2fms, p99 %.2fms; CPU per op: %.0fµs Go, %.0fµs Redis; %.0f Go allocations per op)",
+		r.PerSec, r.Ops, r.Errors, r.P50ms, r.P99ms, r.GoCPUus, r.RedisCPUus, r.GoAllocs)
 	if r.FirstEr != "" {
 		s += " first error: " + r.FirstEr
 	}

@@ -23,10 +23,11 @@ type options struct {
 	window        time.Duration // rallyd's --attendance-window (0: its default)
 	jsonPath      string
 	redisServer   string
-	cpuProfile    string // pprof CPU profile of the gRPC CreateRsvp load (rallyd and the load generator)
-	restProfile   string // the same for the REST CreateRsvp load
-	fanoutProfile string // the same for the fan-out rounds
-	only          string // run only the steps whose names contain this
+	cpuProfile    string         // pprof CPU profile of the gRPC CreateRsvp load (rallyd and the load generator)
+	restProfile   string         // the same for the REST CreateRsvp load
+	fanoutProfile string         // the same for the fan-out rounds
+	only          string         // run only the steps whose names contain this
+	machine       machineOptions // cores, redis-server's CPUs and profiles (machine.go)
 
 	// set in the watcher child process
 	watchChild bool
@@ -64,6 +65,7 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.watchAddr, "watch-addr", "", "internal: gRPC address for -watch-child and -rush-child")
 	fs.StringVar(&o.watchEvent, "watch-event", "", "internal: event for -watch-child, events (comma-separated) for -rush-child")
 	fs.BoolVar(&o.watchAdmin, "watch-admin", false, "internal: the child's watchers hold the admin token (organisers' history)")
+	o.machine.flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

@@ -20,6 +20,9 @@ func run(args []string) error {
 	if o.rushChild {
 		return rushChild(o)
 	}
+	if err := o.machine.apply(); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	start := time.Now()
@@ -55,6 +58,7 @@ func run(args []string) error {
 	}
 	r.Seconds["total"] = time.Since(start).Seconds()
 	r.note("time", "%.1fs in all", r.Seconds["total"])
+	r.note("machine", "%s", o.machine.describe())
 	r.print(os.Stdout)
 	return r.write(o.jsonPath)
 }

@@ -167,8 +167,8 @@ func (a *Authenticator) Authenticate(ctx context.Context, method string) (Princi
 }
 
 func bearer(ctx context.Context) (token string, present bool, err error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	vals := md.Get("authorization")
+	// One key, not FromIncomingContext, which copies all the metadata (issue 19).
+	vals := metadata.ValueFromIncomingContext(ctx, "authorization")
 	if len(vals) == 0 {
 		return "", false, nil
 	}

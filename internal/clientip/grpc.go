@@ -33,9 +33,9 @@ func (r Resolver) FromGRPC(ctx context.Context, gatewayKey string) netip.Addr {
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		from = ParseAddrPort(p.Addr.String())
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	xff := md.Get(ForwardedForHeader)
-	if from.IsLoopback() && hasKey(md.Get(GatewayKeyHeader), gatewayKey) {
+	// One key at a time, not FromIncomingContext, which copies all the metadata.
+	xff := metadata.ValueFromIncomingContext(ctx, ForwardedForHeader)
+	if from.IsLoopback() && hasKey(metadata.ValueFromIncomingContext(ctx, GatewayKeyHeader), gatewayKey) {
 		if chain := Chain(xff); len(chain) > 0 {
 			if a, err := netip.ParseAddr(chain[len(chain)-1]); err == nil {
 				return a.Unmap()

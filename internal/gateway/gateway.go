@@ -30,6 +30,11 @@ type Options struct {
 	GRPCTarget string
 	// DialOptions override the default of a plaintext loopback connection.
 	DialOptions []grpc.DialOption
+	// Local, when set, returns the connection the REST routes call through, given the
+	// one dialled to GRPCTarget: server.Server.Local, which takes unary calls through the
+	// gRPC port's interceptors and handlers in process and passes streams on to the
+	// dialled connection. Nil: every call goes over the dialled connection.
+	Local func(remote *grpc.ClientConn) grpc.ClientConnInterface
 	// Ready reports whether the service can take requests, for /healthz.
 	Ready func(ctx context.Context) error
 
@@ -97,14 +102,18 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		runtime.WithRoutingErrorHandler(routingError),
 	)
 	guard.mux = gw
-	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
-		rallyv1.RegisterCampaignServiceHandler,
-		rallyv1.RegisterEventServiceHandler,
-		rallyv1.RegisterOrganiserServiceHandler,
-		rallyv1.RegisterRsvpServiceHandler,
-		rallyv1.RegisterTaskServiceHandler,
+	var cc grpc.ClientConnInterface = conn
+	if opts.Local != nil {
+		cc = opts.Local(conn)
+	}
+	for _, err := range []error{
+		rallyv1.RegisterCampaignServiceHandlerClient(ctx, gw, rallyv1.NewCampaignServiceClient(cc)),
+		rallyv1.RegisterEventServiceHandlerClient(ctx, gw, rallyv1.NewEventServiceClient(cc)),
+		rallyv1.RegisterOrganiserServiceHandlerClient(ctx, gw, rallyv1.NewOrganiserServiceClient(cc)),
+		rallyv1.RegisterRsvpServiceHandlerClient(ctx, gw, rallyv1.NewRsvpServiceClient(cc)),
+		rallyv1.RegisterTaskServiceHandlerClient(ctx, gw, rallyv1.NewTaskServiceClient(cc)),
 	} {
-		if err := register(ctx, gw, conn); err != nil {
+		if err != nil {
 			conn.Close()
 			return nil, err
 		}

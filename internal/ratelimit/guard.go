@@ -121,8 +121,7 @@ const (
 
 // presented tells what kind of token the call carries, from its authorization metadata.
 func presented(ctx context.Context) tokenKind {
-	md, _ := metadata.FromIncomingContext(ctx)
-	values := md.Get("authorization")
+	values := metadata.ValueFromIncomingContext(ctx, "authorization") // not a copy of all of it
 	if len(values) == 0 {
 		return noToken
 	}

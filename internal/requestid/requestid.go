@@ -72,8 +72,8 @@ func New() string {
 // fromIncoming returns the client's ID if it sent a valid one, else a new one. Only the
 // first value counts: several would be a client or proxy bug, not several IDs.
 func fromIncoming(ctx context.Context) string {
-	md, _ := metadata.FromIncomingContext(ctx)
-	if v := md.Get(Header); len(v) > 0 && Valid(v[0]) {
+	// One key, not FromIncomingContext, which copies all the metadata (issue 19).
+	if v := metadata.ValueFromIncomingContext(ctx, Header); len(v) > 0 && Valid(v[0]) {
 		return v[0]
 	}
 	return New()

@@ -42,8 +42,7 @@ const requestIDField = "request_id"
 // which one the client meant cannot be told. Requests without the field ignore the
 // metadata, so that a client may send it with every write.
 func applyIdempotencyKey(ctx context.Context, m proto.Message) error {
-	md, _ := metadata.FromIncomingContext(ctx)
-	keys := md.Get(IdempotencyKeyHeader)
+	keys := metadata.ValueFromIncomingContext(ctx, IdempotencyKeyHeader) // not a copy of all of it
 	if len(keys) == 0 {
 		return nil
 	}

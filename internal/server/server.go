@@ -19,6 +19,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -91,6 +92,9 @@ type Server struct {
 	GRPC   *grpc.Server
 	Health *health.Server
 	svc    *service
+	// methods and chain are the unary methods and interceptors, for Local.
+	methods map[string]unaryMethod
+	chain   grpc.UnaryServerInterceptor
 }
 
 // Close publishes the public attendance changes still being coalesced. Call it at
@@ -165,7 +169,6 @@ func New(opts Options) (*Server, error) {
 		deadlineUnaryInterceptor(opts.CallTimeout),
 		logging.UnaryServerInterceptor(logger, logOpts...),
 		recovery.UnaryServerInterceptor(recoverOpt),
-		localizeUnary, // the caller's language for refusals, the limits' included (localized.go)
 	}
 	unary = append(unary, opts.BeforeAuthUnary...)
 	unary = append(unary, authn.UnaryInterceptor())
@@ -180,7 +183,6 @@ func New(opts Options) (*Server, error) {
 		opts.Metrics.StreamServerInterceptor(),
 		logging.StreamServerInterceptor(logger, logOpts...),
 		recovery.StreamServerInterceptor(recoverOpt),
-		localizeStream,
 	}
 	stream = append(stream, opts.BeforeAuthStream...)
 	stream = append(stream, authn.StreamInterceptor())
@@ -188,21 +190,35 @@ func New(opts Options) (*Server, error) {
 	stream = append(stream, decodeErrorStream, idempotencyKeyStream, validateStreamInterceptor(validator), errs.stream)
 	grpcOpts := append([]grpc.ServerOption{
 		grpc.ForceServerCodecV2(newRequestCodec()), // bad bytes are INVALID_ARGUMENT: see codec.go
+		grpc.NumStreamWorkers(streamWorkers()),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 	}, opts.ServerOptions...)
 
 	gs := grpc.NewServer(grpcOpts...)
-	rallyv1.RegisterCampaignServiceServer(gs, &campaignServer{service: svc})
-	rallyv1.RegisterOrganiserServiceServer(gs, &organiserServer{service: svc})
-	rallyv1.RegisterRsvpServiceServer(gs, &rsvpServer{service: svc})
-	rallyv1.RegisterTaskServiceServer(gs, &taskServer{service: svc})
-	rallyv1.RegisterEventServiceServer(gs, &eventServer{service: svc})
+	// Rally's services are registered for the in-process path (local.go) as well.
+	reg := &localRegistrar{gs: gs, methods: map[string]unaryMethod{}}
+	rallyv1.RegisterCampaignServiceServer(reg, &campaignServer{service: svc})
+	rallyv1.RegisterOrganiserServiceServer(reg, &organiserServer{service: svc})
+	rallyv1.RegisterRsvpServiceServer(reg, &rsvpServer{service: svc})
+	rallyv1.RegisterTaskServiceServer(reg, &taskServer{service: svc})
+	rallyv1.RegisterEventServiceServer(reg, &eventServer{service: svc})
 
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)
-	return &Server{GRPC: gs, Health: hs, svc: svc}, nil
+	return &Server{GRPC: gs, Health: hs, svc: svc, methods: reg.methods, chain: chainUnary(unary)}, nil
+}
+
+// streamWorkers is how many goroutines serve calls, kept between calls (grpc-go's
+// NumStreamWorkers). Without them every call runs on a new goroutine whose stack grows,
+// by copying, to the depth of the interceptor chain and the handler: 6% of the CPU of a
+// CreateRsvp under load (issue 19's profile, runtime.copystack). A call that finds every
+// worker busy still gets a goroutine of its own, so the number bounds nothing; a watch
+// stream holds its worker until it ends. Enough for the unary calls in flight at once
+// on a busy replica; each idle worker costs a few KiB.
+func streamWorkers() uint32 {
+	return uint32(max(128, 32*runtime.GOMAXPROCS(0)))
 }
 
 // service holds what every handler needs.
