@@ -17,8 +17,8 @@ import (
 // change broker's publish library and every RSVP script, each as the body of a
 // function. Loading the library defines the helpers once per server; EVALSHA of a script
 // with the helpers prepended ran all their definitions again on every call and left
-// them to Lua's collector, which cost an RSVP more in Redis than its writes did
-// (issue 19, docs/performance.md).
+// them to Lua's collector: about 3 µs of Redis CPU per call on the machine of
+// docs/performance.md (issue 19).
 //
 // The library's name and its functions' names end in a hash of its source, so that
 // replicas of two Rally versions sharing one Redis (a rolling upgrade) each call their
