@@ -1,0 +1,107 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/proto"
+
+	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
+	pubsubmemory "github.com/rallyhq/rally/internal/pubsub/memory"
+	"github.com/rallyhq/rally/internal/server"
+	"github.com/rallyhq/rally/internal/store/memory"
+)
+
+// TestCampaignOrganisersGetCoalescedAttendance: a burst of RSVPs reaches the event's
+// organisers' history once per RSVP, live, but its campaign's organisers' history only
+// once per attendance window (issue 19: a second append per RSVP cost Redis as much as
+// the RSVP), and at least once, so the campaign's organisers hear of it.
+func TestCampaignOrganisersGetCoalescedAttendance(t *testing.T) {
+	t.Parallel()
+	const window = 200 * time.Millisecond
+	clk := newClock()
+	broker := pubsubmemory.New()
+	t.Cleanup(func() { broker.Close() })
+	srv, err := server.New(server.Options{Store: memory.New(), AdminToken: adminToken, Now: clk.Now, Broker: broker,
+		AttendanceWindow: window, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis := bufconn.Listen(1 << 20)
+	go srv.GRPC.Serve(lis)
+	t.Cleanup(srv.GRPC.Stop)
+	conn, err := grpc.NewClient("passthrough:///bufnet",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ctx := t.Context()
+	c, err := rallyv1.NewCampaignServiceClient(conn).CreateCampaign(admin(ctx), &rallyv1.CreateCampaignRequest{Campaign: validCampaign()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := rallyv1.NewEventServiceClient(conn).CreateEvent(admin(ctx), &rallyv1.CreateEventRequest{Event: validEvent(c.GetName())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	campaignSub, err := broker.Subscribe(ctx, c.GetName(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer campaignSub.Close()
+	eventSub, err := broker.Subscribe(ctx, e.GetName(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eventSub.Close()
+
+	const rsvps = 20
+	rsvpClient := rallyv1.NewRsvpServiceClient(conn)
+	start := time.Now()
+	for range rsvps {
+		if _, err := rsvpClient.CreateRsvp(ctx, &rallyv1.CreateRsvpRequest{Parent: e.GetName(), Rsvp: &rallyv1.Rsvp{}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	burst := time.Since(start)
+	for i := range rsvps {
+		select {
+		case <-eventSub.C():
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the event's organisers got %d changes, want one per RSVP (%d)", i, rsvps)
+		}
+	}
+	// Every window that the burst touched has fired well before this (a window lasts
+	// at most twice its length).
+	var changes int
+	deadline := time.After(burst + 10*window)
+	for done := false; !done; {
+		select {
+		case m := <-campaignSub.C():
+			var ch rallyv1.Change
+			if err := proto.Unmarshal(m.Payload, &ch); err != nil {
+				t.Fatal(err)
+			}
+			if ch.GetKind() != rallyv1.ChangeKind_CHANGE_KIND_ATTENDANCE || ch.GetResource() != e.GetName() {
+				t.Errorf("the campaign's organisers got %v, want the event's attendance", &ch)
+			}
+			changes++
+		case <-deadline:
+			done = true
+		}
+	}
+	// At most one per window the burst lasted, and one more for a window it opened
+	// just before it ended.
+	if most := int(burst/window) + 2; changes == 0 || changes > most || changes >= rsvps {
+		t.Errorf("the campaign's organisers got %d attendance changes for %d RSVPs in %v, want 1 to %d", changes, rsvps, burst, most)
+	}
+}
