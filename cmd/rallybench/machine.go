@@ -49,7 +49,7 @@ func (m *machineOptions) apply() error {
 
 // describe is the machine as the report gives it.
 func (m *machineOptions) describe() string {
-	s := fmt.Sprintf("GOMAXPROCS %d of %d CPUs", runtime.GOMAXPROCS(0), runtime.NumCPU())
+	s := fmt.Sprintf("GOMAXPROCS %d, %d CPUs this process may run on", runtime.GOMAXPROCS(0), runtime.NumCPU())
 	if m.redisCPUs != "" {
 		s += ", redis-server on CPUs " + m.redisCPUs
 	}
