@@ -138,7 +138,11 @@ func localizedText(lang string, st *status.Status) string {
 	case codes.FailedPrecondition:
 		for _, d := range st.Details() {
 			if pf, ok := d.(*errdetails.PreconditionFailure); ok && len(pf.GetViolations()) > 0 {
-				return msg(preconditionKeys[pf.GetViolations()[0].GetDescription()])
+				d := pf.GetViolations()[0].GetDescription()
+				if strings.HasSuffix(d, "can never fit") { // rsvp.go's checkPartyFits, with its numbers
+					return msg("party_too_large")
+				}
+				return msg(preconditionKeys[d])
 			}
 		}
 	case codes.InvalidArgument:
@@ -187,6 +191,7 @@ var problems = []struct {
 	{regexp.MustCompile(`value must be less than or equal to (-?\d+)`), "at_most"},
 	{regexp.MustCompile(`value must be greater than or equal to (-?\d+)`), "at_least"},
 	{regexp.MustCompile(`does not match regex pattern`), "pattern"},
+	{regexp.MustCompile(`^at most (\d+) guests`), "guests_max"},
 }
 
 func problem(lang, description string) string {
@@ -383,6 +388,13 @@ var serverMessages = map[string]map[string]string{
 		"de": "nicht in der erwarteten Form",
 		"fr": "n’a pas la forme attendue",
 		"nb": "har ikke riktig form",
+	},
+	"guests_max": {
+		"ru": "максимум гостей: {a}",
+		"kk": "қонақтар саны ең көбі {a}",
+		"de": "höchstens {a} Gäste",
+		"fr": "{a} invités au plus",
+		"nb": "høyst {a} gjester",
 	},
 	"invalid": {
 		"ru": "недопустимое значение",

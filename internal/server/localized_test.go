@@ -72,6 +72,7 @@ func TestLocalizedRefusals(t *testing.T) {
 		{"RSVP not found", rsvpGone, map[string]string{"ru": "запись не найдена", "kk": "жазылу табылмады", "fr": "inscription est introuvable"}},
 		{"event not found", toStatus(nil, "m", store.NotFoundError("events/vigil")), map[string]string{"ru": "акция не найдена", "nb": "arrangementet"}},
 		{"event full", rsvpError("events/vigil/rsvps/abc", store.ErrNoRoom), map[string]string{"ru": "Свободных мест", "kk": "бос орын", "de": "freie Plätze"}},
+		{"party too large", errPrecondition("events/vigil", "the event has 3 places in all; a party of 5 can never fit"), map[string]string{"ru": "Ваша группа больше"}},
 		{"event closed", rsvpError("events/vigil/rsvps/abc", store.ErrEventClosed), map[string]string{"kk": "Шара тоқтатылған", "fr": "annulé ou terminé"}},
 		{"check-out before start", rsvpError("events/vigil/rsvps/abc", store.ErrNotStarted), map[string]string{"ru": "ещё не началась", "kk": "әлі басталған жоқ", "nb": "ikke startet"}},
 		{"unknown buddy code", toStatus(nil, "m", store.ErrBuddyCode), map[string]string{"ru": "buddy_code: неизвестный", "kk": "buddy_code: серік коды", "fr": "buddy_code : code de binôme"}},
@@ -81,8 +82,9 @@ func TestLocalizedRefusals(t *testing.T) {
 			&errdetails.BadRequest_FieldViolation{Field: "rsvp.display_name", Description: "value length must be at most 60 characters"},
 			&errdetails.BadRequest_FieldViolation{Field: "nickname", Description: "value is required"},
 			&errdetails.BadRequest_FieldViolation{Field: "rsvp.contact", Description: "something new"},
+			&errdetails.BadRequest_FieldViolation{Field: "rsvp.guests", Description: "at most 5 guests"},
 		), map[string]string{
-			"ru": "rsvp.guests: выберите число от 0 до 5; rsvp.display_name: слишком длинно (не больше 60 символов); nickname: обязательное поле; rsvp.contact: недопустимое значение",
+			"ru": "rsvp.guests: выберите число от 0 до 5; rsvp.display_name: слишком длинно (не больше 60 символов); nickname: обязательное поле; rsvp.contact: недопустимое значение; rsvp.guests: максимум гостей: 5",
 			"kk": "rsvp.guests: 0 мен 5 аралығындағы санды таңдаңыз",
 		}},
 	}

@@ -145,6 +145,9 @@ func (b *Browser) NewPage(name string, vp Viewport) *Page {
 		opts = append(opts, chromedp.EmulateMobile, chromedp.EmulateTouch)
 	}
 	p.do("set the viewport", chromedp.EmulateViewport(vp.Width, vp.Height, opts...))
+	// English, as the tests read the pages' English text, whatever the locale of the
+	// machine that runs them (the client follows the browser's languages).
+	p.Languages("en-US,en", "en_US")
 	// Registered after cancel, so it runs before it, while the tab is still open.
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -487,6 +490,23 @@ func (p *Page) EmulateMedia(media string) {
 	defer cancel()
 	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: media}); err != nil {
 		p.t.Fatalf("%s: emulating media %q: %v", p.name, media, err)
+	}
+}
+
+// Languages makes the page's browser one whose languages are accept (an Accept-Language
+// value such as "ru-RU,ru": the header of its requests and navigator.languages) and whose
+// locale is locale ("ru_RU": what Intl formats in by default), as a phone set up in that
+// language. Call it before Open.
+func (p *Page) Languages(accept, locale string) {
+	p.t.Helper()
+	ua := p.Eval(`navigator.userAgent`)
+	ctx, cancel := context.WithTimeout(p.ctx, Timeout)
+	defer cancel()
+	if _, err := chromedp.Call(ctx, emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{UserAgent: ua, AcceptLanguage: accept}); err != nil {
+		p.t.Fatalf("%s: emulating the languages %q: %v", p.name, accept, err)
+	}
+	if _, err := chromedp.Call(ctx, emulation.SetLocaleOverride, emulation.SetLocaleOverrideParams{Locale: locale}); err != nil {
+		p.t.Fatalf("%s: emulating the locale %q: %v", p.name, locale, err)
 	}
 }
 

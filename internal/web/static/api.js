@@ -1,4 +1,9 @@
 // Calls to Rally's REST API, on this origin only, and the watch streams.
+import { lang } from "./i18n.js";
+
+// Every call asks for the page's language, which may not be the browser's (?hl=, the
+// switch): the server's refusals then carry a LocalizedMessage in it (AIP-193).
+const LANGUAGE = { "Accept-Language": lang === "en" ? "en" : `${lang}, en;q=0.5` };
 
 // ApiError is a failed call: the HTTP status and the google.rpc.Status body.
 export class ApiError extends Error {
@@ -22,7 +27,7 @@ export class ApiError extends Error {
 // api moves there: the key is a secret (a retry with it gives an RSVP's token back), and a
 // URL's query is kept by proxies and access logs.
 export async function api(path, { method = "GET", body, token, query, idempotencyKey } = {}) {
-  const headers = {};
+  const headers = { ...LANGUAGE };
   if (token) headers.Authorization = `Bearer ${token}`;
   ({ query, body, idempotencyKey } = liftRequestId(query, body, idempotencyKey));
   if (idempotencyKey) headers["Idempotency-Key"] = `"${idempotencyKey}"`;
@@ -106,7 +111,7 @@ export function watch(path, { token, onChange, onStatus = () => {} }) {
 
   async function once() {
     ctrl = new AbortController();
-    const headers = token ? { Authorization: `Bearer ${token}` } : {};
+    const headers = token ? { ...LANGUAGE, Authorization: `Bearer ${token}` } : { ...LANGUAGE };
     const res = await fetch(withQuery(path, { cursor }), { headers, signal: ctrl.signal, cache: "no-store" });
     if (!res.ok) {
       let body = null;

@@ -152,16 +152,48 @@ export function tx(key, params = {}) {
   return out.filter((x) => x !== "");
 }
 
-// formatDateTime formats a date (a Date, an RFC 3339 string or milliseconds) in this
-// page's language. An unknown timeZone in options (an old browser's tables) falls back
-// to UTC, which the options' timeZoneName then says.
-export function formatDateTime(date, options = {}) {
-  const d = date instanceof Date ? date : new Date(date);
+// intlDates says whether the browser's Intl has dates in this page's language. Some
+// builds lack a language's data (Debian's Chromium has no Kazakh dates: it writes
+// "2030 M05 17" from ICU's root locale, whose months are M01 to M12); the catalog's
+// date.* words and patterns stand in for them then.
+const intlDates = !/^M\d+$/.test(new Intl.DateTimeFormat(lang, { month: "long" }).format(new Date(2030, 4, 17)));
+
+// dateTimeFormat returns a formatter ({format(date)}, and formatRange where Intl has one)
+// for options in this page's language. An unknown timeZone in options (an old browser's
+// tables) falls back to UTC, which the options' timeZoneName then says.
+export function dateTimeFormat(options = {}) {
+  const make = (o) => (intlDates ? new Intl.DateTimeFormat(lang, o) : catalogDates(o));
   try {
-    return new Intl.DateTimeFormat(lang, options).format(d);
+    return make(options);
   } catch {
-    return new Intl.DateTimeFormat(lang, { ...options, timeZone: "UTC" }).format(d);
+    return make({ ...options, timeZone: "UTC" });
   }
+}
+
+// catalogDates formats with the catalog's month and weekday names, from the numbers that
+// Intl gives in any language (en-US, 24-hour), in the options' time zone.
+function catalogDates(options) {
+  const withTime = Boolean(options.hour || options.timeStyle);
+  const parts = new Intl.DateTimeFormat("en-US", {
+    timeZone: options.timeZone, year: "numeric", month: "numeric", day: "numeric", weekday: "short",
+    hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: options.timeZoneName ? "short" : undefined,
+  });
+  const days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+  return {
+    format(date) {
+      const p = Object.fromEntries(parts.formatToParts(date instanceof Date ? date : new Date(date)).map((x) => [x.type, x.value]));
+      const day = { year: p.year, day: p.day, month: t("date.months").split(",")[Number(p.month) - 1], weekday: t("date.weekdays").split(",")[days.indexOf(p.weekday)] };
+      const d = t(options.weekday ? "date.withWeekday" : "date.plain", day);
+      if (!withTime) return d;
+      return t("date.at", { date: d, time: `${p.hour}:${p.minute}${p.timeZoneName ? ` ${p.timeZoneName}` : ""}` });
+    },
+  };
+}
+
+// formatDateTime formats a date (a Date, an RFC 3339 string or milliseconds) in this
+// page's language.
+export function formatDateTime(date, options = {}) {
+  return dateTimeFormat(options).format(date instanceof Date ? date : new Date(date));
 }
 
 // formatNumber formats a number in this page's language.

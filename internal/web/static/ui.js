@@ -1,6 +1,6 @@
 // Small helpers shared by the pages: building DOM, formatting, saved tokens. Words come
 // from i18n.js's catalogs, dates and numbers from Intl in the page's language.
-import { lang, t } from "./i18n.js";
+import { lang, t, dateTimeFormat } from "./i18n.js";
 
 // h builds an element. Text always goes in as text nodes, never as HTML, so nothing a
 // server or another user wrote can become markup or script.
@@ -47,13 +47,9 @@ export const id = (name) => (name || "").split("/").pop();
 
 export const viewerZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
+// An unknown zone from an old browser's tables gives UTC, labelled: better than nothing.
 function formatter(timeZone, opts) {
-  try {
-    return new Intl.DateTimeFormat(lang, { ...opts, timeZone });
-  } catch {
-    // An unknown zone from an old browser's tables: better UTC, labelled, than nothing.
-    return new Intl.DateTimeFormat(lang, { ...opts, timeZone: "UTC" });
-  }
+  return dateTimeFormat({ ...opts, timeZone });
 }
 
 const long = { weekday: "long", day: "numeric", month: "long", year: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short" };
