@@ -92,7 +92,7 @@ func startEnv(ctx context.Context, o options) (*env, error) {
 		// figures measure rallyd, not its abuse limits.
 		"--rate-limits=read=off;write=off;auth=off;rally.v1.RsvpService/CreateRsvp=off;rally.v1.TaskService/ClaimTask=off;rally.v1.OrganiserService/CreateApiToken=off",
 		"--max-streams-per-addr=0", "--max-conns-per-addr=0",
-		"--max-watches=" + strconv.Itoa(2*max(o.watchers, 2*o.rushWatchers)+100),
+		"--max-watches=" + strconv.Itoa(2*max(o.watchers, 2*o.rushWatchers, o.conn.watchers)+100),
 	}
 	if o.window > 0 {
 		args = append(args, "--attendance-window="+o.window.String())

@@ -29,6 +29,8 @@ type options struct {
 	only          string         // run only the steps whose names contain this
 	machine       machineOptions // cores, redis-server's CPUs and profiles (machine.go)
 
+	conn connOptions // the fan-out over real connections (connfanout.go)
+
 	// set in the watcher child process
 	watchChild bool
 	rushChild  bool
@@ -66,6 +68,7 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.watchEvent, "watch-event", "", "internal: event for -watch-child, events (comma-separated) for -rush-child")
 	fs.BoolVar(&o.watchAdmin, "watch-admin", false, "internal: the child's watchers hold the admin token (organisers' history)")
 	o.machine.flags(fs)
+	o.conn.flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -83,6 +86,7 @@ func parseOptions(args []string) (options, error) {
 	def(&o.rounds, 5, 2)
 	def(&o.rushWatchers, 1000, 100)
 	def(&o.rushRSVPs, 2000, 200)
+	o.conn.defaults(o.smoke)
 	if o.window == 0 && o.smoke {
 		o.window = 250 * time.Millisecond
 	}

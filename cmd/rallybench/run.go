@@ -20,6 +20,9 @@ func run(args []string) error {
 	if o.rushChild {
 		return rushChild(o)
 	}
+	if o.conn.child {
+		return connChild(o)
+	}
 	if err := o.machine.apply(); err != nil {
 		return err
 	}
@@ -44,6 +47,7 @@ func run(args []string) error {
 		{"fan-out (5)", fanout},
 		{"correctness (6)", correctness},
 		{"RSVP rush, every change vs coalesced (7)", rush},
+		{"fan-out over real connections (8)", connFanout},
 	}
 	for _, s := range steps {
 		if !strings.Contains(s.name, o.only) {

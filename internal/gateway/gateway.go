@@ -68,10 +68,11 @@ const DefaultMaxBodyBytes = 1 << 20
 type Gateway struct {
 	http.Handler
 	conn *grpc.ClientConn
+	pool *streamPool
 }
 
 // Close closes the connection to the gRPC port.
-func (g *Gateway) Close() error { return g.conn.Close() }
+func (g *Gateway) Close() error { g.pool.Close(); return g.conn.Close() }
 
 // New returns the HTTP handler.
 func New(ctx context.Context, opts Options) (*Gateway, error) {
@@ -106,6 +107,9 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	if opts.Local != nil {
 		cc = opts.Local(conn)
 	}
+	// Streams (watches) over as many loopback connections as they need: watchpool.go.
+	pool := newStreamPool(cc, conn, func() (*grpc.ClientConn, error) { return grpc.NewClient(opts.GRPCTarget, dial...) })
+	cc = pool
 	for _, err := range []error{
 		rallyv1.RegisterCampaignServiceHandlerClient(ctx, gw, rallyv1.NewCampaignServiceClient(cc)),
 		rallyv1.RegisterEventServiceHandlerClient(ctx, gw, rallyv1.NewEventServiceClient(cc)),
@@ -164,7 +168,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	h = resolveClient(opts.Resolver, h)
 	h = cors(opts.CORSOrigins, h)
 	h = securityHeaders(opts.TLS, h)
-	return &Gateway{Handler: h, conn: conn}, nil
+	return &Gateway{Handler: h, conn: conn, pool: pool}, nil
 }
 
 // errorHandler is grpc-gateway's default, except that:

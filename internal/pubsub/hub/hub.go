@@ -79,8 +79,11 @@ import (
 const (
 	// DefaultQueueLen is how many messages a subscription may have waiting: enough for
 	// bursts (an event edited in quick succession), small enough that thousands of
-	// watchers cost little (a queue of pointers: about 2 KB each).
-	DefaultQueueLen = 256
+	// watchers cost little (a queue of pointers: 512 bytes each). It was 256 (2 KB)
+	// until watchers were counted on connections of their own (issue 19), where every
+	// KB is a few percent of a watcher; a watcher more than 64 messages behind resumes
+	// from the history, losing nothing (see Bounded queues).
+	DefaultQueueLen = 64
 	// DefaultHistory is how many messages a topic keeps for resumption: hours of an
 	// event's changes, minutes of a busy campaign's.
 	DefaultHistory = 1000
