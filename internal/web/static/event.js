@@ -520,8 +520,9 @@ export async function render(main, eventId) {
   }
 
   function showManageLink() {
-    // With the page's language, so that the link opens in it on another device too.
-    const url = `${location.origin}/e/${eventId}?hl=${lang}#rsvp=${encodeURIComponent(id(mine.name))}&token=${encodeURIComponent(mine.manageToken)}`;
+    // With the page's language (other than English), so that the link opens in it on
+    // another device too.
+    const url = `${location.origin}/e/${eventId}${lang === "en" ? "" : `?hl=${lang}`}#rsvp=${encodeURIComponent(id(mine.name))}&token=${encodeURIComponent(mine.manageToken)}`;
     fill(manageLink,
       h("p", {}, h("strong", {}, t("link.keep")), ` ${t("link.why")}`),
       h("p", { class: "break" }, h("a", { href: url }, url)),
