@@ -8,6 +8,9 @@ import (
 	"time"
 
 	ics "github.com/arran4/golang-ical"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 )
 
 // A VTIMEZONE read back by its own rules (the observance in force at an instant is the
@@ -133,6 +136,80 @@ func TestUTCOffset(t *testing.T) {
 	for in, want := range map[int]string{0: "+0000", 3600: "+0100", -12600: "-0330", 20700: "+0545", 3208: "+005328", -1: "-000001"} {
 		if got := utcOffset(in); got != want {
 			t.Errorf("utcOffset(%d) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A campaign's events in several zones: one VTIMEZONE each, every event's times in its
+// own zone, read back by the parser to the same instants. A zone that cannot be built
+// (unknown to this tzdata) writes UTC, and, being the feed's only zone, is named in
+// X-WR-TIMEZONE; so is one whose events span more than maxObservances allow.
+func TestFeedZones(t *testing.T) {
+	f := &feeds{publicURL: "https://rally.example.org"}
+	at := func(id, zone string, start time.Time) *rallyv1.Event {
+		return &rallyv1.Event{
+			Name: "events/" + id, Title: id, TimeZone: zone,
+			StartTime: timestamppb.New(start), EndTime: timestamppb.New(start.Add(2 * time.Hour)),
+		}
+	}
+	parse := func(events ...*rallyv1.Event) *ics.Calendar {
+		t.Helper()
+		cal, err := ics.ParseCalendar(strings.NewReader(string(f.calendar("c", events, time.Now()))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cal
+	}
+	calProp := func(cal *ics.Calendar, name string) string {
+		for _, p := range cal.CalendarProperties {
+			if p.IANAToken == name {
+				return p.Value
+			}
+		}
+		return ""
+	}
+
+	events := []*rallyv1.Event{
+		at("berlin", "Europe/Berlin", day(2030, 5, 17)),
+		at("almaty", "Asia/Almaty", day(2030, 12, 16)),
+		at("stjohns", "America/St_Johns", day(2031, 1, 2)),
+		at("berlin-winter", "Europe/Berlin", day(2031, 2, 1)),
+	}
+	cal := parse(events...)
+	var zones []string
+	for _, tz := range cal.Timezones() {
+		zones = append(zones, tz.GetProperty(ics.ComponentPropertyTzid).Value)
+	}
+	if strings.Join(zones, " ") != "America/St_Johns Asia/Almaty Europe/Berlin" {
+		t.Errorf("VTIMEZONEs %v", zones)
+	}
+	if v := calProp(cal, "X-WR-TIMEZONE"); v != "" {
+		t.Errorf("X-WR-TIMEZONE %q in a feed with VTIMEZONEs", v)
+	}
+	for i, v := range cal.Events() {
+		e := events[i]
+		p := v.GetProperty(ics.ComponentPropertyDtStart)
+		if p == nil || strings.HasSuffix(p.Value, "Z") || strings.Join(p.ICalParameters["TZID"], "") != e.GetTimeZone() {
+			t.Errorf("%s: DTSTART %+v, want a local time in %s", e.GetTitle(), p, e.GetTimeZone())
+		}
+		if got, err := v.GetStartAt(); err != nil || !got.Equal(e.GetStartTime().AsTime()) {
+			t.Errorf("%s: DTSTART reads as %v (%v), want %v", e.GetTitle(), got, err, e.GetStartTime().AsTime())
+		}
+	}
+
+	for name, events := range map[string][]*rallyv1.Event{
+		"unknown zone": {at("mars", "Mars/Olympus_Mons", day(2030, 5, 17))},
+		"centuries":    {at("old", "Europe/Berlin", day(1800, 5, 17)), at("new", "Europe/Berlin", day(2290, 5, 17))},
+	} {
+		cal := parse(events...)
+		if len(cal.Timezones()) != 0 || calProp(cal, "X-WR-TIMEZONE") != events[0].GetTimeZone() {
+			t.Errorf("%s: %d VTIMEZONEs, X-WR-TIMEZONE %q; want none and %s", name, len(cal.Timezones()), calProp(cal, "X-WR-TIMEZONE"), events[0].GetTimeZone())
+		}
+		for i, v := range cal.Events() {
+			p := v.GetProperty(ics.ComponentPropertyDtStart)
+			if got, err := v.GetStartAt(); p == nil || !strings.HasSuffix(p.Value, "Z") || err != nil || !got.Equal(events[i].GetStartTime().AsTime()) {
+				t.Errorf("%s: DTSTART %+v, want UTC %v", name, p, events[i].GetStartTime().AsTime())
+			}
 		}
 	}
 }
