@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"path"
 	"regexp"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -40,7 +42,10 @@ var hashed = regexp.MustCompile(`\.(v\d+|[0-9a-f]{8,})\.[a-z]+$`)
 
 // Handler serves the client: index.html for the app's routes (the page picks what to
 // show from location.pathname), the files under /assets/, and 404 for anything else, so
-// that it can sit at "/" behind the API's more specific routes without hiding any.
+// that it can sit at "/" behind the API's more specific routes without hiding any. A
+// browser's page request for an unknown path (or a route whose ID is not an ID) gets the
+// app shell with the 404 status: the page then says, in its language, that there is no
+// such page, where the status alone would leave the person on a bare error.
 func Handler() http.Handler {
 	assets := map[string]asset{}
 	err := fs.WalkDir(static, "static", func(p string, d fs.DirEntry, err error) error {
@@ -63,7 +68,13 @@ func Handler() http.Handler {
 		panic(err) // the files are compiled in: this cannot fail at run time
 	}
 	index := assets["index.html"]
-	page := func(w http.ResponseWriter, r *http.Request) { serve(w, r, index, "no-cache") }
+	page := func(w http.ResponseWriter, r *http.Request) {
+		if id := r.PathValue("id"); id != "" && !pageID.MatchString(id) {
+			notFound(w, r, index)
+			return
+		}
+		serve(w, r, index, "no-cache")
+	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", page)
@@ -80,6 +91,18 @@ func Handler() http.Handler {
 	// is needed: it falls back to script-src 'self', which allows this one and no other.
 	sw := assets["sw.js"]
 	mux.HandleFunc("GET /sw.js", func(w http.ResponseWriter, r *http.Request) { serve(w, r, sw, "no-cache") })
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		// Not a route of the client; GET and HEAD only, as the mux's own 405 says for
+		// the routes above.
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			if r.URL.Path == "/" || pageRoute.MatchString(r.URL.Path) {
+				w.Header().Set("Allow", "GET, HEAD")
+				http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+				return
+			}
+		}
+		notFound(w, r, index)
+	})
 	mux.HandleFunc("GET /assets/{name...}", func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		a, ok := assets[name]
@@ -100,6 +123,31 @@ func Handler() http.Handler {
 		w.Header().Set("Content-Security-Policy", CSP)
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// pageID is the shape of the IDs in the client's routes (/c/{id}, /e/{id}, /t/{id}): the
+// API's resource IDs, as app.js's routes match them.
+var pageID = regexp.MustCompile(`^[a-z0-9-]+$`)
+
+// pageRoute matches the client's routes other than "/", for the 405 of other methods.
+var pageRoute = regexp.MustCompile(`^/([cet]/[^/]+|organise)$`)
+
+// notFound answers 404: with the app shell to a browser asking for a page (it says "page
+// not found" in the person's language, with a way on), plain text to anything else (an
+// API client, a missing asset).
+func notFound(w http.ResponseWriter, r *http.Request, index asset) {
+	if !strings.Contains(r.Header.Get("Accept"), "text/html") {
+		http.NotFound(w, r)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", index.contentType)
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Content-Length", strconv.Itoa(len(index.body)))
+	w.WriteHeader(http.StatusNotFound)
+	if r.Method != http.MethodHead {
+		w.Write(index.body)
+	}
 }
 
 func serve(w http.ResponseWriter, r *http.Request, a asset, cache string) {

@@ -81,6 +81,27 @@ func TestNotFound(t *testing.T) {
 			t.Errorf("GET %s: %d, want 404", p, rec.Code)
 		}
 	}
+	// A browser asking for a page that does not exist gets the app shell, which says so,
+	// with the status 404: an unknown path, or a route whose ID is not an ID.
+	index, _ := static.ReadFile("static/index.html")
+	for _, p := range []string{"/nope", "/e/", "/e/Bad_Shape", "/e/a/b", "/c/%20x", "/organise/x", "/t/x.y", "/index.html"} {
+		rec := get(t, h, p, "Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+		if rec.Code != http.StatusNotFound {
+			t.Errorf("GET %s as a page: %d, want 404", p, rec.Code)
+		}
+		if !bytes.Equal(rec.Body.Bytes(), index) || rec.Header().Get("Content-Type") != "text/html; charset=utf-8" {
+			t.Errorf("GET %s as a page: not the app shell", p)
+		}
+		if got := rec.Header().Get("Content-Security-Policy"); got != CSP {
+			t.Errorf("GET %s as a page: CSP %q", p, got)
+		}
+	}
+	// The routes still serve the shell with 200 for IDs of the API's shape.
+	for _, p := range []string{"/e/demo-berlin", "/c/kz-2026", "/t/a"} {
+		if rec := get(t, h, p, "Accept", "text/html"); rec.Code != http.StatusOK {
+			t.Errorf("GET %s: %d, want 200", p, rec.Code)
+		}
+	}
 	req := httptest.NewRequest(http.MethodPost, "/", nil)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
@@ -90,29 +111,49 @@ func TestNotFound(t *testing.T) {
 }
 
 // Every page loads from the same files, so their total is what a participant on a slow
-// or metered connection pays for the client.
+// or metered connection pays for the client. A page loads one language (its catalogs,
+// the base one and a namespace's, such as the console's, plus English as the fallback
+// when the language is another): the budget counts the scripts and styles plus the
+// heaviest language with English, not all languages, which no page ever loads at once.
 func TestSizeBudget(t *testing.T) {
 	const budget = 100 << 10
-	var raw, zipped int
-	err := fs.WalkDir(static, "static", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || (path.Ext(p) != ".js" && path.Ext(p) != ".css") {
-			return err
-		}
-		b, _ := static.ReadFile(p)
+	gz := func(b []byte) int {
 		var buf bytes.Buffer
 		zw, _ := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
 		zw.Write(b)
 		zw.Close()
-		raw += len(b)
-		zipped += buf.Len()
+		return buf.Len()
+	}
+	var raw, zipped int
+	perLang := map[string]int{} // gzipped catalogs of each language, all namespaces
+	err := fs.WalkDir(static, "static", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, _ := static.ReadFile(p)
+		switch {
+		case strings.HasPrefix(p, "static/i18n/") && path.Ext(p) == ".json":
+			perLang[strings.TrimSuffix(path.Base(p), ".json")] += gz(b)
+		case path.Ext(p) == ".js" || path.Ext(p) == ".css":
+			raw += len(b)
+			zipped += gz(b)
+		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("JavaScript and CSS: %d bytes, %d gzipped", raw, zipped)
-	if zipped > budget {
-		t.Errorf("JavaScript and CSS are %d bytes gzipped, over the budget of %d", zipped, budget)
+	heaviest, lang := 0, "en"
+	for l, n := range perLang {
+		if l != "en" && n > heaviest {
+			heaviest, lang = n, l
+		}
+	}
+	total := zipped + perLang["en"] + heaviest
+	t.Logf("JavaScript and CSS: %d bytes, %d gzipped; catalogs of %s with English: %d gzipped; total %d",
+		raw, zipped, lang, perLang["en"]+heaviest, total)
+	if total > budget {
+		t.Errorf("JavaScript, CSS and one language are %d bytes gzipped, over the budget of %d", total, budget)
 	}
 }
 
