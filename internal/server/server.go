@@ -169,6 +169,7 @@ func New(opts Options) (*Server, error) {
 		deadlineUnaryInterceptor(opts.CallTimeout),
 		logging.UnaryServerInterceptor(logger, logOpts...),
 		recovery.UnaryServerInterceptor(recoverOpt),
+		localizeUnary, // the caller's language for refusals, the limits' included (localized.go)
 	}
 	unary = append(unary, opts.BeforeAuthUnary...)
 	unary = append(unary, authn.UnaryInterceptor())
@@ -183,6 +184,7 @@ func New(opts Options) (*Server, error) {
 		opts.Metrics.StreamServerInterceptor(),
 		logging.StreamServerInterceptor(logger, logOpts...),
 		recovery.StreamServerInterceptor(recoverOpt),
+		localizeStream,
 	}
 	stream = append(stream, opts.BeforeAuthStream...)
 	stream = append(stream, authn.StreamInterceptor())
