@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,9 +12,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
@@ -66,21 +63,8 @@ func serveHanging(t *testing.T, callTimeout time.Duration) (*hangingStore, *grpc
 	st := &hangingStore{Store: memory.New()}
 	broker := pubsubmemory.New()
 	t.Cleanup(func() { broker.Close() })
-	srv, err := server.New(server.Options{Store: st, AdminToken: adminToken, Now: clk.Now, Broker: broker, CallTimeout: callTimeout,
+	conn := serve(t, server.Options{Store: st, AdminToken: adminToken, Now: clk.Now, Broker: broker, CallTimeout: callTimeout,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis := bufconn.Listen(1 << 20)
-	go srv.GRPC.Serve(lis)
-	t.Cleanup(srv.GRPC.Stop)
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
 	return st, conn
 }
 

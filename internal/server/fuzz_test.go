@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -14,10 +13,8 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -97,21 +94,8 @@ type fuzzSeed struct {
 
 func newFuzzTarget(f *testing.F) *fuzzTarget {
 	clk := newClock()
-	srv, err := server.New(server.Options{Store: memstore.New(memstore.WithSweepInterval(0)), Broker: memory.New(),
+	conn := serve(f, server.Options{Store: memstore.New(memstore.WithSweepInterval(0)), Broker: memory.New(),
 		AdminToken: adminToken, Now: clk.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		f.Fatal(err)
-	}
-	lis := bufconn.Listen(1 << 20)
-	go srv.GRPC.Serve(lis)
-	f.Cleanup(srv.GRPC.Stop)
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { conn.Close() })
 	ctx := context.Background()
 	asAdmin := admin(ctx)
 	must := func(err error) {

@@ -1,16 +1,11 @@
 package server_test
 
 import (
-	"context"
 	"io"
 	"log/slog"
-	"net"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
@@ -29,21 +24,8 @@ func TestCampaignOrganisersGetCoalescedAttendance(t *testing.T) {
 	clk := newClock()
 	broker := pubsubmemory.New()
 	t.Cleanup(func() { broker.Close() })
-	srv, err := server.New(server.Options{Store: memory.New(), AdminToken: adminToken, Now: clk.Now, Broker: broker,
+	conn := serve(t, server.Options{Store: memory.New(), AdminToken: adminToken, Now: clk.Now, Broker: broker,
 		AttendanceWindow: window, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis := bufconn.Listen(1 << 20)
-	go srv.GRPC.Serve(lis)
-	t.Cleanup(srv.GRPC.Stop)
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
 	ctx := t.Context()
 	c, err := rallyv1.NewCampaignServiceClient(conn).CreateCampaign(admin(ctx), &rallyv1.CreateCampaignRequest{Campaign: validCampaign()})
 	if err != nil {

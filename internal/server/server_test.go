@@ -52,25 +52,33 @@ type harness struct {
 	admin     context.Context // with the admin token
 }
 
-// newHarness serves the real server, with its real interceptor chain, over bufconn.
-func newHarness(t *testing.T) *harness {
-	t.Helper()
-	clk := newClock()
-	srv, err := server.New(server.Options{Store: memory.New(), AdminToken: adminToken, Now: clk.Now,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+// serve serves the real server made with opts, with its real interceptor chain, over
+// bufconn, and returns a client connection to it; both end with tb.
+func serve(tb testing.TB, opts server.Options) *grpc.ClientConn {
+	tb.Helper()
+	srv, err := server.New(opts)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	lis := bufconn.Listen(1 << 20)
 	go srv.GRPC.Serve(lis)
-	t.Cleanup(srv.GRPC.Stop)
+	tb.Cleanup(srv.GRPC.Stop)
 	conn, err := grpc.NewClient("passthrough:///bufnet",
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
+	tb.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// newHarness serves the real server, with its real interceptor chain, over bufconn.
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	clk := newClock()
+	conn := serve(t, server.Options{Store: memory.New(), AdminToken: adminToken, Now: clk.Now,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return &harness{

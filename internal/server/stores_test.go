@@ -4,13 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"testing"
 	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/test/bufconn"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 	"github.com/rallyhq/rally/internal/redistest"
@@ -48,21 +43,8 @@ func onStores(t *testing.T, test func(t *testing.T, h *harness)) {
 func newHarnessOn(t *testing.T, open func(*testing.T, func() time.Time) store.Store, secrets *secret.Keyring) *harness {
 	t.Helper()
 	clk := newClock()
-	srv, err := server.New(server.Options{Store: open(t, clk.Now), AdminToken: adminToken, Now: clk.Now, Secrets: secrets,
+	conn := serve(t, server.Options{Store: open(t, clk.Now), AdminToken: adminToken, Now: clk.Now, Secrets: secrets,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis := bufconn.Listen(1 << 20)
-	go srv.GRPC.Serve(lis)
-	t.Cleanup(srv.GRPC.Stop)
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return &harness{
