@@ -22,18 +22,32 @@ const KEY_DBS = ["rally-keys", "rally-signing-keys"];
 // The Cache API exists only in secure contexts (https, localhost): on plain http the
 // pages work as before, without an offline copy.
 const available = () => typeof caches !== "undefined";
+
+// Once clearDevice has begun, this page writes nothing more: an event page's pending
+// save (a timer, a live update) must not bring a cache back between the clearing and
+// the navigation that follows it. writes are the writes under way, which clearDevice
+// waits for before it deletes.
+let cleared = false;
+let writes = Promise.resolve();
+function write(job) {
+  if (cleared || !available()) return Promise.resolve();
+  const done = writes.then(job, job);
+  writes = done.catch(() => {});
+  return done;
+}
 const keyOf = (eventId) => `/offline/events/${eventId}`;
 
 // saveEvent keeps snapshot ({event, announcements, requireSigned, savedAt, ...}) of the
 // event for offline use, unless the event is over.
 export async function saveEvent(eventId, snapshot) {
-  if (!available()) return;
   const end = Date.parse(snapshot.event?.endTime || "");
   if (!(end > Date.now())) return forgetEvent(eventId);
-  const cache = await caches.open(DATA);
-  await cache.put(keyOf(eventId), new Response(JSON.stringify(snapshot), {
-    headers: { "Content-Type": "application/json", "X-Rally-End": new Date(end).toISOString() },
-  }));
+  return write(async () => {
+    const cache = await caches.open(DATA);
+    await cache.put(keyOf(eventId), new Response(JSON.stringify(snapshot), {
+      headers: { "Content-Type": "application/json", "X-Rally-End": new Date(end).toISOString() },
+    }));
+  });
 }
 
 // loadEvent returns the saved snapshot of the event, or null (none, or the event is over,
@@ -79,11 +93,10 @@ export async function expire() {
 // chose.
 export function registerWorker() {
   if (!("serviceWorker" in navigator)) return;
-  navigator.serviceWorker.register("/sw.js").then(() => navigator.serviceWorker.ready).then(async () => {
-    if (!available()) return;
+  navigator.serviceWorker.register("/sw.js").then(() => navigator.serviceWorker.ready).then(() => write(async () => {
     const cache = await caches.open(SHELL);
     await Promise.all(catalogURLs().map((url) => cache.add(url).catch(() => {})));
-  }).catch(() => {});
+  })).catch(() => {});
 }
 
 // clearDevice deletes everything Rally keeps in this browser: the worker first (so that
@@ -91,6 +104,8 @@ export function registerWorker() {
 // (the organiser's keys among them), localStorage (RSVP and claim tokens) and
 // sessionStorage (an organiser's API token). Each step runs even if another fails.
 export async function clearDevice() {
+  cleared = true;
+  await writes;
   if ("serviceWorker" in navigator) {
     await settle(navigator.serviceWorker.getRegistrations().then((rs) => Promise.all(rs.map((r) => r.unregister()))));
   }
