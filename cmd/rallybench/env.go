@@ -108,7 +108,11 @@ func startEnv(ctx context.Context, o options) (*env, error) {
 		e.close()
 		return nil, err
 	}
-	for range 4 {
+	conns := o.grpcConns
+	if conns <= 0 {
+		conns = o.concurrency
+	}
+	for range conns {
 		c, err := grpc.NewClient(e.app.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			e.close()

@@ -10,6 +10,7 @@ type options struct {
 	smoke         bool
 	duration      time.Duration // each throughput measurement
 	concurrency   int
+	grpcConns     int // gRPC connections the loads share (0: one per caller)
 	rounds        int // turns the throughput loads take (see interleaved)
 	events        int // events the creates are spread over
 	smallEvents   int // stored events for the read baseline
@@ -45,6 +46,7 @@ func parseOptions(args []string) (options, error) {
 	fs.BoolVar(&o.smoke, "smoke", false, "small sizes (about 30s): 10,000 events, 500 watchers, 2s loads")
 	fs.DurationVar(&o.duration, "duration", 0, "length of each throughput measurement (default 10s, smoke 2s)")
 	fs.IntVar(&o.concurrency, "concurrency", 64, "concurrent callers in the throughput loads")
+	fs.IntVar(&o.grpcConns, "grpc-conns", 0, "gRPC connections the callers share (default one per caller, as the REST load has and as phones have; 4 before issue 19)")
 	fs.IntVar(&o.rounds, "rounds", 0, "turns the throughput loads take, sharing the duration (default 5, smoke 2)")
 	fs.IntVar(&o.events, "events", 200, "events of unlimited capacity the creates are spread over")
 	fs.IntVar(&o.smallEvents, "small-events", 1000, "stored events for the read baseline")
