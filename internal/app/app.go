@@ -36,6 +36,7 @@ import (
 	"github.com/rallyhq/rally/internal/store"
 	"github.com/rallyhq/rally/internal/store/memory"
 	redisstore "github.com/rallyhq/rally/internal/store/redis"
+	"github.com/rallyhq/rally/internal/streamchain"
 	"github.com/rallyhq/rally/internal/web"
 )
 
@@ -144,15 +145,15 @@ func (a *App) open(ctx context.Context) error {
 	if a.grpc, err = server.New(server.Options{
 		Store: a.store, AdminToken: cfg.AdminToken, Logger: a.log, MaxGuests: cfg.MaxGuests,
 		Broker: a.broker, MaxWatches: cfg.MaxWatches, CallerKey: limits.Caller, Unavailable: redisstore.IsUnavailable,
-		ServerOptions:      append(grpcLimits(cfg), transport.server...),
-		UnaryInterceptors:  []grpc.UnaryServerInterceptor{limits.Unary()},
-		StreamInterceptors: []grpc.StreamServerInterceptor{limits.Stream()},
-		BeforeAuthUnary:    []grpc.UnaryServerInterceptor{limits.BeforeAuthUnary()},
-		BeforeAuthStream:   []grpc.StreamServerInterceptor{limits.BeforeAuthStream()},
-		Metrics:            metrics,
-		Secrets:            cfg.Secrets,
-		AttendanceWindow:   cfg.AttendanceWindow,
-		CallTimeout:        cfg.CallTimeout,
+		ServerOptions:          append(grpcLimits(cfg), transport.server...),
+		UnaryInterceptors:      []grpc.UnaryServerInterceptor{limits.Unary()},
+		StreamStages:           []streamchain.Stage{limits.StreamStage()},
+		BeforeAuthUnary:        []grpc.UnaryServerInterceptor{limits.BeforeAuthUnary()},
+		BeforeAuthStreamStages: []streamchain.Stage{limits.BeforeAuthStreamStage()},
+		Metrics:                metrics,
+		Secrets:                cfg.Secrets,
+		AttendanceWindow:       cfg.AttendanceWindow,
+		CallTimeout:            cfg.CallTimeout,
 	}); err != nil {
 		return err
 	}

@@ -19,6 +19,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/rallyhq/rally/internal/streamchain"
 )
 
 // Token kind prefixes.
@@ -195,18 +197,17 @@ func (a *Authenticator) UnaryInterceptor() grpc.UnaryServerInterceptor {
 
 // StreamInterceptor authenticates streaming calls and puts the principal in their context.
 func (a *Authenticator) StreamInterceptor() grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		p, err := a.Authenticate(ss.Context(), info.FullMethod)
+	return new(streamchain.Chain).Stage(a.StreamStage()).StreamServerInterceptor()
+}
+
+// StreamStage is StreamInterceptor as a stage of a flat chain (streamchain).
+func (a *Authenticator) StreamStage() streamchain.Stage {
+	return func(c *streamchain.Call) (func(error) error, error) {
+		p, err := a.Authenticate(c.Ctx, c.Info.FullMethod)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		return handler(srv, &principalStream{ServerStream: ss, ctx: WithPrincipal(ss.Context(), p)})
+		c.Ctx = WithPrincipal(c.Ctx, p)
+		return nil, nil
 	}
 }
-
-type principalStream struct {
-	grpc.ServerStream
-	ctx context.Context
-}
-
-func (s *principalStream) Context() context.Context { return s.ctx }

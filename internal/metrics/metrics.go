@@ -14,12 +14,15 @@ import (
 	"strings"
 	"time"
 
-	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	"github.com/rallyhq/rally/internal/streamchain"
 )
 
 // Metrics are one rallyd's metrics, in a registry of their own (not the global one, so
@@ -27,7 +30,7 @@ import (
 // nothing: code built without metrics, such as unit tests of the server, need not check.
 type Metrics struct {
 	registry *prometheus.Registry
-	grpc     *grpcprom.ServerMetrics // grpc_server_* counters, of every call
+	grpc     serverCounters // grpc_server_* counters, of every call
 	latency  *prometheus.HistogramVec
 	watches  *prometheus.GaugeVec
 	slow     *prometheus.CounterVec
@@ -44,8 +47,7 @@ var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25
 func New(extra ...prometheus.Collector) *Metrics {
 	m := &Metrics{
 		registry: prometheus.NewRegistry(),
-		// Without its own histogram: that one would time streams too (below).
-		grpc: grpcprom.NewServerMetrics(),
+		grpc:     newServerCounters(),
 		// The usual name and labels of go-grpc-middleware's histogram, so that its
 		// dashboards work, but of unary calls only. A watch stream's "handling time" is how
 		// long someone kept a page open: minutes or hours that would swamp the top bucket
@@ -87,7 +89,7 @@ func New(extra ...prometheus.Collector) *Metrics {
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.grpc, m.latency, m.watches, m.slow, m.rsvps, m.claims,
+		m.grpc.started, m.grpc.handled, m.grpc.received, m.grpc.sent, m.latency, m.watches, m.slow, m.rsvps, m.claims,
 	)
 	m.registry.MustRegister(extra...) // a clash of names is a bug that any test shows
 	return m
@@ -111,10 +113,16 @@ func (m *Metrics) InitializeMethods(srv reflection.ServiceInfoProvider) {
 	if m == nil {
 		return
 	}
-	m.grpc.InitializeMetrics(srv)
 	for service, info := range srv.GetServiceInfo() {
 		for _, method := range info.Methods {
-			if !method.IsClientStream && !method.IsServerStream {
+			typ := methodType(method.IsClientStream, method.IsServerStream)
+			m.grpc.started.WithLabelValues(typ, service, method.Name)
+			m.grpc.received.WithLabelValues(typ, service, method.Name)
+			m.grpc.sent.WithLabelValues(typ, service, method.Name)
+			for _, code := range allCodes {
+				m.grpc.handled.WithLabelValues(typ, service, method.Name, code.String())
+			}
+			if typ == unary {
 				m.latency.WithLabelValues(unary, service, method.Name)
 			}
 		}
@@ -133,11 +141,16 @@ func (m *Metrics) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 			return handler(ctx, req)
 		}
 	}
-	count := m.grpc.UnaryServerInterceptor()
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		start := time.Now()
-		resp, err := count(ctx, req, info, handler)
 		service, method := splitMethod(info.FullMethod)
+		m.grpc.started.WithLabelValues(unary, service, method).Inc()
+		m.grpc.received.WithLabelValues(unary, service, method).Inc()
+		resp, err := handler(ctx, req)
+		if err == nil {
+			m.grpc.sent.WithLabelValues(unary, service, method).Inc()
+		}
+		m.grpc.handled.WithLabelValues(unary, service, method, codeOf(err).String()).Inc()
 		m.latency.WithLabelValues(unary, service, method).Observe(time.Since(start).Seconds())
 		return resp, err
 	}
@@ -156,12 +169,108 @@ func splitMethod(full string) (service, method string) {
 // StreamServerInterceptor counts streams by method and status code, and their messages
 // (grpc_server_*), but does not time them: see grpc_server_handling_seconds.
 func (m *Metrics) StreamServerInterceptor() grpc.StreamServerInterceptor {
-	if m == nil {
-		return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-			return handler(srv, ss)
+	return new(streamchain.Chain).Stage(m.StreamStage()).StreamServerInterceptor()
+}
+
+// StreamStage is StreamServerInterceptor as a stage of a flat chain (streamchain).
+func (m *Metrics) StreamStage() streamchain.Stage {
+	return func(c *streamchain.Call) (func(error) error, error) {
+		if m == nil {
+			return nil, nil
 		}
+		service, method := splitMethod(c.Info.FullMethod)
+		typ := methodType(c.Info.IsClientStream, c.Info.IsServerStream)
+		m.grpc.started.WithLabelValues(typ, service, method).Inc()
+		// The counters of the stream's messages are looked up once, not per message.
+		c.Stream = &countedStream{ServerStream: c.Wrapped(),
+			received: m.grpc.received.WithLabelValues(typ, service, method),
+			sent:     m.grpc.sent.WithLabelValues(typ, service, method)}
+		return func(err error) error {
+			m.grpc.handled.WithLabelValues(typ, service, method, codeOf(err).String()).Inc()
+			return err
+		}, nil
 	}
-	return m.grpc.StreamServerInterceptor()
+}
+
+// countedStream counts the messages a stream sends and receives.
+type countedStream struct {
+	grpc.ServerStream
+	received, sent prometheus.Counter
+}
+
+func (s *countedStream) SendMsg(m any) error {
+	err := s.ServerStream.SendMsg(m)
+	if err == nil {
+		s.sent.Inc()
+	}
+	return err
+}
+
+func (s *countedStream) RecvMsg(m any) error {
+	err := s.ServerStream.RecvMsg(m)
+	if err == nil {
+		s.received.Inc()
+	}
+	return err
+}
+
+// serverCounters are go-grpc-middleware's grpc_server_* counters, by the same names,
+// help and labels, so that its dashboards work. They were its prometheus provider's
+// until streams were chained flat (streamchain), which its interceptor cannot be.
+type serverCounters struct {
+	started, handled, received, sent *prometheus.CounterVec
+}
+
+func newServerCounters() serverCounters {
+	labels := []string{"grpc_type", "grpc_service", "grpc_method"}
+	return serverCounters{
+		started: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "grpc_server_started_total",
+			Help: "Total number of RPCs started on the server.",
+		}, labels),
+		handled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "grpc_server_handled_total",
+			Help: "Total number of RPCs completed on the server, regardless of success or failure.",
+		}, append(labels[:3:3], "grpc_code")),
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "grpc_server_msg_received_total",
+			Help: "Total number of RPC stream messages received on the server.",
+		}, labels),
+		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "grpc_server_msg_sent_total",
+			Help: "Total number of gRPC stream messages sent by the server.",
+		}, labels),
+	}
+}
+
+// allCodes are the codes whose series exist from the start (go-grpc-middleware's list).
+var allCodes = []codes.Code{
+	codes.OK, codes.Canceled, codes.Unknown, codes.InvalidArgument, codes.DeadlineExceeded, codes.NotFound,
+	codes.AlreadyExists, codes.PermissionDenied, codes.Unauthenticated, codes.ResourceExhausted,
+	codes.FailedPrecondition, codes.Aborted, codes.OutOfRange, codes.Unimplemented, codes.Internal,
+	codes.Unavailable, codes.DataLoss,
+}
+
+// codeOf is the code of a call's error as grpc-go reports it (a context's error as its
+// status), as go-grpc-middleware counts it.
+func codeOf(err error) codes.Code {
+	if s, ok := status.FromError(err); ok {
+		return s.Code()
+	}
+	return status.FromContextError(err).Code()
+}
+
+// methodType is a method's grpc_type label.
+func methodType(clientStream, serverStream bool) string {
+	switch {
+	case !clientStream && !serverStream:
+		return unary
+	case clientStream && !serverStream:
+		return "client_stream"
+	case !clientStream:
+		return "server_stream"
+	}
+	return "bidi_stream"
 }
 
 // WatchKind is what a watch stream follows.

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/rallyhq/rally/internal/auth"
+	"github.com/rallyhq/rally/internal/streamchain"
 )
 
 // Before authentication, a call is known only by its client address. BeforeAuthUnary and
@@ -51,13 +52,23 @@ func (i *Interceptor) BeforeAuthUnary() grpc.UnaryServerInterceptor {
 // BeforeAuthStream bounds streams before authentication; see above. A stream is one call
 // in progress for as long as it lasts.
 func (i *Interceptor) BeforeAuthStream() grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		ctx, token, release, err := i.admit(ss.Context())
+	return new(streamchain.Chain).Stage(i.BeforeAuthStreamStage()).StreamServerInterceptor()
+}
+
+// BeforeAuthStreamStage is BeforeAuthStream as a stage of a flat chain (streamchain).
+func (i *Interceptor) BeforeAuthStreamStage() streamchain.Stage {
+	return func(c *streamchain.Call) (func(error) error, error) {
+		ctx, token, release, err := i.admit(c.Ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		defer release()
-		return i.settle(ctx, token, handler(srv, &ctxStream{ServerStream: ss, ctx: ctx}))
+		c.Ctx = ctx
+		// The chain runs this after a handler's panic too (as a recovered error), so the
+		// place is always given back.
+		return func(err error) error {
+			defer release()
+			return i.settle(ctx, token, err)
+		}, nil
 	}
 }
 
@@ -146,14 +157,6 @@ func authFailed(token tokenKind, err error) bool {
 	}
 	return false
 }
-
-// ctxStream is a ServerStream with another context.
-type ctxStream struct {
-	grpc.ServerStream
-	ctx context.Context
-}
-
-func (s *ctxStream) Context() context.Context { return s.ctx }
 
 // maxBlocked bounds the addresses a replica remembers as blocked. Beyond it (a guesser
 // with tens of thousands of addresses), further addresses are not remembered: their

@@ -18,6 +18,7 @@ import (
 	"github.com/rallyhq/rally/internal/auth"
 	"github.com/rallyhq/rally/internal/clientip"
 	"github.com/rallyhq/rally/internal/secret"
+	"github.com/rallyhq/rally/internal/streamchain"
 )
 
 // Options configures the interceptors.
@@ -83,19 +84,26 @@ func (i *Interceptor) Unary() grpc.UnaryServerInterceptor {
 // a reflection stream holds a goroutine and its buffers as long as a Rally watch does,
 // whose cap (server.Options.MaxWatches) lives with the watch handlers.
 func (i *Interceptor) Stream() grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		ctx := ss.Context()
-		if err := i.check(ctx, info.FullMethod); err != nil {
+	return new(streamchain.Chain).Stage(i.StreamStage()).StreamServerInterceptor()
+}
+
+// StreamStage is Stream as a stage of a flat chain (streamchain).
+func (i *Interceptor) StreamStage() streamchain.Stage {
+	return func(c *streamchain.Call) (func(error) error, error) {
+		if err := i.check(c.Ctx, c.Info.FullMethod); err != nil {
+			return nil, err
+		}
+		if strings.HasPrefix(c.Info.FullMethod, "/"+rallyPackage) {
+			return nil, nil
+		}
+		release, ok := i.streams.acquire(i.Caller(c.Ctx))
+		if !ok {
+			return nil, status.Errorf(codes.ResourceExhausted, "at most %d streams of %s at once per caller; close one first", i.streams.max, serviceOf(c.Info.FullMethod))
+		}
+		return func(err error) error {
+			release()
 			return err
-		}
-		if !strings.HasPrefix(info.FullMethod, "/"+rallyPackage) {
-			release, ok := i.streams.acquire(i.Caller(ctx))
-			if !ok {
-				return status.Errorf(codes.ResourceExhausted, "at most %d streams of %s at once per caller; close one first", i.streams.max, serviceOf(info.FullMethod))
-			}
-			defer release()
-		}
-		return handler(srv, ss)
+		}, nil
 	}
 }
 

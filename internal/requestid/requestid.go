@@ -15,9 +15,10 @@ import (
 	"log/slog"
 	"strings"
 
-	middleware "github.com/grpc-ecosystem/go-grpc-middleware/v2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+
+	"github.com/rallyhq/rally/internal/streamchain"
 )
 
 // Header is the metadata key (and, canonicalised, the HTTP header) carrying the ID both
@@ -92,12 +93,16 @@ func UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 
 // StreamServerInterceptor is UnaryServerInterceptor for streams.
 func StreamServerInterceptor() grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		id := fromIncoming(ss.Context())
-		_ = ss.SetHeader(metadata.Pairs(Header, id))
-		w := middleware.WrapServerStream(ss)
-		w.WrappedContext = NewContext(ss.Context(), id)
-		return handler(srv, w)
+	return new(streamchain.Chain).Stage(StreamStage()).StreamServerInterceptor()
+}
+
+// StreamStage is StreamServerInterceptor as a stage of a flat chain (streamchain).
+func StreamStage() streamchain.Stage {
+	return func(c *streamchain.Call) (func(error) error, error) {
+		id := fromIncoming(c.Ctx)
+		_ = c.Stream.SetHeader(metadata.Pairs(Header, id))
+		c.Ctx = NewContext(c.Ctx, id)
+		return nil, nil
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"unicode/utf8"
 
+	"buf.build/go/protovalidate"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
@@ -15,6 +16,8 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/rallyhq/rally/internal/streamchain"
 )
 
 // A request whose bytes protobuf cannot decode (malformed wire data, invalid UTF-8 in a
@@ -26,7 +29,7 @@ import (
 // Instead requestCodec, the proto codec on the server's side, finds the field that could
 // not be decoded, empties the message and leaves the finding in it as an unknown field
 // (marked with a random per-process nonce, so that no client can forge one), and
-// decodeErrorUnary/decodeErrorStream, in the interceptor chain before validation, answer
+// decodeErrorUnary and requestStage (for streams), in the chain before validation, answer
 // with it. The mark needs no state outside the message: a message whose mark no
 // interceptor took (one that never reached one) holds nothing but an unknown field,
 // which no handler reads. The request ID, metrics, logs and rate limits see these calls
@@ -125,13 +128,6 @@ func decodeErrorUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, han
 		}
 	}
 	return handler(ctx, req)
-}
-
-// decodeErrorStream fails a stream's RecvMsg with the message's decoding error. It must
-// come before the interceptors that read received messages (validation), so that they
-// never see an emptied one.
-func decodeErrorStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	return handler(srv, &recvHook{ServerStream: ss, hook: func(_ context.Context, m proto.Message) error { return decodeError(m) }})
 }
 
 // recvHook runs hook on every message the stream receives, failing RecvMsg with its
@@ -272,4 +268,24 @@ func orRequest(path string) string {
 		return "request"
 	}
 	return path
+}
+
+// requestStage checks the messages a stream receives, as decodeErrorUnary,
+// idempotencyKeyUnary and validateUnaryInterceptor check a unary call's request, in
+// that order, as one stage of the flat stream chain (streamchain): one wrapper whose
+// RecvMsg fails with the message's decoding error (before validation, which must never
+// see an emptied message), applies the idempotency-key metadata, then validates it.
+func requestStage(v protovalidate.Validator) streamchain.Stage {
+	return func(c *streamchain.Call) (func(error) error, error) {
+		c.Stream = &recvHook{ServerStream: c.Wrapped(), hook: func(ctx context.Context, m proto.Message) error {
+			if err := decodeError(m); err != nil {
+				return err
+			}
+			if err := applyIdempotencyKey(ctx, m); err != nil {
+				return err
+			}
+			return validateRequest(v, m)
+		}}
+		return nil, nil
+	}
 }

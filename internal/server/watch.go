@@ -343,16 +343,38 @@ func (s *service) renderTask(ctx context.Context, c *rallyv1.Change) (*rallyv1.C
 	return c, true, nil
 }
 
+// watchArgs are the arguments of watch, prepared by a handler (see WatchEvent).
+type watchArgs struct {
+	ctx           context.Context
+	topic, cursor string
+	send          func(*rallyv1.Change) error
+	snapshot      func(cursor string, reset bool) error
+	render        func(*rallyv1.Change) (*rallyv1.Change, bool, error)
+	rights        func(ctx context.Context, cursor string) error
+	private       *privateFeed
+}
+
+// WatchEvent prepares the stream in a function of its own, so that the stack it waits on
+// for hours holds this small frame, not the preparation's (see streamchain: the smaller
+// the stack at rest, the smaller the runtime shrinks it).
 func (s *eventServer) WatchEvent(req *rallyv1.WatchEventRequest, stream rallyv1.EventService_WatchEventServer) error {
+	a, err := s.prepareWatchEvent(req, stream)
+	if err != nil {
+		return err
+	}
+	return s.watch(a.ctx, a.topic, a.cursor, a.send, a.snapshot, a.render, a.rights, a.private)
+}
+
+func (s *eventServer) prepareWatchEvent(req *rallyv1.WatchEventRequest, stream rallyv1.EventService_WatchEventServer) (*watchArgs, error) {
 	ctx := stream.Context()
 	e, err := s.store.GetEvent(ctx, req.GetName())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	caller := auth.FromContext(ctx)
 	aud, err := s.eventAudience(ctx, caller, e)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// The shaped event is shared by all the watchers of a message who see it alike: with
 	// thousands of watchers, shaping (and copying) it once per watcher was a fifth of the
@@ -388,10 +410,10 @@ func (s *eventServer) WatchEvent(req *rallyv1.WatchEventRequest, stream rallyv1.
 	var last *rallyv1.Event
 	private, err := s.buddyFeed(ctx, caller, req.GetName(), aud, stream.Send)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return s.watch(ctx, eventTopic(req.GetName(), aud), req.GetCursor(), stream.Send,
-		func(cursor string, reset bool) error {
+	return &watchArgs{ctx: ctx, topic: eventTopic(req.GetName(), aud), cursor: req.GetCursor(), send: stream.Send,
+		snapshot: func(cursor string, reset bool) error {
 			e, err := s.store.GetEvent(ctx, req.GetName())
 			if err != nil {
 				return err
@@ -403,7 +425,7 @@ func (s *eventServer) WatchEvent(req *rallyv1.WatchEventRequest, stream rallyv1.
 			last = view(e)
 			return stream.Send(&rallyv1.Change{Resource: e.GetName(), Kind: rallyv1.ChangeKind_CHANGE_KIND_SNAPSHOT, Event: last, Cursor: cursor, Reset_: reset, ChangeTime: timestamppb.New(s.now())})
 		},
-		func(c *rallyv1.Change) (*rallyv1.Change, bool, error) {
+		render: func(c *rallyv1.Change) (*rallyv1.Change, bool, error) {
 			switch {
 			case c.GetKind() == rallyv1.ChangeKind_CHANGE_KIND_ANNOUNCEMENT:
 				return c, mayRead(c.GetAnnouncement(), aud), nil
@@ -431,7 +453,7 @@ func (s *eventServer) WatchEvent(req *rallyv1.WatchEventRequest, stream rallyv1.
 			last, c.Event = e, e
 			return c, true, nil
 		},
-		s.authorizeEventStream(caller, req.GetName(), aud), private)
+		rights: s.authorizeEventStream(caller, req.GetName(), aud), private: private}, nil
 }
 
 // buddyFeed is the private feed of an RSVP holder's stream: its own RSVP's buddy topic.
