@@ -32,8 +32,8 @@ type Options struct {
 	DialOptions []grpc.DialOption
 	// Local, when set, returns the connection the REST routes call through, given the
 	// one dialled to GRPCTarget: server.Server.Local, which takes unary calls through the
-	// gRPC port's interceptors and handlers in process and passes streams on to the
-	// dialled connection. Nil: every call goes over the dialled connection.
+	// gRPC port's interceptors and handlers in process, and the watch streams too
+	// (localwatch.go). Nil: every call goes over the dialled connection.
 	Local func(remote *grpc.ClientConn) grpc.ClientConnInterface
 	// Ready reports whether the service can take requests, for /healthz.
 	Ready func(ctx context.Context) error
@@ -68,11 +68,10 @@ const DefaultMaxBodyBytes = 1 << 20
 type Gateway struct {
 	http.Handler
 	conn *grpc.ClientConn
-	pool *streamPool
 }
 
 // Close closes the connection to the gRPC port.
-func (g *Gateway) Close() error { g.pool.Close(); return g.conn.Close() }
+func (g *Gateway) Close() error { return g.conn.Close() }
 
 // New returns the HTTP handler.
 func New(ctx context.Context, opts Options) (*Gateway, error) {
@@ -107,9 +106,6 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	if opts.Local != nil {
 		cc = opts.Local(conn)
 	}
-	// Streams (watches) over as many loopback connections as they need: watchpool.go.
-	pool := newStreamPool(cc, conn, func() (*grpc.ClientConn, error) { return grpc.NewClient(opts.GRPCTarget, dial...) })
-	cc = pool
 	for _, err := range []error{
 		rallyv1.RegisterCampaignServiceHandlerClient(ctx, gw, rallyv1.NewCampaignServiceClient(cc)),
 		rallyv1.RegisterEventServiceHandlerClient(ctx, gw, rallyv1.NewEventServiceClient(cc)),
@@ -118,6 +114,15 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		rallyv1.RegisterTaskServiceHandlerClient(ctx, gw, rallyv1.NewTaskServiceClient(cc)),
 	} {
 		if err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	// Watch streams in process, in the HTTP request's goroutine: localwatch.go. Without
+	// it (no Local) they go over the one connection, where the gRPC port's
+	// --grpc-max-streams caps them.
+	if ls, ok := cc.(localStreamer); ok {
+		if err := serveWatchesLocally(gw, ls); err != nil {
 			conn.Close()
 			return nil, err
 		}
@@ -168,7 +173,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	h = resolveClient(opts.Resolver, h)
 	h = cors(opts.CORSOrigins, h)
 	h = securityHeaders(opts.TLS, h)
-	return &Gateway{Handler: h, conn: conn, pool: pool}, nil
+	return &Gateway{Handler: h, conn: conn}, nil
 }
 
 // errorHandler is grpc-gateway's default, except that:

@@ -6,12 +6,12 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
 	protocodec "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
@@ -34,26 +34,32 @@ import (
 //   - a handler's error as the client would receive it: a status error, context errors
 //     as CANCELED/DEADLINE_EXCEEDED, any other error as UNKNOWN with its text.
 //
-// Streams (the watch endpoints) and methods not registered through New still go over
-// the connection the gateway dials.
+// Server streams (the watch endpoints) run in process too, through ServeStream
+// (local_stream.go); NewStream and methods not registered through New still go over the
+// connection the gateway dials.
 
-// unaryMethod is one registered unary method.
-type unaryMethod struct {
+// localMethod is one registered method: unary (handler) or streaming (stream).
+type localMethod struct {
 	srv     any
 	handler grpc.MethodHandler
+	stream  grpc.StreamHandler
+	desc    grpc.StreamDesc
 }
 
-// localRegistrar registers services on the gRPC server and remembers their unary
-// methods for the in-process path.
+// localRegistrar registers services on the gRPC server and remembers their methods for
+// the in-process path.
 type localRegistrar struct {
 	gs      *grpc.Server
-	methods map[string]unaryMethod
+	methods map[string]localMethod
 }
 
 func (r *localRegistrar) RegisterService(desc *grpc.ServiceDesc, impl any) {
 	r.gs.RegisterService(desc, impl)
 	for _, m := range desc.Methods {
-		r.methods["/"+desc.ServiceName+"/"+m.MethodName] = unaryMethod{srv: impl, handler: m.Handler}
+		r.methods["/"+desc.ServiceName+"/"+m.MethodName] = localMethod{srv: impl, handler: m.Handler}
+	}
+	for _, m := range desc.Streams {
+		r.methods["/"+desc.ServiceName+"/"+m.StreamName] = localMethod{srv: impl, stream: m.Handler, desc: m}
 	}
 }
 
@@ -93,14 +99,15 @@ func (s *Server) Local(opts LocalOptions) grpc.ClientConnInterface {
 	if opts.MaxRecvMsgSize <= 0 {
 		opts.MaxRecvMsgSize = 4 << 20
 	}
-	return &localConn{opts: opts, methods: s.methods, chain: s.chain, codec: encoding.GetCodecV2(protocodec.Name),
-		serverCodec: newRequestCodec(), userAgent: "grpc-go/" + grpc.Version}
+	return &localConn{opts: opts, methods: s.methods, chain: s.chain, streamChain: s.streamChain,
+		codec: encoding.GetCodecV2(protocodec.Name), serverCodec: newRequestCodec(), userAgent: "grpc-go/" + grpc.Version}
 }
 
 type localConn struct {
 	opts        LocalOptions
-	methods     map[string]unaryMethod
+	methods     map[string]localMethod
 	chain       grpc.UnaryServerInterceptor
+	streamChain grpc.StreamServerInterceptor
 	codec       encoding.CodecV2 // the client's
 	serverCodec encoding.CodecV2 // the port's (codec.go)
 	userAgent   string
@@ -112,7 +119,7 @@ func (c *localConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method
 
 func (c *localConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
 	m, ok := c.methods[method]
-	if !ok {
+	if !ok || m.handler == nil {
 		return c.opts.Remote.Invoke(ctx, method, args, reply, opts...)
 	}
 	if err := ctx.Err(); err != nil {
@@ -124,25 +131,12 @@ func (c *localConn) Invoke(ctx context.Context, method string, args, reply any, 
 	}
 	defer req.Free()
 	st := &localStream{method: method}
-	sctx := metadata.NewIncomingContext(callContext{ctx}, c.incoming(ctx))
-	sctx = peer.NewContext(sctx, &peer.Peer{Addr: c.opts.Peer})
-	sctx = grpc.NewContextWithServerTransportStream(sctx, st)
-	dec := func(v any) error {
-		if n := req.Len(); n > c.opts.MaxRecvMsgSize {
-			return status.Errorf(codes.ResourceExhausted, "grpc: received message larger than max (%d vs. %d)", n, c.opts.MaxRecvMsgSize)
-		}
-		if err := c.serverCodec.Unmarshal(req, v); err != nil {
-			return status.Errorf(codes.Internal, "grpc: failed to unmarshal the received message: %v", err)
-		}
-		return nil
-	}
-	resp, appErr := m.handler(m.srv, sctx, dec, c.chain)
+	sctx, end := c.serverContext(ctx, st)
+	defer end()
+	resp, appErr := m.handler(m.srv, sctx, func(v any) error { return c.decode(req, v) }, c.chain)
 	st.deliver(opts)
 	if appErr != nil {
-		if s, ok := status.FromError(appErr); ok {
-			return s.Err()
-		}
-		return status.FromContextError(appErr).Err()
+		return callError(appErr)
 	}
 	if err := ctx.Err(); err != nil {
 		// The client would have given up at the deadline or cancellation.
@@ -157,6 +151,36 @@ func (c *localConn) Invoke(ctx context.Context, method string, args, reply any, 
 		return status.Errorf(codes.Internal, "grpc: failed to unmarshal the received message: %v", err)
 	}
 	return nil
+}
+
+// serverContext is the context the port would give the handler of a call whose caller's
+// context is ctx: see the comment atop this file.
+// Call end when the call returns.
+func (c *localConn) serverContext(ctx context.Context, st *localStream) (sctx context.Context, end func()) {
+	sctx, end = callContext(ctx)
+	sctx = metadata.NewIncomingContext(sctx, c.incoming(ctx))
+	sctx = peer.NewContext(sctx, &peer.Peer{Addr: c.opts.Peer})
+	return grpc.NewContextWithServerTransportStream(sctx, st), end
+}
+
+// decode decodes a request as the port does: refused over its size limit, by its codec.
+func (c *localConn) decode(req mem.BufferSlice, v any) error {
+	if n := req.Len(); n > c.opts.MaxRecvMsgSize {
+		return status.Errorf(codes.ResourceExhausted, "grpc: received message larger than max (%d vs. %d)", n, c.opts.MaxRecvMsgSize)
+	}
+	if err := c.serverCodec.Unmarshal(req, v); err != nil {
+		return status.Errorf(codes.Internal, "grpc: failed to unmarshal the received message: %v", err)
+	}
+	return nil
+}
+
+// callError is a handler's error as the client receives it: a status error as it is,
+// context errors as CANCELED or DEADLINE_EXCEEDED, any other as UNKNOWN with its text.
+func callError(err error) error {
+	if s, ok := status.FromError(err); ok {
+		return s.Err()
+	}
+	return status.FromContextError(err).Err()
 }
 
 // incoming is the metadata grpc-go's server would build from the caller's outgoing
@@ -196,17 +220,27 @@ func reservedHeader(k string) bool {
 }
 
 // callContext is the server's context of an in-process call: the caller's deadline and
-// cancellation, none of its values.
-type callContext struct{ caller context.Context }
-
-func (c callContext) Deadline() (time.Time, bool) { return c.caller.Deadline() }
-func (c callContext) Done() <-chan struct{}       { return c.caller.Done() }
-func (c callContext) Err() error                  { return c.caller.Err() }
-func (c callContext) Value(any) any               { return nil }
-
-// AfterFunc lets contexts derived from this one follow the caller's cancellation
-// without a goroutine each (context.propagateCancel looks for it).
-func (c callContext) AfterFunc(f func()) func() bool { return context.AfterFunc(c.caller, f) }
+// cancellation, none of its values. It is a context of the context package's own, so that
+// contexts derived from it (the interceptors', the handler's) follow it without a
+// goroutine each: context.WithCancel starts a goroutine to follow a parent of another
+// type, one per REST watcher and per unary call with a deadline when this was a type of
+// its own that hid the caller's cancelCtx with its values. It ends when the caller's
+// context does, or when the call returns (end), as the port's does.
+func callContext(caller context.Context) (ctx context.Context, end func()) {
+	var cancel context.CancelFunc
+	if d, ok := caller.Deadline(); ok {
+		ctx, cancel = context.WithDeadline(context.Background(), d)
+	} else {
+		ctx, cancel = context.WithCancel(context.Background())
+	}
+	stop := context.AfterFunc(caller, func() {
+		if errors.Is(caller.Err(), context.DeadlineExceeded) {
+			return // this one's timer ends it at the same deadline, as DEADLINE_EXCEEDED
+		}
+		cancel()
+	})
+	return ctx, func() { stop(); cancel() }
+}
 
 // localStream is the grpc.ServerTransportStream of an in-process call: it collects the
 // response headers and trailers.
@@ -216,6 +250,9 @@ type localStream struct {
 	header  metadata.MD
 	trailer metadata.MD
 	sent    bool
+	// onHeader, for a stream, is given the response headers when the port would send
+	// them: at SendHeader, before the first message, or at the end (flushHeader).
+	onHeader func(metadata.MD)
 }
 
 var errHeaderSent = errors.New("transport: the stream is done or WriteHeader was already called")
@@ -234,13 +271,33 @@ func (s *localStream) SetHeader(md metadata.MD) error {
 
 func (s *localStream) SendHeader(md metadata.MD) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.sent {
+		s.mu.Unlock()
 		return errHeaderSent
 	}
 	s.header = metadata.Join(s.header, md)
 	s.sent = true
+	header := s.header
+	s.mu.Unlock()
+	if s.onHeader != nil {
+		s.onHeader(header)
+	}
 	return nil
+}
+
+// flushHeader sends the headers of a stream unless they were sent.
+func (s *localStream) flushHeader() {
+	s.mu.Lock()
+	if s.sent {
+		s.mu.Unlock()
+		return
+	}
+	s.sent = true
+	header := s.header
+	s.mu.Unlock()
+	if s.onHeader != nil {
+		s.onHeader(header)
+	}
 }
 
 func (s *localStream) SetTrailer(md metadata.MD) error {

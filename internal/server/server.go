@@ -99,9 +99,10 @@ type Server struct {
 	GRPC   *grpc.Server
 	Health *health.Server
 	svc    *service
-	// methods and chain are the unary methods and interceptors, for Local.
-	methods map[string]unaryMethod
-	chain   grpc.UnaryServerInterceptor
+	// methods, chain and streamChain are the methods and interceptors, for Local.
+	methods     map[string]localMethod
+	chain       grpc.UnaryServerInterceptor
+	streamChain grpc.StreamServerInterceptor
 }
 
 // Close publishes the public attendance changes still being coalesced. Call it at
@@ -207,7 +208,7 @@ func New(opts Options) (*Server, error) {
 
 	gs := grpc.NewServer(grpcOpts...)
 	// Rally's services are registered for the in-process path (local.go) as well.
-	reg := &localRegistrar{gs: gs, methods: map[string]unaryMethod{}}
+	reg := &localRegistrar{gs: gs, methods: map[string]localMethod{}}
 	rallyv1.RegisterCampaignServiceServer(reg, &campaignServer{service: svc})
 	rallyv1.RegisterOrganiserServiceServer(reg, &organiserServer{service: svc})
 	rallyv1.RegisterRsvpServiceServer(reg, &rsvpServer{service: svc})
@@ -217,7 +218,8 @@ func New(opts Options) (*Server, error) {
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)
-	return &Server{GRPC: gs, Health: hs, svc: svc, methods: reg.methods, chain: chainUnary(unary)}, nil
+	return &Server{GRPC: gs, Health: hs, svc: svc, methods: reg.methods, chain: chainUnary(unary),
+		streamChain: stream.StreamServerInterceptor()}, nil
 }
 
 // streamWorkers is how many goroutines serve calls, kept between calls (grpc-go's

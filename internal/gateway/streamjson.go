@@ -1,0 +1,89 @@
+package gateway
+
+import (
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+)
+
+// The JSON of a watch stream's message. grpc-gateway marshals each message of a stream
+// for its watcher, as {"result": message}, with protojson and then encoding/json: about
+// half of the CPU of delivering a change over REST. Every REST watcher of a change who
+// sees it alike receives the same message, so the JSON is kept for the most recent
+// messages, keyed by their deterministic protobuf encoding: equal keys mean equal
+// messages and therefore equal JSON, so no watcher can be given what another sees
+// unless it is exactly what it would see itself.
+
+// streamJSONCacheLen is how many messages' JSON is kept: the few changes in flight at
+// once on a replica.
+const streamJSONCacheLen = 64
+
+// streamJSONMaxKey bounds the messages kept: big ones (a campaign's snapshots) are rare
+// and would hold memory.
+const streamJSONMaxKey = 16 << 10
+
+type streamJSONCache struct {
+	mu   sync.Mutex
+	m    map[string][]byte
+	ring [streamJSONCacheLen]string
+	next int
+}
+
+// marshal returns the JSON of {"result": msg} as marshal makes it, from the cache when it
+// can.
+func (c *streamJSONCache) marshal(msg proto.Message, v any, marshal func(any) ([]byte, error)) ([]byte, error) {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(msg)
+	if err != nil || len(b) > streamJSONMaxKey {
+		return marshal(v)
+	}
+	key := string(proto.MessageName(msg)) + "\x00" + string(b)
+	c.mu.Lock()
+	out, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return out, nil
+	}
+	if out, err = marshal(v); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[string][]byte, streamJSONCacheLen)
+	}
+	if _, ok := c.m[key]; !ok {
+		delete(c.m, c.ring[c.next])
+		c.ring[c.next] = key
+		c.next = (c.next + 1) % streamJSONCacheLen
+		c.m[key] = out
+	}
+	return out, nil
+}
+
+// streamResult returns the message of a stream chunk grpc-gateway marshals: a map whose
+// only entry is "result", holding a message of a watch stream.
+func streamResult(v any) (proto.Message, bool) {
+	m, ok := v.(map[string]any)
+	if !ok || len(m) != 1 {
+		return nil, false
+	}
+	msg, ok := m["result"].(proto.Message)
+	if !ok || msg == nil {
+		return nil, false
+	}
+	return msg, true
+}
+
+// streamJSON is the cache of every gateway in the process: they all marshal with the one
+// fieldMarshaler New builds (EmitUnpopulated), so a message's JSON is the same whichever
+// gateway made it.
+var streamJSON streamJSONCache
+
+// Marshal implements runtime.Marshaler: JSONPb's, with the JSON of watch streams'
+// messages shared (see streamJSONCache).
+func (m fieldMarshaler) Marshal(v any) ([]byte, error) {
+	if msg, ok := streamResult(v); ok {
+		return streamJSON.marshal(msg, v, m.JSONPb.Marshal)
+	}
+	return m.JSONPb.Marshal(v)
+}
