@@ -136,6 +136,9 @@ type Store struct {
 	// same script as the write; createScript is rsvp_create.lua.
 	changes      *pubsubredis.InScript
 	createScript *rsvpFunc
+	// fcalls runs the RSVP functions, concurrent callers' FCALLs sharing round trips
+	// (pipeline.go).
+	fcalls *autoPipeline
 }
 
 var (
@@ -190,6 +193,7 @@ func New(rdb goredis.UniversalClient, prefix string, opts ...Option) *Store {
 		o(s)
 	}
 	s.createScript = rsvpCreateScript
+	s.fcalls = newAutoPipeline(rdb)
 	return s
 }
 

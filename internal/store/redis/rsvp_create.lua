@@ -15,10 +15,11 @@
 -- this one), 'replay' for an RSVP created earlier with the same request key; 'nf',
 -- 'closed', 'toolarge', 'exists'.
 --
--- This is the hot path of a rush to an event, so it reads with two HMGETs and writes
--- with one command per key.
+-- This is the hot path of a rush to an event (issue 19: Redis's CPU per create), so it
+-- reads with two HMGETs and writes with one command per key, builds no tables it can do
+-- without, and answers from what it wrote rather than reading the RSVP back.
 local OWN_ARGS = 8 -- ARGV[1] to ARGV[8]: rsvp.go's createArgc
-local now, retention = tonumber(ARGV[1]), tonumber(ARGV[2])
+local now, retention = ARGV[1], tonumber(ARGV[2])
 local id, pb, guests, token = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local request, sealed = ARGV[7], ARGV[8]
 
@@ -30,14 +31,15 @@ local function with_campaign(out, campaign)
   return out
 end
 
--- What the records already hold under the request key, the token and the ID.
--- seen[3], the request key's entry, only with a request key: a field that is not there
--- costs a search of the whole hash while it is small (a listpack).
+-- What the records already hold under the request key, the token and the ID, and the
+-- expiry last set on the records and the GOING and WAITLISTED indexes (rsvp_lib.lua's
+-- expire). seen[6], the request key's entry, only with a request key: a field that is
+-- not there costs a search of the whole hash while it is small (a listpack).
 local seen
 if request ~= '' then
-  seen = redis.call('HMGET', RECORDS, '#' .. token, id .. ':t', '?' .. request)
+  seen = redis.call('HMGET', RECORDS, '#' .. token, id .. ':t', '!2', '!4', '!5', '?' .. request)
 else
-  seen = redis.call('HMGET', RECORDS, '#' .. token, id .. ':t')
+  seen = redis.call('HMGET', RECORDS, '#' .. token, id .. ':t', '!2', '!4', '!5')
 end
 
 -- A request key seen before: the RSVP created then, as it is now, with the token sealed
@@ -45,8 +47,8 @@ end
 -- event has closed since. When it names this very ID, this is the same call sent again
 -- (go-redis resends a command when the connection breaks before the reply): not a
 -- replay for the caller, who holds the token.
-if seen[3] then
-  local v = seen[3]
+if seen[6] then
+  local v = seen[6]
   local sep = string.find(v, ':', 1, true)
   local first = string.sub(v, 1, sep - 1)
   local status = 'replay'
@@ -65,64 +67,96 @@ if seen[1] or seen[2] then
   return {'exists'}
 end
 
-local ev = event()
-if not ev then
+-- The event's fields, as event() reads them but without start_ms, which a create does
+-- not need, and without a table: rev (set by every event write: none, no event),
+-- state, capacity, end_ms, going, waitlisted, rsvp_seq, campaign (nil in an event
+-- stored before the field was).
+local e = redis.call('HMGET', EVENT, 'rev', 'state', 'capacity', 'end_ms', 'going',
+  'waitlisted', 'rsvp_seq', 'campaign')
+if not e[1] then
   return {'nf'}
 end
-if closed(ev, now) then
+local capacity, end_ms = tonumber(e[3] or '0'), tonumber(e[4] or '0')
+if tonumber(e[2]) == EVENT_CANCELLED or end_ms <= tonumber(now) then -- closed()
   return {'closed'}
 end
-local r = {id = id, guests = guests, seq = string.format('%016x', ev.seq + 1), checked = '0', updated = ARGV[1]}
-local size = party(r)
+local going, waitlisted, seq = tonumber(e[5] or '0'), tonumber(e[6] or '0'), tonumber(e[7] or '0') + 1
+local size = 1 + guests -- party()
 -- With a first come, first served waitlist a party larger than the whole capacity could
 -- never be promoted, and would block everyone behind it.
-if ev.capacity > 0 and size > ev.capacity then
+if capacity > 0 and size > capacity then
   return {'toolarge'}
 end
 
 -- A place only if nobody waits: whoever is on the waitlist came first.
-if ev.waitlisted == 0 and fits(ev, size) then
-  r.state = S_GOING
-  ev.going = ev.going + size
-  redis.call('HSET', EVENT, 'rsvp_seq', ev.seq + 1, 'going', ev.going)
+local state
+if waitlisted == 0 and (capacity == 0 or going + size <= capacity) then -- fits()
+  state = S_GOING
+  going = going + size
+  redis.call('HSET', EVENT, 'rsvp_seq', seq, 'going', going)
 else
-  r.state = S_WAITLISTED
-  ev.waitlisted = ev.waitlisted + size
-  redis.call('HSET', EVENT, 'rsvp_seq', ev.seq + 1, 'waitlisted', ev.waitlisted)
+  state = S_WAITLISTED
+  waitlisted = waitlisted + size
+  redis.call('HSET', EVENT, 'rsvp_seq', seq, 'waitlisted', waitlisted)
 end
-local fields = {
-  id, pb,
-  id .. ':s', string.format('%d:%d:%s:%s:%s', r.state, r.guests, r.seq, r.checked, r.updated),
-  id .. ':t', token,
-  '#' .. token, id,
-}
+-- The plain record, as save() writes it, and the index entry, as member() makes it.
+local hex = string.format('%016x', seq)
+local plain = state .. ':' .. guests .. ':' .. hex .. ':0:' .. now
+local m = hex .. '|' .. id
+-- The expiry (rsvp_lib.lua's expire): a PEXPIREAT of the records and of the index only
+-- where the field kept with the records does not prove it set already. Both are already
+-- right for all but an event's first RSVPs, the first after its end moved, and the first
+-- in a state index after something left it.
+local at = end_ms + retention
+local records_set = tonumber(seen[3]) == at
+local index_set = records_set and tonumber(seen[3 + state]) == at -- '!4', '!5'
+local f, n = {id, pb, id .. ':s', plain, id .. ':t', token, '#' .. token, id}, 8
 if request ~= '' then
-  fields[#fields + 1] = '?' .. request
-  fields[#fields + 1] = id .. ':' .. sealed
-  -- So that rsvp_delete.lua finds the request key's entry from the RSVP.
-  fields[#fields + 1] = id .. ':q'
-  fields[#fields + 1] = request
+  -- <rid>:q so that rsvp_delete.lua finds the request key's entry from the RSVP.
+  f[9], f[10], f[11], f[12], n = '?' .. request, id .. ':' .. sealed, id .. ':q', request, 12
 end
-redis.call('HSET', RECORDS, unpack(fields))
-redis.call('ZADD', ALL, 0, member(r))
-redis.call('ZADD', index[r.state], 0, member(r))
-touch(RECORDS)
-touch(ALL)
-touch(index[r.state])
+if not records_set then
+  f[n + 1], f[n + 2], n = '!2', at, n + 2
+end
+if not index_set then
+  f[n + 1], f[n + 2] = EXPIRY_OF[state], at
+end
+redis.call('HSET', RECORDS, unpack(f))
+-- No entry in rsvp:all (KEYS[3]): ListRSVPs of every state merges the three state
+-- indexes, which saves this hot path a ZADD and a PEXPIREAT.
+redis.call('ZADD', index[state], 0, m)
 -- Places may be free for the waitlist if capacity grew and Rebalance has not run yet;
 -- only a waitlist with a free place can move.
-if r.state == S_WAITLISTED and (ev.capacity == 0 or ev.going < ev.capacity) then
-  promote(ev, ARGV[1])
+local promoted = false
+if state == S_WAITLISTED and (capacity == 0 or going < capacity) then
+  promote({capacity = capacity, going = going}, now)
+  promoted = true
 end
-expire(retention, true, ev.end_ms)
+if promoted then
+  touch(RECORDS)
+  touch(index[state])
+  expire(retention, true, end_ms) -- and whatever promote wrote
+else
+  if not records_set then
+    redis.call('PEXPIREAT', RECORDS, at)
+  end
+  if not index_set then
+    redis.call('PEXPIREAT', index[state], at)
+  end
+end
 if KEYS[7] then
   publish_change(KEYS[7], OWN_ARGS + 1)
 end
--- A new GOING RSVP is exactly what was written; a waitlisted one needs its rank.
+-- The answer is what was written (reply() would read it back): a new GOING RSVP has no
+-- rank, a new waitlisted one only needs its rank, unless the waitlist moved, which may
+-- have promoted it.
 local out
-if r.state == S_GOING then
-  out = {'ok', pb, fields[4], token, -1, sealed}
+if state == S_GOING then
+  out = {'ok', pb, plain, token, -1, sealed}
+elseif not promoted then
+  out = {'ok', pb, plain, token, redis.call('ZRANK', WAITLISTED, m), sealed}
 else
   out = reply('ok', id, sealed)
 end
-return with_campaign(out, ev.campaign)
+out[7] = e[8] or false -- with_campaign without the read: the field was read above
+return out

@@ -44,10 +44,11 @@ if ev then
 end
 local m = member(r)
 redis.call('ZREM', index[r.state], m)
-redis.call('ZREM', ALL, m)
+redis.call('ZREM', ALL, m) -- an RSVP stored before issue 19 stopped writing rsvp:all
 
 drop_code(id)
-local fields = {id, id .. ':s', id .. ':t', id .. ':q', id .. ':b'}
+-- With EXPIRY_OF its index: the ZREM may have emptied it (rsvp_lib.lua's expire).
+local fields = {id, id .. ':s', id .. ':t', id .. ':q', id .. ':b', EXPIRY_OF[r.state]}
 -- The maps' entries go only while they still name this RSVP.
 if token and redis.call('HGET', RECORDS, '#' .. token) == id then
   fields[#fields + 1] = '#' .. token

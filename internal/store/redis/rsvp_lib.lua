@@ -29,13 +29,20 @@
 --                                            sees it>;
 --                                            #<token hash> = <rid>; ?<request key> =
 --                                            <rid>:<sealed token>; %<code hash> =
---                                            <rid>:<expiry ms>:<sealed nickname of <rid>>
--- KEYS[3]  <prefix>{ev:<id>}:rsvp:all        ZSET, score 0: every RSVP, by index key
+--                                            <rid>:<expiry ms>:<sealed nickname of <rid>>;
+--                                            !2, !4, !5, !6 = the expiry (ms) last set
+--                                            on KEYS[2], [4], [5], [6], or '' (expire)
+-- KEYS[3]  <prefix>{ev:<id>}:rsvp:all        ZSET, score 0: every RSVP, by index key, as
+--                                            Rally wrote it until issue 19: no longer
+--                                            written (a ZADD and a PEXPIREAT less per
+--                                            create; ListRSVPs of all states merges the
+--                                            three below), only cleaned by rsvp_delete
+--                                            and expired with the rest
 -- KEYS[4]  <prefix>{ev:<id>}:rsvp:going      ZSET, score 0: the GOING ones
 -- KEYS[5]  <prefix>{ev:<id>}:rsvp:waitlisted ZSET, score 0: the waitlist, in order
 -- KEYS[6]  <prefix>{ev:<id>}:rsvp:cancelled  ZSET, score 0: the CANCELLED ones
 --
--- RSVP IDs are [a-z0-9], so the '#', '?' and '%' fields never meet a record's. A buddy
+-- RSVP IDs are [a-z0-9], so the '#', '?', '%' and '!' fields never meet a record's. A buddy
 -- code lives in its event's hash, so a code of another event is simply not found; only
 -- its hash is stored, never the code, and nicknames arrive sealed (opaque bytes here). Keeping the
 -- token and request maps in the records' hash lets a create check the request key, the
@@ -137,14 +144,25 @@ local function load(id)
   return parse(id, v)
 end
 
--- save writes the plain record of r.
-local function save(r)
+-- EXPIRY[i] is the field of the records' hash that holds the expiry time (ms) last set
+-- on KEYS[i], while it holds, and EXPIRY_OF[state] that of the state's index: see
+-- expire.
+local EXPIRY = {[2] = '!2', [4] = '!4', [5] = '!5', [6] = '!6'}
+local EXPIRY_OF = {[S_GOING] = '!4', [S_WAITLISTED] = '!5', [S_CANCELLED] = '!6'}
+
+-- save writes the plain record of r, and with stale, the field EXPIRY_OF an index that
+-- may have just lost its last entry, as unknown (in the same command).
+local function save(r, stale)
   touch(RECORDS)
   local v = string.format('%d:%d:%s:%s:%s', r.state, r.guests, r.seq, r.checked, r.updated)
   if r.out then
     v = v .. ':' .. r.out
   end
-  redis.call('HSET', RECORDS, r.id .. ':s', v)
+  if stale then
+    redis.call('HSET', RECORDS, r.id .. ':s', v, stale, '')
+  else
+    redis.call('HSET', RECORDS, r.id .. ':s', v)
+  end
 end
 
 -- member is r's entry in the indexes.
@@ -174,8 +192,9 @@ local function move(r, state, now)
     redis.call('HINCRBY', EVENT, 'waitlisted', size)
   end
   redis.call('ZADD', index[state], 0, m)
+  local from = r.state
   r.state, r.updated = state, now
-  save(r)
+  save(r, EXPIRY_OF[from]) -- the ZREM may have emptied, so deleted, from's index
 end
 
 -- fits: a party of size people fits in the free places of ev (capacity 0: no limit).
@@ -200,6 +219,7 @@ local function promote(ev, now)
       -- Cannot happen (records and indexes change in the same scripts); if it did,
       -- dropping the entry beats blocking the waitlist for good.
       redis.call('ZREM', WAITLISTED, head)
+      redis.call('HDEL', RECORDS, EXPIRY_OF[S_WAITLISTED]) -- see save
     else
       if not fits(ev, party(r)) then
         return
@@ -215,18 +235,54 @@ end
 -- skipped by PEXPIREAT; whichever script creates one sets its expiry, as every write
 -- script calls this last. A time in the past (the end moved back more than the
 -- retention) deletes them now, as it should. end_ms saves a read when the caller has it.
+--
+-- So that rsvp_create.lua, the hot path, can leave out the PEXPIREATs of keys whose
+-- expiry is already right, the records' hash keeps the expiry last set on it and on
+-- each state index (fields EXPIRY[i]). The rule, which makes a field equal to the
+-- current end plus retention prove the key exists with that expiry:
+--   * a field is only ever set to t in the script that sets the key's expiry to t, the
+--     key existing then (PEXPIREAT answered 1; a create's own HSET and ZADD);
+--   * every other PEXPIREAT of a data key (this function, the only other place) sets
+--     its field or clears it, in the same script;
+--   * every ZREM from a state index (move, promote, rsvp_delete.lua) clears the index's
+--     field in the same script, as it may have emptied, so deleted, the index; and
+--     nothing else deletes or re-expires the keys (rsvp:all, never skipped, excepted);
+--   * rsvp_create.lua skips only when both the records' field and the index's equal
+--     the time it would set: the records' hash, which it has just read, exists, so that
+--     time has not passed on Redis's clock, and neither has the index expired.
+-- A field that is absent or '' (data of an older Rally, a moved end, a retention that
+-- differs between replicas) costs the next create its PEXPIREAT, nothing else.
 local function expire(retention, only_touched, end_ms)
   end_ms = end_ms or tonumber(redis.call('HGET', EVENT, 'end_ms'))
   if not end_ms then
     return
   end
   local at = end_ms + retention
-  for i = 2, 6 do -- the data keys
+  local marks = {}
+  for i = 3, 6 do -- the indexes, rsvp:all included
     local key = KEYS[i]
     if not only_touched or touched[key] then
-      redis.call('PEXPIREAT', key, at)
+      local set = redis.call('PEXPIREAT', key, at)
+      if i > 3 then
+        marks[#marks + 1] = EXPIRY[i]
+        marks[#marks + 1] = (set == 1 and at) or ''
+      end
     end
   end
+  marks[#marks + 1] = EXPIRY[2]
+  marks[#marks + 1] = at
+  if touched[RECORDS] then
+    -- It exists (or the script emptied it: then it holds these fields, and expires).
+    redis.call('HSET', RECORDS, unpack(marks))
+  else
+    -- Not written by this script: it may not exist, and HDEL creates nothing.
+    local fields = {}
+    for i = 1, #marks, 2 do
+      fields[#fields + 1] = marks[i]
+    end
+    redis.call('HDEL', RECORDS, unpack(fields))
+  end
+  redis.call('PEXPIREAT', RECORDS, at)
 end
 
 -- view returns what Go needs to build RSVP id: {pb, plain record, token hash, 0-based

@@ -89,6 +89,8 @@ func (f *rsvpFunc) Name() string {
 }
 
 // Run calls the function with FCALL, loading the library first if the server lacks it.
+// The Store's rdb is its autoPipeline (pipeline.go), so concurrent calls share round
+// trips; a call that finds the function missing reloads and calls again on its own.
 func (f *rsvpFunc) Run(ctx context.Context, rdb functionCaller, keys []string, args ...any) *goredis.Cmd {
 	cmd := rdb.FCall(ctx, f.Name(), keys, args...)
 	if !isFunctionNotFound(cmd.Err()) {
@@ -116,6 +118,9 @@ func loadLibrary(ctx context.Context, rdb functionCaller) error {
 			return nil
 		}
 		return err
+	}
+	if p, ok := rdb.(*autoPipeline); ok {
+		rdb = p.rdb
 	}
 	if c, ok := rdb.(*goredis.ClusterClient); ok {
 		return c.ForEachMaster(ctx, func(ctx context.Context, m *goredis.Client) error { return load(ctx, m) })

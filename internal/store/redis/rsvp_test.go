@@ -122,10 +122,8 @@ func checkInvariants(t *testing.T, s *Store, eventID string, capacity int64) raw
 	r := readRaw(t, s, eventID)
 	var goingPeople, waitPeople int64
 	byState := map[int64][]string{}
-	var all []string
 	for id, rec := range r.records {
 		member := rec.seq + "|" + id
-		all = append(all, member)
 		byState[rec.state] = append(byState[rec.state], member)
 		switch rallyv1.RsvpState(rec.state) {
 		case going:
@@ -134,14 +132,14 @@ func checkInvariants(t *testing.T, s *Store, eventID string, capacity int64) raw
 			waitPeople += 1 + rec.guests
 		}
 	}
-	for _, l := range append([][]string{all}, byState[1], byState[2], byState[3]) {
+	for _, l := range [][]string{byState[1], byState[2], byState[3]} {
 		slices.Sort(l)
 	}
 	if r.going != goingPeople || r.waitlisted != waitPeople {
 		t.Errorf("counts going %d, waitlisted %d; the records sum to %d and %d", r.going, r.waitlisted, goingPeople, waitPeople)
 	}
 	for name, got := range map[string][2][]string{
-		"all": {r.all, all}, "going": {r.goingIdx, byState[1]}, "waitlisted": {r.waitlistIdx, byState[2]}, "cancelled": {r.cxlIdx, byState[3]},
+		"all": {r.all, nil}, "going": {r.goingIdx, byState[1]}, "waitlisted": {r.waitlistIdx, byState[2]}, "cancelled": {r.cxlIdx, byState[3]},
 	} {
 		if !slices.Equal(got[0], got[1]) {
 			t.Errorf("index %s holds %d entries, the records say %d", name, len(got[0]), len(got[1]))
@@ -707,7 +705,12 @@ func TestRSVPCheckInAndClosed(t *testing.T) {
 }
 
 // rsvpDataKeys are the keys of an event that hold participants' data and expire.
-func rsvpDataKeys(s *Store, eventID string) []string { return s.rsvpKeys(eventID)[1:] }
+// (Not rsvp:all, KEYS[3], which Rally no longer writes; an older Rally's expires with the
+// rest, see TestRSVPListAllStatesOlderIndex.)
+func rsvpDataKeys(s *Store, eventID string) []string {
+	k := s.rsvpKeys(eventID)
+	return append([]string{k[1]}, k[3:]...)
+}
 
 // TestRSVPExpiry: every key holding an event's RSVP data expires at the event's end plus
 // the retention, moves with the end, and the counts and audit log never expire.
@@ -872,9 +875,9 @@ func TestRSVPKeys(t *testing.T) {
 		perEvent[id] = append(perEvent[id], k)
 	}
 	// kz-1 has every kind of key: the event, RSVP records (with the token and request
-	// maps), the four indexes (someone was waitlisted) and the audit log. kz-2 never had
-	// a waitlist.
-	for ev, n := range map[string]int{"kz-1": 7, "kz-2": 6} {
+	// maps), the three state indexes (someone was waitlisted) and the audit log. kz-2
+	// never had a waitlist. (No rsvp:all: no longer written.)
+	for ev, n := range map[string]int{"kz-1": 6, "kz-2": 5} {
 		if len(perEvent[ev]) != n {
 			t.Errorf("%d keys with the hash tag of %s, want %d: %v", len(perEvent[ev]), ev, n, perEvent[ev])
 		}
@@ -999,5 +1002,155 @@ func TestRSVPCampaignOfOlderEvent(t *testing.T) {
 		if c.Campaign != "campaigns/kz" {
 			t.Errorf("RSVP %s names campaign %q, want campaigns/kz", id, c.Campaign)
 		}
+	}
+}
+
+// TestRSVPListAllStatesOlderIndex: RSVPs of every state list in arrival order, page by
+// page, from the three state indexes (rsvp:all is no longer written); an older Rally's
+// rsvp:all entries change nothing, and DeleteRSVP still takes them out.
+func TestRSVPListAllStatesOlderIndex(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := New(redistest.Start(t).Client(), testPrefix)
+	futureEvent(t, s, "e", 2)
+	var ids []string
+	for i := range 7 {
+		id := fmt.Sprintf("r%d", i)
+		rsvp(t, s, "e", id, 1) // r0, r1 going; the rest waitlisted
+		ids = append(ids, id)
+	}
+	for _, id := range []string{"r1", "r4"} {
+		if _, err := s.CancelRSVP(ctx, "events/e/rsvps/"+id, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What an older Rally wrote: every RSVP in rsvp:all too.
+	all := s.rsvpKeys("e")[2]
+	raw := readRaw(t, s, "e")
+	for id, rec := range raw.records {
+		if err := s.rdb.ZAdd(ctx, all, goredis.Z{Member: rec.seq + "|" + id}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	token := ""
+	for {
+		p, err := s.ListRSVPs(ctx, store.RSVPQuery{Event: "events/e", PageSize: 3, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range p.Items {
+			_, id, _ := rsvpID(r.GetName())
+			got = append(got, id)
+		}
+		if token = p.NextPageToken; token == "" {
+			break
+		}
+	}
+	if !slices.Equal(got, ids) {
+		t.Errorf("listed %v, want %v (arrival order, every state)", got, ids)
+	}
+	if _, err := s.DeleteRSVP(ctx, "events/e/rsvps/r3", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.rdb.ZCard(ctx, all).Result(); err != nil || n != int64(len(ids)-1) {
+		t.Errorf("rsvp:all holds %d entries after a delete, %v; want %d", n, err, len(ids)-1)
+	}
+}
+
+// TestRSVPExpirySkipped: rsvp_create.lua leaves out the PEXPIREATs that the fields kept
+// with the records prove done (rsvp_lib.lua's expire), yet through random creates,
+// cancellations, deletions, guest changes, capacity changes and moved ends, with and
+// without Rebalance after them, no data key is ever without an expiry, a create leaves
+// the keys it wrote expiring at the current end plus retention, and Rebalance all of
+// them.
+func TestRSVPExpirySkipped(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	srv := redistest.Start(t)
+	rdb := srv.Client()
+	const retention = time.Hour
+	s := New(rdb, testPrefix, WithRSVPRetention(retention))
+	e := futureEvent(t, s, "e", 3)
+	end := e.GetEndTime().AsTime()
+	rng := rand.New(rand.NewPCG(1, 2))
+	keys := s.rsvpKeys("e")
+	expiries := func() map[string]int64 {
+		out := map[string]int64{}
+		for _, k := range rsvpDataKeys(s, "e") {
+			ms, err := rdb.Do(ctx, "PEXPIRETIME", k).Int64()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ms == -1 {
+				t.Fatalf("%s has no expiry", k)
+			}
+			if ms != -2 {
+				out[k] = ms
+			}
+		}
+		return out
+	}
+	var live []string
+	next := 0
+	for step := range 600 {
+		switch op := rng.IntN(10); {
+		case op < 5 || len(live) == 0:
+			id := fmt.Sprintf("r%d", next)
+			next++
+			c, err := s.CreateRSVP(ctx, "events/e", storetest.NewRSVP("e", id, 1+rng.Int32N(2)), time.Now())
+			if err != nil {
+				t.Fatalf("step %d: %v", step, err)
+			}
+			live = append(live, id)
+			at := end.Add(retention).UnixMilli()
+			got := expiries()
+			for _, k := range []string{keys[1], s.rsvpIndexKey("e", c.Rsvp.GetState())} {
+				if got[k] != at {
+					t.Fatalf("step %d: after a create %s expires at %d, want %d", step, k, got[k], at)
+				}
+			}
+		case op < 7:
+			i := rng.IntN(len(live))
+			if _, err := s.CancelRSVP(ctx, "events/e/rsvps/"+live[i], time.Now()); err != nil {
+				t.Fatalf("step %d: %v", step, err)
+			}
+		case op < 8:
+			i := rng.IntN(len(live))
+			if _, err := s.DeleteRSVP(ctx, "events/e/rsvps/"+live[i], time.Now()); err != nil {
+				t.Fatalf("step %d: %v", step, err)
+			}
+			live = slices.Delete(live, i, i+1)
+		case op < 9:
+			g := rng.Int32N(3)
+			i := rng.IntN(len(live))
+			_, err := s.UpdateRSVP(ctx, "events/e/rsvps/"+live[i], store.RSVPChange{Guests: &g}, time.Now())
+			if err != nil && !errors.Is(err, store.ErrNoRoom) && !errors.Is(err, store.ErrPartyTooLarge) && !errors.Is(err, store.ErrEventClosed) {
+				t.Fatalf("step %d: %v", step, err)
+			}
+		default:
+			// The end moves (back or forth) and the capacity changes; Rebalance, which
+			// the server runs after, is left out at times, as after a crash.
+			end = end.Add(time.Duration(rng.IntN(5)-2) * time.Minute)
+			capacity := 2 + rng.Int32N(5) // parties of 1 or 2 people are created
+			if _, err := s.UpdateEvent(ctx, "events/e", func(e *rallyv1.Event) error {
+				e.EndTime, e.Capacity = timestamppb.New(end), capacity
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if rng.IntN(3) > 0 {
+				if err := s.Rebalance(ctx, "events/e"); err != nil {
+					t.Fatal(err)
+				}
+				at := end.Add(retention).UnixMilli()
+				for k, ms := range expiries() {
+					if ms != at {
+						t.Fatalf("step %d: after Rebalance %s expires at %d, want %d", step, k, ms, at)
+					}
+				}
+			}
+		}
+		expiries()
 	}
 }

@@ -38,7 +38,7 @@ var (
 // and returns the rest of the reply when the status is ok; another status becomes the
 // matching store error, about name.
 func (s *Store) runStatus(ctx context.Context, script *rsvpFunc, eventID, name string, args ...any) ([]any, error) {
-	res, err := script.Run(ctx, s.rdb, s.rsvpKeys(eventID), args...).Slice()
+	res, err := script.Run(ctx, s.fcalls, s.rsvpKeys(eventID), args...).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("writing %s: %w", name, err)
 	}
