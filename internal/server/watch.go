@@ -107,97 +107,162 @@ func (s *service) watch(ctx context.Context, topic, cursor string,
 	rights func(ctx context.Context, cursor string) error,
 	private *privateFeed,
 ) error {
-	if s.broker == nil {
-		return status.Error(codes.Unimplemented, "live updates are not configured")
-	}
-	release, err := s.watches.acquire(s.callerKey(ctx))
+	w, err := s.startWatch(ctx, topic, cursor, send, snapshot, render, rights, private)
 	if err != nil {
 		return err
 	}
-	defer release()
+	defer w.close()
+	return w.loop()
+}
+
+// watching is one watch stream's state. watch keeps it out of its frames: the stream
+// waits for hours in loop, whose frame is small, so that the goroutine's stack at rest is
+// shallow enough for the runtime to shrink it (see streamchain); the work is done in
+// functions called when a message comes, whose frames come and go.
+type watching struct {
+	s        *service
+	ctx      context.Context
+	topic    string
+	send     func(*rallyv1.Change) error
+	snapshot func(cursor string, reset bool) error
+	render   func(*rallyv1.Change) (*rallyv1.Change, bool, error)
+	rights   func(ctx context.Context, cursor string) error
+	private  *privateFeed
+	sub      pubsub.Subscription
+	psub     pubsub.Subscription // the private feed's; nil without one
+	last     string              // the watcher's position: the cursor of the last message it was sent
+	release  func()              // the caller's watch slot
+	closed   func()              // the metrics' count of open watches
+}
+
+// startWatch takes a watch slot, subscribes and sends the snapshot (see subscribe).
+func (s *service) startWatch(ctx context.Context, topic, cursor string,
+	send func(*rallyv1.Change) error,
+	snapshot func(cursor string, reset bool) error,
+	render func(*rallyv1.Change) (*rallyv1.Change, bool, error),
+	rights func(ctx context.Context, cursor string) error,
+	private *privateFeed,
+) (*watching, error) {
+	if s.broker == nil {
+		return nil, status.Error(codes.Unimplemented, "live updates are not configured")
+	}
+	release, err := s.watches.acquire(s.callerKey(ctx))
+	if err != nil {
+		return nil, err
+	}
 	kind := metrics.WatchEvent
 	if strings.HasPrefix(topic, "campaigns/") {
 		kind = metrics.WatchCampaign
 	}
-	defer s.metrics.WatchOpened(kind)()
-	ctx = pubsub.WithSlowHook(ctx, func() { s.metrics.WatchDropped(kind) })
+	w := &watching{s: s, topic: topic, send: send, snapshot: snapshot, render: render, rights: rights, private: private,
+		release: release, closed: s.metrics.WatchOpened(kind)}
+	w.ctx = pubsub.WithSlowHook(ctx, func() { s.metrics.WatchDropped(kind) })
 
 	// The private feed is subscribed first, so that nothing it carries after the
 	// snapshot is missed.
-	var psub pubsub.Subscription
 	if private != nil {
-		if psub, _, err = s.subscribe(ctx, private.topic, cursor, nil); err != nil {
-			return err
+		if w.psub, _, err = s.subscribe(w.ctx, private.topic, cursor, nil); err != nil {
+			w.close()
+			return nil, err
 		}
-		defer func() { psub.Close() }()
 	}
-	// last is the watcher's position: the cursor of the last message it was sent.
-	sub, last, err := s.subscribe(ctx, topic, cursor, snapshot)
-	if err != nil {
-		return err
+	if w.sub, w.last, err = s.subscribe(w.ctx, topic, cursor, snapshot); err != nil {
+		w.close()
+		return nil, err
 	}
+	return w, nil
+}
+
+// close gives back what the stream holds, its subscription aside (loop closes that).
+func (w *watching) close() {
+	if w.psub != nil {
+		w.psub.Close()
+	}
+	w.closed()
+	w.release()
+}
+
+// loop delivers until the client leaves, the server shuts down or delivering fails.
+func (w *watching) loop() error {
 	for {
 		var pc <-chan *pubsub.Message // nil without a private feed: never ready
-		if psub != nil {
-			pc = psub.C()
+		if w.psub != nil {
+			pc = w.psub.C()
 		}
 		select {
-		case <-ctx.Done():
-			sub.Close()
-			return ctx.Err()
+		case <-w.ctx.Done():
+			w.sub.Close()
+			return w.ctx.Err()
 		case _, ok := <-pc:
-			if !ok {
-				// Dropped (slow, or its history expired) or shut down: follow it afresh and
-				// send the current state, in case a signal was lost meanwhile.
-				if ctx.Err() != nil {
-					sub.Close()
-					return ctx.Err()
-				}
-				if errors.Is(psub.Err(), pubsub.ErrClosed) {
-					sub.Close()
-					return errShutdown(last)
-				}
-				if psub, _, err = s.subscribe(ctx, private.topic, last, nil); err != nil {
-					sub.Close()
-					return err
-				}
-			}
-			if err := private.send(ctx, last); err != nil {
-				sub.Close()
+			if err := w.signalled(ok); err != nil {
+				w.sub.Close()
 				return err
 			}
-		case m, ok := <-sub.C():
+		case m, ok := <-w.sub.C():
 			if ok {
-				if rights != nil {
-					if err := rights(ctx, m.Cursor); err != nil {
-						sub.Close()
-						return err
-					}
-				}
-				if err := s.deliver(m, send, render); err != nil {
-					sub.Close()
+				if err := w.message(m); err != nil {
+					w.sub.Close()
 					return err
 				}
-				last = m.Cursor
 				continue
 			}
-			switch err := sub.Err(); {
-			case errors.Is(err, pubsub.ErrSlow):
-				// The watcher fell behind; pick up from the last message it got. If that is
-				// no longer in the history, it gets a fresh snapshot: the coalesced state.
-				if sub, last, err = s.subscribe(ctx, topic, last, snapshot); err != nil {
-					return err
-				}
-			case errors.Is(err, pubsub.ErrReset):
-				if sub, last, err = s.subscribe(ctx, topic, "", snapshot); err != nil {
-					return err
-				}
-			case errors.Is(err, pubsub.ErrClosed):
-				return errShutdown(last)
-			default:
+			if err := w.resume(); err != nil {
 				return err
 			}
 		}
+	}
+}
+
+// signalled handles a signal of the private feed, or its end (ok false).
+func (w *watching) signalled(ok bool) error {
+	if !ok {
+		// Dropped (slow, or its history expired) or shut down: follow it afresh and send
+		// the current state, in case a signal was lost meanwhile.
+		if w.ctx.Err() != nil {
+			return w.ctx.Err()
+		}
+		if errors.Is(w.psub.Err(), pubsub.ErrClosed) {
+			return errShutdown(w.last)
+		}
+		psub, _, err := w.s.subscribe(w.ctx, w.private.topic, w.last, nil)
+		if err != nil {
+			return err
+		}
+		w.psub = psub
+	}
+	return w.private.send(w.ctx, w.last)
+}
+
+// message re-checks the watcher's rights and delivers m.
+func (w *watching) message(m *pubsub.Message) error {
+	if w.rights != nil {
+		if err := w.rights(w.ctx, m.Cursor); err != nil {
+			return err
+		}
+	}
+	if err := w.s.deliver(m, w.send, w.render); err != nil {
+		return err
+	}
+	w.last = m.Cursor
+	return nil
+}
+
+// resume follows the topic again after its subscription ended, or says why the stream
+// ends.
+func (w *watching) resume() error {
+	switch err := w.sub.Err(); {
+	case errors.Is(err, pubsub.ErrSlow):
+		// The watcher fell behind; pick up from the last message it got. If that is no
+		// longer in the history, it gets a fresh snapshot: the coalesced state.
+		w.sub, w.last, err = w.s.subscribe(w.ctx, w.topic, w.last, w.snapshot)
+		return err
+	case errors.Is(err, pubsub.ErrReset):
+		w.sub, w.last, err = w.s.subscribe(w.ctx, w.topic, "", w.snapshot)
+		return err
+	case errors.Is(err, pubsub.ErrClosed):
+		return errShutdown(w.last)
+	default:
+		return err
 	}
 }
 
@@ -487,11 +552,20 @@ func (s *service) buddyFeed(ctx context.Context, caller auth.Principal, event st
 	}}, nil
 }
 
+// WatchCampaign prepares the stream in a function of its own, as WatchEvent does.
 func (s *eventServer) WatchCampaign(req *rallyv1.WatchCampaignRequest, stream rallyv1.EventService_WatchCampaignServer) error {
+	a, err := s.prepareWatchCampaign(req, stream)
+	if err != nil {
+		return err
+	}
+	return s.watch(a.ctx, a.topic, a.cursor, a.send, a.snapshot, a.render, a.rights, a.private)
+}
+
+func (s *eventServer) prepareWatchCampaign(req *rallyv1.WatchCampaignRequest, stream rallyv1.EventService_WatchCampaignServer) (*watchArgs, error) {
 	ctx := stream.Context()
 	c, err := s.store.GetCampaign(ctx, req.GetName())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	caller := auth.FromContext(ctx)
 	aud := audiencePublic
@@ -501,8 +575,8 @@ func (s *eventServer) WatchCampaign(req *rallyv1.WatchCampaignRequest, stream ra
 	// last holds each event as this watcher was last sent it; see WatchEvent.
 	last := map[string]*rallyv1.Event{}
 	viewEvent := func(e *rallyv1.Event) *rallyv1.Event { return presentAt(e, aud == audienceOrganisers, s.now()) }
-	return s.watch(ctx, campaignTopic(req.GetName(), aud), req.GetCursor(), stream.Send,
-		func(cursor string, reset bool) error {
+	return &watchArgs{ctx: ctx, topic: campaignTopic(req.GetName(), aud), cursor: req.GetCursor(), send: stream.Send,
+		snapshot: func(cursor string, reset bool) error {
 			c, err := s.store.GetCampaign(ctx, req.GetName())
 			if err != nil {
 				return err
@@ -531,7 +605,7 @@ func (s *eventServer) WatchCampaign(req *rallyv1.WatchCampaignRequest, stream ra
 				}
 			}
 		},
-		func(ch *rallyv1.Change) (*rallyv1.Change, bool, error) {
+		render: func(ch *rallyv1.Change) (*rallyv1.Change, bool, error) {
 			switch {
 			case ch.GetKind() == rallyv1.ChangeKind_CHANGE_KIND_ANNOUNCEMENT:
 				return ch, mayRead(ch.GetAnnouncement(), aud), nil
@@ -556,5 +630,5 @@ func (s *eventServer) WatchCampaign(req *rallyv1.WatchCampaignRequest, stream ra
 			last[e.GetName()], ch.Event = e, e
 			return ch, true, nil
 		},
-		s.authorizeCampaignStream(caller, req.GetName(), aud), nil)
+		rights: s.authorizeCampaignStream(caller, req.GetName(), aud)}, nil
 }
