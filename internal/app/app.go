@@ -176,9 +176,11 @@ func (a *App) open(ctx context.Context) error {
 	a.gw, err = gateway.New(ctx, gateway.Options{
 		GRPCTarget:  target,
 		DialOptions: transport.dial,
-		// REST calls take the gRPC port's interceptors and handlers in process, as if on
-		// the gateway's loopback connection (issue 19: a third of a REST call's CPU was
-		// that hop); streams still use the connection.
+		// REST calls and watches take the gRPC port's interceptors and handlers in
+		// process, as if on the gateway's loopback connection (a third of a REST call's
+		// CPU was that hop, and a REST watcher held a gRPC stream besides its HTTP
+		// one); the connection carries only what the port serves and New did not
+		// register.
 		Local: func(remote *grpc.ClientConn) grpc.ClientConnInterface {
 			return a.grpc.Local(server.LocalOptions{
 				Remote: remote, Authority: target, MaxRecvMsgSize: cfg.MaxRequestBytes,

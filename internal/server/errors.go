@@ -14,6 +14,7 @@ import (
 	"github.com/rallyhq/rally/internal/calllog"
 	"github.com/rallyhq/rally/internal/metrics"
 	"github.com/rallyhq/rally/internal/store"
+	"github.com/rallyhq/rally/internal/streamchain"
 )
 
 // Errors become gRPC statuses here. Handlers return store errors and the constructors
@@ -222,8 +223,10 @@ func (m errorMapper) unary(ctx context.Context, req any, info *grpc.UnaryServerI
 	return resp, m.toStatus(ctx, info.FullMethod, err)
 }
 
-func (m errorMapper) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	return m.toStatus(ss.Context(), info.FullMethod, handler(srv, ss))
+// streamStage is unary for streams, a stage of the flat stream chain.
+func (m errorMapper) streamStage(c *streamchain.Call) (func(error) error, error) {
+	ctx, method := c.Ctx, c.Info.FullMethod
+	return func(err error) error { return m.toStatus(ctx, method, err) }, nil
 }
 
 // toStatus is the package's toStatus, knowing the call's context and the store's

@@ -92,12 +92,6 @@ func idempotencyKeyUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, 
 	return handler(ctx, req)
 }
 
-// idempotencyKeyStream applies it to the messages a stream receives (no streaming method
-// takes a request_id today; one that does gets the header's key as unary ones do).
-func idempotencyKeyStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	return handler(srv, &recvHook{ServerStream: ss, hook: applyIdempotencyKey})
-}
-
 // idFromRequestID derives the ID of a resource created with an idempotency key, so that
 // a retry targets the same name and finds the first attempt's resource. The caller is
 // part of the input: two callers choosing the same key get different resources.

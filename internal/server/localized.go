@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/rallyhq/rally/internal/streamchain"
 )
 
 // The refusals a participant reads (over REST, in the web client) carry, besides the
@@ -66,12 +68,15 @@ func localizeUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handle
 	return resp, localize(ctx, err)
 }
 
-func localizeStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	err := handler(srv, ss)
-	if err == nil {
-		return nil
-	}
-	return localize(ss.Context(), err)
+// localizeStage is localizeUnary for streams, a stage of the flat stream chain.
+func localizeStage(c *streamchain.Call) (func(error) error, error) {
+	ctx := c.Ctx
+	return func(err error) error {
+		if err == nil {
+			return nil
+		}
+		return localize(ctx, err)
+	}, nil
 }
 
 // localize adds a LocalizedMessage to err, a status, when the caller's language is one

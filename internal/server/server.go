@@ -248,20 +248,3 @@ type service struct {
 	secrets   *secret.Keyring
 	coalescer *coalescer // public attendance changes, see publish.go
 }
-
-// localizeStage is localizeStream as a stage of the flat stream chain.
-func localizeStage(c *streamchain.Call) (func(error) error, error) {
-	ctx := c.Ctx
-	return func(err error) error {
-		if err == nil {
-			return nil
-		}
-		return localize(ctx, err)
-	}, nil
-}
-
-// streamStage is stream as a stage of the flat stream chain.
-func (m errorMapper) streamStage(c *streamchain.Call) (func(error) error, error) {
-	ctx, method := c.Ctx, c.Info.FullMethod
-	return func(err error) error { return m.toStatus(ctx, method, err) }, nil
-}

@@ -125,24 +125,3 @@ func validateUnaryInterceptor(v protovalidate.Validator) grpc.UnaryServerInterce
 		return handler(ctx, req)
 	}
 }
-
-type validatingStream struct {
-	grpc.ServerStream
-	v protovalidate.Validator
-}
-
-func (s *validatingStream) RecvMsg(m any) error {
-	if err := s.ServerStream.RecvMsg(m); err != nil {
-		return err
-	}
-	if pm, ok := m.(proto.Message); ok {
-		return validateRequest(s.v, pm)
-	}
-	return nil
-}
-
-func validateStreamInterceptor(v protovalidate.Validator) grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		return handler(srv, &validatingStream{ServerStream: ss, v: v})
-	}
-}
