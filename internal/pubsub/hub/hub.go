@@ -69,6 +69,7 @@ package hub
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"time"
 
@@ -153,6 +154,8 @@ type topic struct {
 	last uint64
 	set  bool
 	live map[*Sub]struct{}
+	// subs is live as a slice, for send; nil when live has changed since.
+	subs []*Sub
 	// pending are the subscriptions still replaying.
 	pending map[*Sub]struct{}
 }
@@ -225,27 +228,69 @@ func (h *Hub) Deliver(topicName string, from uint64, entries []Entry) bool {
 	if t.set && from > t.last {
 		return false
 	}
-	for _, e := range entries {
-		if t.set && e.Pos <= t.last {
-			continue
-		}
-		t.last, t.set = e.Pos, true
-		for s := range t.live {
-			if e.Pos <= s.last {
-				continue // it read this one itself while replaying
-			}
-			select {
-			case s.ch <- e.Msg:
-				s.last = e.Pos
-			default:
-				h.endLocked(s, pubsub.ErrSlow)
-				if s.onSlow != nil {
-					s.onSlow()
+	for len(entries) > 0 && t.set && entries[0].Pos <= t.last {
+		entries = entries[1:]
+	}
+	if len(entries) == 0 {
+		return true
+	}
+	t.last, t.set = entries[len(entries)-1].Pos, true
+	h.send(t, entries)
+	return true
+}
+
+// Sending to many subscriptions is split between goroutines, one per core and at most one
+// per sendChunk subscriptions. A send to a waiting subscriber readies its goroutine on the
+// sender's core (the runtime's runnext), so a lone sender to 100,000 watchers both
+// serialises their sends and leaves the other cores to steal the woken watchers one by
+// one; senders on every core spread them from the start. Below two chunks a lone sender
+// is cheaper than starting goroutines. (BenchmarkDeliver; docs/performance.md.)
+const sendChunk = 2048
+
+// sendWorkers is how many goroutines send to n subscriptions. A variable so that tests
+// can run the parallel path with few subscribers.
+var sendWorkers = func(n int) int { return max(1, min(runtime.GOMAXPROCS(0), n/sendChunk)) }
+
+// send is Deliver's sending, with h.mu held throughout: each goroutine sends to
+// subscriptions of its own share only (their channel and last), nothing else of the hub
+// is touched until they are all done, and the slow ones are dropped afterwards, here.
+// The subscriptions are walked as a slice (liveSubs), which is also several times
+// faster than ranging over the map.
+func (h *Hub) send(t *topic, entries []Entry) {
+	subs := t.liveSubs()
+	workers := sendWorkers(len(subs))
+	share := (len(subs) + workers - 1) / workers
+	slow := make([][]*Sub, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		part := subs[min(w*share, len(subs)):min((w+1)*share, len(subs))]
+		send := func() {
+			for _, s := range part {
+				if !s.send(entries) {
+					slow[w] = append(slow[w], s)
 				}
 			}
 		}
+		if w == workers-1 {
+			send() // this goroutine takes the last share
+			break
+		}
+		wg.Go(send)
 	}
-	return true
+	wg.Wait()
+	for _, ss := range slow {
+		for _, s := range ss {
+			h.dropSlow(s)
+		}
+	}
+}
+
+// dropSlow ends s, whose queue is full, with pubsub.ErrSlow (see Bounded queues).
+func (h *Hub) dropSlow(s *Sub) {
+	h.endLocked(s, pubsub.ErrSlow)
+	if s.onSlow != nil {
+		s.onSlow()
+	}
 }
 
 // Positions returns, for every topic with live subscriptions, the position its live feed
@@ -310,6 +355,17 @@ func (h *Hub) endTopicLocked(t *topic, err error) {
 	}
 }
 
+// liveSubs returns t.live as a slice, built again only after the live set changed.
+func (t *topic) liveSubs() []*Sub {
+	if t.subs == nil {
+		t.subs = make([]*Sub, 0, len(t.live))
+		for s := range t.live {
+			t.subs = append(t.subs, s)
+		}
+	}
+	return t.subs
+}
+
 // attach moves a pending subscription to the live feed if nothing passed it by; see
 // attachLocked. It reports true, so that the replay stops, if s has ended meanwhile.
 func (h *Hub) attach(s *Sub) bool {
@@ -334,6 +390,7 @@ func (h *Hub) attachLocked(s *Sub) bool {
 	}
 	delete(t.pending, s)
 	t.live[s] = struct{}{}
+	t.subs = nil
 	s.replaying = false
 	if h.onAttach != nil {
 		h.onAttach(s.topic)
@@ -360,7 +417,10 @@ func (h *Hub) endLocked(s *Sub, err error) {
 		s.stop()
 	}
 	t := h.topics[s.topic]
-	delete(t.live, s)
+	if _, ok := t.live[s]; ok {
+		delete(t.live, s)
+		t.subs = nil
+	}
 	delete(t.pending, s)
 	if len(t.live) == 0 && len(t.pending) == 0 {
 		delete(h.topics, s.topic)

@@ -70,6 +70,23 @@ func (s *Sub) push(entries []Entry, wait bool) {
 	}
 }
 
+// send queues the live entries after s.last without waiting, and reports false if the
+// queue was full: the hub then drops s (Deliver).
+func (s *Sub) send(entries []Entry) bool {
+	for _, e := range entries {
+		if e.Pos <= s.last {
+			continue // it read this one itself while replaying
+		}
+		select {
+		case s.ch <- e.Msg:
+			s.last = e.Pos
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // Backoff of a replay whose reads fail (Redis unreachable): the subscription waits for
 // the history to come back rather than failing, as live subscriptions do.
 const (
