@@ -167,6 +167,12 @@ func TestWaitlistPromotionLive(t *testing.T) {
 	bp.WaitText("#my-rsvp-position", re(`^Position 1 on the waitlist$`))
 	waitLive(bp)
 	markLoaded(bp)
+	// Let B's RSVP reach the public view first. A cancel within the same coalescing
+	// window ends the public view where it was (1 going), so no attendance change is
+	// published, and today nothing else tells B's page of its promotion: a known gap
+	// (docs/api.md, Live updates), which this test would otherwise hit by chance, when
+	// the page's steps run faster than the window.
+	time.Sleep(3 * apptest.AttendanceWindow)
 
 	a.Click("#my-rsvp-cancel")
 	a.WaitText("#my-rsvp-state", re(`^Cancelled\.`))
