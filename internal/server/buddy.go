@@ -152,7 +152,8 @@ func (s *service) buddyTopics(rsvp string) []string {
 // its own RSVP.
 var buddyPayload = []byte("buddy changed")
 
-// notifyBuddy tells the stream of rsvp's holder (if any is open) that its buddy changed.
+// notifyBuddy tells the stream of rsvp's holder (if any is open) that its RSVP changed:
+// its buddy, or its place (promotion.go).
 func (s *service) notifyBuddy(ctx context.Context, rsvp string) {
 	if rsvp == "" || s.broker == nil {
 		return
@@ -283,10 +284,12 @@ func (s *rsvpServer) DeleteRsvp(ctx context.Context, req *rallyv1.DeleteRsvpRequ
 	if err != nil {
 		return nil, err
 	}
+	promoted := s.promotions(ctx, event)
 	d, err := s.store.DeleteRSVP(ctx, name, s.now())
 	if err != nil {
 		return nil, rsvpError(name, err)
 	}
+	defer promoted()
 	payload := s.change(rallyv1.ChangeKind_CHANGE_KIND_ATTENDANCE, event, nil)
 	s.publishChange(ctx, payload, eventTopic(event, audienceOrganisers))
 	s.attendanceChanged(ctx, event, d.Campaign, payload)

@@ -169,9 +169,11 @@ func (s *eventServer) UpdateEvent(ctx context.Context, req *rallyv1.UpdateEventR
 	// A larger capacity frees places for the waitlist, and a new end time moves the
 	// deletion of the RSVPs. The update itself has succeeded: if this fails, the next
 	// RSVP write promotes anyway (every one does), so the client is not told to retry.
+	promoted := s.promotions(ctx, e.GetName())
 	if err := s.store.Rebalance(ctx, e.GetName()); err != nil {
 		s.log.ErrorContext(ctx, "rebalancing RSVPs after an event update failed", "event", e.GetName(), "err", err)
 	}
+	promoted()
 	s.publishTo(ctx, updateAudience(paths), rallyv1.ChangeKind_CHANGE_KIND_UPDATED, e.GetName(), nil, e.GetName(), e.GetCampaign())
 	return present(e, true), nil
 }

@@ -215,6 +215,10 @@ func (s *rsvpServer) UpdateRsvp(ctx context.Context, req *rallyv1.UpdateRsvpRequ
 			return nil, err
 		}
 	}
+	promoted := func() {}
+	if c.Guests != nil {
+		promoted = s.promotions(ctx, names.EventOfRSVP(in.GetName()))
+	}
 	r, err := s.store.UpdateRSVP(ctx, in.GetName(), c, s.now())
 	if err != nil {
 		s.metrics.RSVP(rsvpRefusal(err))
@@ -226,6 +230,7 @@ func (s *rsvpServer) UpdateRsvp(ctx context.Context, req *rallyv1.UpdateRsvpRequ
 	s.metrics.RSVP(metrics.RSVPUpdated)
 	if c.Guests != nil {
 		s.rsvpChanged(ctx, names.EventOfRSVP(in.GetName()))
+		promoted()
 	}
 	return s.viewRSVP(ctx, r, organiser)
 }
@@ -240,6 +245,7 @@ func (s *rsvpServer) CancelRsvp(ctx context.Context, req *rallyv1.CancelRsvpRequ
 			return nil, err
 		}
 	}
+	promoted := s.promotions(ctx, names.EventOfRSVP(req.GetName()))
 	r, err := s.store.CancelRSVP(ctx, req.GetName(), s.now())
 	if err != nil {
 		s.metrics.RSVP(rsvpRefusal(err))
@@ -247,6 +253,7 @@ func (s *rsvpServer) CancelRsvp(ctx context.Context, req *rallyv1.CancelRsvpRequ
 	}
 	s.metrics.RSVP(metrics.RSVPCancelled)
 	s.rsvpChanged(ctx, names.EventOfRSVP(req.GetName()))
+	promoted()
 	return s.viewRSVP(ctx, r, organiser)
 }
 

@@ -27,10 +27,10 @@ type rally struct {
 	conn      *grpc.ClientConn // for other services (sealed_test.go)
 }
 
-func startRally(t *testing.T) rally {
+func startRally(t *testing.T, flags ...string) rally {
 	t.Helper()
 	// Every page of a test calls from 127.0.0.1, faster than a person would.
-	a := apptest.Start(t, adminToken, "--rate-limits=read=off;write=off;rally.v1.RsvpService/CreateRsvp=off")
+	a := apptest.Start(t, adminToken, append([]string{"--rate-limits=read=off;write=off;rally.v1.RsvpService/CreateRsvp=off"}, flags...)...)
 	conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +146,12 @@ func TestNewEventAppearsOnCampaignPage(t *testing.T) {
 // With one place, the second participant waits; when the first cancels, the second's
 // open page shows the place, live.
 func TestWaitlistPromotionLive(t *testing.T) {
-	r := startRally(t)
+	// A window that holds both B's RSVP and A's cancel (the page's steps between them
+	// take well under a second): the public view ends where it began (1 going), so no
+	// attendance change is published, and B's page must learn of its promotion from its
+	// own stream alone (server/promotion.go).
+	const window = time.Second
+	r := startRally(t, "--attendance-window="+window.String())
 	r.event(t, r.campaign(t, "kz-solidarity"), "vigil-berlin", "Vigil at the Embassy of Kazakhstan", "Berlin", "DE", 1)
 	b := browsertest.Start(t)
 	url := r.base + "/e/vigil-berlin"
@@ -156,6 +161,7 @@ func TestWaitlistPromotionLive(t *testing.T) {
 	a.Fill("#rsvp-name", "Aru")
 	a.Click("#rsvp-submit")
 	a.WaitText("#my-rsvp-state", re(`^Going\. \(as Aru\)$`))
+	time.Sleep(2*window + 200*time.Millisecond) // A's window has published "1 going"
 
 	// A separate browser context: B's localStorage holds no token of A's.
 	bp := b.NewPage("participant B", browsertest.Phone)
@@ -167,12 +173,6 @@ func TestWaitlistPromotionLive(t *testing.T) {
 	bp.WaitText("#my-rsvp-position", re(`^Position 1 on the waitlist$`))
 	waitLive(bp)
 	markLoaded(bp)
-	// Let B's RSVP reach the public view first. A cancel within the same coalescing
-	// window ends the public view where it was (1 going), so no attendance change is
-	// published, and today nothing else tells B's page of its promotion: a known gap
-	// (docs/api.md, Live updates), which this test would otherwise hit by chance, when
-	// the page's steps run faster than the window.
-	time.Sleep(3 * apptest.AttendanceWindow)
 
 	a.Click("#my-rsvp-cancel")
 	a.WaitText("#my-rsvp-state", re(`^Cancelled\.`))

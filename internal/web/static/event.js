@@ -542,8 +542,15 @@ export async function render(main, eventId) {
         // checked out or left. The change carries the holder's RSVP whole.
         if (ch.kind === "CHANGE_KIND_BUDDY") {
           if (mine && ch.rsvp && (!ch.rsvp.name || ch.rsvp.name === mine.name)) {
+            const was = myState;
             sayBuddy(ch.rsvp);
             showMine(ch.rsvp);
+            // Promoted from the waitlist: the meeting point may come with the place, and
+            // the attendance shown may have moved without a public change to say so.
+            if (was === "RSVP_STATE_WAITLISTED" && ch.rsvp.state !== was) {
+              refreshMine();
+              api(`/v1/${name}`, { token: mine.manageToken }).then(showEvent, () => {});
+            }
           }
           return;
         }

@@ -265,7 +265,9 @@ const (
 	ChangeKind_CHANGE_KIND_ANNOUNCEMENT ChangeKind = 6
 	// A task's progress changed.
 	ChangeKind_CHANGE_KIND_TASK_PROGRESS ChangeKind = 7
-	// The watcher's buddy joined, checked out (is home safe) or left: see Change.rsvp.
+	// The watcher's own RSVP changed in a way that only its holder hears of: its buddy
+	// joined, checked out (is home safe) or left, or it was promoted from the waitlist.
+	// Change.rsvp is the RSVP as its holder reads it.
 	ChangeKind_CHANGE_KIND_BUDDY ChangeKind = 8
 )
 
