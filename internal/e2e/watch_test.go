@@ -311,12 +311,26 @@ func TestWatchMeetingPointPerHolder(t *testing.T) {
 			}
 
 			// The GOING participant cancels (with their own token): the next in line is
-			// promoted, and sees the meeting point from the next change on.
+			// promoted, hears of it on its own (a BUDDY change with its RSVP, GOING:
+			// server/promotion.go), and sees the meeting point in the attendance change,
+			// whichever of the two comes first.
 			if _, err := r.rsvps.CancelRsvp(withToken(t.Context(), going.GetManageToken()), &rallyv1.CancelRsvpRequest{Name: going.GetRsvp().GetName()}); err != nil {
 				t.Fatal(err)
 			}
-			if p := point(waitingW); p != ev.GetMeetingPoint() {
-				t.Errorf("promoted holder sees %q, want the meeting point", p)
+			var told, shown bool
+			for range 2 {
+				ch := recv(t, waitingW, 2*time.Second)
+				if ch.GetKind() == rallyv1.ChangeKind_CHANGE_KIND_BUDDY {
+					told = ch.GetRsvp().GetState() == rallyv1.RsvpState_RSVP_STATE_GOING
+					continue
+				}
+				if p := ch.GetEvent().GetMeetingPoint(); p != ev.GetMeetingPoint() {
+					t.Errorf("promoted holder sees %q, want the meeting point", p)
+				}
+				shown = true
+			}
+			if !told || !shown {
+				t.Errorf("promoted holder: told of the promotion %v, shown the meeting point %v; want both", told, shown)
 			}
 			if p := point(anon); p != "" {
 				t.Errorf("anonymous watcher sees the meeting point %q", p)
