@@ -29,7 +29,8 @@ import (
 //	                                    attendance coalesced per event (below)
 //	campaigns/{c}/public   everyone     the public changes of the campaign and its events
 //	buddies/{mac}          one holder   "buddy changed", nothing more: the RSVP's buddy
-//	                                    joined, checked out or was deleted (buddy.go)
+//	                                    joined, checked out or was deleted (buddy.go),
+//	                                    or the RSVP was promoted (promotion.go)
 //
 // A buddy topic is an RSVP's own: {mac} is an HMAC of the RSVP's name under a key derived
 // from the server secret, so neither the topic nor Redis names the RSVP, and only the
