@@ -284,7 +284,7 @@ func (s *rsvpServer) DeleteRsvp(ctx context.Context, req *rallyv1.DeleteRsvpRequ
 	if err != nil {
 		return nil, err
 	}
-	promoted := s.promotions(ctx, event)
+	promoted := s.promotions(ctx, event, s.rsvpWritePromotions())
 	d, err := s.store.DeleteRSVP(ctx, name, s.now())
 	if err != nil {
 		return nil, rsvpError(name, err)

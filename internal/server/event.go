@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 	_ "time/tzdata" // time zones must not depend on the host's tzdata package
 
@@ -169,7 +170,10 @@ func (s *eventServer) UpdateEvent(ctx context.Context, req *rallyv1.UpdateEventR
 	// A larger capacity frees places for the waitlist, and a new end time moves the
 	// deletion of the RSVPs. The update itself has succeeded: if this fails, the next
 	// RSVP write promotes anyway (every one does), so the client is not told to retry.
-	promoted := s.promotions(ctx, e.GetName())
+	promoted := func() {}
+	if slices.Contains(paths, "capacity") {
+		promoted = s.promotions(ctx, e.GetName(), capacityPromotions)
+	}
 	if err := s.store.Rebalance(ctx, e.GetName()); err != nil {
 		s.log.ErrorContext(ctx, "rebalancing RSVPs after an event update failed", "event", e.GetName(), "err", err)
 	}

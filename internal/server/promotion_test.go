@@ -1,15 +1,10 @@
 package server_test
 
 import (
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
-	pubsubmemory "github.com/rallyhq/rally/internal/pubsub/memory"
-	"github.com/rallyhq/rally/internal/server"
-	"github.com/rallyhq/rally/internal/store/memory"
 )
 
 // A waitlisted participant whose place comes while their page is open learns it live,
@@ -20,21 +15,8 @@ import (
 func TestPromotionReachesTheHolderLive(t *testing.T) {
 	t.Parallel()
 	const window = 300 * time.Millisecond
-	broker := pubsubmemory.New()
-	t.Cleanup(func() { broker.Close() })
-	conn := serve(t, server.Options{Store: memory.New(), AdminToken: adminToken, Now: newClock().Now, Broker: broker,
-		AttendanceWindow: window, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	conn, _, _, e := serveCoalescing(t, window, func(ev *rallyv1.Event) { ev.Capacity = 1 })
 	ctx := t.Context()
-	c, err := rallyv1.NewCampaignServiceClient(conn).CreateCampaign(admin(ctx), &rallyv1.CreateCampaignRequest{Campaign: validCampaign()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ev := validEvent(c.GetName())
-	ev.Capacity = 1
-	e, err := rallyv1.NewEventServiceClient(conn).CreateEvent(admin(ctx), &rallyv1.CreateEventRequest{Event: ev})
-	if err != nil {
-		t.Fatal(err)
-	}
 	rsvps := rallyv1.NewRsvpServiceClient(conn)
 	a, err := rsvps.CreateRsvp(ctx, &rallyv1.CreateRsvpRequest{Parent: e.GetName(), Rsvp: &rallyv1.Rsvp{}})
 	if err != nil {
@@ -76,5 +58,69 @@ func TestPromotionReachesTheHolderLive(t *testing.T) {
 		}
 	case <-time.After(10 * window):
 		t.Fatal("B's stream said nothing of B's promotion")
+	}
+}
+
+// One cancel of a party promotes as many RSVPs as its places hold (here six, under the
+// default 5 guests): each of them is told, and the next in line, still waitlisted, is
+// not. The event's attendance is HIDDEN, so no public change reaches the holders at all:
+// what they hear is the promotion signal alone.
+func TestPromotionOfSeveralByOneCancel(t *testing.T) {
+	t.Parallel()
+	const window = 50 * time.Millisecond
+	conn, _, _, e := serveCoalescing(t, window, func(ev *rallyv1.Event) {
+		ev.Capacity = 6
+		ev.AttendanceVisibility = rallyv1.AttendanceVisibility_ATTENDANCE_VISIBILITY_HIDDEN
+	})
+	ctx := t.Context()
+	rsvps := rallyv1.NewRsvpServiceClient(conn)
+	party, err := rsvps.CreateRsvp(ctx, &rallyv1.CreateRsvpRequest{Parent: e.GetName(), Rsvp: &rallyv1.Rsvp{Guests: 5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes := make([]chan *rallyv1.Change, 7)
+	names := make([]string, 7)
+	for i := range changes {
+		r, err := rsvps.CreateRsvp(ctx, &rallyv1.CreateRsvpRequest{Parent: e.GetName(), Rsvp: &rallyv1.Rsvp{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		names[i] = r.GetRsvp().GetName()
+		stream, err := rallyv1.NewEventServiceClient(conn).WatchEvent(bearer(ctx, r.GetManageToken()), &rallyv1.WatchEventRequest{Name: e.GetName()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := stream.Recv(); err != nil { // the snapshot
+			t.Fatal(err)
+		}
+		changes[i] = make(chan *rallyv1.Change, 8)
+		go func() {
+			for {
+				ch, err := stream.Recv()
+				if err != nil {
+					return
+				}
+				changes[i] <- ch
+			}
+		}()
+	}
+	if _, err := rsvps.CancelRsvp(bearer(ctx, party.GetManageToken()), &rallyv1.CancelRsvpRequest{Name: party.GetRsvp().GetName()}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		select {
+		case ch := <-changes[i]:
+			if ch.GetKind() != rallyv1.ChangeKind_CHANGE_KIND_BUDDY || ch.GetRsvp().GetName() != names[i] ||
+				ch.GetRsvp().GetState() != rallyv1.RsvpState_RSVP_STATE_GOING {
+				t.Errorf("promoted holder %d was sent %v, want its RSVP, GOING, in a BUDDY change", i, ch)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("promoted holder %d was told nothing", i)
+		}
+	}
+	select {
+	case ch := <-changes[6]:
+		t.Errorf("the holder still waitlisted was sent %v", ch)
+	case <-time.After(5 * window):
 	}
 }

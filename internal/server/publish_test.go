@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
@@ -21,20 +22,8 @@ import (
 func TestCampaignOrganisersGetCoalescedAttendance(t *testing.T) {
 	t.Parallel()
 	const window = 200 * time.Millisecond
-	clk := newClock()
-	broker := pubsubmemory.New()
-	t.Cleanup(func() { broker.Close() })
-	conn := serve(t, server.Options{Store: memory.New(), AdminToken: adminToken, Now: clk.Now, Broker: broker,
-		AttendanceWindow: window, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	conn, broker, c, e := serveCoalescing(t, window, func(*rallyv1.Event) {})
 	ctx := t.Context()
-	c, err := rallyv1.NewCampaignServiceClient(conn).CreateCampaign(admin(ctx), &rallyv1.CreateCampaignRequest{Campaign: validCampaign()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := rallyv1.NewEventServiceClient(conn).CreateEvent(admin(ctx), &rallyv1.CreateEventRequest{Event: validEvent(c.GetName())})
-	if err != nil {
-		t.Fatal(err)
-	}
 	campaignSub, err := broker.Subscribe(ctx, c.GetName(), "")
 	if err != nil {
 		t.Fatal(err)
@@ -86,4 +75,26 @@ func TestCampaignOrganisersGetCoalescedAttendance(t *testing.T) {
 	if most := int(burst/window) + 2; changes == 0 || changes > most || changes >= rsvps {
 		t.Errorf("the campaign's organisers got %d attendance changes for %d RSVPs in %v, want 1 to %d", changes, rsvps, burst, most)
 	}
+}
+
+// serveCoalescing serves a memory store and broker whose public attendance is coalesced
+// for window, with a campaign and an event in it: validEvent as edit changes it.
+func serveCoalescing(t *testing.T, window time.Duration, edit func(*rallyv1.Event)) (*grpc.ClientConn, *pubsubmemory.Broker, *rallyv1.Campaign, *rallyv1.Event) {
+	t.Helper()
+	broker := pubsubmemory.New()
+	t.Cleanup(func() { broker.Close() })
+	conn := serve(t, server.Options{Store: memory.New(), AdminToken: adminToken, Now: newClock().Now, Broker: broker,
+		AttendanceWindow: window, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ctx := t.Context()
+	c, err := rallyv1.NewCampaignServiceClient(conn).CreateCampaign(admin(ctx), &rallyv1.CreateCampaignRequest{Campaign: validCampaign()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := validEvent(c.GetName())
+	edit(ev)
+	e, err := rallyv1.NewEventServiceClient(conn).CreateEvent(admin(ctx), &rallyv1.CreateEventRequest{Event: ev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn, broker, c, e
 }

@@ -217,7 +217,7 @@ func (s *rsvpServer) UpdateRsvp(ctx context.Context, req *rallyv1.UpdateRsvpRequ
 	}
 	promoted := func() {}
 	if c.Guests != nil {
-		promoted = s.promotions(ctx, names.EventOfRSVP(in.GetName()))
+		promoted = s.promotions(ctx, names.EventOfRSVP(in.GetName()), s.rsvpWritePromotions())
 	}
 	r, err := s.store.UpdateRSVP(ctx, in.GetName(), c, s.now())
 	if err != nil {
@@ -245,7 +245,7 @@ func (s *rsvpServer) CancelRsvp(ctx context.Context, req *rallyv1.CancelRsvpRequ
 			return nil, err
 		}
 	}
-	promoted := s.promotions(ctx, names.EventOfRSVP(req.GetName()))
+	promoted := s.promotions(ctx, names.EventOfRSVP(req.GetName()), s.rsvpWritePromotions())
 	r, err := s.store.CancelRSVP(ctx, req.GetName(), s.now())
 	if err != nil {
 		s.metrics.RSVP(rsvpRefusal(err))

@@ -264,7 +264,7 @@ func (h *Hub) send(t *topic, entries []Entry) {
 	var wg sync.WaitGroup
 	for w := range workers {
 		part := subs[min(w*share, len(subs)):min((w+1)*share, len(subs))]
-		send := func() {
+		sendPart := func() {
 			for _, s := range part {
 				if !s.send(entries) {
 					slow[w] = append(slow[w], s)
@@ -272,10 +272,10 @@ func (h *Hub) send(t *topic, entries []Entry) {
 			}
 		}
 		if w == workers-1 {
-			send() // this goroutine takes the last share
+			sendPart() // this goroutine takes the last share
 			break
 		}
-		wg.Go(send)
+		wg.Go(sendPart)
 	}
 	wg.Wait()
 	for _, ss := range slow {

@@ -174,6 +174,7 @@ export async function render(main, eventId) {
     let e = current;
     if (going) e = await api(`/v1/${name}`, { token: mine.manageToken }).catch(() => current);
     if (!mine) return;
+    if (e !== current) showEvent(e); // a fresh read: its attendance too
     clearTimeout(revealTimer);
     meetingShown = Boolean(going && e.meetingPoint);
     meetingPoint = meetingShown ? e.meetingPoint : "";
@@ -546,11 +547,9 @@ export async function render(main, eventId) {
             sayBuddy(ch.rsvp);
             showMine(ch.rsvp);
             // Promoted from the waitlist: the meeting point may come with the place, and
-            // the attendance shown may have moved without a public change to say so.
-            if (was === "RSVP_STATE_WAITLISTED" && ch.rsvp.state !== was) {
-              refreshMine();
-              api(`/v1/${name}`, { token: mine.manageToken }).then(showEvent, () => {});
-            }
+            // the attendance shown may have moved without a public change to say so;
+            // refreshMine reads the event for a GOING RSVP and shows both.
+            if (was === "RSVP_STATE_WAITLISTED" && ch.rsvp.state !== was) refreshMine();
           }
           return;
         }
