@@ -324,7 +324,7 @@ func connChild(o options) error {
 	tr := &http.Transport{
 		DialContext:        (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
 		MaxIdleConns:       -1, // a watch holds its connection; nothing returns to a pool
-		DisableCompression: true,
+		DisableCompression: true, // restWatcher asks as browsers do, and reads what comes
 		ReadBufferSize:     4 << 10,
 		WriteBufferSize:    4 << 10,
 	}
@@ -424,6 +424,9 @@ func restWatcher(ctx context.Context, tr *http.Transport, base, event string, i 
 	if err != nil {
 		return err
 	}
+	// What fetch sends in every browser: a stream compressed in answer would cost rallyd
+	// a compressor for each watcher (internal/gateway/compress.go).
+	req.Header.Set("Accept-Encoding", "gzip, deflate, br, zstd")
 	res, err := tr.RoundTrip(req)
 	if err != nil {
 		return err
@@ -432,6 +435,9 @@ func restWatcher(ctx context.Context, tr *http.Transport, base, event string, i 
 	if res.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<10))
 		return fmt.Errorf("GET %s:watch: %s %s", event, res.Status, b)
+	}
+	if ce := res.Header.Get("Content-Encoding"); ce != "" {
+		return fmt.Errorf("GET %s:watch: a stream compressed with %s", event, ce)
 	}
 	rd := bufio.NewReaderSize(res.Body, 8<<10)
 	first := true

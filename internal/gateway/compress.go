@@ -14,9 +14,13 @@ import (
 // client (whose files come compressed already, internal/web: they pass through as they
 // are). The work is github.com/klauspost/compress/gzhttp's, a maintained middleware
 // that negotiates the coding, sets Vary: Accept-Encoding, skips small bodies and formats
-// that are compressed already, leaves responses that carry a Content-Encoding alone,
-// and flushes the compressor on every Flush, so that a watch stream (GET …:watch) still
-// delivers each message when it is written.
+// that are compressed already, and leaves responses that carry a Content-Encoding alone.
+//
+// Never a watch stream (GET …:watch, watchVerb): a compressor lives as long as its
+// response, and gzhttp's holds about a megabyte of state, forty times the rest of a REST
+// watcher, and triples the CPU of each message (docs/performance.md). Every browser asks
+// for compression, so every web client watching an event would cost that, for messages
+// of a few hundred bytes that arrive minutes apart.
 //
 // Never a response to a request that carries a credential, nor to any other method
 // (CreateRsvp, CreateApiToken, every write): BREACH. An attacker who can make a victim's
@@ -53,9 +57,9 @@ func compress(next http.Handler) http.Handler {
 }
 
 // compressible says whether the response to r may be compressed: a GET (HEAD has no
-// body to compress) with no credential.
+// body to compress) with no credential, and not a watch stream.
 func compressible(r *http.Request) bool {
-	if r.Method != http.MethodGet || r.Header.Get("Accept-Encoding") == "" {
+	if r.Method != http.MethodGet || r.Header.Get("Accept-Encoding") == "" || strings.HasSuffix(r.URL.Path, watchVerb) {
 		return false
 	}
 	for k := range r.Header {

@@ -8,8 +8,9 @@ import (
 )
 
 // The policy alone, on a handler whose every response is worth compressing: only a GET
-// without a credential is compressed; a write, a HEAD, and a request carrying a token in
-// Authorization or in gRPC metadata never are, whatever the client accepts.
+// without a credential is compressed; a write, a HEAD, a watch stream and a request
+// carrying a token in Authorization or in gRPC metadata never are, whatever the client
+// accepts.
 func TestCompressible(t *testing.T) {
 	body := strings.Repeat(`{"field":"a value that compresses well"}`, 200)
 	h := compress(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -18,20 +19,23 @@ func TestCompressible(t *testing.T) {
 	}))
 	for _, tc := range []struct {
 		method string
+		path   string
 		header []string
 		want   string
 	}{
-		{"GET", nil, "gzip"},
-		{"GET", []string{"Authorization", "Bearer rly_rsvp_x"}, ""},
-		{"GET", []string{"authorization", "Bearer rly_rsvp_x"}, ""},
-		{"GET", []string{"Grpc-Metadata-Authorization", "Bearer rly_rsvp_x"}, ""},
-		{"GET", []string{"Grpc-Metadata-X-Anything", "1"}, ""},
-		{"POST", nil, ""},
-		{"PATCH", nil, ""},
-		{"DELETE", nil, ""},
-		{"HEAD", nil, ""},
+		{"GET", "/v1/x", nil, "gzip"},
+		{"GET", "/v1/events/x:watch", nil, ""},
+		{"GET", "/v1/campaigns/x:watch", nil, ""},
+		{"GET", "/v1/x", []string{"Authorization", "Bearer rly_rsvp_x"}, ""},
+		{"GET", "/v1/x", []string{"authorization", "Bearer rly_rsvp_x"}, ""},
+		{"GET", "/v1/x", []string{"Grpc-Metadata-Authorization", "Bearer rly_rsvp_x"}, ""},
+		{"GET", "/v1/x", []string{"Grpc-Metadata-X-Anything", "1"}, ""},
+		{"POST", "/v1/x", nil, ""},
+		{"PATCH", "/v1/x", nil, ""},
+		{"DELETE", "/v1/x", nil, ""},
+		{"HEAD", "/v1/x", nil, ""},
 	} {
-		req := httptest.NewRequest(tc.method, "/v1/x", nil)
+		req := httptest.NewRequest(tc.method, tc.path, nil)
 		req.Header.Set("Accept-Encoding", "gzip")
 		for i := 0; i+1 < len(tc.header); i += 2 {
 			req.Header.Set(tc.header[i], tc.header[i+1])
@@ -39,7 +43,7 @@ func TestCompressible(t *testing.T) {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req)
 		if got := w.Header().Get("Content-Encoding"); got != tc.want {
-			t.Errorf("%s %v: Content-Encoding %q, want %q", tc.method, tc.header, got, tc.want)
+			t.Errorf("%s %s %v: Content-Encoding %q, want %q", tc.method, tc.path, tc.header, got, tc.want)
 		}
 	}
 }

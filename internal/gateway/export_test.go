@@ -11,3 +11,6 @@ func WatchRoutes() []string {
 	slices.Sort(out)
 	return out
 }
+
+// WatchVerb is the suffix every watch route's path ends in.
+const WatchVerb = watchVerb

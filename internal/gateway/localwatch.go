@@ -54,6 +54,11 @@ type watchRoute struct {
 	request         func() proto.Message
 }
 
+// watchVerb ends the path of every watch route (AIP-136's custom method verb), which
+// is how the middlewares in front of grpc-gateway's mux tell a stream (compress.go);
+// TestWatchRoutes checks every route ends in it.
+const watchVerb = ":watch"
+
 // watchRoutes are the routes of every server-streaming method; TestWatchRoutes checks
 // them against the services' descriptors.
 var watchRoutes = []watchRoute{

@@ -411,6 +411,9 @@ func TestWatchRoutes(t *testing.T) {
 					t.Errorf("%s: a stream without a GET binding", m.FullName())
 					continue
 				}
+				if !strings.HasSuffix(rule.GetGet(), gateway.WatchVerb) {
+					t.Errorf("%s: GET %s does not end in %s, which the middlewares tell a stream by", m.FullName(), rule.GetGet(), gateway.WatchVerb)
+				}
 				want = append(want, "/"+string(s.FullName())+"/"+string(m.Name())+" "+rule.GetGet())
 			}
 		}
