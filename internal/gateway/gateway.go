@@ -67,11 +67,17 @@ const DefaultMaxBodyBytes = 1 << 20
 // Gateway is the HTTP handler and the gRPC connection it forwards on.
 type Gateway struct {
 	http.Handler
-	conn *grpc.ClientConn
+	conn    *grpc.ClientConn
+	watches *watchConns
 }
 
-// Close closes the connection to the gRPC port.
-func (g *Gateway) Close() error { return g.conn.Close() }
+// Close ends the REST watches that own their connections (watchconn.go: http.Server's
+// Shutdown and Close do not know them), waits for them, and closes the connection to
+// the gRPC port.
+func (g *Gateway) Close() error {
+	g.watches.close()
+	return g.conn.Close()
+}
 
 // New returns the HTTP handler.
 func New(ctx context.Context, opts Options) (*Gateway, error) {
@@ -121,8 +127,9 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	// Watch streams in process, in the HTTP request's goroutine: localwatch.go. Without
 	// it (no Local) they go over the one connection, where the gRPC port's
 	// --grpc-max-streams caps them.
+	watches := new(watchConns)
 	if ls, ok := cc.(localStreamer); ok {
-		if err := serveWatchesLocally(gw, ls); err != nil {
+		if err := serveWatchesLocally(gw, ls, watches); err != nil {
 			conn.Close()
 			return nil, err
 		}
@@ -173,7 +180,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	h = resolveClient(opts.Resolver, h)
 	h = cors(opts.CORSOrigins, h)
 	h = securityHeaders(opts.TLS, h)
-	return &Gateway{Handler: h, conn: conn}, nil
+	return &Gateway{Handler: h, conn: conn, watches: watches}, nil
 }
 
 // errorHandler is grpc-gateway's default, except that:

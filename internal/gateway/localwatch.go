@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -69,8 +70,9 @@ var watchRoutes = []watchRoute{
 }
 
 // serveWatchesLocally registers the watch routes on mux, in front of the generated
-// handlers, to be served by ls.
-func serveWatchesLocally(mux *runtime.ServeMux, ls localStreamer) error {
+// handlers, to be served by ls; over HTTP/1.1 a watch owns its connection from its first
+// message on, one of conns (watchconn.go).
+func serveWatchesLocally(mux *runtime.ServeMux, ls localStreamer, conns *watchConns) error {
 	for _, r := range watchRoutes {
 		filter := utilities.NewDoubleArray([][]string{r.params})
 		err := mux.HandlePath(http.MethodGet, r.pattern, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
@@ -94,9 +96,9 @@ func serveWatchesLocally(mux *runtime.ServeMux, ls localStreamer) error {
 			if d, ok := outbound.(runtime.Delimited); ok {
 				sw.delimiter = d.Delimiter()
 			}
-			if err := ls.ServeStream(actx, r.method, in, sw.header, sw.send); err != nil {
-				sw.fail(err)
-			}
+			conns.serve(actx, w, req, sw, func(ctx context.Context) error {
+				return ls.ServeStream(ctx, r.method, in, sw.header, sw.send)
+			})
 		})
 		if err != nil {
 			return err
@@ -135,12 +137,17 @@ func (r watchRoute) decode(req *http.Request, pathParams map[string]string, filt
 type streamWriter struct {
 	ctx       context.Context
 	marshaler runtime.Marshaler
-	w         http.ResponseWriter
+	w         http.ResponseWriter // nil once the watch owns its connection
 	rc        *http.ResponseController
 	delimiter []byte
 	headed    bool // the headers are set
 	wrote     bool // a message was written: the status is sent
 	done      bool // the stream's error was written, or writing failed
+	lost      bool // writing failed: the connection is gone
+	// take, when set, takes the connection over at the first message (watchconn.go);
+	// conn is the connection then, written in chunks.
+	take func() net.Conn
+	conn net.Conn
 }
 
 // header sets the response headers from the call's header metadata.
@@ -191,20 +198,35 @@ func (s *streamWriter) send(m any) error {
 		s.fail(err)
 		return errGone
 	}
-	if _, err := s.w.Write(buf); err != nil {
-		s.done = true
-		return errGone
+	var head []byte
+	if !s.wrote && s.take != nil {
+		if s.conn = s.take(); s.conn != nil {
+			head = responseHead(s.w.Header())
+			s.w, s.rc = nil, nil
+		}
 	}
 	s.wrote = true
-	if _, err := s.w.Write(s.delimiter); err != nil {
-		s.done = true
-		return errGone
+	if s.conn != nil {
+		err = writeChunks(s.conn, head, false, buf, s.delimiter)
+	} else if _, err = s.w.Write(buf); err == nil {
+		if _, err = s.w.Write(s.delimiter); err == nil {
+			err = s.rc.Flush()
+		}
 	}
-	if err := s.rc.Flush(); err != nil {
-		s.done = true
+	if err != nil {
+		s.done, s.lost = true, true
 		return errGone
 	}
 	return nil
+}
+
+// end ends the response on a connection the watch owns: the last chunk, then the
+// connection closes.
+func (s *streamWriter) end() {
+	if !s.lost {
+		_ = writeChunks(s.conn, nil, true)
+	}
+	_ = s.conn.Close()
 }
 
 // fail writes the stream's error as {"error": status}, with the HTTP status of its code
@@ -223,6 +245,12 @@ func (s *streamWriter) fail(err error) {
 	}
 	buf, err := s.marshaler.Marshal(msg)
 	if err != nil {
+		return
+	}
+	if s.conn != nil {
+		if writeChunks(s.conn, nil, false, buf, s.delimiter) != nil {
+			s.lost = true
+		}
 		return
 	}
 	if _, err := s.w.Write(buf); err != nil {

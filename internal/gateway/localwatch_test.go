@@ -40,6 +40,7 @@ import (
 // the gateway did before, the reference local must match byte for byte.
 type watchPair struct {
 	local, port string
+	closeLocal  func() error    // the in-process gateway's Close
 	ctx         context.Context // the admin's, for gRPC calls
 	events      rallyv1.EventServiceClient
 	rsvps       rallyv1.RsvpServiceClient
@@ -102,7 +103,7 @@ func newWatchPair(t *testing.T) *watchPair {
 		hs := httptest.NewServer(gw)
 		t.Cleanup(func() { hs.CloseClientConnections(); hs.Close(); gw.Close() })
 		if local {
-			p.local = hs.URL
+			p.local, p.closeLocal = hs.URL, gw.Close
 		} else {
 			p.port = hs.URL
 		}
@@ -121,6 +122,7 @@ func newWatchPair(t *testing.T) *watchPair {
 type restWatch struct {
 	resp   *http.Response
 	lines  chan string
+	end    error // how the body ended (io.EOF: the last chunk came), once lines is closed
 	cancel context.CancelFunc
 }
 
@@ -152,6 +154,7 @@ func (p *watchPair) watch(t *testing.T, base, path string, header ...string) *re
 				w.lines <- line
 			}
 			if err != nil {
+				w.end = err
 				return
 			}
 		}
@@ -227,6 +230,9 @@ func sameRest(t *testing.T, what string, port, local *restWatch) []string {
 	a, b := port.rest(t), local.rest(t)
 	if !slices.Equal(a, b) {
 		t.Errorf("%s: over the port %q, in process %q", what, a, b)
+	}
+	if port.end != io.EOF || local.end != io.EOF {
+		t.Errorf("%s: the body ended with %v over the port, %v in process; want the last chunk", what, port.end, local.end)
 	}
 	return a
 }
@@ -374,12 +380,40 @@ func TestLocalWatchAsThePort(t *testing.T) {
 		w := p.watch(t, p.local, path)
 		w.next(t)
 		waitOpen(t, p, 1)
-		if p.inHTTP.Load() != 1 {
-			t.Error("the watch's handler does not run in the HTTP request's goroutine")
+		if p.inHTTP.Load() != 0 {
+			t.Error("the watch's handler runs in net/http's goroutine of the connection")
+		}
+		waitReleased(t)
+		if !w.resp.Close {
+			t.Error("a watch that owns its connection does not say Connection: close")
 		}
 		w.cancel()
 		waitOpen(t, p, 0)
 	})
+}
+
+// waitReleased waits until no goroutine of net/http's serving a connection is in a watch
+// route's handler: a REST watch over HTTP/1.1 owns its connection once its first message
+// is written (watchconn.go), and the request's goroutine returns.
+func waitReleased(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		buf := make([]byte, 1<<20)
+		held := 0
+		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+			if strings.Contains(g, "net/http.(*conn).serve") && strings.Contains(g, "serveWatchesLocally") {
+				held++
+			}
+		}
+		if held == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of net/http's connection goroutines still held by watches", held)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // waitOpen waits until the server's handlers hold n watch streams.
@@ -422,5 +456,33 @@ func TestWatchRoutes(t *testing.T) {
 	slices.Sort(want)
 	if got := gateway.WatchRoutes(); !slices.Equal(got, want) {
 		t.Errorf("routes served in process %q, want %q", got, want)
+	}
+}
+
+// TestCloseEndsOwnedWatches: a REST watch that owns its connection is beyond
+// http.Server's Shutdown and Close; the gateway's Close ends it and waits for its handler.
+func TestCloseEndsOwnedWatches(t *testing.T) {
+	p := newWatchPair(t)
+	e, err := p.events.CreateEvent(p.ctx, &rallyv1.CreateEventRequest{EventId: "closing",
+		Event: event("", "Closing", time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := p.watch(t, p.local, "/v1/"+e.GetName()+":watch")
+	w.next(t)
+	waitReleased(t)
+	waitOpen(t, p, 1)
+	closed := make(chan error, 1)
+	go func() { closed <- p.closeLocal() }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close still waiting after 10 s")
+	}
+	if p.open.Load() != 0 {
+		t.Error("Close returned before the watch's handler did")
+	}
+	if line := w.next(t); line != "EOF" {
+		t.Errorf("after Close the watch got %q, want its end", line)
 	}
 }

@@ -373,6 +373,45 @@ func (s *service) sharedEvent(ctx context.Context, name, cursor string) (*rallyv
 	return v.(*rallyv1.Event), nil
 }
 
+// snapshotEvent is the event as a watcher of topic whose subscription starts at cursor
+// is shown it first, shaped for it: shared, like a rendered change, by the watchers of
+// the topic who subscribe at the same cursor and see it alike. Each watcher keeps the
+// event it was last sent for the life of its stream (to skip changes it would not see),
+// so a copy of its own cost every watcher about a kilobyte for as long as nothing
+// changed. Any read shared at cursor was made after cursor was the topic's latest, as
+// this watcher's own would be, and whatever changed since follows cursor in the topic.
+// A topic without history (cursor "") has nothing to anchor a shared read to: its
+// watchers read their own.
+func (s *service) snapshotEvent(ctx context.Context, topic, name, cursor string, shape func(context.Context, *rallyv1.Event) (string, func(*rallyv1.Event) *rallyv1.Event, error)) (*rallyv1.Event, error) {
+	if cursor == "" {
+		e, err := s.store.GetEvent(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		_, view, err := shape(ctx, e)
+		if err != nil {
+			return nil, err
+		}
+		return view(e), nil
+	}
+	current, err := s.shared(ctx, "snapshot:"+topic+"@"+cursor, func(ctx context.Context) (any, error) { return s.store.GetEvent(ctx, name) })
+	if err != nil {
+		return nil, err
+	}
+	e := current.(*rallyv1.Event)
+	key, view, err := shape(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.shared(ctx, key+"snapshot:"+topic+"@"+cursor, func(context.Context) (any, error) {
+		return view(proto.CloneOf(e)), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*rallyv1.Event), nil
+}
+
 // readEvent is sharedEvent with the watcher's own copy.
 func (s *service) readEvent(ctx context.Context, name, cursor string) (*rallyv1.Event, error) {
 	e, err := s.sharedEvent(ctx, name, cursor)
@@ -477,17 +516,14 @@ func (s *eventServer) prepareWatchEvent(req *rallyv1.WatchEventRequest, stream r
 	if err != nil {
 		return nil, err
 	}
-	return &watchArgs{ctx: ctx, topic: eventTopic(req.GetName(), aud), cursor: req.GetCursor(), send: stream.Send,
+	topic := eventTopic(req.GetName(), aud)
+	return &watchArgs{ctx: ctx, topic: topic, cursor: req.GetCursor(), send: stream.Send,
 		snapshot: func(cursor string, reset bool) error {
-			e, err := s.store.GetEvent(ctx, req.GetName())
+			e, err := s.snapshotEvent(ctx, topic, req.GetName(), cursor, shape)
 			if err != nil {
 				return err
 			}
-			_, view, err := shape(ctx, e)
-			if err != nil {
-				return err
-			}
-			last = view(e)
+			last = e
 			return stream.Send(&rallyv1.Change{Resource: e.GetName(), Kind: rallyv1.ChangeKind_CHANGE_KIND_SNAPSHOT, Event: last, Cursor: cursor, Reset_: reset, ChangeTime: timestamppb.New(s.now())})
 		},
 		render: func(c *rallyv1.Change) (*rallyv1.Change, bool, error) {
