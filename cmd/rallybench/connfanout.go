@@ -323,7 +323,7 @@ func connChild(o options) error {
 	}
 	tr := &http.Transport{
 		DialContext:        (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
-		MaxIdleConns:       -1, // a watch holds its connection; nothing returns to a pool
+		MaxIdleConns:       -1,   // a watch holds its connection; nothing returns to a pool
 		DisableCompression: true, // restWatcher asks as browsers do, and reads what comes
 		ReadBufferSize:     4 << 10,
 		WriteBufferSize:    4 << 10,
