@@ -23,8 +23,9 @@ import (
 // watcher, a server-side handler goroutine and its share of the loopback transport, and
 // each message a protobuf round trip through HTTP/2 and two sockets. So the gateway
 // registers the watch routes' handlers itself, over the generated ones: each runs the
-// gRPC port's stream interceptors and handler in the HTTP request's goroutine (the
-// connection's ServeStream, server.Server.Local's) and writes every message as it is
+// gRPC port's stream interceptors and handler in process (the connection's ServeStream,
+// server.Server.Local's; over HTTP/1.1 in a goroutine of its own that takes the
+// connection over at the first message, watchconn.go) and writes every message as it is
 // sent, exactly as grpc-gateway's generated handler and runtime.ForwardResponseStream do
 // for a stream over the connection:
 //   - the request decoded from the path and the query as the generated request_ function
@@ -38,8 +39,9 @@ import (
 //     connection: a refused watch is 429 without Retry-After, for instance).
 //
 // The mux sets no forward response options, rewriter or stream error handler; these
-// would have to be applied here too. The client's disconnection cancels the request's
-// context, which ends the handler. TestLocalWatchAsThePort compares the two paths.
+// would have to be applied here too. The client's disconnection ends the handler (the
+// request's context, or the reader of a connection the watch owns).
+// TestLocalWatchAsThePort compares the two paths.
 
 // localStreamer is the connection Options.Local returns when it serves server streams
 // in process: server.Server.Local's (internal/server/local_stream.go).
