@@ -486,3 +486,42 @@ func TestCloseEndsOwnedWatches(t *testing.T) {
 		t.Errorf("after Close the watch got %q, want its end", line)
 	}
 }
+
+// TestWatchOverHTTP10: HTTP/1.0 has no chunked encoding, so a watch asked for over it
+// keeps net/http's goroutine, which delimits the body by closing the connection, and
+// still streams each message as it comes.
+func TestWatchOverHTTP10(t *testing.T) {
+	p := newWatchPair(t)
+	e, err := p.events.CreateEvent(p.ctx, &rallyv1.CreateEventRequest{EventId: "old-client",
+		Event: event("", "Old client", time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", strings.TrimPrefix(p.local, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(conn, "GET /v1/"+e.GetName()+":watch HTTP/1.0\r\nHost: rally\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || len(resp.TransferEncoding) != 0 {
+		t.Fatalf("HTTP/1.0 watch: %s, transfer encoding %q", resp.Status, resp.TransferEncoding)
+	}
+	lines := bufio.NewReader(resp.Body)
+	if line, err := lines.ReadString('\n'); err != nil || !strings.Contains(line, "CHANGE_KIND_SNAPSHOT") {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	p.announce(t, e.GetName(), "still here")
+	if line, err := lines.ReadString('\n'); err != nil || !strings.Contains(line, `"still here"`) {
+		t.Fatalf("announcement line %q, %v", line, err)
+	}
+	if p.inHTTP.Load() != 1 {
+		t.Errorf("%d watches in net/http's goroutine, want the HTTP/1.0 one", p.inHTTP.Load())
+	}
+}
