@@ -13,10 +13,10 @@ import (
 // A REST watch over HTTP/1.1 owns its connection once its first message is ready
 // (issue 19's memory per watcher). Served in the request's goroutine, a watch held
 // net/http's connection goroutine for its whole life, with the stack of the middlewares,
-// grpc-gateway's mux and the handler (16 KB, as the runtime does not shrink a stack more
-// than a quarter used), net/http's 4 KB reader, 4 KB writer and 2 KB chunk writer, the
-// parsed request and a second goroutine reading in the background: about 45 KB a
-// watcher, against 38 for a gRPC one. So the watch runs in a goroutine of its own from
+// grpc-gateway's mux and the handler (too deep for the runtime to shrink), net/http's
+// reader, writer and chunk writer, the parsed request and a second goroutine reading in
+// the background: more than a gRPC watcher with its HTTP/2 connection, for the simpler
+// protocol (figures in docs/performance.md). So the watch runs in a goroutine of its own from
 // the start, and at its first message takes the connection over (Hijack): it writes the
 // response's head and each message as a chunk itself, and the request's goroutine and
 // everything net/http held for the request are released. What stays is the watch's
