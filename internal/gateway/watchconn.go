@@ -35,12 +35,18 @@ import (
 // and Connection: close, since the connection ends with the stream: net/http cannot
 // take back a connection it gave away.
 
-// watchConns are the watches that own their connections, for Close.
+// watchConns are the watches running in goroutines of their own, for Close.
 type watchConns struct {
 	mu      sync.Mutex
 	closed  bool
-	running sync.WaitGroup // watches started in goroutines of their own; Add under mu
-	conns   map[net.Conn]struct{}
+	running sync.WaitGroup // Add under mu
+	watches map[*ownWatch]struct{}
+}
+
+// ownWatch is one watch in a goroutine of its own: what Close ends it with.
+type ownWatch struct {
+	cancel context.CancelFunc
+	conn   net.Conn // once it owns its connection
 }
 
 // serve runs the watch (run, with sw writing its messages) in a goroutine of its own, and
@@ -48,23 +54,29 @@ type watchConns struct {
 // context: the watch's context keeps its values, and its cancellation until the
 // connection is taken.
 func (c *watchConns) serve(ctx context.Context, w http.ResponseWriter, req *http.Request, sw *streamWriter, run func(context.Context) error) {
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	own := &ownWatch{cancel: cancel}
 	c.mu.Lock()
 	if c.closed || req.ProtoMajor != 1 || req.ProtoMinor < 1 {
 		c.mu.Unlock()
+		cancel()
 		if err := run(ctx); err != nil {
 			sw.fail(err)
 		}
 		return
 	}
+	if c.watches == nil {
+		c.watches = make(map[*ownWatch]struct{})
+	}
+	c.watches[own] = struct{}{}
 	c.running.Add(1)
 	c.mu.Unlock()
 
-	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	unlink := context.AfterFunc(ctx, cancel)
 	released := make(chan struct{}) // the request's goroutine may return
 	sw.ctx = wctx
 	sw.take = func() net.Conn {
-		conn := c.take(sw.rc, cancel)
+		conn := c.take(own, sw.rc)
 		if conn != nil {
 			unlink() // net/http ends the request's context when the handler returns
 			close(released)
@@ -78,23 +90,23 @@ func (c *watchConns) serve(ctx context.Context, w http.ResponseWriter, req *http
 		if err != nil {
 			sw.fail(err)
 		}
+		c.mu.Lock()
+		delete(c.watches, own)
+		c.mu.Unlock()
 		if sw.conn == nil {
 			close(released)
 			return
 		}
 		sw.end()
-		c.mu.Lock()
-		delete(c.conns, sw.conn)
-		c.mu.Unlock()
 	}()
 	<-released
 }
 
 // take hijacks the connection for a watch, clears the deadlines net/http may have left on
-// it and starts its reader, which ends the watch (cancel) when the client closes the
-// connection or sends anything: no request can follow a watch on it. nil: the watch
-// carries on through the ResponseWriter.
-func (c *watchConns) take(rc *http.ResponseController, cancel context.CancelFunc) net.Conn {
+// it and starts its reader, which ends the watch when the client closes the connection
+// or sends anything: no request can follow a watch on it. nil: the watch carries on
+// through the ResponseWriter.
+func (c *watchConns) take(own *ownWatch, rc *http.ResponseController) net.Conn {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -108,27 +120,27 @@ func (c *watchConns) take(rc *http.ResponseController, cancel context.CancelFunc
 	// flush, and whatever it has read is what a client sent after its GET.
 	_ = brw
 	_ = conn.SetDeadline(time.Time{})
-	if c.conns == nil {
-		c.conns = make(map[net.Conn]struct{})
-	}
-	c.conns[conn] = struct{}{}
+	own.conn = conn
 	go func() {
 		var b [1]byte
 		_, _ = conn.Read(b[:])
-		cancel()
+		own.cancel()
 	}()
 	return conn
 }
 
-// close ends the watches that own their connections by closing the connections (their
-// writes and reads fail, their contexts end) and waits for every watch started in a
-// goroutine of its own to end. Watches that start after it keep their request's
-// goroutine, which http.Server's Close or Shutdown sees to.
+// close ends every watch running in a goroutine of its own (its context, and its
+// connection if it owns one, whose writes and reads then fail) and waits for them: a
+// connection a watch owns is beyond http.Server's Shutdown and Close. Watches that start
+// after it keep their request's goroutine, which the server's Shutdown or Close sees to.
 func (c *watchConns) close() {
 	c.mu.Lock()
 	c.closed = true
-	for conn := range c.conns {
-		_ = conn.Close()
+	for own := range c.watches {
+		own.cancel()
+		if own.conn != nil {
+			_ = own.conn.Close()
+		}
 	}
 	c.mu.Unlock()
 	c.running.Wait()
