@@ -98,7 +98,7 @@ func serveWatchesLocally(mux *runtime.ServeMux, ls localStreamer, conns *watchCo
 			if d, ok := outbound.(runtime.Delimited); ok {
 				sw.delimiter = d.Delimiter()
 			}
-			conns.serve(actx, w, req, sw, func(ctx context.Context) error {
+			conns.serve(actx, req, sw, func(ctx context.Context) error {
 				return ls.ServeStream(ctx, r.method, in, sw.header, sw.send)
 			})
 		})

@@ -53,7 +53,7 @@ type ownWatch struct {
 // returns once the watch has ended or owns the connection. ctx is the request's call
 // context: the watch's context keeps its values, and its cancellation until the
 // connection is taken.
-func (c *watchConns) serve(ctx context.Context, w http.ResponseWriter, req *http.Request, sw *streamWriter, run func(context.Context) error) {
+func (c *watchConns) serve(ctx context.Context, req *http.Request, sw *streamWriter, run func(context.Context) error) {
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	own := &ownWatch{cancel: cancel}
 	c.mu.Lock()
