@@ -118,6 +118,17 @@ func newWatchPair(t *testing.T) *watchPair {
 	return p
 }
 
+// createEvent creates an event, as the admin, on the one server behind both gateways.
+func (p *watchPair) createEvent(t *testing.T, id, title string) *rallyv1.Event {
+	t.Helper()
+	e, err := p.events.CreateEvent(p.ctx, &rallyv1.CreateEventRequest{EventId: id,
+		Event: event("", title, time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
 // restWatch is a REST watch being read line by line.
 type restWatch struct {
 	resp   *http.Response
@@ -251,11 +262,7 @@ func (p *watchPair) announce(t *testing.T, eventName, text string) {
 // organiser's bearer tokens; the client's disconnection ends the handler.
 func TestLocalWatchAsThePort(t *testing.T) {
 	p := newWatchPair(t)
-	start := time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
-	e, err := p.events.CreateEvent(p.ctx, &rallyv1.CreateEventRequest{EventId: "watched", Event: event("", "Watched", start)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := p.createEvent(t, "watched", "Watched")
 	path := "/v1/" + e.GetName() + ":watch"
 
 	t.Run("anonymous", func(t *testing.T) {
@@ -463,11 +470,7 @@ func TestWatchRoutes(t *testing.T) {
 // http.Server's Shutdown and Close; the gateway's Close ends it and waits for its handler.
 func TestCloseEndsOwnedWatches(t *testing.T) {
 	p := newWatchPair(t)
-	e, err := p.events.CreateEvent(p.ctx, &rallyv1.CreateEventRequest{EventId: "closing",
-		Event: event("", "Closing", time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := p.createEvent(t, "closing", "Closing")
 	w := p.watch(t, p.local, "/v1/"+e.GetName()+":watch")
 	w.next(t)
 	waitReleased(t)
@@ -492,11 +495,7 @@ func TestCloseEndsOwnedWatches(t *testing.T) {
 // still streams each message as it comes.
 func TestWatchOverHTTP10(t *testing.T) {
 	p := newWatchPair(t)
-	e, err := p.events.CreateEvent(p.ctx, &rallyv1.CreateEventRequest{EventId: "old-client",
-		Event: event("", "Old client", time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := p.createEvent(t, "old-client", "Old client")
 	conn, err := net.Dial("tcp", strings.TrimPrefix(p.local, "http://"))
 	if err != nil {
 		t.Fatal(err)

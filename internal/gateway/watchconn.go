@@ -54,17 +54,16 @@ type ownWatch struct {
 // context: the watch's context keeps its values, and its cancellation until the
 // connection is taken.
 func (c *watchConns) serve(ctx context.Context, req *http.Request, sw *streamWriter, run func(context.Context) error) {
-	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	own := &ownWatch{cancel: cancel}
 	c.mu.Lock()
 	if c.closed || req.ProtoMajor != 1 || req.ProtoMinor < 1 {
 		c.mu.Unlock()
-		cancel()
 		if err := run(ctx); err != nil {
 			sw.fail(err)
 		}
 		return
 	}
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	own := &ownWatch{cancel: cancel}
 	if c.watches == nil {
 		c.watches = make(map[*ownWatch]struct{})
 	}
@@ -112,13 +111,13 @@ func (c *watchConns) take(own *ownWatch, rc *http.ResponseController) net.Conn {
 	if c.closed {
 		return nil
 	}
-	conn, brw, err := rc.Hijack()
+	// Nothing was written yet (the head is the watch's to write), so the returned writer
+	// holds nothing to flush, and whatever the reader holds is what a client sent after
+	// its GET: both are left.
+	conn, _, err := rc.Hijack()
 	if err != nil {
 		return nil
 	}
-	// Nothing was written yet (the head is the watch's to write): brw holds nothing to
-	// flush, and whatever it has read is what a client sent after its GET.
-	_ = brw
 	_ = conn.SetDeadline(time.Time{})
 	own.conn = conn
 	go func() {

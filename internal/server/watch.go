@@ -373,6 +373,25 @@ func (s *service) sharedEvent(ctx context.Context, name, cursor string) (*rallyv
 	return v.(*rallyv1.Event), nil
 }
 
+// shaper says how one watcher sees an event: the key of its view, shared by the
+// watchers who see it alike, and the function that makes the view from a copy.
+type shaper func(context.Context, *rallyv1.Event) (key string, view func(*rallyv1.Event) *rallyv1.Event, err error)
+
+// sharedView is current as shape shows it, made once under the view's key and at (a
+// position: the message's, or the snapshot's) for every watcher who sees it alike.
+// current is shared: it is copied before it is shaped.
+func (s *service) sharedView(ctx context.Context, current *rallyv1.Event, shape shaper, at string) (*rallyv1.Event, error) {
+	key, view, err := shape(ctx, current)
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.shared(ctx, key+at, func(context.Context) (any, error) { return view(proto.CloneOf(current)), nil })
+	if err != nil {
+		return nil, err
+	}
+	return v.(*rallyv1.Event), nil
+}
+
 // snapshotEvent is the event as a watcher of topic whose subscription starts at cursor
 // is shown it first, shaped for it: shared, like a rendered change, by the watchers of
 // the topic who subscribe at the same cursor and see it alike. Each watcher keeps the
@@ -382,7 +401,7 @@ func (s *service) sharedEvent(ctx context.Context, name, cursor string) (*rallyv
 // this watcher's own would be, and whatever changed since follows cursor in the topic.
 // A topic without history (cursor "") has nothing to anchor a shared read to: its
 // watchers read their own.
-func (s *service) snapshotEvent(ctx context.Context, topic, name, cursor string, shape func(context.Context, *rallyv1.Event) (string, func(*rallyv1.Event) *rallyv1.Event, error)) (*rallyv1.Event, error) {
+func (s *service) snapshotEvent(ctx context.Context, topic, name, cursor string, shape shaper) (*rallyv1.Event, error) {
 	if cursor == "" {
 		e, err := s.store.GetEvent(ctx, name)
 		if err != nil {
@@ -394,22 +413,12 @@ func (s *service) snapshotEvent(ctx context.Context, topic, name, cursor string,
 		}
 		return view(e), nil
 	}
-	current, err := s.shared(ctx, "snapshot:"+topic+"@"+cursor, func(ctx context.Context) (any, error) { return s.store.GetEvent(ctx, name) })
+	at := "snapshot:" + topic + "@" + cursor
+	current, err := s.shared(ctx, at, func(ctx context.Context) (any, error) { return s.store.GetEvent(ctx, name) })
 	if err != nil {
 		return nil, err
 	}
-	e := current.(*rallyv1.Event)
-	key, view, err := shape(ctx, e)
-	if err != nil {
-		return nil, err
-	}
-	v, err := s.shared(ctx, key+"snapshot:"+topic+"@"+cursor, func(context.Context) (any, error) {
-		return view(proto.CloneOf(e)), nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return v.(*rallyv1.Event), nil
+	return s.sharedView(ctx, current.(*rallyv1.Event), shape, at)
 }
 
 // readEvent is sharedEvent with the watcher's own copy.
@@ -488,7 +497,7 @@ func (s *eventServer) prepareWatchEvent(req *rallyv1.WatchEventRequest, stream r
 	// time has passed, and only until it says yes: a holder shown the meeting point keeps
 	// it for the stream (the re-check of rights ends the stream if the RSVP is cancelled).
 	revealed := false
-	shape := func(ctx context.Context, e *rallyv1.Event) (string, func(*rallyv1.Event) *rallyv1.Event, error) {
+	shape := shaper(func(ctx context.Context, e *rallyv1.Event) (string, func(*rallyv1.Event) *rallyv1.Event, error) {
 		switch aud {
 		case audienceOrganisers:
 			// The organisers' view depends on the time: not_checked_out once ended.
@@ -507,7 +516,7 @@ func (s *eventServer) prepareWatchEvent(req *rallyv1.WatchEventRequest, stream r
 		}
 		r := revealed
 		return fmt.Sprintf("holder:%t:", r), func(e *rallyv1.Event) *rallyv1.Event { return presentToHolder(e, r) }, nil
-	}
+	})
 	// last is the event as this watcher was last sent it: a change that leaves it as it
 	// was (an attendance change after a shutdown's lost window, one published by two
 	// replicas) is not sent. Organisers are sent every change.
@@ -537,17 +546,11 @@ func (s *eventServer) prepareWatchEvent(req *rallyv1.WatchEventRequest, stream r
 			if err != nil {
 				return nil, false, err
 			}
-			key, view, err := shape(ctx, current)
+			e, err := s.sharedView(ctx, current, shape, c.GetResource()+"@"+c.GetCursor())
 			if err != nil {
 				return nil, false, err
 			}
-			v, err := s.shared(ctx, key+c.GetResource()+"@"+c.GetCursor(), func(ctx context.Context) (any, error) {
-				return view(proto.CloneOf(current)), nil
-			})
-			if err != nil {
-				return nil, false, err
-			}
-			e := v.(*rallyv1.Event) // shared: marshalled, never modified
+			// e is shared: marshalled, never modified.
 			if aud != audienceOrganisers && proto.Equal(e, last) {
 				return nil, false, nil
 			}

@@ -266,7 +266,7 @@ func (h *Hub) send(t *topic, entries []Entry) {
 		part := subs[min(w*share, len(subs)):min((w+1)*share, len(subs))]
 		sendPart := func() {
 			for _, s := range part {
-				if !s.send(entries) {
+				if !s.push(entries, false) {
 					slow[w] = append(slow[w], s)
 				}
 			}

@@ -45,44 +45,28 @@ func (s *Sub) Head() string { return s.head }
 // Close ends the subscription, as cancelling its context would.
 func (s *Sub) Close() { s.hub.end(s, context.Canceled) }
 
-// push queues the entries after s.last. With wait, it waits for room, and stops if the
-// subscription ends; without, it stops at a full queue (the replay reads the rest
-// again).
-func (s *Sub) push(entries []Entry, wait bool) {
+// push queues the entries after s.last, and reports whether it queued them all. With
+// wait, it waits for room, and stops if the subscription ends; without, it stops at a
+// full queue (a replay reads the rest again; a live subscription is dropped, Deliver).
+func (s *Sub) push(entries []Entry, wait bool) bool {
 	for _, e := range entries {
 		if e.Pos <= s.last {
-			continue
+			continue // it read this one itself while replaying
 		}
 		if wait {
 			select {
 			case s.ch <- e.Msg:
 			case <-s.done:
-				return
+				return false
 			}
 		} else {
 			select {
 			case s.ch <- e.Msg:
 			default:
-				return
+				return false
 			}
 		}
 		s.last = e.Pos
-	}
-}
-
-// send queues the live entries after s.last without waiting, and reports false if the
-// queue was full: the hub then drops s (Deliver).
-func (s *Sub) send(entries []Entry) bool {
-	for _, e := range entries {
-		if e.Pos <= s.last {
-			continue // it read this one itself while replaying
-		}
-		select {
-		case s.ch <- e.Msg:
-			s.last = e.Pos
-		default:
-			return false
-		}
 	}
 	return true
 }
