@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,7 +43,17 @@ type env struct {
 	campaign string
 	// window is rallyd's coalescing window of public attendance changes.
 	window time.Duration
+	// args are rallyd's flags, for a replica configured otherwise (startReplica).
+	args []string
 }
+
+// rallyd is a running rallyd and callers connected to it: the env's own, or a replica.
+type rallyd interface {
+	grpcAddr() string
+	rsvps(i int) rallyv1.RsvpServiceClient
+}
+
+func (e *env) grpcAddr() string { return e.app.GRPCAddr() }
 
 func (e *env) conn(i int) *grpc.ClientConn { return e.conns[i%len(e.conns)] }
 func (e *env) events(i int) rallyv1.EventServiceClient {
@@ -97,28 +108,16 @@ func startEnv(ctx context.Context, o options) (*env, error) {
 	if o.window > 0 {
 		args = append(args, "--attendance-window="+o.window.String())
 	}
+	e.args = args
 	cfg, err := config.Parse(args)
 	if err != nil {
 		e.close()
 		return nil, err
 	}
 	e.window = cfg.AttendanceWindow
-	e.app, err = app.Start(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
+	if e.app, e.conns, err = startRallyd(ctx, cfg, o); err != nil {
 		e.close()
 		return nil, err
-	}
-	conns := o.grpcConns
-	if conns <= 0 {
-		conns = o.concurrency
-	}
-	for range conns {
-		c, err := grpc.NewClient(e.app.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			e.close()
-			return nil, err
-		}
-		e.conns = append(e.conns, c)
 	}
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -131,17 +130,68 @@ func startEnv(ctx context.Context, o options) (*env, error) {
 	return e, nil
 }
 
-func (e *env) close() {
-	for _, c := range e.conns {
+// startRallyd starts a rallyd in this process and the load's gRPC connections to it.
+func startRallyd(ctx context.Context, cfg config.Config, o options) (*app.App, []*grpc.ClientConn, error) {
+	a, err := app.Start(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		return nil, nil, err
+	}
+	n := o.grpcConns
+	if n <= 0 {
+		n = o.concurrency
+	}
+	conns := make([]*grpc.ClientConn, 0, n)
+	for range n {
+		c, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			closeRallyd(a, conns)
+			return nil, nil, err
+		}
+		conns = append(conns, c)
+	}
+	return a, conns, nil
+}
+
+func closeRallyd(a *app.App, conns []*grpc.ClientConn) {
+	for _, c := range conns {
 		c.Close()
 	}
-	if e.app != nil {
+	if a != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := e.app.Shutdown(ctx); err != nil {
+		if err := a.Shutdown(ctx); err != nil {
 			fmt.Fprintln(os.Stderr, "rallybench: shutdown:", err)
 		}
 		cancel()
 	}
+}
+
+// replica is a second rallyd on the env's Redis, with flags of its own after the env's,
+// and connections to it: for a measurement that compares two configurations in one run.
+type replica struct {
+	app   *app.App
+	conns []*grpc.ClientConn
+}
+
+func (e *env) startReplica(ctx context.Context, o options, flags ...string) (*replica, error) {
+	cfg, err := config.Parse(append(slices.Clone(e.args), flags...))
+	if err != nil {
+		return nil, err
+	}
+	a, conns, err := startRallyd(ctx, cfg, o)
+	if err != nil {
+		return nil, err
+	}
+	return &replica{a, conns}, nil
+}
+
+func (r *replica) grpcAddr() string { return r.app.GRPCAddr() }
+func (r *replica) rsvps(i int) rallyv1.RsvpServiceClient {
+	return rallyv1.NewRsvpServiceClient(r.conns[i%len(r.conns)])
+}
+func (r *replica) close() { closeRallyd(r.app, r.conns) }
+
+func (e *env) close() {
+	closeRallyd(e.app, e.conns)
 	if e.rdb != nil {
 		e.rdb.Close()
 	}

@@ -21,27 +21,40 @@ import (
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 )
 
-// rush measures the fan-out cost of an RSVP rush before and after the coalescing of public
-// attendance changes (issue 13), in one run: o.rushWatchers watchers on each of two events
-// (one EXACT, one APPROXIMATE), then o.rushRSVPs RSVPs alternating between them, as fast
-// as o.concurrency callers make them. It runs twice, on fresh events:
+// rush measures the fan-out cost of an RSVP rush with every change published, as before
+// the coalescing of public attendance changes (issue 13) and the pacing of organisers'
+// ones (issue 19), and with each, in one run: o.rushWatchers watchers on each of two
+// events (one EXACT, one APPROXIMATE), then o.rushRSVPs RSVPs alternating between them,
+// as fast as o.concurrency callers make them. It runs three times, on fresh events:
 //
-//   - every change: the watchers are organisers (the admin token). Their history carries
-//     every RSVP live, as every watcher's did before coalescing.
+//   - every change: the watchers are organisers (the admin token), on a second rallyd
+//     started with --organiser-interval=0, so that their history carries every RSVP
+//     live, as every watcher's did before coalescing and pacing.
+//   - paced: the watchers are organisers on the env's rallyd, which paces their
+//     attendance changes in a rush (--organiser-interval, server/throttle.go).
 //   - coalesced: the watchers are anonymous. The public history gets an attendance change
 //     per event at most once per window (plus jitter), and only if the public view
 //     changed.
 //
 // Each phase's CPU is taken from the first RSVP until the last coalescing window has
-// fired (2 windows after the last RSVP) and every watcher has what it will get, in both
+// fired (2 windows after the last RSVP) and every watcher has what it will get, in all
 // phases alike. The watchers run in a child process (-rush-child), so this process's CPU
 // is rallyd's and the RSVP callers'; the child's is reported apart.
 func rush(ctx context.Context, e *env, o options, r *report) error {
-	every, err := rushPhase(ctx, e, o, true, 4_000_000)
+	unpaced, err := e.startReplica(ctx, o, "--organiser-interval=0")
 	if err != nil {
 		return fmt.Errorf("every change (organisers): %w", err)
 	}
-	coalesced, err := rushPhase(ctx, e, o, false, 4_000_010)
+	every, err := rushPhase(ctx, e, unpaced, o, rushEveryChange, 4_000_000)
+	unpaced.close()
+	if err != nil {
+		return fmt.Errorf("every change (organisers): %w", err)
+	}
+	paced, err := rushPhase(ctx, e, e, o, rushPaced, 4_000_020)
+	if err != nil {
+		return fmt.Errorf("paced (organisers): %w", err)
+	}
+	coalesced, err := rushPhase(ctx, e, e, o, rushCoalesced, 4_000_010)
 	if err != nil {
 		return fmt.Errorf("coalesced (public): %w", err)
 	}
@@ -51,7 +64,11 @@ func rush(ctx context.Context, e *env, o options, r *report) error {
 			coalesced.GoCPUus, every.GoCPUus, coalesced.MessagesPerRSVP, every.MessagesPerRSVP, o.rushWatchers, o.rushRSVPs, e.window)))
 	excess, why := coalesced.excess(e.window)
 	r.add(newFigure("7b RSVP rush: public messages coalescing should have prevented", float64(excess), 0, true, why))
-	for _, p := range []rushResult{every, coalesced} {
+	pacedRatio := div(paced.MessagesPerRSVP, every.MessagesPerRSVP)
+	r.add(newFigure("7c RSVP rush: organisers' messages, paced / every change", pacedRatio, 0.1, true,
+		fmt.Sprintf("%.2f vs %.0f per RSVP; rallyd CPU per RSVP %.0fµs vs %.0fµs, Redis %.0fµs vs %.0fµs",
+			paced.MessagesPerRSVP, every.MessagesPerRSVP, paced.GoCPUus, every.GoCPUus, paced.RedisCPUus, every.RedisCPUus)))
+	for _, p := range []rushResult{every, paced, coalesced} {
 		r.note("7 rush, "+p.Audience, "%s", p)
 	}
 	r.Loads["rsvp_rush"] = map[string]any{
@@ -59,6 +76,9 @@ func rush(ctx context.Context, e *env, o options, r *report) error {
 		"watchers_per_event":     o.rushWatchers,
 		"rsvps":                  o.rushRSVPs,
 		"every_change":           every,
+		"organisers_paced":       paced,
+		"paced_messages_ratio":   pacedRatio,
+		"paced_go_cpu_ratio":     div(paced.GoCPUus, every.GoCPUus),
 		"coalesced":              coalesced,
 		"go_cpu_ratio":           cpuRatio,
 		"redis_cpu_ratio":        div(coalesced.RedisCPUus, every.RedisCPUus),
@@ -161,7 +181,28 @@ type rushEventReport struct {
 	GapsMs    []float64 `json:"gaps_ms,omitempty"`
 }
 
-func rushPhase(ctx context.Context, e *env, o options, organisers bool, first int) (rushResult, error) {
+// rushKind is what a phase of the rush measures.
+type rushKind int
+
+const (
+	rushEveryChange rushKind = iota // organisers, every RSVP's change
+	rushPaced                       // organisers, paced
+	rushCoalesced                   // the public
+)
+
+func (k rushKind) String() string {
+	switch k {
+	case rushEveryChange:
+		return "organisers"
+	case rushPaced:
+		return "organisers, paced"
+	}
+	return "public"
+}
+
+// rushPhase runs one phase: its events and watchers on the env's Redis, the watchers and
+// RSVPs on target.
+func rushPhase(ctx context.Context, e *env, target rallyd, o options, kind rushKind, first int) (rushResult, error) {
 	var res rushResult
 	var events []string
 	for i, vis := range []rallyv1.AttendanceVisibility{rallyv1.AttendanceVisibility_ATTENDANCE_VISIBILITY_EXACT, rallyv1.AttendanceVisibility_ATTENDANCE_VISIBILITY_APPROXIMATE} {
@@ -176,12 +217,11 @@ func rushPhase(ctx context.Context, e *env, o options, organisers bool, first in
 		return res, err
 	}
 	conns := max(10, (len(events)*o.rushWatchers+499)/500) // rallyd allows 1000 streams a connection
-	args := []string{"-rush-child", "-watch-addr", e.app.GRPCAddr(), "-watch-event", strings.Join(events, ","),
+	args := []string{"-rush-child", "-watch-addr", target.grpcAddr(), "-watch-event", strings.Join(events, ","),
 		"-watchers", strconv.Itoa(o.rushWatchers), "-concurrency", strconv.Itoa(conns)}
-	res.Audience = "public"
-	if organisers {
+	res.Audience = kind.String()
+	if kind != rushCoalesced {
 		args = append(args, "-watch-admin")
-		res.Audience = "organisers"
 	}
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Stderr = os.Stderr
@@ -228,7 +268,7 @@ func rushPhase(ctx context.Context, e *env, o options, organisers bool, first in
 	goBefore, redisBefore := processCPU(), e.redisCPU(ctx)
 	t0 := time.Now()
 	err = parallel(ctx, o.rushRSVPs, o.concurrency, func(ctx context.Context, i int) error {
-		_, err := e.rsvps(i).CreateRsvp(ctx, &rallyv1.CreateRsvpRequest{Parent: events[i%2], Rsvp: &rallyv1.Rsvp{}})
+		_, err := target.rsvps(i).CreateRsvp(ctx, &rallyv1.CreateRsvpRequest{Parent: events[i%2], Rsvp: &rallyv1.Rsvp{}})
 		return err
 	})
 	if err != nil {
@@ -237,10 +277,11 @@ func rushPhase(ctx context.Context, e *env, o options, organisers bool, first in
 	rushed := time.Since(t0)
 	// Every window is closed 2 windows after the last RSVP (window plus up to one window
 	// of jitter); then wait until every watcher has what it should get and the counts
-	// stand still. Organisers: every change (one message per RSVP; a message shows the
-	// event as it is when delivered, so the final count alone says nothing). Public: the
-	// final count of the EXACT event (the APPROXIMATE one shows a bucket, and its last
-	// window may change nothing).
+	// stand still. Organisers, every change: one message per RSVP (a message shows the
+	// event as it is when delivered, so the final count alone says nothing). Paced: the
+	// final count of both events (organisers see counts). Public: the final count of the
+	// EXACT event (the APPROXIMATE one shows a bucket, and its last window may change
+	// nothing).
 	quiet := t0.Add(rushed + 2*e.window + 300*time.Millisecond)
 	deadline := quiet.Add(5 * time.Minute)
 	var delivered time.Duration
@@ -251,8 +292,11 @@ func rushPhase(ctx context.Context, e *env, o options, organisers bool, first in
 			return res, err
 		}
 		done := rep.Events[0].MinGoing == int32(perEvent[0])
-		if organisers {
+		switch kind {
+		case rushEveryChange:
 			done = rep.Events[0].MinPerWatcher >= int64(perEvent[0]) && rep.Events[1].MinPerWatcher >= int64(perEvent[1])
+		case rushPaced:
+			done = done && rep.Events[1].MinGoing == int32(perEvent[1])
 		}
 		if done && delivered == 0 {
 			delivered = time.Since(t0)

@@ -153,6 +153,7 @@ func (a *App) open(ctx context.Context) error {
 		Metrics:                metrics,
 		Secrets:                cfg.Secrets,
 		AttendanceWindow:       cfg.AttendanceWindow,
+		OrganiserInterval:      organiserInterval(cfg.OrganiserInterval),
 		CallTimeout:            cfg.CallTimeout,
 	}); err != nil {
 		return err
@@ -386,4 +387,13 @@ func displayAddr(addr net.Addr) string {
 		return net.JoinHostPort("localhost", fmt.Sprint(tcp.Port))
 	}
 	return tcp.String()
+}
+
+// organiserInterval is --organiser-interval as server.Options takes it: 0 (off) is
+// negative there, where 0 is the default.
+func organiserInterval(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

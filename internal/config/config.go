@@ -53,6 +53,9 @@ type Config struct {
 	// AttendanceWindow: public attendance changes are coalesced for this long plus a
 	// random jitter of up to as long again, so that a public watcher cannot time RSVPs.
 	AttendanceWindow time.Duration
+	// OrganiserInterval paces an RSVP rush's attendance changes to the event's
+	// organisers; 0: every RSVP's at once.
+	OrganiserInterval time.Duration
 
 	// Secrets key what must not be recoverable from a copy of Redis (client addresses in
 	// rate-limit keys, etags, idempotent tokens): see package secret. Nil when none was
@@ -107,7 +110,8 @@ func Parse(args []string) (Config, error) {
 	fs.IntVar(&c.MaxWatches, "max-watches", 20, "concurrent watch streams per caller (token, else client address) (RALLY_MAX_WATCHES)")
 	secrets := fs.String("secrets", "", "server secrets, newest first, comma-separated: base64 of at least 32 random bytes each (head -c 32 /dev/urandom | base64), the same on every replica; required with Redis (RALLY_SECRETS)")
 	secretsFile := fs.String("secrets-file", "", "file of server secrets, one per line, newest first (as --secrets) (RALLY_SECRETS_FILE)")
-	fs.DurationVar(&c.AttendanceWindow, "attendance-window", server.DefaultAttendanceWindow, "public attendance changes are coalesced for this long plus a random jitter of up to as long again, so that public watchers cannot time RSVPs; organisers see every change at once (RALLY_ATTENDANCE_WINDOW)")
+	fs.DurationVar(&c.AttendanceWindow, "attendance-window", server.DefaultAttendanceWindow, "public attendance changes are coalesced for this long plus a random jitter of up to as long again, so that public watchers cannot time RSVPs; organisers see every change at once (but see --organiser-interval) (RALLY_ATTENDANCE_WINDOW)")
+	fs.DurationVar(&c.OrganiserInterval, "organiser-interval", server.DefaultOrganiserInterval, "during an RSVP rush (more than 2 RSVPs of an event within this interval) the event's organisers get its attendance changes once per interval per replica rather than one per RSVP; 0: one per RSVP, always (RALLY_ORGANISER_INTERVAL)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate file: serve TLS on both ports (with --tls-key) (RALLY_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file of --tls-cert (RALLY_TLS_KEY)")
 
@@ -139,6 +143,9 @@ func Parse(args []string) (Config, error) {
 	}
 	if c.AttendanceWindow < 10*time.Millisecond {
 		return Config{}, fmt.Errorf("attendance-window: must be at least 10ms, got %v", c.AttendanceWindow)
+	}
+	if c.OrganiserInterval < 0 {
+		return Config{}, fmt.Errorf("organiser-interval: must not be negative, got %v", c.OrganiserInterval)
 	}
 	if c.CallTimeout < minCallTimeout {
 		return Config{}, fmt.Errorf("call-timeout: must be at least %v, got %v", minCallTimeout, c.CallTimeout)

@@ -290,9 +290,7 @@ func (s *rsvpServer) DeleteRsvp(ctx context.Context, req *rallyv1.DeleteRsvpRequ
 		return nil, rsvpError(name, err)
 	}
 	defer promoted()
-	payload := s.change(rallyv1.ChangeKind_CHANGE_KIND_ATTENDANCE, event, nil)
-	s.publishChange(ctx, payload, eventTopic(event, audienceOrganisers))
-	s.attendanceChanged(ctx, event, d.Campaign, payload)
+	s.rsvpChanged(ctx, event)
 	s.notifyBuddy(ctx, d.Buddy)
 	return &emptypb.Empty{}, nil
 }

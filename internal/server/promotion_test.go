@@ -15,7 +15,7 @@ import (
 func TestPromotionReachesTheHolderLive(t *testing.T) {
 	t.Parallel()
 	const window = 300 * time.Millisecond
-	conn, _, _, e := serveCoalescing(t, window, func(ev *rallyv1.Event) { ev.Capacity = 1 })
+	conn, _, _, e := serveCoalescing(t, window, 0, func(ev *rallyv1.Event) { ev.Capacity = 1 })
 	ctx := t.Context()
 	rsvps := rallyv1.NewRsvpServiceClient(conn)
 	a, err := rsvps.CreateRsvp(ctx, &rallyv1.CreateRsvpRequest{Parent: e.GetName(), Rsvp: &rallyv1.Rsvp{}})
@@ -68,7 +68,7 @@ func TestPromotionReachesTheHolderLive(t *testing.T) {
 func TestPromotionOfSeveralByOneCancel(t *testing.T) {
 	t.Parallel()
 	const window = 50 * time.Millisecond
-	conn, _, _, e := serveCoalescing(t, window, func(ev *rallyv1.Event) {
+	conn, _, _, e := serveCoalescing(t, window, 0, func(ev *rallyv1.Event) {
 		ev.Capacity = 6
 		ev.AttendanceVisibility = rallyv1.AttendanceVisibility_ATTENDANCE_VISIBILITY_HIDDEN
 	})

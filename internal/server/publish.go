@@ -18,8 +18,9 @@ import (
 // the histories of the audiences allowed to see it:
 //
 //	topic                  audience     carries
-//	events/{e}             organisers   every change of the event, live (CreateRSVP's
-//	                                    script appends to it in the same step as the write)
+//	events/{e}             organisers   every change of the event, live, but attendance
+//	                                    paced in a rush (below); CreateRSVP's script
+//	                                    appends to it in the same step as the write
 //	events/{e}/holders     RSVP holders the public changes, announcements for RSVP
 //	                                    holders, changes of the meeting point
 //	events/{e}/public      everyone     public changes: the event created, updated in what
@@ -48,8 +49,10 @@ import (
 // cursor reused without the token) names another topic and gets a reset snapshot.
 //
 // Attendance is where counting would leak. RSVPs reach the event's organisers' history at
-// once, and its campaign's organisers' history once per window below, whatever the public
-// view (they may see every count; coalescing only spares Redis a write per RSVP).
+// once, but in a rush once per organisers' interval (throttle.go), and its campaign's
+// organisers' history once per window below, whatever the public view (they may see
+// every count; pacing and coalescing only spare Redis, the replicas and the organisers'
+// watchers a message per RSVP).
 // The public and holders' histories get an attendance change only when the public view of
 // the attendance changes: never for a HIDDEN event, when the bucket changes for an
 // APPROXIMATE one, when the counts change for an EXACT one. And not at once: the first
@@ -123,16 +126,24 @@ func (s *service) publishTo(ctx context.Context, least audience, kind rallyv1.Ch
 }
 
 // attendanceChanged schedules the campaign organisers' and the public change for an RSVP
-// change of an event that is already on the event's organisers' history. Publishing to
+// change of an event whose organisers' history has it or will (throttle.go). Publishing to
 // the campaign's organisers at once cost every RSVP a second command in Redis, a
 // stream append and a signal to every replica, about as much as the RSVP's own write
 // (issue 19); a campaign's organisers follow many events, for which an attendance change
-// per event and window says enough. The event's organisers still get every change live.
-func (s *service) attendanceChanged(_ context.Context, event, _ string, _ []byte) {
+// per event and window says enough.
+func (s *service) attendanceChanged(event string) {
 	if s.broker == nil {
 		return
 	}
 	s.coalescer.touch(event)
+}
+
+// publishOrganiserAttendance is what the organisers' throttle does at the end of an
+// interval in which RSVPs were written without their change.
+func (s *service) publishOrganiserAttendance(event string) {
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+	defer cancel()
+	s.publishChange(ctx, s.change(rallyv1.ChangeKind_CHANGE_KIND_ATTENDANCE, event, nil), eventTopic(event, audienceOrganisers))
 }
 
 // publicAttendance is the public view of an event's attendance as publishing compares it:

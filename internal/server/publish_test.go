@@ -16,13 +16,14 @@ import (
 )
 
 // TestCampaignOrganisersGetCoalescedAttendance: a burst of RSVPs reaches the event's
-// organisers' history once per RSVP, live, but its campaign's organisers' history only
-// once per attendance window (issue 19: a second append per RSVP cost Redis as much as
-// the RSVP), and at least once, so the campaign's organisers hear of it.
+// organisers' history once per RSVP, live (with their pacing off), but its campaign's
+// organisers' history only once per attendance window (issue 19: a second append per
+// RSVP cost Redis as much as the RSVP), and at least once, so the campaign's organisers
+// hear of it.
 func TestCampaignOrganisersGetCoalescedAttendance(t *testing.T) {
 	t.Parallel()
 	const window = 200 * time.Millisecond
-	conn, broker, c, e := serveCoalescing(t, window, func(*rallyv1.Event) {})
+	conn, broker, c, e := serveCoalescing(t, window, -1, func(*rallyv1.Event) {})
 	ctx := t.Context()
 	campaignSub, err := broker.Subscribe(ctx, c.GetName(), "")
 	if err != nil {
@@ -77,14 +78,80 @@ func TestCampaignOrganisersGetCoalescedAttendance(t *testing.T) {
 	}
 }
 
+// TestOrganisersPacedInARush: a burst of RSVPs reaches an organiser's watch stream as
+// a few attendance changes, not one per RSVP, and the last one shows every RSVP.
+func TestOrganisersPacedInARush(t *testing.T) {
+	t.Parallel()
+	const interval = 300 * time.Millisecond
+	conn, _, _, e := serveCoalescing(t, time.Hour, interval, func(*rallyv1.Event) {})
+	ctx := t.Context()
+	stream, err := rallyv1.NewEventServiceClient(conn).WatchEvent(admin(ctx), &rallyv1.WatchEventRequest{Name: e.GetName()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil { // the snapshot
+		t.Fatal(err)
+	}
+	const rsvps = 30
+	rsvpClient := rallyv1.NewRsvpServiceClient(conn)
+	start := time.Now()
+	for range rsvps {
+		if _, err := rsvpClient.CreateRsvp(ctx, &rallyv1.CreateRsvpRequest{Parent: e.GetName(), Rsvp: &rallyv1.Rsvp{}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	burst := time.Since(start)
+	type recv struct {
+		c   *rallyv1.Change
+		err error
+	}
+	got := make(chan recv)
+	go func() {
+		for {
+			c, err := stream.Recv()
+			got <- recv{c, err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var changes int
+	for going := int32(0); going < rsvps; {
+		select {
+		case r := <-got:
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			changes++
+			going = r.c.GetEvent().GetAttendance().GetGoing()
+		case <-time.After(5 * time.Second):
+			t.Fatalf("after %d changes the organisers see %d going, want %d", changes, going, rsvps)
+		}
+	}
+	// Nothing more is on its way once the count is complete.
+	select {
+	case r := <-got:
+		if r.err == nil {
+			changes++
+		}
+	case <-time.After(2 * interval):
+	}
+	// Each interval the burst touched publishes its first two RSVPs' changes and one
+	// for the rest.
+	if most := 3 * (int(burst/interval) + 1); changes > most || changes >= rsvps {
+		t.Errorf("the organisers got %d changes for %d RSVPs in %v, want at most %d", changes, rsvps, burst, most)
+	}
+}
+
 // serveCoalescing serves a memory store and broker whose public attendance is coalesced
-// for window, with a campaign and an event in it: validEvent as edit changes it.
-func serveCoalescing(t *testing.T, window time.Duration, edit func(*rallyv1.Event)) (*grpc.ClientConn, *pubsubmemory.Broker, *rallyv1.Campaign, *rallyv1.Event) {
+// for window and whose organisers' attendance is paced by interval (server.Options'
+// OrganiserInterval), with a campaign and an event in it: validEvent as edit changes it.
+func serveCoalescing(t *testing.T, window, interval time.Duration, edit func(*rallyv1.Event)) (*grpc.ClientConn, *pubsubmemory.Broker, *rallyv1.Campaign, *rallyv1.Event) {
 	t.Helper()
 	broker := pubsubmemory.New()
 	t.Cleanup(func() { broker.Close() })
 	conn := serve(t, server.Options{Store: memory.New(), AdminToken: adminToken, Now: newClock().Now, Broker: broker,
-		AttendanceWindow: window, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		AttendanceWindow: window, OrganiserInterval: interval, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	ctx := t.Context()
 	c, err := rallyv1.NewCampaignServiceClient(conn).CreateCampaign(admin(ctx), &rallyv1.CreateCampaignRequest{Campaign: validCampaign()})
 	if err != nil {

@@ -57,9 +57,16 @@ func (s *rsvpServer) CreateRsvp(ctx context.Context, req *rallyv1.CreateRsvpRequ
 			UpdateTime: timestamppb.New(now),
 		},
 		TokenHash: hash[:],
-		// A store that can records the change with the RSVP (one round trip on the hot
-		// path, and the change cannot be lost); the others return it to publish below.
-		Change: &store.Publication{Topic: eventTopic(event, audienceOrganisers), Payload: s.change(rallyv1.ChangeKind_CHANGE_KIND_ATTENDANCE, event, nil)},
+	}
+	// The organisers' attendance change goes with the first RSVP of a rush, the rest
+	// once per interval (throttle.go). A store that can records it with the RSVP (one
+	// round trip on the hot path, and the change cannot be lost); the others return it
+	// to publish below.
+	live := s.organisers.live(event)
+	if live {
+		n.Change = &store.Publication{Topic: eventTopic(event, audienceOrganisers), Payload: s.change(rallyv1.ChangeKind_CHANGE_KIND_ATTENDANCE, event, nil)}
+	} else {
+		defer s.organisers.after(event)
 	}
 	if personal.InClear {
 		n.Rsvp.DisplayName, n.Rsvp.Contact = in.GetDisplayName(), in.GetContact()
@@ -96,7 +103,7 @@ func (s *rsvpServer) CreateRsvp(ctx context.Context, req *rallyv1.CreateRsvpRequ
 		if u := created.Unpublished; u != nil {
 			s.publishChange(ctx, u.Payload, u.Topic)
 		}
-		s.attendanceChanged(ctx, event, created.Campaign, n.Change.Payload)
+		s.attendanceChanged(event)
 	}
 	inClear := created.Rsvp.GetDisplayName() != "" || created.Rsvp.GetContact() != ""
 	return &rallyv1.CreateRsvpResponse{Rsvp: s.presentRSVPTo(ctx, created.Rsvp, false), ManageToken: token, StoredInClear: inClear}, nil

@@ -86,6 +86,10 @@ type Options struct {
 	// AttendanceWindow is how long public attendance changes are coalesced at least
 	// (default DefaultAttendanceWindow; see publish.go).
 	AttendanceWindow time.Duration
+	// OrganiserInterval paces the attendance changes an RSVP rush publishes to the
+	// event's organisers (default DefaultOrganiserInterval; negative: none is paced,
+	// every RSVP carries its own; see throttle.go).
+	OrganiserInterval time.Duration
 	// Secrets key etags and sealed idempotent tokens; nil: a random keyring (one process).
 	Secrets *secret.Keyring
 	// CallTimeout bounds every unary call on the server's side (default
@@ -105,9 +109,12 @@ type Server struct {
 	streamChain grpc.StreamServerInterceptor
 }
 
-// Close publishes the public attendance changes still being coalesced. Call it at
+// Close publishes the attendance changes still being coalesced or paced. Call it at
 // shutdown, before the broker closes.
-func (s *Server) Close() { s.svc.coalescer.close() }
+func (s *Server) Close() {
+	s.svc.organisers.close()
+	s.svc.coalescer.close()
+}
 
 // callLevel is the level of a finished call's log line: as go-grpc-middleware's default
 // (client mistakes info, unavailability warn, server faults error), except that
@@ -154,6 +161,13 @@ func New(opts Options) (*Server, error) {
 		opts.AttendanceWindow = DefaultAttendanceWindow
 	}
 	svc.coalescer = newCoalescer(opts.AttendanceWindow, svc.publishPublicAttendance)
+	switch {
+	case opts.OrganiserInterval == 0:
+		opts.OrganiserInterval = DefaultOrganiserInterval
+	case opts.OrganiserInterval < 0:
+		opts.OrganiserInterval = 0
+	}
+	svc.organisers = newThrottle(opts.OrganiserInterval, svc.publishOrganiserAttendance)
 	authn := auth.NewAuthenticator(opts.AdminToken, isPublic, map[string]auth.Resolver{
 		auth.OrganiserPrefix: svc.resolveToken,
 		auth.RSVPPrefix:      resolveRSVPToken,
@@ -235,16 +249,17 @@ func streamWorkers() uint32 {
 
 // service holds what every handler needs.
 type service struct {
-	store     store.Store
-	now       func() time.Time
-	validator protovalidate.Validator
-	log       *slog.Logger
-	maxGuests int32
-	broker    pubsub.Broker
-	callerKey func(context.Context) string
-	watches   *watchers
-	reads     *recent // see readEvent
-	metrics   *metrics.Metrics
-	secrets   *secret.Keyring
-	coalescer *coalescer // public attendance changes, see publish.go
+	store      store.Store
+	now        func() time.Time
+	validator  protovalidate.Validator
+	log        *slog.Logger
+	maxGuests  int32
+	broker     pubsub.Broker
+	callerKey  func(context.Context) string
+	watches    *watchers
+	reads      *recent // see readEvent
+	metrics    *metrics.Metrics
+	secrets    *secret.Keyring
+	coalescer  *coalescer // public attendance changes, see publish.go
+	organisers *throttle  // the event organisers' attendance changes, see throttle.go
 }

@@ -57,16 +57,11 @@ func (s *service) publishChange(ctx context.Context, payload []byte, topics ...s
 }
 
 // rsvpChanged publishes an RSVP change of an event made by a write that does not publish
-// it itself (all but CreateRSVP), looking up the event's campaign.
+// it itself (all but CreateRSVP): at once to the event's organisers, coalesced to the
+// others.
 func (s *service) rsvpChanged(ctx context.Context, event string) {
-	e, err := s.store.GetEvent(ctx, event)
-	if err != nil {
-		s.log.ErrorContext(ctx, "publishing a change failed", "err", err)
-		return
-	}
-	payload := s.change(rallyv1.ChangeKind_CHANGE_KIND_ATTENDANCE, event, nil)
-	s.publishChange(ctx, payload, eventTopic(event, audienceOrganisers))
-	s.attendanceChanged(ctx, event, e.GetCampaign(), payload)
+	s.publishChange(ctx, s.change(rallyv1.ChangeKind_CHANGE_KIND_ATTENDANCE, event, nil), eventTopic(event, audienceOrganisers))
+	s.attendanceChanged(event)
 }
 
 // watchers counts the open watch streams of each caller, to cap them.
