@@ -111,7 +111,7 @@ func Parse(args []string) (Config, error) {
 	secrets := fs.String("secrets", "", "server secrets, newest first, comma-separated: base64 of at least 32 random bytes each (head -c 32 /dev/urandom | base64), the same on every replica; required with Redis (RALLY_SECRETS)")
 	secretsFile := fs.String("secrets-file", "", "file of server secrets, one per line, newest first (as --secrets) (RALLY_SECRETS_FILE)")
 	fs.DurationVar(&c.AttendanceWindow, "attendance-window", server.DefaultAttendanceWindow, "public attendance changes are coalesced for this long plus a random jitter of up to as long again, so that public watchers cannot time RSVPs; organisers see every change at once (but see --organiser-interval) (RALLY_ATTENDANCE_WINDOW)")
-	fs.DurationVar(&c.OrganiserInterval, "organiser-interval", server.DefaultOrganiserInterval, "during an RSVP rush (more than 2 RSVPs of an event within this interval) the event's organisers get its attendance changes once per interval per replica rather than one per RSVP; 0: one per RSVP, always (RALLY_ORGANISER_INTERVAL)")
+	fs.DurationVar(&c.OrganiserInterval, "organiser-interval", server.DefaultOrganiserInterval, "during an RSVP rush (more than 10 RSVPs of an event within this interval on one replica) the event's organisers get its attendance changes about once per interval per replica rather than one per RSVP; 0: one per RSVP, always (RALLY_ORGANISER_INTERVAL)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate file: serve TLS on both ports (with --tls-key) (RALLY_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file of --tls-cert (RALLY_TLS_KEY)")
 
