@@ -71,8 +71,6 @@ type CreatedRSVP struct {
 	// its current state), and SealedToken the token sealed then.
 	Replayed    bool
 	SealedToken []byte
-	// Campaign is the event's campaign, for the change to its watchers.
-	Campaign string
 	// Unpublished is NewRSVP.Change when the store did not publish it with the write:
 	// the caller must. Nil when it was published, and for a replay (nothing changed).
 	Unpublished *Publication

@@ -53,8 +53,6 @@ type Buddy struct {
 
 // DeletedRSVP is the outcome of DeleteRSVP.
 type DeletedRSVP struct {
-	// Campaign is the event's campaign, for the change to its watchers.
-	Campaign string
 	// Buddy is the deleted RSVP's buddy, whose link was removed with it; empty if none.
 	Buddy string
 	// Promoted is true when the waitlist moved up.

@@ -147,7 +147,7 @@ func (s *Store) CreateRSVP(_ context.Context, event string, n store.NewRSVP, now
 		s.books[store.ID(event)] = b
 	}
 	if req, ok := b.byRequest[n.RequestKey]; ok && n.RequestKey != "" {
-		return store.CreatedRSVP{Rsvp: s.view(b.rsvps[req.id]), Replayed: true, SealedToken: req.sealed, Campaign: e.GetCampaign()}, nil
+		return store.CreatedRSVP{Rsvp: s.view(b.rsvps[req.id]), Replayed: true, SealedToken: req.sealed}, nil
 	}
 	// A resent call is recognised by its ID and token hash; anything else under that ID
 	// (client-chosen since issue 15) must not overwrite another participant's RSVP.
@@ -155,7 +155,7 @@ func (s *Store) CreateRSVP(_ context.Context, event string, n store.NewRSVP, now
 		if !slices.Equal(r.tokenHash, n.TokenHash) {
 			return store.CreatedRSVP{}, store.AlreadyExistsError(n.Rsvp.GetName())
 		}
-		return store.CreatedRSVP{Rsvp: s.view(r), Campaign: e.GetCampaign()}, nil
+		return store.CreatedRSVP{Rsvp: s.view(r)}, nil
 	}
 	if closed(e, now) {
 		return store.CreatedRSVP{}, store.ErrEventClosed
@@ -180,7 +180,7 @@ func (s *Store) CreateRSVP(_ context.Context, event string, n store.NewRSVP, now
 	}
 	s.add(store.RSVPIndex(event, rallyv1.RsvpState_RSVP_STATE_UNSPECIFIED), r.key())
 	s.setState(e, r, state)
-	return store.CreatedRSVP{Rsvp: s.view(r), Campaign: e.GetCampaign(), Unpublished: n.Change}, nil
+	return store.CreatedRSVP{Rsvp: s.view(r), Unpublished: n.Change}, nil
 }
 
 // GetRSVP implements store.RSVPStore.

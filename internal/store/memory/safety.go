@@ -168,7 +168,7 @@ func (s *Store) DeleteRSVP(_ context.Context, name string, now time.Time) (store
 		return store.DeletedRSVP{}, err
 	}
 	id := store.ID(name)
-	out := store.DeletedRSVP{Campaign: e.GetCampaign()}
+	out := store.DeletedRSVP{}
 	// Leave the counts as if it had never been: its place, its check-in.
 	a := attendance(e)
 	switch r.rsvp.GetState() {

@@ -241,20 +241,10 @@ func (s *Store) CreateRSVP(ctx context.Context, event string, n store.NewRSVP, n
 	if err != nil {
 		return store.CreatedRSVP{}, err
 	}
-	campaign := rep.campaign
-	if !rep.hasCampaign {
-		// An event stored before its campaign was a plain field: read it, once per RSVP
-		// until the event's next update writes the field.
-		e, err := s.GetEvent(ctx, event)
-		if err != nil {
-			return store.CreatedRSVP{}, err
-		}
-		campaign = e.GetCampaign()
-	}
 	if rep.status == "replay" {
-		return store.CreatedRSVP{Rsvp: rep.rsvp, Replayed: true, SealedToken: rep.sealed, Campaign: campaign}, nil
+		return store.CreatedRSVP{Rsvp: rep.rsvp, Replayed: true, SealedToken: rep.sealed}, nil
 	}
-	return store.CreatedRSVP{Rsvp: rep.rsvp, Campaign: campaign, Unpublished: unpublished}, nil
+	return store.CreatedRSVP{Rsvp: rep.rsvp, Unpublished: unpublished}, nil
 }
 
 // createArgs are rsvp_create.lua's own arguments after now and the retention (ARGV[3] to
@@ -279,27 +269,16 @@ func (s *Store) createArgv(now time.Time, a createArgs) []any {
 	return []any{nowArg(now), s.rsvpRetention.Milliseconds(), a.id, a.pb, a.guests, a.tokenHash, a.requestKey, a.sealedToken}
 }
 
-// createReply is rsvp_create.lua's reply: reply(), then the event's campaign.
-type createReply struct {
-	rsvpReply
-	campaign    string
-	hasCampaign bool // false for an event stored without the field, by an older Rally
-}
-
 // runCreate runs rsvp_create.lua on the event's RSVP keys, appending change to its topic
 // in the same step when it is not nil.
-func (s *Store) runCreate(ctx context.Context, evID, event string, now time.Time, a createArgs, change *pubsubredis.ScriptChange) (createReply, error) {
+func (s *Store) runCreate(ctx context.Context, evID, event string, now time.Time, a createArgs, change *pubsubredis.ScriptChange) (rsvpReply, error) {
 	keys, args := s.rsvpKeys(evID), s.createArgv(now, a)
 	if change != nil {
 		keys = append(keys, change.Key)
 		args = append(args, change.Args...)
 	}
-	res, rep, err := s.runScript(ctx, s.createScript, keys, event, args)
-	if err != nil || len(res) < 7 {
-		return createReply{rsvpReply: rep}, err
-	}
-	campaign, ok := res[6].(string)
-	return createReply{rsvpReply: rep, campaign: campaign, hasCampaign: ok}, nil
+	_, rep, err := s.runScript(ctx, s.createScript, keys, event, args)
+	return rep, err
 }
 
 // readRSVPs runs rsvp_read.lua: the RSVPs with the given IDs, or the one whose token has

@@ -11,9 +11,8 @@
 --                    (publish_change, pubsub/redis's InScript), or nothing when the
 --                    caller publishes it itself
 --
--- Returns reply() and the event's campaign: 'ok' for a new RSVP (or a resent call of
--- this one), 'replay' for an RSVP created earlier with the same request key; 'nf',
--- 'closed', 'toolarge', 'exists'.
+-- Returns reply(): 'ok' for a new RSVP (or a resent call of this one), 'replay' for an
+-- RSVP created earlier with the same request key; 'nf', 'closed', 'toolarge', 'exists'.
 --
 -- This is the hot path of a rush to an event (issue 19: Redis's CPU per create), so it
 -- reads with two HMGETs and writes with one command per key, builds no tables it can do
@@ -22,14 +21,6 @@ local OWN_ARGS = 8 -- ARGV[1] to ARGV[8]: rsvp.go's createArgc
 local now, retention = ARGV[1], tonumber(ARGV[2])
 local id, pb, guests, token = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local request, sealed = ARGV[7], ARGV[8]
-
--- with_campaign adds the event's campaign to a reply, for the caller's change to it:
--- false when the event was stored without the field (by an older Rally), and rsvp.go
--- reads the event instead.
-local function with_campaign(out, campaign)
-  out[#out + 1] = campaign or redis.call('HGET', EVENT, 'campaign') or false
-  return out
-end
 
 -- What the records already hold under the request key, the token and the ID, and the
 -- expiry last set on the records and the GOING and WAITLISTED indexes (rsvp_lib.lua's
@@ -55,13 +46,13 @@ if seen[6] then
   if first == id then
     status = 'ok'
   end
-  return with_campaign(reply(status, first, string.sub(v, sep + 1)))
+  return reply(status, first, string.sub(v, sep + 1))
 end
 -- Without a request key a resent call is recognised by its ID and token hash, both
 -- random and chosen by the caller: anything else under that ID or token is a collision
 -- of random values that must not overwrite another participant's RSVP.
 if seen[2] == token then
-  return with_campaign(reply('ok', id, sealed))
+  return reply('ok', id, sealed)
 end
 if seen[1] or seen[2] then
   return {'exists'}
@@ -69,10 +60,9 @@ end
 
 -- The event's fields, as event() reads them but without start_ms, which a create does
 -- not need, and without a table: rev (set by every event write: none, no event),
--- state, capacity, end_ms, going, waitlisted, rsvp_seq, campaign (nil in an event
--- stored before the field was).
+-- state, capacity, end_ms, going, waitlisted, rsvp_seq.
 local e = redis.call('HMGET', EVENT, 'rev', 'state', 'capacity', 'end_ms', 'going',
-  'waitlisted', 'rsvp_seq', 'campaign')
+  'waitlisted', 'rsvp_seq')
 if not e[1] then
   return {'nf'}
 end
@@ -158,5 +148,4 @@ elseif not promoted then
 else
   out = reply('ok', id, sealed)
 end
-out[7] = e[8] or false -- with_campaign without the read: the field was read above
 return out

@@ -13,8 +13,7 @@
 -- sealed with a key that only the client's request_id yields) stays until the event's
 -- data expires.
 --
--- Returns {'ok', the event's campaign or false (an event stored without the field),
--- the buddy's ID or '', 1 when the waitlist moved up (else 0)}; or {'nf'}.
+-- Returns {'ok', the buddy's ID or '', 1 when the waitlist moved up (else 0)}; or {'nf'}.
 local retention, id = tonumber(ARGV[2]), ARGV[3]
 
 local r = load(id)
@@ -70,9 +69,8 @@ end
 redis.call('HDEL', RECORDS, unpack(fields))
 touch(RECORDS)
 
-local promoted, campaign = 0, false
+local promoted = 0
 if ev then
-  campaign = ev.campaign or false
   ev = event() -- read again: the counts changed
   local before = ev.going
   promote(ev, ARGV[1])
@@ -81,4 +79,4 @@ if ev then
   end
 end
 expire(retention, true)
-return {'ok', campaign, bid, promoted}
+return {'ok', bid, promoted}

@@ -92,7 +92,7 @@ end
 -- set by every event write, so a missing rev means no event.
 local function event()
   local v = redis.call('HMGET', EVENT, 'rev', 'state', 'capacity', 'end_ms', 'going',
-    'waitlisted', 'rsvp_seq', 'campaign', 'start_ms')
+    'waitlisted', 'rsvp_seq', 'start_ms')
   if not v[1] then
     return nil
   end
@@ -103,8 +103,7 @@ local function event()
     going = tonumber(v[5] or '0'),
     waitlisted = tonumber(v[6] or '0'),
     seq = tonumber(v[7] or '0'),
-    campaign = v[8], -- nil in an event stored before the field was (see rsvp_create.lua)
-    start_ms = tonumber(v[9]), -- nil in an event stored before the field was: started
+    start_ms = tonumber(v[8]), -- nil in an event stored before the field was: started
   }
 end
 

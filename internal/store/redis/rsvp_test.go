@@ -978,33 +978,6 @@ func TestRSVPStoredFields(t *testing.T) {
 	}
 }
 
-// TestRSVPCampaignOfOlderEvent: an event stored before its campaign was a plain field of
-// its hash (an older Rally) still names its campaign to CreateRSVP, read from its record,
-// so that the change reaches the campaign's watchers.
-func TestRSVPCampaignOfOlderEvent(t *testing.T) {
-	t.Parallel()
-	ctx := t.Context()
-	s, rdb := newStore(t)
-	start := time.Now().Add(24 * time.Hour).Truncate(time.Second)
-	e := storetest.Event("old", start)
-	e.Campaign = "campaigns/kz"
-	if err := s.CreateEvent(ctx, e); err != nil {
-		t.Fatal(err)
-	}
-	if err := rdb.HDel(ctx, s.rsvpKeys("old")[0], "campaign").Err(); err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range []string{"a", "b"} {
-		c, err := s.CreateRSVP(ctx, "events/old", storetest.NewRSVP("old", id, 1), time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if c.Campaign != "campaigns/kz" {
-			t.Errorf("RSVP %s names campaign %q, want campaigns/kz", id, c.Campaign)
-		}
-	}
-}
-
 // TestRSVPListAllStatesOlderIndex: RSVPs of every state list in arrival order, page by
 // page, from the three state indexes (rsvp:all is no longer written); an older Rally's
 // rsvp:all entries change nothing, and DeleteRSVP still takes them out.

@@ -156,24 +156,14 @@ func (s *Store) DeleteRSVP(ctx context.Context, name string, now time.Time) (sto
 	if err != nil {
 		return store.DeletedRSVP{}, err
 	}
-	if len(res) != 3 {
+	if len(res) != 2 {
 		return store.DeletedRSVP{}, fmt.Errorf("deleting %s: the script returned %d values", name, len(res))
 	}
 	out := store.DeletedRSVP{}
-	campaign, hasCampaign := res[0].(string)
-	if bid, _ := res[1].(string); bid != "" {
+	if bid, _ := res[0].(string); bid != "" {
 		out.Buddy = "events/" + evID + "/rsvps/" + bid
 	}
-	promoted, _ := res[2].(int64)
+	promoted, _ := res[1].(int64)
 	out.Promoted = promoted == 1
-	if !hasCampaign {
-		// An event stored before its campaign was a plain field (see CreateRSVP).
-		e, err := s.GetEvent(ctx, "events/"+evID)
-		if err != nil {
-			return store.DeletedRSVP{}, err
-		}
-		campaign = e.GetCampaign()
-	}
-	out.Campaign = campaign
 	return out, nil
 }

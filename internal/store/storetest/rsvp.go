@@ -239,12 +239,8 @@ func testRSVPPartyTooLarge(t *testing.T, s store.Store) {
 		t.Errorf("the refused RSVP was stored: %v", err)
 	}
 	for _, id := range []string{"a", "b"} {
-		c, err := s.CreateRSVP(ctx, "events/e", NewRSVP("e", id, 2), rsvpNow)
-		if err != nil {
+		if _, err := s.CreateRSVP(ctx, "events/e", NewRSVP("e", id, 2), rsvpNow); err != nil {
 			t.Fatal(err)
-		}
-		if c.Campaign != "campaigns/c" {
-			t.Errorf("created RSVP %s names campaign %q, want campaigns/c", id, c.Campaign)
 		}
 	}
 	wantCounts(t, s, "e", 2, 2)
