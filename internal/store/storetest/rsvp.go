@@ -224,8 +224,7 @@ func testRSVPIdempotentCreate(t *testing.T, s store.Store) {
 }
 
 // testRSVPPartyTooLarge: a party larger than the whole capacity is refused, changing
-// nothing; one that fits the capacity is waitlisted when the places are taken. Creates
-// name the event's campaign, for the change to its watchers.
+// nothing; one that fits the capacity is waitlisted when the places are taken.
 func testRSVPPartyTooLarge(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	e := Event("e", base, WithCapacity(3))
