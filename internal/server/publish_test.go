@@ -136,6 +136,7 @@ func TestOrganisersPacedInARush(t *testing.T) {
 		}
 	case <-time.After(3 * interval):
 	}
+	t.Logf("%d RSVPs in 8 intervals, %d changes", rsvps, changes)
 	if changes > rsvps/2 {
 		t.Errorf("the organisers got %d changes for %d RSVPs in 8 intervals, want at most half as many", changes, rsvps)
 	}
