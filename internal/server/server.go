@@ -173,7 +173,6 @@ func New(opts Options) (*Server, error) {
 		auth.RSVPPrefix:      resolveRSVPToken,
 		auth.ClaimPrefix:     resolveClaimToken,
 	})
-	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall), logging.WithLevels(callLevel)}
 	// calllog drops the client's address, redacts participants' names and tokens from
 	// error texts, and samples the lines of refused calls (a few a minute per method and
 	// code); server faults are logged one by one.
@@ -190,7 +189,7 @@ func New(opts Options) (*Server, error) {
 		requestid.UnaryServerInterceptor(),
 		opts.Metrics.UnaryServerInterceptor(),
 		deadlineUnaryInterceptor(opts.CallTimeout),
-		logging.UnaryServerInterceptor(logger, logOpts...),
+		logger.UnaryServerInterceptor(callLevel), // go-grpc-middleware's logging line, built only when written
 		recovery.UnaryServerInterceptor(recoverOpt),
 		localizeUnary, // the caller's language for refusals, the limits' included (localized.go)
 	}
