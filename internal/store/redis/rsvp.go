@@ -56,19 +56,32 @@ var (
 // rsvpKeys returns the KEYS of every RSVP script of an event, in the order that
 // rsvp_lib.lua documents. Every key has the event's hash tag.
 func (s *Store) rsvpKeys(eventID string) []string {
+	// Every RSVP call builds these, so they are cut from one string (one allocation
+	// rather than a dozen), and the slice has room for the change's key that a write
+	// appends (runCreate).
 	ev := s.recordKey("ev", eventID)
-	return []string{
-		ev,
-		ev + ":rsvp",
-		s.rsvpIndexKey(eventID, rallyv1.RsvpState_RSVP_STATE_UNSPECIFIED),
-		s.rsvpIndexKey(eventID, rallyv1.RsvpState_RSVP_STATE_GOING),
-		s.rsvpIndexKey(eventID, rallyv1.RsvpState_RSVP_STATE_WAITLISTED),
-		s.rsvpIndexKey(eventID, rallyv1.RsvpState_RSVP_STATE_CANCELLED),
+	parts := [...]string{"", ":rsvp", ":rsvp:all", ":rsvp:going", ":rsvp:waitlisted", ":rsvp:cancelled"}
+	var b strings.Builder
+	b.Grow(len(parts)*len(ev) + 64)
+	ends := make([]int, 0, len(parts))
+	for _, p := range parts {
+		b.WriteString(ev)
+		b.WriteString(p)
+		ends = append(ends, b.Len())
 	}
+	all := b.String()
+	keys := make([]string, len(parts), len(parts)+1)
+	start := 0
+	for i, end := range ends {
+		keys[i] = all[start:end]
+		start = end
+	}
+	return keys
 }
 
 // rsvpIndexKey is the key of the sorted set holding the index keys (store.RSVPKey) of an
-// event's RSVPs in one state, or of all of them for RSVP_STATE_UNSPECIFIED. Unlike the
+// event's RSVPs in one state, or of all of them for RSVP_STATE_UNSPECIFIED (rsvpKeys
+// spells the same keys). Unlike the
 // event indexes these are not under {idx}: they must be in the event's slot, for the
 // scripts to change them together with the records.
 func (s *Store) rsvpIndexKey(eventID string, state rallyv1.RsvpState) string {

@@ -1127,3 +1127,24 @@ func TestRSVPExpirySkipped(t *testing.T) {
 		expiries()
 	}
 }
+
+// rsvpKeys cuts the event's keys from one string; they must be the keys rsvpIndexKey and
+// recordKey spell, in the order of rsvp_lib.lua's KEYS table.
+func TestRSVPKeysSpelledOnce(t *testing.T) {
+	s := New(nil, "tenant:")
+	want := []string{
+		s.recordKey("ev", "kz-1"),
+		s.recordKey("ev", "kz-1") + ":rsvp",
+		s.rsvpIndexKey("kz-1", rallyv1.RsvpState_RSVP_STATE_UNSPECIFIED),
+		s.rsvpIndexKey("kz-1", rallyv1.RsvpState_RSVP_STATE_GOING),
+		s.rsvpIndexKey("kz-1", rallyv1.RsvpState_RSVP_STATE_WAITLISTED),
+		s.rsvpIndexKey("kz-1", rallyv1.RsvpState_RSVP_STATE_CANCELLED),
+	}
+	got := s.rsvpKeys("kz-1")
+	if !slices.Equal(got, want) {
+		t.Errorf("rsvpKeys = %q, want %q", got, want)
+	}
+	if cap(got) <= len(got) {
+		t.Errorf("rsvpKeys has no room for a change's key: cap %d", cap(got))
+	}
+}
