@@ -3,6 +3,7 @@ package app
 import (
 	"crypto/tls"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"time"
@@ -55,7 +56,23 @@ func grpcLimits(cfg config.Config) []grpc.ServerOption {
 			Timeout:           keepaliveTimeout,
 		}),
 		grpc.ConnectionTimeout(connectionTimeout),
+		// Static flow-control windows of one whole request, stream and connection alike,
+		// instead of grpc-go's dynamic ones, which are sized by BDP estimation: a PING on a
+		// DATA frame received while none is outstanding. A request that waits on Redis gets
+		// that PING, and the client's acknowledgement, in writes and reads of their own, on
+		// both sides (and a phone wakes its radio to answer). No request may exceed
+		// MaxRequestBytes, so a window that holds one never makes a client wait; a larger one
+		// (dynamic windows grow to 16 MiB) only lets a client park more unread data in
+		// rallyd's memory. docs/performance.md has the measurements.
+		grpc.StaticStreamWindowSize(requestWindow(cfg.MaxRequestBytes)),
+		grpc.StaticConnWindowSize(requestWindow(cfg.MaxRequestBytes)),
 	}
+}
+
+// requestWindow is an HTTP/2 flow-control window that holds a gRPC message of max bytes
+// and its 5-byte prefix. grpc-go raises anything below 64 KiB to 64 KiB.
+func requestWindow(max int) int32 {
+	return int32(min(max+5, math.MaxInt32))
 }
 
 // newHTTPServer is the HTTP port's server. It sets no ReadTimeout and no WriteTimeout:
