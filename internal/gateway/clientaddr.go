@@ -35,6 +35,9 @@ func resolveClient(resolver clientip.Resolver, next http.Handler) http.Handler {
 	})
 }
 
+// rallyHeaderPrefix starts the metadata keys rallyd's parts set for each other.
+const rallyHeaderPrefix = "x-rally-"
+
 // headerMatcher is grpc-gateway's default, except that a client cannot pass metadata the
 // gRPC port reads as the gateway's own (Grpc-Metadata-X-Forwarded-For,
 // Grpc-Metadata-X-Rally-Gateway-Key), and that X-Request-Id passes as it is, for the gRPC
@@ -50,8 +53,9 @@ func headerMatcher(key string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	switch name := strings.ToLower(md); {
-	case name == clientip.ForwardedForHeader, strings.HasPrefix(name, "x-rally-"):
+	// Compared without case rather than lowered: this runs for every header of every
+	// request.
+	if strings.EqualFold(md, clientip.ForwardedForHeader) || len(md) >= len(rallyHeaderPrefix) && strings.EqualFold(md[:len(rallyHeaderPrefix)], rallyHeaderPrefix) {
 		return "", false
 	}
 	return md, true

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/rallyhq/rally/internal/server"
 )
@@ -34,8 +35,17 @@ func (m fieldMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 		if err != nil {
 			return err
 		}
-		// Decoded exactly as grpc-gateway's own decoder would (empty bodies, trailing
-		// data); only its errors are looked at.
+		// A body that protojson reads whole is one JSON value, the value grpc-gateway's
+		// decoder would hand to protojson after scanning it with encoding/json: the same
+		// message, without the scan (about a third of a REST request's decoding).
+		if p, ok := v.(proto.Message); ok {
+			if m.UnmarshalOptions.Unmarshal(body, p) == nil {
+				return nil
+			}
+			proto.Reset(p)
+		}
+		// Anything else is decoded exactly as grpc-gateway's own decoder would (empty
+		// bodies, trailing data, errors); only its errors are looked at.
 		err = m.JSONPb.NewDecoder(bytes.NewReader(body)).Decode(v)
 		if err == nil || errors.Is(err, io.EOF) {
 			return err

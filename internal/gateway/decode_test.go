@@ -3,9 +3,13 @@ package gateway
 import (
 	"bytes"
 	"errors"
+	"io"
+	"strings"
 	"testing"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 )
@@ -55,4 +59,47 @@ func FuzzPathAt(f *testing.F) {
 		_ = pathAt(body, offset)
 		_, _ = fieldAt(body, errors.New("proto: (line 1:3): x"))
 	})
+}
+
+// TestDecoderAsGateways: request bodies decode as grpc-gateway's own decoder decodes them,
+// into a message or into a field of one (a method whose body is a field), whether or not
+// protojson reads the body whole: the same message, and an error exactly where the
+// gateway's decoder gives one (io.EOF for an empty body).
+func TestDecoderAsGateways(t *testing.T) {
+	jsonpb := &runtime.JSONPb{UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false}}
+	ours := fieldMarshaler{jsonpb}
+	for _, body := range []string{
+		`{"title":"Vigil","capacity":40,"venue":{"country":"KZ","locality":"Almaty"}}`,
+		" \n{\"title\":\"Vigil\"}\n ",
+		`{"title":"x"} {"title":"y"}`, // the gateway reads the first value
+		`{"title":"x"} trailing`,
+		`{"title":"x"`,
+		`{"title":"x","title":"y"}`,
+		`{"colour":"pink"}`,
+		`{"capacity":"many"}`,
+		`{"title":"\u00e9t\u00e9"}`,
+		"{\"title\":\"\xff\"}",
+		`{}`,
+		`null`,
+		`[]`,
+		``,
+		`   `,
+	} {
+		var want, got rallyv1.Event
+		wantErr := jsonpb.NewDecoder(strings.NewReader(body)).Decode(&want)
+		gotErr := ours.NewDecoder(strings.NewReader(body)).Decode(&got)
+		if (gotErr == nil) != (wantErr == nil) || errors.Is(gotErr, io.EOF) != errors.Is(wantErr, io.EOF) {
+			t.Errorf("%q: error %v, the gateway's %v", body, gotErr, wantErr)
+		}
+		if !proto.Equal(&got, &want) {
+			t.Errorf("%q: decoded %v, the gateway's %v", body, &got, &want)
+		}
+		// Into a field: grpc-gateway passes a pointer to it, not a proto.Message.
+		var wantReq, gotReq rallyv1.CreateEventRequest
+		wantErr = jsonpb.NewDecoder(strings.NewReader(body)).Decode(&wantReq.Event)
+		gotErr = ours.NewDecoder(strings.NewReader(body)).Decode(&gotReq.Event)
+		if (gotErr == nil) != (wantErr == nil) || !proto.Equal(&gotReq, &wantReq) {
+			t.Errorf("%q into a field: %v, %v; the gateway's %v, %v", body, &gotReq, gotErr, &wantReq, wantErr)
+		}
+	}
 }

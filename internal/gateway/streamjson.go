@@ -85,5 +85,10 @@ func (m fieldMarshaler) Marshal(v any) ([]byte, error) {
 	if msg, ok := streamResult(v); ok {
 		return streamJSON.marshal(msg, v, m.JSONPb.Marshal)
 	}
+	if msg, ok := v.(proto.Message); ok {
+		// What JSONPb.Marshal returns for a message, without its copy through a
+		// bytes.Buffer.
+		return m.MarshalOptions.Marshal(msg)
+	}
 	return m.JSONPb.Marshal(v)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"strings"
 	"sync"
 
 	"google.golang.org/grpc"
@@ -187,14 +186,15 @@ func callError(err error) error {
 // metadata (transport/http2_server.go, operateHeaders): lowercase keys, without the
 // reserved headers, with :authority, content-type and the client's user-agent.
 func (c *localConn) incoming(ctx context.Context) metadata.MD {
-	out, _ := metadata.FromOutgoingContext(ctx)
-	md := make(metadata.MD, len(out)+3)
-	for k, vs := range out {
-		k = strings.ToLower(k)
+	// FromOutgoingContext returns a copy with lower-case keys: this call's to change.
+	md, _ := metadata.FromOutgoingContext(ctx)
+	if md == nil {
+		md = make(metadata.MD, 3)
+	}
+	for k := range md {
 		if reservedHeader(k) {
-			continue
+			delete(md, k)
 		}
-		md[k] = append(md[k], vs...)
 	}
 	md[":authority"] = []string{c.opts.Authority}
 	md["content-type"] = contentType
