@@ -120,29 +120,35 @@ func (s *Store) runRSVP(ctx context.Context, script *rsvpFunc, eventID, name str
 }
 
 // runScript runs an RSVP write script and decodes the reply() it starts with; it returns
-// the raw reply too, for a script that adds to it (rsvp_create.lua).
+// the raw reply too, for a script that adds to it (rsvp_checkout.lua).
 func (s *Store) runScript(ctx context.Context, script *rsvpFunc, keys []string, name string, args []any) ([]any, rsvpReply, error) {
 	res, err := script.Run(ctx, s.fcalls, keys, args...).Slice()
 	if err != nil {
 		return nil, rsvpReply{}, fmt.Errorf("writing %s: %w", name, err)
 	}
+	rep, err := decodeReply(res, name)
+	return res, rep, err
+}
+
+// decodeReply decodes the reply() a write script's answer starts with.
+func decodeReply(res []any, name string) (rsvpReply, error) {
 	status, _ := res[0].(string)
 	switch status {
 	case "ok", "replay":
 	case "retry":
-		return nil, rsvpReply{status: status}, nil
+		return rsvpReply{status: status}, nil
 	default:
-		return nil, rsvpReply{}, rsvpError(status, name)
+		return rsvpReply{}, rsvpError(status, name)
 	}
 	if len(res) < 6 {
-		return nil, rsvpReply{}, fmt.Errorf("writing %s: the script returned %d values", name, len(res))
+		return rsvpReply{}, fmt.Errorf("writing %s: the script returned %d values", name, len(res))
 	}
 	r, _, err := decodeView(res[1:5])
 	if err != nil {
-		return nil, rsvpReply{}, fmt.Errorf("decoding %s: %w", name, err)
+		return rsvpReply{}, fmt.Errorf("decoding %s: %w", name, err)
 	}
 	sealed, _ := res[5].(string)
-	return res, rsvpReply{status: status, rsvp: r, sealed: []byte(sealed)}, nil
+	return rsvpReply{status: status, rsvp: r, sealed: []byte(sealed)}, nil
 }
 
 // rsvpError maps a script's error status to the store's errors.
@@ -186,15 +192,24 @@ func decodeView(v []any) (*rallyv1.Rsvp, string, error) {
 	if err := proto.Unmarshal([]byte(pb), r); err != nil {
 		return nil, "", err
 	}
+	if err := applyPlain(r, plain, rank); err != nil {
+		return nil, "", err
+	}
+	return r, th, nil
+}
+
+// applyPlain sets r's fields that the plain record holds, and its waitlist position from
+// its 0-based rank (-1: none).
+func applyPlain(r *rallyv1.Rsvp, plain string, rank int64) error {
 	f := strings.Split(plain, ":")
 	if len(f) != 5 && len(f) != 6 { // 6: with the check-out time
-		return nil, "", fmt.Errorf("malformed record %q", plain)
+		return fmt.Errorf("malformed record %q", plain)
 	}
 	state, err1 := strconv.ParseInt(f[0], 10, 32)
 	guests, err2 := strconv.ParseInt(f[1], 10, 32)
 	updated, err3 := strconv.ParseInt(f[4], 10, 64)
 	if err := errors.Join(err1, err2, err3); err != nil {
-		return nil, "", fmt.Errorf("malformed record %q: %w", plain, err)
+		return fmt.Errorf("malformed record %q: %w", plain, err)
 	}
 	r.State = rallyv1.RsvpState(state)
 	r.Guests = int32(guests)
@@ -203,14 +218,14 @@ func decodeView(v []any) (*rallyv1.Rsvp, string, error) {
 	if len(f) == 6 {
 		out, err := strconv.ParseInt(f[5], 10, 64)
 		if err != nil {
-			return nil, "", fmt.Errorf("malformed record %q: %w", plain, err)
+			return fmt.Errorf("malformed record %q: %w", plain, err)
 		}
 		r.CheckOutTime = timestamppb.New(time.UnixMilli(out))
 	}
 	if r.State == rallyv1.RsvpState_RSVP_STATE_WAITLISTED && rank >= 0 {
 		r.WaitlistPosition = int32(rank) + 1
 	}
-	return r, th, nil
+	return nil
 }
 
 // personal encodes what pb keeps of an RSVP: everything but the fields that the plain
@@ -218,10 +233,18 @@ func decodeView(v []any) (*rallyv1.Rsvp, string, error) {
 // compute (waitlist_position; buddy, the server's from GetBuddy), so that no stale copy
 // of those is ever stored.
 func personal(r *rallyv1.Rsvp) ([]byte, error) {
+	pb, _, err := personalCopy(r)
+	return pb, err
+}
+
+// personalCopy is personal, with the copy of r that pb encodes: what decoding pb would
+// give.
+func personalCopy(r *rallyv1.Rsvp) ([]byte, *rallyv1.Rsvp, error) {
 	c := proto.Clone(r).(*rallyv1.Rsvp)
 	c.State, c.Guests, c.WaitlistPosition, c.CheckedIn, c.UpdateTime = 0, 0, 0, false, nil
 	c.CheckOutTime, c.Buddy = nil, nil
-	return marshal.Marshal(c)
+	pb, err := marshal.Marshal(c)
+	return pb, c, err
 }
 
 // CreateRSVP implements store.RSVPStore with one rsvp_create.lua.
@@ -237,7 +260,7 @@ func (s *Store) CreateRSVP(ctx context.Context, event string, n store.NewRSVP, n
 	if n.Rsvp.GetGuests() < 0 || len(n.TokenHash) == 0 {
 		return store.CreatedRSVP{}, fmt.Errorf("store: RSVP %s needs a token hash and guests >= 0", name)
 	}
-	pb, err := personal(n.Rsvp)
+	pb, rsvp, err := personalCopy(n.Rsvp)
 	if err != nil {
 		return store.CreatedRSVP{}, fmt.Errorf("encoding %s: %w", name, err)
 	}
@@ -250,14 +273,28 @@ func (s *Store) CreateRSVP(ctx context.Context, event string, n store.NewRSVP, n
 		c := s.changes.Change(n.Change.Topic, n.Change.Payload)
 		change, unpublished = &c, nil
 	}
-	rep, err := s.runCreate(ctx, evID, event, now, createArgs{id, pb, n.Rsvp.GetGuests(), n.TokenHash, n.RequestKey, n.SealedToken}, change)
+	res, err := s.runCreate(ctx, evID, now, createArgs{id, pb, n.Rsvp.GetGuests(), n.TokenHash, n.RequestKey, n.SealedToken}, change)
+	if err != nil {
+		return store.CreatedRSVP{}, fmt.Errorf("writing %s: %w", event, err)
+	}
+	// This call's own RSVP: the script answers with what only it knows, the plain record
+	// and the rank; the personal fields are rsvp, which is what pb decodes to.
+	if status, _ := res[0].(string); status == "created" && len(res) == 3 {
+		plain, _ := res[1].(string)
+		rank, _ := res[2].(int64)
+		if err := applyPlain(rsvp, plain, rank); err != nil {
+			return store.CreatedRSVP{}, fmt.Errorf("decoding %s: %w", name, err)
+		}
+		return store.CreatedRSVP{Rsvp: rsvp, Unpublished: unpublished}, nil
+	}
+	rep, err := decodeReply(res, event)
 	if err != nil {
 		return store.CreatedRSVP{}, err
 	}
-	if rep.status == "replay" {
-		return store.CreatedRSVP{Rsvp: rep.rsvp, Replayed: true, SealedToken: rep.sealed}, nil
+	if rep.status != "replay" {
+		return store.CreatedRSVP{}, fmt.Errorf("writing %s: unexpected reply %q", event, rep.status)
 	}
-	return store.CreatedRSVP{Rsvp: rep.rsvp, Unpublished: unpublished}, nil
+	return store.CreatedRSVP{Rsvp: rep.rsvp, Replayed: true, SealedToken: rep.sealed}, nil
 }
 
 // createArgs are rsvp_create.lua's own arguments after now and the retention (ARGV[3] to
@@ -283,15 +320,18 @@ func (s *Store) createArgv(now time.Time, a createArgs) []any {
 }
 
 // runCreate runs rsvp_create.lua on the event's RSVP keys, appending change to its topic
-// in the same step when it is not nil.
-func (s *Store) runCreate(ctx context.Context, evID, event string, now time.Time, a createArgs, change *pubsubredis.ScriptChange) (rsvpReply, error) {
+// in the same step when it is not nil, and returns its raw reply.
+func (s *Store) runCreate(ctx context.Context, evID string, now time.Time, a createArgs, change *pubsubredis.ScriptChange) ([]any, error) {
 	keys, args := s.rsvpKeys(evID), s.createArgv(now, a)
 	if change != nil {
 		keys = append(keys, change.Key)
 		args = append(args, change.Args...)
 	}
-	_, rep, err := s.runScript(ctx, s.createScript, keys, event, args)
-	return rep, err
+	res, err := s.createScript.Run(ctx, s.fcalls, keys, args...).Slice()
+	if err == nil && len(res) == 0 {
+		err = errors.New("an empty reply")
+	}
+	return res, err
 }
 
 // readRSVPs runs rsvp_read.lua: the RSVPs with the given IDs, or the one whose token has

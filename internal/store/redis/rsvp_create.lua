@@ -11,12 +11,15 @@
 --                    (publish_change, pubsub/redis's InScript), or nothing when the
 --                    caller publishes it itself
 --
--- Returns reply(): 'ok' for a new RSVP (or a resent call of this one), 'replay' for an
--- RSVP created earlier with the same request key; 'nf', 'closed', 'toolarge', 'exists'.
+-- Returns {'created', plain record, 0-based waitlist rank or -1} for this call's RSVP,
+-- new or written by an earlier run of the same call: the caller holds the rest (pb, the
+-- token's hash, the sealed token), which are what it passed. reply() with 'replay' for
+-- an RSVP created earlier with the same request key; 'nf', 'closed', 'toolarge', 'exists'.
 --
 -- This is the hot path of a rush to an event (issue 19: Redis's CPU per create), so it
 -- reads with two HMGETs and writes with one command per key, builds no tables it can do
--- without, and answers from what it wrote rather than reading the RSVP back.
+-- without, and answers from what it wrote rather than reading the RSVP back, and with
+-- only what the caller cannot know.
 local OWN_ARGS = 8 -- ARGV[1] to ARGV[8]: rsvp.go's createArgc
 local now, retention = ARGV[1], tonumber(ARGV[2])
 local id, pb, guests, token = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
@@ -42,17 +45,16 @@ if seen[6] then
   local v = seen[6]
   local sep = string.find(v, ':', 1, true)
   local first = string.sub(v, 1, sep - 1)
-  local status = 'replay'
   if first == id then
-    status = 'ok'
+    return created(id)
   end
-  return reply(status, first, string.sub(v, sep + 1))
+  return reply('replay', first, string.sub(v, sep + 1))
 end
 -- Without a request key a resent call is recognised by its ID and token hash, both
 -- random and chosen by the caller: anything else under that ID or token is a collision
 -- of random values that must not overwrite another participant's RSVP.
 if seen[2] == token then
-  return reply('ok', id, sealed)
+  return created(id)
 end
 if seen[1] or seen[2] then
   return {'exists'}
@@ -137,15 +139,12 @@ end
 if KEYS[7] then
   publish_change(KEYS[7], OWN_ARGS + 1)
 end
--- The answer is what was written (reply() would read it back): a new GOING RSVP has no
--- rank, a new waitlisted one only needs its rank, unless the waitlist moved, which may
--- have promoted it.
-local out
+-- The answer is what was written (created() would read it back): a new GOING RSVP has
+-- no rank, a new waitlisted one only needs its rank, unless the waitlist moved, which
+-- may have promoted it.
 if state == S_GOING then
-  out = {'ok', pb, plain, token, -1, sealed}
+  return {'created', plain, -1}
 elseif not promoted then
-  out = {'ok', pb, plain, token, redis.call('ZRANK', WAITLISTED, m), sealed}
-else
-  out = reply('ok', id, sealed)
+  return {'created', plain, redis.call('ZRANK', WAITLISTED, m)}
 end
-return out
+return created(id)

@@ -299,8 +299,9 @@ local function view(id)
   return {v[1], v[2], v[3] or '', rank}
 end
 
--- reply is the answer of every write script: {status, pb, plain record, token hash,
--- rank, sealed token}. status is 'ok', or 'replay' (CreateRSVP of a used request key),
+-- reply is the answer of every write script but a create of its own RSVP (created):
+-- {status, pb, plain record, token hash, rank, sealed token}. status is 'ok', or
+-- 'replay' (CreateRSVP of a used request key),
 -- or an error code that rsvp.go maps to a store error: 'nf' (no such event or RSVP),
 -- 'closed', 'noroom', 'notgoing', 'exists', 'retry' (pb changed since read); and, of
 -- the safety scripts (which start their own replies with a status too), 'cancelled',
@@ -311,6 +312,17 @@ local function reply(status, id, sealed)
     return {status}
   end
   return {status, v[1], v[2], v[3], v[4], sealed or ''}
+end
+
+-- created is rsvp_create.lua's answer about the call's own RSVP id as it now stands:
+-- {'created', plain record, rank}, the parts of view() that the caller, who passed the
+-- rest, cannot know. 'nf' if it is gone.
+local function created(id)
+  local v = view(id)
+  if not v then
+    return {'nf'}
+  end
+  return {'created', v[2], v[4]}
 end
 
 -- cut splits v at its first ':' (nil, nil without one).

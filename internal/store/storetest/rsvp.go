@@ -198,6 +198,33 @@ func testRSVPGuests(t *testing.T, s store.Store) {
 	wantCounts(t, s, "e", 3, 0)
 }
 
+// testRSVPCreatedAsStored: what CreateRSVP returns is the RSVP as GetRSVP then reads it,
+// field for field: GOING, WAITLISTED with its position, with an envelope, and the answer
+// to the same create sent again.
+func testRSVPCreatedAsStored(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	createEvents(t, s, Event("e", base, WithCapacity(3)))
+	sealed := NewRSVP("e", "sealed", 1)
+	sealed.Rsvp.DisplayName, sealed.Rsvp.Contact = "", ""
+	sealed.Rsvp.Envelope = testEnvelope(sealed.Rsvp.GetName(), 1)
+	for _, n := range []store.NewRSVP{NewRSVP("e", "going", 2), sealed, NewRSVP("e", "waits", 2), NewRSVP("e", "waits2", 1)} {
+		for _, call := range []string{"create", "the same create again"} {
+			c, err := s.CreateRSVP(ctx, "events/e", n, rsvpNow)
+			if err != nil {
+				t.Fatalf("%s %s: %v", call, n.Rsvp.GetName(), err)
+			}
+			got, _, err := s.GetRSVP(ctx, n.Rsvp.GetName())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := diffProto(got, c.Rsvp); diff != "" {
+				t.Errorf("%s %s returned another RSVP than it stored (-stored +returned):\n%s", call, n.Rsvp.GetName(), diff)
+			}
+		}
+	}
+	wantRSVP(t, s, "e", "waits2", rallyv1.RsvpState_RSVP_STATE_WAITLISTED, 2)
+}
+
 func testRSVPIdempotentCreate(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	createEvents(t, s, Event("e", base, WithCapacity(10)))

@@ -64,6 +64,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RSVPCapacityIncreasePromotes", testRSVPCapacityIncrease},
 		{"RSVPGuests", testRSVPGuests},
 		{"RSVPIdempotentCreate", testRSVPIdempotentCreate},
+		{"RSVPCreatedAsStored", testRSVPCreatedAsStored},
 		{"RSVPClosedEvents", testRSVPClosedEvents},
 		{"RSVPPartyTooLarge", testRSVPPartyTooLarge},
 		{"RSVPCheckIn", testRSVPCheckIn},
