@@ -21,14 +21,20 @@ func testEnvelope(resource string, b byte) *rallyv1.Envelope {
 	}
 }
 
+// sealedRSVP is NewRSVP for one person whose personal fields are in an envelope only.
+func sealedRSVP(event, id string) store.NewRSVP {
+	n := NewRSVP(event, id, 1)
+	n.Rsvp.DisplayName, n.Rsvp.Contact = "", ""
+	n.Rsvp.Envelope = testEnvelope(n.Rsvp.GetName(), 1)
+	return n
+}
+
 // testRSVPEnvelope: an RSVP's envelope is kept as given through create, get, list and
 // check-in; an update replaces it or, empty, removes it; guests changes leave it alone.
 func testRSVPEnvelope(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	createEvents(t, s, Event("e", base, WithCapacity(10)))
-	n := NewRSVP("e", "a", 1)
-	n.Rsvp.DisplayName, n.Rsvp.Contact = "", ""
-	n.Rsvp.Envelope = testEnvelope(n.Rsvp.GetName(), 1)
+	n := sealedRSVP("e", "a")
 	if _, err := s.CreateRSVP(ctx, "events/e", n, rsvpNow); err != nil {
 		t.Fatal(err)
 	}

@@ -204,10 +204,7 @@ func testRSVPGuests(t *testing.T, s store.Store) {
 func testRSVPCreatedAsStored(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	createEvents(t, s, Event("e", base, WithCapacity(3)))
-	sealed := NewRSVP("e", "sealed", 1)
-	sealed.Rsvp.DisplayName, sealed.Rsvp.Contact = "", ""
-	sealed.Rsvp.Envelope = testEnvelope(sealed.Rsvp.GetName(), 1)
-	for _, n := range []store.NewRSVP{NewRSVP("e", "going", 2), sealed, NewRSVP("e", "waits", 2), NewRSVP("e", "waits2", 1)} {
+	for _, n := range []store.NewRSVP{NewRSVP("e", "going", 2), sealedRSVP("e", "sealed"), NewRSVP("e", "waits", 2), NewRSVP("e", "waits2", 1)} {
 		for _, call := range []string{"create", "the same create again"} {
 			c, err := s.CreateRSVP(ctx, "events/e", n, rsvpNow)
 			if err != nil {
