@@ -40,9 +40,8 @@ func (l *Logger) StreamStage(levels func(codes.Code) logging.Level) streamchain.
 // for the same reason: go-grpc-middleware's logging interceptor builds every call's fields
 // (its metadata, the peer, a dozen strings) and a reporter before the handler runs and
 // whatever the level, and this service logs successful calls at debug, so in production
-// it built them for nothing: 7 % of the CPU of a CreateRsvp under load (issue 19's
-// profile, docs/performance.md). This keeps the start time, and builds the fields only
-// for a line that is written.
+// it built them for nothing, on every call (docs/performance.md has the profile). This
+// keeps the start time, and builds the fields only for a line that is written.
 func (l *Logger) UnaryServerInterceptor(levels func(codes.Code) logging.Level) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		start := time.Now()

@@ -37,7 +37,7 @@ func (m fieldMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 		}
 		// A body that protojson reads whole is one JSON value, the value grpc-gateway's
 		// decoder would hand to protojson after scanning it with encoding/json: the same
-		// message, without the scan (about a third of a REST request's decoding).
+		// message, without the scan.
 		if p, ok := v.(proto.Message); ok {
 			if m.UnmarshalOptions.Unmarshal(body, p) == nil {
 				return nil

@@ -60,7 +60,7 @@ func (s *Store) rsvpKeys(eventID string) []string {
 	// rather than a dozen), and the slice has room for the change's key that a write
 	// appends (runCreate).
 	ev := s.recordKey("ev", eventID)
-	parts := [...]string{"", ":rsvp", ":rsvp:all", ":rsvp:going", ":rsvp:waitlisted", ":rsvp:cancelled"}
+	parts := rsvpKeySuffixes
 	var b strings.Builder
 	b.Grow(len(parts)*len(ev) + 64)
 	ends := make([]int, 0, len(parts))
@@ -79,17 +79,30 @@ func (s *Store) rsvpKeys(eventID string) []string {
 	return keys
 }
 
+// rsvpKeySuffixes end the KEYS of every RSVP script (rsvpKeys) after the event's record
+// key: the event, its records, and its indexes of all RSVPs and of each state.
+var rsvpKeySuffixes = [...]string{"", ":rsvp",
+	rsvpIndexSuffix(rallyv1.RsvpState_RSVP_STATE_UNSPECIFIED),
+	rsvpIndexSuffix(rallyv1.RsvpState_RSVP_STATE_GOING),
+	rsvpIndexSuffix(rallyv1.RsvpState_RSVP_STATE_WAITLISTED),
+	rsvpIndexSuffix(rallyv1.RsvpState_RSVP_STATE_CANCELLED),
+}
+
 // rsvpIndexKey is the key of the sorted set holding the index keys (store.RSVPKey) of an
-// event's RSVPs in one state, or of all of them for RSVP_STATE_UNSPECIFIED (rsvpKeys
-// spells the same keys). Unlike the
+// event's RSVPs in one state, or of all of them for RSVP_STATE_UNSPECIFIED. Unlike the
 // event indexes these are not under {idx}: they must be in the event's slot, for the
 // scripts to change them together with the records.
 func (s *Store) rsvpIndexKey(eventID string, state rallyv1.RsvpState) string {
-	suffix := "all"
-	if state != rallyv1.RsvpState_RSVP_STATE_UNSPECIFIED {
-		suffix = strings.ToLower(strings.TrimPrefix(state.String(), "RSVP_STATE_"))
+	return s.recordKey("ev", eventID) + rsvpIndexSuffix(state)
+}
+
+// rsvpIndexSuffix ends rsvpIndexKey after the event's record key: ":rsvp:all", or
+// ":rsvp:" and the state's name in lower case (":rsvp:going").
+func rsvpIndexSuffix(state rallyv1.RsvpState) string {
+	if state == rallyv1.RsvpState_RSVP_STATE_UNSPECIFIED {
+		return ":rsvp:all"
 	}
-	return s.recordKey("ev", eventID) + ":rsvp:" + suffix
+	return ":rsvp:" + strings.ToLower(strings.TrimPrefix(state.String(), "RSVP_STATE_"))
 }
 
 // The IDs in keys come from names' parsers, which refuse anything but the names'
