@@ -33,6 +33,7 @@ import (
 type connOptions struct {
 	watchers    int     // watchers, each on a connection of its own
 	rest        float64 // share of them that watch over REST (HTTP/1.1, chunked)
+	bdp         bool    // gRPC watchers ping after each message, as grpc-go's client does
 	rounds      int     // announcements timed to all watchers
 	profile     string  // pprof CPU profile of the rounds
 	heapProfile string  // pprof heap profile of rallyd with the watchers connected
@@ -44,6 +45,7 @@ type connOptions struct {
 func (c *connOptions) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.watchers, "conn-watchers", 0, "fan-out over real connections: watchers, each on its own connection (default 10,000, smoke 300)")
 	fs.Float64Var(&c.rest, "conn-rest", 0.5, "fan-out over real connections: share of the watchers that watch over REST (HTTP/1.1 streaming), the rest over gRPC")
+	fs.BoolVar(&c.bdp, "conn-bdp", false, "fan-out over real connections: the gRPC watchers estimate bandwidth as grpc-go's client does by default (a PING after each message, which rallyd answers); without it they keep fixed 64 KiB windows, as Android's grpc-okhttp does")
 	fs.IntVar(&c.rounds, "conn-rounds", 0, "fan-out over real connections: announcements timed to all watchers (default 20, smoke 10)")
 	fs.StringVar(&c.profile, "connprofile", "", "write a pprof CPU profile of the rounds of the fan-out over real connections to this file")
 	fs.StringVar(&c.heapProfile, "connheapprofile", "", "write a pprof heap profile of this process (rallyd) with the fan-out's watchers connected to this file")
@@ -67,6 +69,10 @@ func (c *connOptions) defaults(smoke bool) {
 	c.rounds = min(c.rounds, maxConnRounds)
 	c.rest = min(max(c.rest, 0), 1)
 }
+
+// http2DefaultWindow is HTTP/2's initial flow-control window (RFC 9113, 6.9.2); grpc-go
+// turns its bandwidth estimation off for any window set this large or larger.
+const http2DefaultWindow = 65535
 
 // maxConnRounds caps -conn-rounds: the watchers' process keeps a time per watcher and round.
 const maxConnRounds = 100
@@ -105,7 +111,8 @@ func connFanout(ctx context.Context, e *env, o options, r *report) error {
 		return err
 	}
 	cmd := exec.CommandContext(ctx, exe, "-conn-child", "-watch-addr", e.app.GRPCAddr(), "-conn-http", e.base,
-		"-watch-event", event, "-conn-watchers", strconv.Itoa(c.watchers), "-conn-rest", strconv.FormatFloat(c.rest, 'f', -1, 64))
+		"-watch-event", event, "-conn-watchers", strconv.Itoa(c.watchers), "-conn-rest", strconv.FormatFloat(c.rest, 'f', -1, 64),
+		"-conn-bdp="+strconv.FormatBool(c.bdp))
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -170,7 +177,11 @@ func connFanout(ctx context.Context, e *env, o options, r *report) error {
 	rss := float64(int64(after.rss)-int64(before.rss)) / n
 	goroutines := float64(after.goroutines-before.goroutines) / n
 	p50, p99 := quantile(all, 0.5), quantile(all, 0.99)
-	mix := fmt.Sprintf("%d watchers, each on its own connection (%d gRPC, %d REST), anonymous", c.watchers, nGRPC, nREST)
+	windows := "fixed windows, as grpc-okhttp"
+	if c.bdp {
+		windows = "a PING per message, as grpc-go"
+	}
+	mix := fmt.Sprintf("%d watchers, each on its own connection (%d gRPC with %s, %d REST), anonymous", c.watchers, nGRPC, windows, nREST)
 	r.add(newFigure("8a conn fan-out p99, announcement to all watchers (ms)", ms(p99), 250, true,
 		fmt.Sprintf("p50 %.2fms; %s; %d announcements", ms(p50), mix, c.rounds)))
 	r.add(newFigure("8b conn fan-out memory per watcher incl. its connection (KB)", heapStack/1024, 30, true,
@@ -180,7 +191,7 @@ func connFanout(ctx context.Context, e *env, o options, r *report) error {
 		mix, connect.Seconds(), ms(quantile(firsts, 0.5)), ms(quantile(p50s, 0.5)), ms(quantile(p99s, 0.5)), ms(p50), cpu.Seconds()*1e6/(n*float64(c.rounds)),
 		watchersCPU.Seconds()*1e6/(n*float64(c.rounds)))
 	r.Loads["conn_fanout"] = map[string]any{
-		"watchers": c.watchers, "grpc_watchers": nGRPC, "rest_watchers": nREST, "audience": "public", "rounds": c.rounds,
+		"watchers": c.watchers, "grpc_watchers": nGRPC, "grpc_watchers_bdp": c.bdp, "rest_watchers": nREST, "audience": "public", "rounds": c.rounds,
 		"p50_ms": ms(p50), "p99_ms": ms(p99),
 		"heap_stack_per_watcher_bytes": heapStack,
 		"rss_per_watcher_bytes":        rss,
@@ -343,7 +354,7 @@ func connChild(o options) error {
 		if i < nREST {
 			go func() { errs <- restWatcher(ctx, tr, c.http, o.watchEvent, i, once, seen) }()
 		} else {
-			go func() { errs <- grpcWatcher(ctx, o.watchAddr, o.watchEvent, i, once, seen) }()
+			go func() { errs <- grpcWatcher(ctx, o.watchAddr, o.watchEvent, o.conn.bdp, i, once, seen) }()
 		}
 	}
 	ready.Wait()
@@ -387,10 +398,22 @@ func roundOf(text []byte) int {
 
 // grpcWatcher watches over a gRPC connection of its own, with small buffers: this is the
 // client's side, whose cost only the watchers' process bears.
-func grpcWatcher(ctx context.Context, addr, event string, i int, ready func(), seen func(k, i int, at int64)) error {
+//
+// Unless bdp, its windows are fixed at HTTP/2's default, 64 KiB, as the gRPC stacks of
+// phones keep them: Android's grpc-okhttp has no bandwidth estimation
+// (OkHttpChannelBuilder.DEFAULT_FLOW_CONTROL_WINDOW, 65535; grpc-java#8226), and
+// grpc-java's Netty transport pings only after a window's worth of data (grpc-java#9650).
+// grpc-go's client, by default, follows every message that arrives alone with a PING,
+// which rallyd reads and answers: a write and a read more per delivery on each side
+// (docs/performance.md).
+func grpcWatcher(ctx context.Context, addr, event string, bdp bool, i int, ready func(), seen func(k, i int, at int64)) error {
 	defer ready()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithReadBufferSize(4<<10), grpc.WithWriteBufferSize(4<<10), grpc.WithSharedWriteBuffer(true))
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithReadBufferSize(4 << 10), grpc.WithWriteBufferSize(4 << 10), grpc.WithSharedWriteBuffer(true)}
+	if !bdp {
+		opts = append(opts, grpc.WithInitialWindowSize(http2DefaultWindow), grpc.WithInitialConnWindowSize(http2DefaultWindow))
+	}
+	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return err
 	}

@@ -29,16 +29,27 @@ type streamJSONCache struct {
 	next int
 }
 
+// keyBufs holds the buffers that keys are built in: a lookup, once per watcher of every
+// message, then allocates nothing (Go looks a map up by string(bytes) without a copy);
+// only a message's first watcher makes the key a string of its own.
+var keyBufs = sync.Pool{New: func() any { return new([]byte) }}
+
 // marshal returns the JSON of {"result": msg} as marshal makes it, from the cache when it
 // can.
 func (c *streamJSONCache) marshal(msg proto.Message, v any, marshal func(any) ([]byte, error)) ([]byte, error) {
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(msg)
-	if err != nil || len(b) > streamJSONMaxKey {
+	buf := keyBufs.Get().(*[]byte)
+	defer keyBufs.Put(buf)
+	// The key: the message's name, a NUL (in no name), its deterministic encoding.
+	k := append(append((*buf)[:0], proto.MessageName(msg)...), 0)
+	k, err := proto.MarshalOptions{Deterministic: true}.MarshalAppend(k, msg)
+	if cap(k) <= 2*streamJSONMaxKey { // a rare big one is not kept
+		*buf = k
+	}
+	if err != nil || len(k) > streamJSONMaxKey {
 		return marshal(v)
 	}
-	key := string(proto.MessageName(msg)) + "\x00" + string(b)
 	c.mu.Lock()
-	out, ok := c.m[key]
+	out, ok := c.m[string(k)]
 	c.mu.Unlock()
 	if ok {
 		return out, nil
@@ -46,6 +57,7 @@ func (c *streamJSONCache) marshal(msg proto.Message, v any, marshal func(any) ([
 	if out, err = marshal(v); err != nil {
 		return nil, err
 	}
+	key := string(k)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {

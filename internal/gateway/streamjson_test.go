@@ -6,6 +6,7 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	rallyv1 "github.com/rallyhq/rally/gen/go/rally/v1"
 )
@@ -39,6 +40,18 @@ func TestStreamJSONCache(t *testing.T) {
 	}
 	if want, _ := m.JSONPb.Marshal(msg("x")); !bytes.Equal(got, want) {
 		t.Errorf("a message: %s, want %s", got, want)
+	}
+	// Messages of two types with the same bytes (none: both empty) have their own JSON.
+	for range 2 {
+		for _, empty := range []proto.Message{&rallyv1.Change{}, &rallyv1.Event{}} {
+			got, err := m.Marshal(map[string]any{"result": empty})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want, _ := m.JSONPb.Marshal(map[string]any{"result": empty}); !bytes.Equal(got, want) {
+				t.Errorf("an empty %s: %s, want %s", proto.MessageName(empty), got, want)
+			}
+		}
 	}
 	// Many messages: the cache keeps a bounded number.
 	for i := range 3 * streamJSONCacheLen {

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -248,15 +249,17 @@ func streamWorkers() uint32 {
 
 // service holds what every handler needs.
 type service struct {
-	store      store.Store
-	now        func() time.Time
-	validator  protovalidate.Validator
-	log        *slog.Logger
-	maxGuests  int32
-	broker     pubsub.Broker
-	callerKey  func(context.Context) string
-	watches    *watchers
-	reads      *recent // see readEvent
+	store     store.Store
+	now       func() time.Time
+	validator protovalidate.Validator
+	log       *slog.Logger
+	maxGuests int32
+	broker    pubsub.Broker
+	callerKey func(context.Context) string
+	watches   *watchers
+	reads     *recent // see readEvent
+	// lastChange is the message most recently decoded for watchers (see decodeChange).
+	lastChange atomic.Pointer[decodedChange]
 	metrics    *metrics.Metrics
 	secrets    *secret.Keyring
 	coalescer  *coalescer // public attendance changes, see publish.go

@@ -180,32 +180,45 @@ func (w *watching) close() {
 // loop delivers until the client leaves, the server shuts down or delivering fails.
 func (w *watching) loop() error {
 	for {
-		var pc <-chan *pubsub.Message // nil without a private feed: never ready
-		if w.psub != nil {
-			pc = w.psub.C()
+		if w.psub == nil {
+			// Most watchers have no private feed: the topic's subscription is all they wait
+			// on, and it ends when the stream's context does (pubsub.Broker), so a receive
+			// does what the select below would, for less (it runs for every watcher of
+			// every message, and a select locks each of its channels to sleep and again to
+			// wake).
+			m, ok := <-w.sub.C()
+			if err := w.received(m, ok); err != nil {
+				return err
+			}
+			continue
 		}
 		select {
 		case <-w.ctx.Done():
 			w.sub.Close()
 			return w.ctx.Err()
-		case _, ok := <-pc:
+		case _, ok := <-w.psub.C():
 			if err := w.signalled(ok); err != nil {
 				w.sub.Close()
 				return err
 			}
 		case m, ok := <-w.sub.C():
-			if ok {
-				if err := w.message(m); err != nil {
-					w.sub.Close()
-					return err
-				}
-				continue
-			}
-			if err := w.resume(); err != nil {
+			if err := w.received(m, ok); err != nil {
 				return err
 			}
 		}
 	}
+}
+
+// received handles a message of the topic's subscription, or its end (ok false).
+func (w *watching) received(m *pubsub.Message, ok bool) error {
+	if !ok {
+		return w.resume()
+	}
+	if err := w.message(m); err != nil {
+		w.sub.Close()
+		return err
+	}
+	return nil
 }
 
 // signalled handles a signal of the private feed, or its end (ok false).
@@ -308,19 +321,14 @@ func (s *service) subscribe(ctx context.Context, topic, cursor string, snapshot 
 
 // deliver renders one published message and sends it. m is shared with every other
 // watcher of the topic on this replica, and so is the Change decoded from it (once per
-// replica, see recent): each watcher renders into a Change of its own that shares the
-// decoded parts, which nobody modifies.
+// replica, see decodeChange): each watcher renders into a Change of its own that shares
+// the decoded parts, which nobody modifies.
 func (s *service) deliver(m *pubsub.Message, send func(*rallyv1.Change) error, render func(*rallyv1.Change) (*rallyv1.Change, bool, error)) error {
-	v, err := s.reads.Do("change@"+m.Cursor, func() (any, error) {
-		c := new(rallyv1.Change)
-		err := proto.Unmarshal(m.Payload, c)
-		return c, err
-	})
+	shared, err := s.decodeChange(m)
 	if err != nil {
 		s.log.Error("dropping an undecodable change", "topic", m.Topic, "err", err)
 		return nil
 	}
-	shared := v.(*rallyv1.Change)
 	c := &rallyv1.Change{
 		Resource: shared.GetResource(), Kind: shared.GetKind(), Announcement: shared.GetAnnouncement(),
 		ChangeTime: shared.GetChangeTime(), Cursor: m.Cursor,
@@ -330,6 +338,35 @@ func (s *service) deliver(m *pubsub.Message, send func(*rallyv1.Change) error, r
 		return err
 	}
 	return send(out)
+}
+
+// decodedChange is the Change of the message at cursor in topic.
+type decodedChange struct {
+	topic, cursor string
+	change        *rallyv1.Change
+}
+
+// decodeChange returns the Change published as m, decoded once per replica. The
+// watchers of a message come to it one after another, thousands of them, from every
+// core: the message decoded last answers them without a lock or a key of their own (in
+// a fan-out, building the key and taking recent's lock cost a tenth of a REST watcher's
+// delivery), and recent answers those of the few other messages in flight.
+func (s *service) decodeChange(m *pubsub.Message) (*rallyv1.Change, error) {
+	if d := s.lastChange.Load(); d != nil && d.cursor == m.Cursor && d.topic == m.Topic {
+		return d.change, nil
+	}
+	// The topic is in the key as a cursor only holds a hash of it.
+	v, err := s.reads.Do("change@"+m.Topic+"@"+m.Cursor, func() (any, error) {
+		c := new(rallyv1.Change)
+		err := proto.Unmarshal(m.Payload, c)
+		return c, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	c := v.(*rallyv1.Change)
+	s.lastChange.Store(&decodedChange{topic: m.Topic, cursor: m.Cursor, change: c})
+	return c, nil
 }
 
 // errShutdown ends a stream when the server shuts down, with the cursor to resume from on
