@@ -33,7 +33,7 @@ import (
 type connOptions struct {
 	watchers    int     // watchers, each on a connection of its own
 	rest        float64 // share of them that watch over REST (HTTP/1.1, chunked)
-	bdp         bool    // gRPC watchers ping after each message, as grpc-go's client does
+	grpcClient  string  // the gRPC watchers' client: lean, grpc-go or grpc-go-bdp
 	rounds      int     // announcements timed to all watchers
 	profile     string  // pprof CPU profile of the rounds
 	heapProfile string  // pprof heap profile of rallyd with the watchers connected
@@ -45,7 +45,7 @@ type connOptions struct {
 func (c *connOptions) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.watchers, "conn-watchers", 0, "fan-out over real connections: watchers, each on its own connection (default 10,000, smoke 300)")
 	fs.Float64Var(&c.rest, "conn-rest", 0.5, "fan-out over real connections: share of the watchers that watch over REST (HTTP/1.1 streaming), the rest over gRPC")
-	fs.BoolVar(&c.bdp, "conn-bdp", false, "fan-out over real connections: the gRPC watchers estimate bandwidth as grpc-go's client does by default (a PING after each message, which rallyd answers); without it they keep fixed 64 KiB windows, as Android's grpc-okhttp does")
+	fs.StringVar(&c.grpcClient, "conn-grpc-client", grpcClientLean, "fan-out over real connections: the gRPC watchers' client: "+grpcClientLean+" (HTTP/2 on one goroutine, fixed 64 KiB windows as Android's grpc-okhttp keeps), "+grpcClientGo+" (grpc-go with those windows) or "+grpcClientGoBDP+" (grpc-go's defaults: a PING after each message, which rallyd answers)")
 	fs.IntVar(&c.rounds, "conn-rounds", 0, "fan-out over real connections: announcements timed to all watchers (default 20, smoke 10)")
 	fs.StringVar(&c.profile, "connprofile", "", "write a pprof CPU profile of the rounds of the fan-out over real connections to this file")
 	fs.StringVar(&c.heapProfile, "connheapprofile", "", "write a pprof heap profile of this process (rallyd) with the fan-out's watchers connected to this file")
@@ -68,6 +68,27 @@ func (c *connOptions) defaults(smoke bool) {
 	}
 	c.rounds = min(c.rounds, maxConnRounds)
 	c.rest = min(max(c.rest, 0), 1)
+}
+
+// The clients of the fan-out's gRPC watchers (-conn-grpc-client).
+const (
+	grpcClientLean  = "lean"
+	grpcClientGo    = "grpc-go"
+	grpcClientGoBDP = "grpc-go-bdp"
+)
+
+// watch returns the watcher function of the gRPC client c.
+func (c *connOptions) grpcWatch() (func(ctx context.Context, addr, event string, i int, ready func(), seen func(k, i int, at int64)) error, error) {
+	switch c.grpcClient {
+	case grpcClientLean:
+		return leanWatcher, nil
+	case grpcClientGo, grpcClientGoBDP:
+		bdp := c.grpcClient == grpcClientGoBDP
+		return func(ctx context.Context, addr, event string, i int, ready func(), seen func(k, i int, at int64)) error {
+			return grpcWatcher(ctx, addr, event, bdp, i, ready, seen)
+		}, nil
+	}
+	return nil, fmt.Errorf("-conn-grpc-client %q: want %s, %s or %s", c.grpcClient, grpcClientLean, grpcClientGo, grpcClientGoBDP)
 }
 
 // http2DefaultWindow is HTTP/2's initial flow-control window (RFC 9113, 6.9.2); grpc-go
@@ -93,6 +114,9 @@ const maxConnRounds = 100
 // resident set (RSS) is reported beside it. Neither counts the kernel's socket buffers.
 func connFanout(ctx context.Context, e *env, o options, r *report) error {
 	c := o.conn
+	if _, err := c.grpcWatch(); err != nil {
+		return err
+	}
 	if err := raiseNoFile(c.watchers + 1000); err != nil {
 		return err
 	}
@@ -112,7 +136,7 @@ func connFanout(ctx context.Context, e *env, o options, r *report) error {
 	}
 	cmd := exec.CommandContext(ctx, exe, "-conn-child", "-watch-addr", e.app.GRPCAddr(), "-conn-http", e.base,
 		"-watch-event", event, "-conn-watchers", strconv.Itoa(c.watchers), "-conn-rest", strconv.FormatFloat(c.rest, 'f', -1, 64),
-		"-conn-bdp="+strconv.FormatBool(c.bdp))
+		"-conn-grpc-client", c.grpcClient)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -177,11 +201,7 @@ func connFanout(ctx context.Context, e *env, o options, r *report) error {
 	rss := float64(int64(after.rss)-int64(before.rss)) / n
 	goroutines := float64(after.goroutines-before.goroutines) / n
 	p50, p99 := quantile(all, 0.5), quantile(all, 0.99)
-	windows := "fixed windows, as grpc-okhttp"
-	if c.bdp {
-		windows = "a PING per message, as grpc-go"
-	}
-	mix := fmt.Sprintf("%d watchers, each on its own connection (%d gRPC with %s, %d REST), anonymous", c.watchers, nGRPC, windows, nREST)
+	mix := fmt.Sprintf("%d watchers, each on its own connection (%d gRPC, client %s; %d REST), anonymous", c.watchers, nGRPC, c.grpcClient, nREST)
 	r.add(newFigure("8a conn fan-out p99, announcement to all watchers (ms)", ms(p99), 250, true,
 		fmt.Sprintf("p50 %.2fms; %s; %d announcements", ms(p50), mix, c.rounds)))
 	r.add(newFigure("8b conn fan-out memory per watcher incl. its connection (KB)", heapStack/1024, 30, true,
@@ -191,7 +211,7 @@ func connFanout(ctx context.Context, e *env, o options, r *report) error {
 		mix, connect.Seconds(), ms(quantile(firsts, 0.5)), ms(quantile(p50s, 0.5)), ms(quantile(p99s, 0.5)), ms(p50), cpu.Seconds()*1e6/(n*float64(c.rounds)),
 		watchersCPU.Seconds()*1e6/(n*float64(c.rounds)))
 	r.Loads["conn_fanout"] = map[string]any{
-		"watchers": c.watchers, "grpc_watchers": nGRPC, "grpc_watchers_bdp": c.bdp, "rest_watchers": nREST, "audience": "public", "rounds": c.rounds,
+		"watchers": c.watchers, "grpc_watchers": nGRPC, "grpc_client": c.grpcClient, "rest_watchers": nREST, "audience": "public", "rounds": c.rounds,
 		"p50_ms": ms(p50), "p99_ms": ms(p99),
 		"heap_stack_per_watcher_bytes": heapStack,
 		"rss_per_watcher_bytes":        rss,
@@ -302,6 +322,10 @@ func connChild(o options) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	nREST := int(float64(c.watchers)*c.rest + 0.5)
+	grpcWatch, err := c.grpcWatch()
+	if err != nil {
+		return err
+	}
 	out := bufio.NewWriter(os.Stdout)
 	var outMu sync.Mutex
 
@@ -354,7 +378,7 @@ func connChild(o options) error {
 		if i < nREST {
 			go func() { errs <- restWatcher(ctx, tr, c.http, o.watchEvent, i, once, seen) }()
 		} else {
-			go func() { errs <- grpcWatcher(ctx, o.watchAddr, o.watchEvent, o.conn.bdp, i, once, seen) }()
+			go func() { errs <- grpcWatch(ctx, o.watchAddr, o.watchEvent, i, once, seen) }()
 		}
 	}
 	ready.Wait()
