@@ -22,6 +22,16 @@ const streamJSONCacheLen = 64
 // and would hold memory.
 const streamJSONMaxKey = 16 << 10
 
+// wireMessage is a message that comes with its protobuf encoding: a watch's Change, which
+// the server encodes once for all the watchers it reaches (internal/server, wire.go). Its
+// key is then made without encoding it again. Equal bytes still mean equal messages,
+// whichever encoder made them; an encoding that differs only in order (a map's) costs a
+// second entry, never another message's JSON.
+type wireMessage interface {
+	proto.Message
+	Wire() []byte
+}
+
 type streamJSONCache struct {
 	mu   sync.Mutex
 	m    map[string][]byte
@@ -39,9 +49,14 @@ var keyBufs = sync.Pool{New: func() any { return new([]byte) }}
 func (c *streamJSONCache) marshal(msg proto.Message, v any, marshal func(any) ([]byte, error)) ([]byte, error) {
 	buf := keyBufs.Get().(*[]byte)
 	defer keyBufs.Put(buf)
-	// The key: the message's name, a NUL (in no name), its deterministic encoding.
+	// The key: the message's name, a NUL (in no name), its encoding.
 	k := append(append((*buf)[:0], proto.MessageName(msg)...), 0)
-	k, err := proto.MarshalOptions{Deterministic: true}.MarshalAppend(k, msg)
+	var err error
+	if w, ok := msg.(wireMessage); ok {
+		k = append(k, w.Wire()...)
+	} else {
+		k, err = proto.MarshalOptions{Deterministic: true}.MarshalAppend(k, msg)
+	}
 	if cap(k) <= 2*streamJSONMaxKey { // a rare big one is not kept
 		*buf = k
 	}

@@ -498,7 +498,7 @@ func (s *service) organisesShared(ctx context.Context, caller auth.Principal, ca
 	case campaign == "":
 		return owner == caller.Organiser, nil
 	}
-	c, err := s.readCampaign(ctx, campaign, cursor)
+	c, err := s.sharedCampaign(ctx, campaign, cursor) // only read
 	if err != nil {
 		return false, err
 	}

@@ -44,6 +44,15 @@ func newRequestCodec() encoding.CodecV2 {
 	return requestCodec{encoding.GetCodecV2(protocodec.Name)}
 }
 
+// Marshal encodes v, or hands over the encoding a watch's Change already has (wire.go).
+// The bytes are shared by many streams: a SliceBuffer, which Free leaves alone.
+func (c requestCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if e, ok := v.(*encodedChange); ok {
+		return mem.BufferSlice{mem.SliceBuffer(e.wire)}, nil
+	}
+	return c.CodecV2.Marshal(v)
+}
+
 // Unmarshal decodes data into v; bytes that are not a v leave v empty but marked with
 // the field at fault (see decodeError).
 func (c requestCodec) Unmarshal(data mem.BufferSlice, v any) error {

@@ -1,6 +1,9 @@
 package server
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // recent computes a value once per key for everyone who asks at about the same time, and
 // remembers the last few: when a change reaches thousands of watchers, the state it
@@ -50,4 +53,31 @@ func (r *recent) Do(key string, fn func() (any, error)) (any, error) {
 		r.mu.Unlock()
 	}
 	return v.v, v.err
+}
+
+// latest remembers the last value recent computed under one key, made of two parts: the
+// watchers of a message ask for the same value one after another, thousands of them from
+// every core, and find it here without building the key (an allocation) or taking
+// recent's lock. A key asked for after another one was stored goes to recent, which
+// stores it here in turn. Its values, like recent's, must not be modified.
+type latest[T any] struct {
+	p atomic.Pointer[latestValue[T]]
+}
+
+type latestValue[T any] struct {
+	a, b string
+	v    T
+}
+
+// get returns the value stored under (a, b), if it is the latest.
+func (l *latest[T]) get(a, b string) (T, bool) {
+	if p := l.p.Load(); p != nil && p.b == b && p.a == a {
+		return p.v, true
+	}
+	var zero T
+	return zero, false
+}
+
+func (l *latest[T]) set(a, b string, v T) {
+	l.p.Store(&latestValue[T]{a: a, b: b, v: v})
 }

@@ -258,8 +258,11 @@ type service struct {
 	callerKey func(context.Context) string
 	watches   *watchers
 	reads     *recent // see readEvent
-	// lastChange is the message most recently decoded for watchers (see decodeChange).
-	lastChange atomic.Pointer[decodedChange]
+	// What the watchers of the latest message ask for, one after another (see latest).
+	lastChange latest[*rallyv1.Change]       // decoded, by topic and cursor (decodeChange)
+	lastEvent  latest[*rallyv1.Event]        // read, by name and cursor (sharedEvent)
+	lastView   latest[*rallyv1.Event]        // shaped, by view and position (sharedView)
+	lastWire   atomic.Pointer[encodedChange] // the Change last encoded (encodeChange)
 	metrics    *metrics.Metrics
 	secrets    *secret.Keyring
 	coalescer  *coalescer // public attendance changes, see publish.go

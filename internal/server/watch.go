@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -340,20 +339,11 @@ func (s *service) deliver(m *pubsub.Message, send func(*rallyv1.Change) error, r
 	return send(out)
 }
 
-// decodedChange is the Change of the message at cursor in topic.
-type decodedChange struct {
-	topic, cursor string
-	change        *rallyv1.Change
-}
-
-// decodeChange returns the Change published as m, decoded once per replica. The
-// watchers of a message come to it one after another, thousands of them, from every
-// core: the message decoded last answers them without a lock or a key of their own (in
-// a fan-out, building the key and taking recent's lock cost a tenth of a REST watcher's
-// delivery), and recent answers those of the few other messages in flight.
+// decodeChange returns the Change published as m, decoded once per replica (see latest
+// and recent).
 func (s *service) decodeChange(m *pubsub.Message) (*rallyv1.Change, error) {
-	if d := s.lastChange.Load(); d != nil && d.cursor == m.Cursor && d.topic == m.Topic {
-		return d.change, nil
+	if c, ok := s.lastChange.get(m.Topic, m.Cursor); ok {
+		return c, nil
 	}
 	// The topic is in the key as a cursor only holds a hash of it.
 	v, err := s.reads.Do("change@"+m.Topic+"@"+m.Cursor, func() (any, error) {
@@ -365,7 +355,7 @@ func (s *service) decodeChange(m *pubsub.Message) (*rallyv1.Change, error) {
 		return nil, err
 	}
 	c := v.(*rallyv1.Change)
-	s.lastChange.Store(&decodedChange{topic: m.Topic, cursor: m.Cursor, change: c})
+	s.lastChange.set(m.Topic, m.Cursor, c)
 	return c, nil
 }
 
@@ -398,11 +388,16 @@ func (s *service) shared(ctx context.Context, key string, read func(context.Cont
 // sharedEvent reads an event's state once per replica for all the watchers delivering
 // the same message. The event is shared: read it, copy it to shape it.
 func (s *service) sharedEvent(ctx context.Context, name, cursor string) (*rallyv1.Event, error) {
+	if e, ok := s.lastEvent.get(name, cursor); ok {
+		return e, nil
+	}
 	v, err := s.shared(ctx, name+"@"+cursor, func(ctx context.Context) (any, error) { return s.store.GetEvent(ctx, name) })
 	if err != nil {
 		return nil, err
 	}
-	return v.(*rallyv1.Event), nil
+	e := v.(*rallyv1.Event)
+	s.lastEvent.set(name, cursor, e)
+	return e, nil
 }
 
 // shaper says how one watcher sees an event: the key of its view, shared by the
@@ -417,11 +412,16 @@ func (s *service) sharedView(ctx context.Context, current *rallyv1.Event, shape 
 	if err != nil {
 		return nil, err
 	}
+	if e, ok := s.lastView.get(key, at); ok {
+		return e, nil
+	}
 	v, err := s.shared(ctx, key+at, func(context.Context) (any, error) { return view(proto.CloneOf(current)), nil })
 	if err != nil {
 		return nil, err
 	}
-	return v.(*rallyv1.Event), nil
+	e := v.(*rallyv1.Event)
+	s.lastView.set(key, at, e)
+	return e, nil
 }
 
 // snapshotEvent is the event as a watcher of topic whose subscription starts at cursor
@@ -464,11 +464,20 @@ func (s *service) readEvent(ctx context.Context, name, cursor string) (*rallyv1.
 
 // readCampaign is readEvent for a campaign.
 func (s *service) readCampaign(ctx context.Context, name, cursor string) (*rallyv1.Campaign, error) {
+	c, err := s.sharedCampaign(ctx, name, cursor)
+	if err != nil {
+		return nil, err
+	}
+	return proto.CloneOf(c), nil
+}
+
+// sharedCampaign is sharedEvent for a campaign: shared, not to be modified.
+func (s *service) sharedCampaign(ctx context.Context, name, cursor string) (*rallyv1.Campaign, error) {
 	v, err := s.shared(ctx, name+"@"+cursor, func(ctx context.Context) (any, error) { return s.store.GetCampaign(ctx, name) })
 	if err != nil {
 		return nil, err
 	}
-	return proto.CloneOf(v.(*rallyv1.Campaign)), nil
+	return v.(*rallyv1.Campaign), nil
 }
 
 // renderTask fills a task change with the task's current state and progress, shaped once
@@ -535,7 +544,11 @@ func (s *eventServer) prepareWatchEvent(req *rallyv1.WatchEventRequest, stream r
 			// The organisers' view depends on the time: not_checked_out once ended.
 			now := s.now()
 			ended := e.GetEndTime() != nil && !now.Before(e.GetEndTime().AsTime())
-			return fmt.Sprintf("view:organisers:%t:", ended), func(e *rallyv1.Event) *rallyv1.Event { return presentAt(e, true, now) }, nil
+			key := "view:organisers:open:" // a constant: this runs for each watcher of each message
+			if ended {
+				key = "view:organisers:ended:"
+			}
+			return key, func(e *rallyv1.Event) *rallyv1.Event { return presentAt(e, true, now) }, nil
 		case audiencePublic:
 			return "view:public:", func(e *rallyv1.Event) *rallyv1.Event { return present(e, false) }, nil
 		}
@@ -547,7 +560,11 @@ func (s *eventServer) prepareWatchEvent(req *rallyv1.WatchEventRequest, stream r
 			revealed = r.GetState() == rallyv1.RsvpState_RSVP_STATE_GOING
 		}
 		r := revealed
-		return fmt.Sprintf("holder:%t:", r), func(e *rallyv1.Event) *rallyv1.Event { return presentToHolder(e, r) }, nil
+		key := "holder:hidden:"
+		if r {
+			key = "holder:revealed:"
+		}
+		return key, func(e *rallyv1.Event) *rallyv1.Event { return presentToHolder(e, r) }, nil
 	})
 	// last is the event as this watcher was last sent it: a change that leaves it as it
 	// was (an attendance change after a shutdown's lost window, one published by two
@@ -558,7 +575,7 @@ func (s *eventServer) prepareWatchEvent(req *rallyv1.WatchEventRequest, stream r
 		return nil, err
 	}
 	topic := eventTopic(req.GetName(), aud)
-	return &watchArgs{ctx: ctx, topic: topic, cursor: req.GetCursor(), send: stream.Send,
+	return &watchArgs{ctx: ctx, topic: topic, cursor: req.GetCursor(), send: s.changeSender(stream),
 		snapshot: func(cursor string, reset bool) error {
 			e, err := s.snapshotEvent(ctx, topic, req.GetName(), cursor, shape)
 			if err != nil {
@@ -646,7 +663,7 @@ func (s *eventServer) prepareWatchCampaign(req *rallyv1.WatchCampaignRequest, st
 	// last holds each event as this watcher was last sent it; see WatchEvent.
 	last := map[string]*rallyv1.Event{}
 	viewEvent := func(e *rallyv1.Event) *rallyv1.Event { return presentAt(e, aud == audienceOrganisers, s.now()) }
-	return &watchArgs{ctx: ctx, topic: campaignTopic(req.GetName(), aud), cursor: req.GetCursor(), send: stream.Send,
+	return &watchArgs{ctx: ctx, topic: campaignTopic(req.GetName(), aud), cursor: req.GetCursor(), send: s.changeSender(stream),
 		snapshot: func(cursor string, reset bool) error {
 			c, err := s.store.GetCampaign(ctx, req.GetName())
 			if err != nil {
