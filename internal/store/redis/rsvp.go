@@ -270,8 +270,8 @@ func (s *Store) CreateRSVP(ctx context.Context, event string, n store.NewRSVP, n
 	if e, id, ok := rsvpID(name); !ok || e != evID || len(id) > 64 {
 		return store.CreatedRSVP{}, fmt.Errorf("store: RSVP name %q is not one of %s", name, event)
 	}
-	if n.Rsvp.GetGuests() < 0 || len(n.TokenHash) == 0 {
-		return store.CreatedRSVP{}, fmt.Errorf("store: RSVP %s needs a token hash and guests >= 0", name)
+	if n.Rsvp.GetGuests() < 0 || len(n.TokenHash) != tokenHashLen {
+		return store.CreatedRSVP{}, fmt.Errorf("store: RSVP %s needs a %d-byte token hash and guests >= 0", name, tokenHashLen)
 	}
 	pb, rsvp, err := personalCopy(n.Rsvp)
 	if err != nil {
@@ -329,7 +329,31 @@ const createArgc = 8
 
 // createArgv is the ARGV of rsvp_create.lua without a change: createArgc values.
 func (s *Store) createArgv(now time.Time, a createArgs) []any {
-	return []any{nowArg(now), s.rsvpRetention.Milliseconds(), a.id, a.pb, a.guests, a.tokenHash, a.requestKey, a.sealedToken}
+	return []any{nowArg(now), s.rsvpRetention.Milliseconds(), a.id, storedRecord(a.tokenHash, a.pb), a.guests, a.tokenHash, a.requestKey, a.sealedToken}
+}
+
+// tokenHashLen is the size of an RSVP's token hash (SHA-256), which the record <rid>
+// holds before pb.
+const tokenHashLen = 32
+
+// recordMark starts a record <rid> that holds its token's hash (rsvp_lib.lua's key
+// table): a zero byte, with which no protobuf encoding starts (field 0 does not exist),
+// so a record stored before, pb alone, is told apart.
+const recordMark = 0
+
+// storedRecord is the record <rid> of an RSVP: recordMark, its token's hash, pb.
+func storedRecord(tokenHash, pb []byte) []byte {
+	v := make([]byte, 0, 1+len(tokenHash)+len(pb))
+	return append(append(append(v, recordMark), tokenHash...), pb...)
+}
+
+// splitRecord returns pb and the token's hash of the record v; hash is nil for a record
+// stored before records held it (its hash is in <rid>:t).
+func splitRecord(v []byte) (pb, hash []byte) {
+	if len(v) > tokenHashLen && v[0] == recordMark {
+		return v[1+tokenHashLen:], v[1 : 1+tokenHashLen]
+	}
+	return v, nil
 }
 
 // runCreate runs rsvp_create.lua on the event's RSVP keys, appending change to its topic
@@ -436,13 +460,14 @@ func (s *Store) UpdateRSVP(ctx context.Context, name string, c store.RSVPChange,
 		}
 		var oldPB, newPB []byte
 		if c.DisplayName != nil || c.Contact != nil || c.Envelope != nil {
-			cur, err := s.rdb.HGet(ctx, recordsKey, id).Bytes()
+			stored, err := s.rdb.HGet(ctx, recordsKey, id).Bytes()
 			if errors.Is(err, goredis.Nil) {
 				return nil, store.NotFoundError(name)
 			}
 			if err != nil {
 				return nil, fmt.Errorf("reading %s: %w", name, err)
 			}
+			cur, hash := splitRecord(stored)
 			r := new(rallyv1.Rsvp)
 			if err := proto.Unmarshal(cur, r); err != nil {
 				return nil, fmt.Errorf("decoding %s: %w", name, err)
@@ -459,9 +484,13 @@ func (s *Store) UpdateRSVP(ctx context.Context, name string, c store.RSVPChange,
 				return nil, fmt.Errorf("encoding %s: %w", name, err)
 			}
 			if !bytes.Equal(cur, next) {
-				// An empty old pb tells the script to leave pb alone: only a real
-				// change needs the compare-and-set (and can lose a race).
-				oldPB, newPB = cur, next
+				// An empty old record tells the script to leave it alone: only a real
+				// change needs the compare-and-set (and can lose a race). The record
+				// keeps the form it was stored in.
+				oldPB, newPB = stored, next
+				if hash != nil {
+					newPB = storedRecord(hash, next)
+				}
 			}
 		}
 		rep, err := s.runRSVP(ctx, rsvpUpdateScript, evID, name, now, id, guests, oldPB, newPB)

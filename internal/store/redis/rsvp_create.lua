@@ -6,14 +6,15 @@
 -- ARGV[1]  now, ms since 1970      ARGV[5]  guests
 -- ARGV[2]  retention, ms           ARGV[6]  SHA-256 of the manage token
 -- ARGV[3]  the new RSVP's ID       ARGV[7]  request key, or '' (no idempotency)
--- ARGV[4]  pb (personal fields)    ARGV[8]  sealed manage token, kept with the request key
+-- ARGV[4]  the record <rid>: the   ARGV[8]  sealed manage token, kept with the request key
+--          token's hash and pb (rsvp_lib.lua's key table)
 -- KEYS[7], ARGV[OWN_ARGS+1…]  the change to append to the event's organisers' topic
 --                    (publish_change, pubsub/redis's InScript), or nothing when the
 --                    caller publishes it itself
 --
 -- Returns {'created', plain record, 0-based waitlist rank or -1} for this call's RSVP,
--- new or written by an earlier run of the same call: the caller holds the rest (pb, the
--- token's hash, the sealed token), which are what it passed. reply() with 'replay' for
+-- new or written by an earlier run of the same call: the caller holds the rest (the
+-- record, the sealed token), which are what it passed. reply() with 'replay' for
 -- an RSVP created earlier with the same request key; 'nf', 'closed', 'toolarge', 'exists'.
 --
 -- This is the hot path of a rush to an event (issue 19: Redis's CPU per create), so it
@@ -22,18 +23,19 @@
 -- only what the caller cannot know.
 local OWN_ARGS = 8 -- ARGV[1] to ARGV[8]: rsvp.go's createArgc
 local now, retention = ARGV[1], tonumber(ARGV[2])
-local id, pb, guests, token = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
+local id, rec, guests, token = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local request, sealed = ARGV[7], ARGV[8]
 
--- What the records already hold under the request key, the token and the ID, and the
--- expiry last set on the records and the GOING and WAITLISTED indexes (rsvp_lib.lua's
--- expire). seen[6], the request key's entry, only with a request key: a field that is
--- not there costs a search of the whole hash while it is small (a listpack).
+-- What the records already hold under the token and the ID (its record) and the
+-- request key, and the expiry last set on the records and the GOING and WAITLISTED
+-- indexes (rsvp_lib.lua's expire). seen[6], the request key's entry, only with a request
+-- key: a field that is not there costs a search of the whole hash while it is small (a
+-- listpack).
 local seen
 if request ~= '' then
-  seen = redis.call('HMGET', RECORDS, '#' .. token, id .. ':t', '!2', '!4', '!5', '?' .. request)
+  seen = redis.call('HMGET', RECORDS, '#' .. token, id, '!2', '!4', '!5', '?' .. request)
 else
-  seen = redis.call('HMGET', RECORDS, '#' .. token, id .. ':t', '!2', '!4', '!5')
+  seen = redis.call('HMGET', RECORDS, '#' .. token, id, '!2', '!4', '!5')
 end
 
 -- A request key seen before: the RSVP created then, as it is now, with the token sealed
@@ -53,10 +55,14 @@ end
 -- Without a request key a resent call is recognised by its ID and token hash, both
 -- random and chosen by the caller: anything else under that ID or token is a collision
 -- of random values that must not overwrite another participant's RSVP.
-if seen[2] == token then
-  return created(id)
+if seen[2] then
+  local _, held = record(id, seen[2])
+  if held == token then
+    return created(id)
+  end
+  return {'exists'}
 end
-if seen[1] or seen[2] then
+if seen[1] then
   return {'exists'}
 end
 
@@ -102,10 +108,10 @@ local m = hex .. '|' .. id
 local at = end_ms + retention
 local records_set = tonumber(seen[3]) == at
 local index_set = records_set and tonumber(seen[3 + state]) == at -- '!4', '!5'
-local f, n = {id, pb, id .. ':s', plain, id .. ':t', token, '#' .. token, id}, 8
+local f, n = {id, rec, id .. ':s', plain, '#' .. token, id}, 6
 if request ~= '' then
   -- <rid>:q so that rsvp_delete.lua finds the request key's entry from the RSVP.
-  f[9], f[10], f[11], f[12], n = '?' .. request, id .. ':' .. sealed, id .. ':q', request, 12
+  f[7], f[8], f[9], f[10], n = '?' .. request, id .. ':' .. sealed, id .. ':q', request, 10
 end
 if not records_set then
   f[n + 1], f[n + 2], n = '!2', at, n + 2

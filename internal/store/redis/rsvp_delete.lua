@@ -21,8 +21,14 @@ if not r then
   return {'nf'}
 end
 local ev = event()
-local v = redis.call('HMGET', RECORDS, id .. ':t', id .. ':q', id .. ':b')
-local token, request, link = v[1], v[2], v[3]
+local v = redis.call('HMGET', RECORDS, id, id .. ':q', id .. ':b')
+local token, request, link = nil, v[2], v[3]
+if v[1] then
+  local _, held = record(id, v[1])
+  if held ~= '' then
+    token = held
+  end
+end
 
 -- The counts, as if it had never been: its place and its check-in. Without the event
 -- hash (which cannot happen: events are never deleted) there is nothing to count in,

@@ -17,10 +17,14 @@
 --                                            waitlisted, checked_in (RSVPs checked in),
 --                                            checked_out_in (of those, the ones checked
 --                                            out) (written here)
--- KEYS[2]  <prefix>{ev:<id>}:rsvp            HASH, per RSVP: <rid> = pb (name, display_name,
---                                            contact, create_time), <rid>:s = plain record,
---                                            <rid>:t = SHA-256 of the manage token,
---                                            <rid>:q = its create's request key (for
+-- KEYS[2]  <prefix>{ev:<id>}:rsvp            HASH, per RSVP: <rid> = the record: a zero
+--                                            byte, the SHA-256 of the manage token (32
+--                                            bytes), pb (name, display_name, contact,
+--                                            create_time); <rid>:s = plain record;
+--                                            <rid>:t = the token's SHA-256 in RSVPs
+--                                            stored before the record held it (issue
+--                                            19: a field less per RSVP), whose <rid> is
+--                                            pb alone (record() reads both); <rid>:q = its create's request key (for
 --                                            rsvp_delete; absent without one, and in
 --                                            RSVPs stored before issue 17),
 --                                            <rid>:c = SHA-256 of its unused buddy code,
@@ -284,19 +288,33 @@ local function expire(retention, only_touched, end_ms)
   redis.call('PEXPIREAT', RECORDS, at)
 end
 
+-- TOKEN_LEN is the size of a token's hash (SHA-256) in a record <rid>.
+local TOKEN_LEN = 32
+
+-- record splits the record <rid> of RSVP id, v, into pb and its token's hash. A record
+-- starts with a zero byte, which no protobuf encoding does; one stored before records
+-- held the hash is pb alone, its hash in <rid>:t ('' if missing).
+local function record(id, v)
+  if string.byte(v, 1) == 0 then
+    return string.sub(v, TOKEN_LEN + 2), string.sub(v, 2, TOKEN_LEN + 1)
+  end
+  return v, redis.call('HGET', RECORDS, id .. ':t') or ''
+end
+
 -- view returns what Go needs to build RSVP id: {pb, plain record, token hash, 0-based
 -- rank in the waitlist or -1}, or nil when it does not exist.
 local function view(id)
-  local v = redis.call('HMGET', RECORDS, id, id .. ':s', id .. ':t')
+  local v = redis.call('HMGET', RECORDS, id, id .. ':s')
   if not v[1] or not v[2] then
     return nil
   end
+  local pb, token = record(id, v[1])
   local r = parse(id, v[2])
   local rank = -1
   if r.state == S_WAITLISTED then
     rank = redis.call('ZRANK', WAITLISTED, member(r)) or -1
   end
-  return {v[1], v[2], v[3] or '', rank}
+  return {pb, v[2], token, rank}
 end
 
 -- reply is the answer of every write script but a create of its own RSVP (created):

@@ -938,8 +938,9 @@ func TestRSVPCommands(t *testing.T) {
 	}
 }
 
-// TestRSVPStoredFields: pb holds the personal fields only, and the plain record what the
-// scripts decide on; the returned RSVP merges both.
+// TestRSVPStoredFields: the record holds the token's hash and pb, pb the personal fields
+// only, and the plain record what the scripts decide on; the returned RSVP merges both.
+// Three fields an RSVP without a request key, besides the expiries kept with them.
 func TestRSVPStoredFields(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -959,8 +960,12 @@ func TestRSVPStoredFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rec := []byte(h["a"])
+	if len(rec) < 1+tokenHashLen || rec[0] != 0 || string(rec[1:1+tokenHashLen]) != string(n.TokenHash) {
+		t.Fatalf("record %x: want a zero byte and the token's hash %x before pb", rec, n.TokenHash)
+	}
 	stored := new(rallyv1.Rsvp)
-	if err := proto.Unmarshal([]byte(h["a"]), stored); err != nil {
+	if err := proto.Unmarshal(rec[1+tokenHashLen:], stored); err != nil {
 		t.Fatal(err)
 	}
 	wantPB := &rallyv1.Rsvp{Name: n.Rsvp.GetName(), DisplayName: n.Rsvp.GetDisplayName(), Contact: n.Rsvp.GetContact(), CreateTime: n.Rsvp.GetCreateTime()}
@@ -970,8 +975,89 @@ func TestRSVPStoredFields(t *testing.T) {
 	if want := fmt.Sprintf("1:2:%016x:0:%d", 1, now.UnixMilli()); h["a:s"] != want {
 		t.Errorf("plain record %q, want %q", h["a:s"], want)
 	}
-	if h["a:t"] != string(n.TokenHash) {
-		t.Errorf("token hash not stored with the record")
+	want := []string{"a", "a:s", "#" + string(n.TokenHash)}
+	for f := range h {
+		if f != "" && f[0] == '!' { // the expiries kept with the records (rsvp_lib.lua)
+			continue
+		}
+		if !slices.Contains(want, f) {
+			t.Errorf("field %q stored, want only %q and the expiries", f, want)
+		}
+	}
+}
+
+// TestRSVPOlderRecord: an RSVP stored before its record held the token's hash (pb alone
+// in <rid>, the hash in <rid>:t) is still found by its token, read, updated, recognised
+// when its create is sent again, and deleted with every field; RSVPs created next to it
+// take the new form.
+func TestRSVPOlderRecord(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, rdb := newStore(t)
+	futureEvent(t, s, "e", 0)
+	n := storetest.NewRSVP("e", "old", 1)
+	now := time.Now().Truncate(time.Millisecond)
+	if _, err := s.CreateRSVP(ctx, "events/e", n, now); err != nil {
+		t.Fatal(err)
+	}
+	// Rewrite it as an older Rally stored it.
+	records := s.rsvpKeys("e")[1]
+	rec, err := rdb.HGet(ctx, records, "old").Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, hash := splitRecord(rec)
+	if hash == nil {
+		t.Fatalf("record %x holds no token hash", rec)
+	}
+	if err := rdb.HSet(ctx, records, "old", pb, "old:t", hash).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := s.FindRSVPByToken(ctx, "events/e", n.TokenHash)
+	if err != nil || got.GetName() != n.Rsvp.GetName() || got.GetDisplayName() != n.Rsvp.GetDisplayName() {
+		t.Fatalf("by token: %v, %v", got, err)
+	}
+	// The same create again (a retry): recognised by ID and token, not a collision.
+	again, err := s.CreateRSVP(ctx, "events/e", n, now)
+	if err != nil || again.Replayed || again.Rsvp.GetName() != n.Rsvp.GetName() {
+		t.Fatalf("the create again: %+v, %v", again, err)
+	}
+	// Another token under the same ID is.
+	other := storetest.NewRSVP("e", "old", 1)
+	other.TokenHash = bytes.Repeat([]byte{7}, tokenHashLen)
+	if _, err := s.CreateRSVP(ctx, "events/e", other, now); !errors.Is(err, store.ErrAlreadyExists) {
+		t.Fatalf("another token under the ID: %v, want ErrAlreadyExists", err)
+	}
+	name := "changed"
+	upd, err := s.UpdateRSVP(ctx, n.Rsvp.GetName(), store.RSVPChange{DisplayName: &name}, now)
+	if err != nil || upd.GetDisplayName() != name {
+		t.Fatalf("update: %v, %v", upd, err)
+	}
+	if rec, err := rdb.HGet(ctx, records, "old").Bytes(); err != nil || rec[0] == 0 {
+		t.Fatalf("after the update the record is %x (%v), want pb alone as it was stored", rec, err)
+	}
+	if got, err := s.FindRSVPByToken(ctx, "events/e", n.TokenHash); err != nil || got.GetDisplayName() != name {
+		t.Fatalf("by token after the update: %v, %v", got, err)
+	}
+
+	if _, err := s.CreateRSVP(ctx, "events/e", storetest.NewRSVP("e", "new", 1), now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeleteRSVP(ctx, n.Rsvp.GetName(), now); err != nil {
+		t.Fatal(err)
+	}
+	h, err := rdb.HGetAll(ctx, records).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f := range h {
+		if strings.HasPrefix(f, "old") || f == "#"+string(n.TokenHash) {
+			t.Errorf("field %q left after the delete", f)
+		}
+	}
+	if rec := []byte(h["new"]); len(rec) == 0 || rec[0] != 0 {
+		t.Errorf("a new RSVP's record %x, want the new form", rec)
 	}
 }
 

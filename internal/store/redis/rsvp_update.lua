@@ -5,11 +5,12 @@
 -- ARGV[2]  retention, ms
 -- ARGV[3]  the RSVP's ID
 -- ARGV[4]  the new number of guests, or '' to leave it
--- ARGV[5]  pb as the caller read it, or '' to leave the personal fields
--- ARGV[6]  the new pb
+-- ARGV[5]  the record <rid> as the caller read it, or '' to leave the personal fields
+-- ARGV[6]  the new record
 --
--- The personal fields live in pb, which Lua does not decode, so Go changes them between
--- its read and this script: compare-and-set on the pb bytes. If pb changed meanwhile
+-- The personal fields live in pb, in the record (rsvp_lib.lua's key table), which Lua
+-- does not decode, so Go changes them between its read and this script: compare-and-set
+-- on the record's bytes. If pb changed meanwhile
 -- (a concurrent update), nothing is written and the caller reads again ('retry'). The
 -- guests and everything capacity depends on are decided here, from the current state.
 --
