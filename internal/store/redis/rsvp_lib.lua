@@ -24,7 +24,8 @@
 --                                            <rid>:t = the token's SHA-256 in RSVPs
 --                                            stored before the record held it (issue
 --                                            19: a field less per RSVP), whose <rid> is
---                                            pb alone (record() reads both); <rid>:q = its create's request key (for
+--                                            pb alone (record() reads both);
+--                                            <rid>:q = its create's request key (for
 --                                            rsvp_delete; absent without one, and in
 --                                            RSVPs stored before issue 17),
 --                                            <rid>:c = SHA-256 of its unused buddy code,
@@ -288,7 +289,8 @@ local function expire(retention, only_touched, end_ms)
   redis.call('PEXPIREAT', RECORDS, at)
 end
 
--- TOKEN_LEN is the size of a token's hash (SHA-256) in a record <rid>.
+-- TOKEN_LEN is the size of a token's hash (SHA-256) in a record <rid>: rsvp.go's
+-- tokenHashLen, which CreateRSVP checks before it builds the record (storedRecord).
 local TOKEN_LEN = 32
 
 -- record splits the record <rid> of RSVP id, v, into pb and its token's hash. A record
@@ -321,7 +323,7 @@ end
 -- {status, pb, plain record, token hash, rank, sealed token}. status is 'ok', or
 -- 'replay' (CreateRSVP of a used request key),
 -- or an error code that rsvp.go maps to a store error: 'nf' (no such event or RSVP),
--- 'closed', 'noroom', 'notgoing', 'exists', 'retry' (pb changed since read); and, of
+-- 'closed', 'noroom', 'notgoing', 'exists', 'retry' (the record changed since read); and, of
 -- the safety scripts (which start their own replies with a status too), 'cancelled',
 -- 'hasbuddy', 'code', 'self', 'notstarted'.
 local function reply(status, id, sealed)

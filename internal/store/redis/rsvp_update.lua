@@ -10,9 +10,9 @@
 --
 -- The personal fields live in pb, in the record (rsvp_lib.lua's key table), which Lua
 -- does not decode, so Go changes them between its read and this script: compare-and-set
--- on the record's bytes. If pb changed meanwhile
--- (a concurrent update), nothing is written and the caller reads again ('retry'). The
--- guests and everything capacity depends on are decided here, from the current state.
+-- on the record's bytes. If the record changed meanwhile (a concurrent update), nothing
+-- is written and the caller reads again ('retry'). The guests and everything capacity
+-- depends on are decided here, from the current state.
 --
 -- Returns reply(): 'ok'; 'nf', 'closed' (event cancelled or over, or RSVP cancelled),
 -- 'noroom' (a GOING RSVP would grow beyond the free places), 'retry'.
