@@ -77,8 +77,11 @@ const (
 	grpcClientGoBDP = "grpc-go-bdp"
 )
 
-// watch returns the watcher function of the gRPC client c.
-func (c *connOptions) grpcWatch() (func(ctx context.Context, addr, event string, i int, ready func(), seen func(k, i int, at int64)) error, error) {
+// grpcWatcherFunc runs gRPC watcher i of event at addr (see leanWatcher).
+type grpcWatcherFunc func(ctx context.Context, addr, event string, i int, ready func(), seen func(k, i int, at int64)) error
+
+// grpcWatch returns the watcher of the gRPC client -conn-grpc-client names.
+func (c *connOptions) grpcWatch() (grpcWatcherFunc, error) {
 	switch c.grpcClient {
 	case grpcClientLean:
 		return leanWatcher, nil
